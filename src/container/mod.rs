@@ -1,0 +1,60 @@
+//! Checkpoint containers: each format lists its tensors and reads one tensor's bytes on request.
+//! Format detection by magic bytes happens here, in one place; adding a format is one new file
+//! and one line in [`open`].
+
+mod npy;
+mod npz;
+mod zip;
+
+use crate::error::{Error, Result};
+use crate::kernel::KernelLayout;
+use crate::source::{read_vec, ByteSource};
+use crate::tensor::{Tensor, TensorInfo};
+use std::rc::Rc;
+
+/// One checkpoint file, opened. Indices run over `names()`, in the file's own order.
+pub trait Container {
+    /// Short format name shown to users: `npz`, `npy`, …
+    fn format(&self) -> &'static str;
+    /// How this format's convolution kernels are laid out.
+    fn layout(&self) -> KernelLayout;
+    /// Every tensor's name, cheap (no reads beyond the index the container already holds).
+    fn names(&self) -> &[String];
+    /// A tensor's dtype and shape; may read a small header the first time.
+    fn info(&self, index: usize) -> Result<TensorInfo>;
+    /// A tensor's values; reads exactly that tensor's bytes.
+    fn read(&self, index: usize) -> Result<Tensor>;
+}
+
+/// Opens a checkpoint, choosing the format from its first bytes.
+pub fn open(source: Rc<dyn ByteSource>) -> Result<Box<dyn Container>> {
+    if source.is_empty() {
+        return Err(Error::UnknownFormat("The file is empty.".into()));
+    }
+    let magic = read_vec(&*source, 0, 8.min(source.len() as usize))?;
+    if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
+        return Ok(Box::new(npz::Npz::open(source)?));
+    }
+    if magic.starts_with(npy::MAGIC) {
+        return Ok(Box::new(npz::Npy::open(source)?));
+    }
+    Err(Error::UnknownFormat(
+        "This file is not a checkpoint patchlens can read: it is neither a NumPy .npz archive nor a .npy array.".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SliceSource;
+
+    #[test]
+    fn detects_by_magic_and_names_what_it_reads() {
+        let err = open(Rc::new(SliceSource(b"\x89PNG\r\n\x1a\n....".to_vec()))).err().unwrap();
+        assert!(matches!(err, Error::UnknownFormat(_)), "{err}");
+        assert!(err.to_string().contains(".npz"));
+        let err = open(Rc::new(SliceSource(Vec::new()))).err().unwrap();
+        assert_eq!(err.to_string(), "The file is empty.");
+        assert!(open(Rc::new(SliceSource(b"PK".to_vec()))).is_err());
+    }
+}

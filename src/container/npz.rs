@@ -1,0 +1,150 @@
+//! `.npz` archives (a zip of `.npy` files, as `np.savez` / `np.savez_compressed` write them)
+//! and bare `.npy` files. Each entry's header is read on first use and remembered.
+
+use super::npy::{self, NpyHeader};
+use super::zip::{ZipArchive, ZipEntry};
+use super::Container;
+use crate::error::{Error, Result};
+use crate::kernel::KernelLayout;
+use crate::source::{read_vec, ByteSource};
+use crate::tensor::{checked_data_len, decode_floats, Tensor, TensorInfo};
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+/// A parsed header and where the entry's data starts in the file.
+#[derive(Clone)]
+struct Located {
+    header: NpyHeader,
+    data_start: u64,
+}
+
+pub struct Npz {
+    source: Rc<dyn ByteSource>,
+    entries: Vec<ZipEntry>,
+    names: Vec<String>,
+    located: Vec<OnceCell<Result<Located>>>,
+}
+
+impl Npz {
+    pub fn open(source: Rc<dyn ByteSource>) -> Result<Self> {
+        let archive = ZipArchive::read(&*source)?;
+        let entries = archive.entries;
+        // numpy names entries `key.npy`; the key is what users (and the reference notebook) use.
+        let names = entries.iter().map(|e| e.name.strip_suffix(".npy").unwrap_or(&e.name).to_string()).collect();
+        let located = entries.iter().map(|_| OnceCell::new()).collect();
+        Ok(Npz { source, entries, names, located })
+    }
+
+    fn locate(&self, index: usize) -> Result<&Located> {
+        let cell = self.located.get(index).ok_or_else(|| no_such_index(index))?;
+        cell.get_or_init(|| self.read_header(index)).as_ref().map_err(Clone::clone)
+    }
+
+    fn read_header(&self, index: usize) -> Result<Located> {
+        let entry = &self.entries[index];
+        let prefix = entry.read_prefix(&*self.source, npy::PREFIX_GUESS)?;
+        let fetch = |len| entry.read_data(&*self.source, prefix.data_start, 0, len);
+        let header = npy::read_header(prefix.bytes.clone(), fetch).map_err(|e| in_entry(&self.names[index], e))?;
+        Ok(Located { header, data_start: prefix.data_start })
+    }
+}
+
+fn no_such_index(index: usize) -> Error {
+    Error::NoSuchTensor(format!("There is no tensor number {index} in this file."))
+}
+
+/// Adds which entry a header problem is in.
+fn in_entry(name: &str, error: Error) -> Error {
+    let text = format!("In {name}: {error}");
+    match error {
+        Error::Truncated(_) => Error::Truncated(text),
+        Error::Unsupported(_) => Error::Unsupported(text),
+        Error::TooLarge(_) => Error::TooLarge(text),
+        _ => Error::Malformed(text),
+    }
+}
+
+fn info_of(name: &str, header: &NpyHeader) -> TensorInfo {
+    TensorInfo { name: name.to_string(), dtype: header.dtype.clone(), shape: header.shape.clone() }
+}
+
+/// Reads one .npy payload given a way to fetch `len` bytes at `skip` into the .npy data.
+fn read_npy(info: TensorInfo, header: &NpyHeader, stored: u64, fetch: impl FnOnce(u64, usize) -> Result<Vec<u8>>) -> Result<Tensor> {
+    if header.dtype.float_size().is_none() {
+        return Err(Error::NotDrawable(format!("Tensor {} holds {} values; only float tensors can be drawn.", info.name, header.dtype)));
+    }
+    let available = stored.saturating_sub(header.data_offset as u64);
+    let len = checked_data_len(&info, header.item_size, available)?;
+    let bytes = fetch(header.data_offset as u64, len)?;
+    let values = decode_floats(&bytes, &header.dtype, header.byte_order)?;
+    Ok(Tensor { info, values, order: header.order })
+}
+
+impl Container for Npz {
+    fn format(&self) -> &'static str {
+        "npz"
+    }
+
+    fn layout(&self) -> KernelLayout {
+        KernelLayout::Hwio
+    }
+
+    fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    fn info(&self, index: usize) -> Result<TensorInfo> {
+        let located = self.locate(index)?;
+        Ok(info_of(&self.names[index], &located.header))
+    }
+
+    fn read(&self, index: usize) -> Result<Tensor> {
+        let located = self.locate(index)?;
+        let entry = &self.entries[index];
+        let info = info_of(&self.names[index], &located.header);
+        read_npy(info, &located.header, entry.size, |skip, len| {
+            entry.read_data(&*self.source, located.data_start, skip, len)
+        })
+    }
+}
+
+/// A bare `.npy` file: one tensor, named `array`.
+pub struct Npy {
+    source: Rc<dyn ByteSource>,
+    header: NpyHeader,
+    names: Vec<String>,
+}
+
+impl Npy {
+    pub fn open(source: Rc<dyn ByteSource>) -> Result<Self> {
+        let prefix = read_vec(&*source, 0, npy::PREFIX_GUESS.min(source.len() as usize))?;
+        let header = npy::read_header(prefix, |len| read_vec(&*source, 0, len))?;
+        Ok(Npy { source, header, names: vec!["array".to_string()] })
+    }
+}
+
+impl Container for Npy {
+    fn format(&self) -> &'static str {
+        "npy"
+    }
+
+    fn layout(&self) -> KernelLayout {
+        KernelLayout::Hwio
+    }
+
+    fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    fn info(&self, index: usize) -> Result<TensorInfo> {
+        match index {
+            0 => Ok(info_of(&self.names[0], &self.header)),
+            _ => Err(no_such_index(index)),
+        }
+    }
+
+    fn read(&self, index: usize) -> Result<Tensor> {
+        let info = self.info(index)?;
+        read_npy(info, &self.header, self.source.len(), |skip, len| read_vec(&*self.source, skip, len))
+    }
+}

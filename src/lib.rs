@@ -1,0 +1,26 @@
+//! patchlens: see what a vision model's first layer learned.
+//!
+//! Data flows one way: bytes ([`source`]) → container ([`container`]: npz, npy) → tensor
+//! ([`tensor`]) → filters ([`kernel`]) → scaled tiles ([`scale`]) → RGBA grid ([`grid`]).
+//! [`Checkpoint`] ties the steps together; the CLI and the browser bindings (`web`, wasm32 only)
+//! are thin layers over it.
+
+pub mod checkpoint;
+pub mod container;
+pub mod error;
+pub mod grid;
+pub mod kernel;
+pub mod scale;
+pub mod source;
+pub mod tensor;
+
+#[cfg(target_arch = "wasm32")]
+mod web;
+
+pub use checkpoint::{Checkpoint, Rendered, TensorEntry};
+pub use error::{Error, Result};
+pub use grid::{Grid, GridOptions};
+pub use kernel::{Filters, KernelLayout};
+pub use source::{ByteSource, SliceSource};
+#[cfg(not(target_arch = "wasm32"))]
+pub use source::FileSource;

@@ -1,0 +1,121 @@
+//! Per-filter min–max scaling to bytes, bit-for-bit what the reference notebook draws:
+//! scikit-learn's `MinMaxScaler` on `kernel.reshape(-1, n)` (one column per filter, RGB together),
+//! then matplotlib's `imshow` conversion of RGB floats: clip to [0, 1], `(x * 255).astype(uint8)`.
+
+use crate::kernel::Filters;
+use ndarray::{ArrayView3, Axis};
+
+/// The float operations the reference performs, in the kernel's own precision.
+pub trait ScaleFloat: Copy + PartialOrd + std::ops::Mul<Output = Self> + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> + std::ops::Div<Output = Self> {
+    const ZERO: Self;
+    const ONE: Self;
+    const FULL: Self;
+    /// scikit-learn treats a feature range below 10 × machine epsilon as constant.
+    const CONSTANT_RANGE: Self;
+    fn is_nan(self) -> bool;
+    /// Truncating cast of a value already in [0, 255], as numpy's `astype(uint8)`.
+    fn to_byte(self) -> u8;
+}
+
+macro_rules! scale_float {
+    ($t:ty) => {
+        impl ScaleFloat for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const FULL: Self = 255.0;
+            const CONSTANT_RANGE: Self = 10.0 * <$t>::EPSILON;
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+            fn to_byte(self) -> u8 {
+                self as u8
+            }
+        }
+    };
+}
+scale_float!(f32);
+scale_float!(f64);
+
+/// `MinMaxScaler.fit` for one column: returns (scale_, min_).
+pub fn min_max_params<T: ScaleFloat>(values: impl Iterator<Item = T>) -> (T, T) {
+    // np.nanmin / np.nanmax: NaNs are ignored; an all-NaN column gives NaN.
+    let mut lo: Option<T> = None;
+    let mut hi: Option<T> = None;
+    for v in values.filter(|v| !v.is_nan()) {
+        lo = Some(match lo { Some(l) if l <= v => l, _ => v });
+        hi = Some(match hi { Some(h) if h >= v => h, _ => v });
+    }
+    let nan = T::ZERO / T::ZERO;
+    let (lo, hi) = (lo.unwrap_or(nan), hi.unwrap_or(nan));
+    let range = hi - lo;
+    // _handle_zeros_in_scale: a (near-)constant column is divided by 1, not by its range.
+    let range = if range < T::CONSTANT_RANGE { T::ONE } else { range };
+    let scale = T::ONE / range;
+    let min = T::ZERO - lo * scale;
+    (scale, min)
+}
+
+/// `transform` then imshow's byte conversion for one value: `x * scale_ + min_` (a multiply then an
+/// add, exactly as scikit-learn does in place), clipped to [0, 1]; NaN becomes 0.
+pub fn to_byte<T: ScaleFloat>(x: T, scale: T, min: T) -> u8 {
+    let y = x * scale + min;
+    let clipped = if y.is_nan() || y < T::ZERO { T::ZERO } else if y > T::ONE { T::ONE } else { y };
+    (clipped * T::FULL).to_byte()
+}
+
+/// One filter as bytes, kh × kw × c in row-major (y, x, channel) order.
+fn scale_filter<T: ScaleFloat>(filter: ArrayView3<T>) -> Vec<u8> {
+    let (scale, min) = min_max_params(filter.iter().copied());
+    filter.iter().map(|&x| to_byte(x, scale, min)).collect()
+}
+
+impl Filters {
+    /// Filter `index` scaled to bytes on its own (per-filter min–max, channels together).
+    /// `None` if there is no such filter.
+    pub fn tile(&self, index: usize) -> Option<Vec<u8>> {
+        if index >= self.dims()[3] {
+            return None;
+        }
+        Some(match self {
+            Filters::F32(a) => scale_filter(a.index_axis(Axis(3), index)),
+            Filters::F64(a) => scale_filter(a.index_axis(Axis(3), index)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_sklearn_multiply_then_add() {
+        // x = max must map to (max * scale) + min_, which can exceed 1 by an ulp and then clips.
+        let (scale, min) = min_max_params([-0.3f32, 0.7, 0.1].into_iter());
+        assert_eq!(scale, 1.0f32 / (0.7f32 - -0.3f32));
+        assert_eq!(min, 0.0f32 - (-0.3f32 * scale));
+        assert_eq!(to_byte(0.7f32, scale, min), 255);
+        assert_eq!(to_byte(-0.3f32, scale, min), 0);
+        assert_eq!(to_byte(0.1f32, scale, min), ((0.1f32 * scale + min) * 255.0) as u8);
+    }
+
+    #[test]
+    fn constant_and_nan_columns() {
+        // Range below 10 eps: divided by 1, so values become x - min = 0.
+        let (scale, min) = min_max_params([0.5f32, 0.5 + f32::EPSILON].into_iter());
+        assert_eq!(scale, 1.0);
+        assert_eq!(to_byte(0.5f32, scale, min), 0);
+        // NaNs are ignored when fitting and drawn as 0.
+        let (scale, min) = min_max_params([f32::NAN, 1.0, 3.0].into_iter());
+        assert_eq!((scale, min), (0.5, -0.5));
+        assert_eq!(to_byte(f32::NAN, scale, min), 0);
+        assert_eq!(to_byte(3.0f32, scale, min), 255);
+        let (scale, _) = min_max_params([f64::NAN, f64::NAN].into_iter());
+        assert!(scale.is_nan());
+    }
+
+    #[test]
+    fn float64_is_scaled_in_float64() {
+        let (scale, min) = min_max_params([0.0f64, 3.0].into_iter());
+        assert_eq!(to_byte(1.0f64, scale, min), (255.0 * (1.0f64 / 3.0)) as u8);
+    }
+}

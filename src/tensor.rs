@@ -1,0 +1,204 @@
+//! Tensors as containers describe them (name, dtype, shape) and their values once read.
+//! Half-precision types are widened to f32 here; f64 stays f64 so scaling matches scikit-learn.
+
+use crate::error::{Error, Result};
+use std::fmt;
+
+/// Element types a checkpoint can hold. Only the float ones can be drawn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DType {
+    F16,
+    BF16,
+    F32,
+    F64,
+    /// Anything else (integers, bools, complex, …), kept by its numpy-style name for listing.
+    Other(String),
+}
+
+impl DType {
+    pub fn name(&self) -> &str {
+        match self {
+            DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+            DType::Other(name) => name,
+        }
+    }
+
+    /// Bytes per element, for the float types that can be decoded.
+    pub fn float_size(&self) -> Option<usize> {
+        match self {
+            DType::F16 | DType::BF16 => Some(2),
+            DType::F32 => Some(4),
+            DType::F64 => Some(8),
+            DType::Other(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteOrder {
+    Little,
+    Big,
+}
+
+/// How the elements of a tensor are laid out in its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryOrder {
+    /// Row-major: the last axis varies fastest.
+    C,
+    /// Column-major: the first axis varies fastest (numpy's `fortran_order`).
+    Fortran,
+}
+
+/// The largest tensor patchlens will read into memory. A wasm32 module has 4 GiB of address
+/// space in all; first-layer kernels are a few MB, so this only stops lying headers.
+pub const MAX_TENSOR_BYTES: usize = 512 << 20;
+
+/// What a container says about one tensor, without reading its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+}
+
+impl TensorInfo {
+    /// Number of elements, or an error if the shape overflows when multiplied out.
+    pub fn element_count(&self) -> Result<usize> {
+        element_count(&self.name, &self.shape)
+    }
+
+    /// Shape written the way people write it: `16×16×3×768`.
+    pub fn shape_text(&self) -> String {
+        let parts: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
+        if parts.is_empty() { "scalar".to_string() } else { parts.join("×") }
+    }
+}
+
+pub(crate) fn element_count(name: &str, shape: &[usize]) -> Result<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
+        Error::TooLarge(format!("Tensor {name} claims a shape whose size overflows when multiplied out."))
+    })
+}
+
+/// A tensor's values, widened to the float type it will be scaled in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+impl Values {
+    pub fn len(&self) -> usize {
+        match self {
+            Values::F32(v) => v.len(),
+            Values::F64(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A tensor read from a checkpoint: its description, values and the order they are stored in.
+#[derive(Debug, Clone)]
+pub struct Tensor {
+    pub info: TensorInfo,
+    pub values: Values,
+    pub order: MemoryOrder,
+}
+
+/// Checks a tensor's claimed size against the limit and the bytes actually stored for it,
+/// before anything is allocated. Returns the byte length of its data.
+pub fn checked_data_len(info: &TensorInfo, item_size: usize, stored: u64) -> Result<usize> {
+    let bytes = info.element_count()?.checked_mul(item_size).ok_or_else(|| {
+        Error::TooLarge(format!("Tensor {} claims a shape whose size overflows when multiplied out.", info.name))
+    })?;
+    if bytes > MAX_TENSOR_BYTES {
+        return Err(Error::TooLarge(format!(
+            "Tensor {} is {bytes} bytes, more than the {} MiB patchlens reads at once.",
+            info.name,
+            MAX_TENSOR_BYTES >> 20
+        )));
+    }
+    if bytes as u64 > stored {
+        return Err(Error::Malformed(format!(
+            "Tensor {} claims shape {} ({bytes} bytes) but only {stored} bytes are stored for it.",
+            info.name,
+            info.shape_text()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Decodes raw element bytes of a float dtype into values. `bytes.len()` must equal count × size.
+pub fn decode_floats(bytes: &[u8], dtype: &DType, byte_order: ByteOrder) -> Result<Values> {
+    let size = dtype
+        .float_size()
+        .ok_or_else(|| Error::NotDrawable(format!("Values of type {dtype} cannot be drawn; only float tensors can.")))?;
+    if bytes.len() % size != 0 {
+        return Err(Error::Malformed(format!(
+            "The data of a {dtype} tensor is {} bytes, not a multiple of {size}.",
+            bytes.len()
+        )));
+    }
+    let big = byte_order == ByteOrder::Big;
+    macro_rules! words {
+        ($n:literal) => {
+            bytes.chunks_exact($n).map(|c| {
+                let mut w = [0u8; $n];
+                w.copy_from_slice(c);
+                if big { w.reverse(); }
+                w
+            })
+        };
+    }
+    Ok(match dtype {
+        DType::F16 => Values::F32(words!(2).map(|w| half::f16::from_le_bytes(w).to_f32()).collect()),
+        DType::BF16 => Values::F32(words!(2).map(|w| half::bf16::from_le_bytes(w).to_f32()).collect()),
+        DType::F32 => Values::F32(words!(4).map(f32::from_le_bytes).collect()),
+        DType::F64 => Values::F64(words!(8).map(f64::from_le_bytes).collect()),
+        DType::Other(_) => unreachable!("float_size() returned None above"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_each_float_type_and_byte_order() {
+        let le = 1.5f32.to_le_bytes();
+        let be = 1.5f32.to_be_bytes();
+        assert_eq!(decode_floats(&le, &DType::F32, ByteOrder::Little).unwrap(), Values::F32(vec![1.5]));
+        assert_eq!(decode_floats(&be, &DType::F32, ByteOrder::Big).unwrap(), Values::F32(vec![1.5]));
+        let h = half::f16::from_f32(-2.0).to_le_bytes();
+        assert_eq!(decode_floats(&h, &DType::F16, ByteOrder::Little).unwrap(), Values::F32(vec![-2.0]));
+        let b = half::bf16::from_f32(0.25).to_le_bytes();
+        assert_eq!(decode_floats(&b, &DType::BF16, ByteOrder::Little).unwrap(), Values::F32(vec![0.25]));
+        let d = 0.1f64.to_be_bytes();
+        assert_eq!(decode_floats(&d, &DType::F64, ByteOrder::Big).unwrap(), Values::F64(vec![0.1]));
+    }
+
+    #[test]
+    fn rejects_ragged_bytes_and_non_floats() {
+        assert!(decode_floats(&[0u8; 3], &DType::F32, ByteOrder::Little).is_err());
+        assert!(decode_floats(&[0u8; 4], &DType::Other("int32".into()), ByteOrder::Little).is_err());
+    }
+
+    #[test]
+    fn element_count_detects_overflow() {
+        assert_eq!(element_count("t", &[2, 3, 4]).unwrap(), 24);
+        assert!(element_count("t", &[usize::MAX, 2]).is_err());
+        assert_eq!(element_count("t", &[]).unwrap(), 1);
+    }
+}
