@@ -3,7 +3,9 @@
 //! a file in the CLI and a browser `Blob` in a worker without ever loading the whole checkpoint.
 
 use crate::error::{Error, Result};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+#[cfg(not(target_arch = "wasm32"))]
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// Random access to an immutable run of bytes.

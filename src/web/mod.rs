@@ -1,0 +1,216 @@
+//! The only module that knows about the browser: converts JS values to core calls and back.
+//! Nothing here parses, scales or lays out; see `Checkpoint` for that.
+
+mod blob;
+
+use crate::error::Error;
+use crate::grid::{parse_color, GridOptions};
+use crate::source::SliceSource;
+use crate::{Checkpoint as CoreCheckpoint, Rendered};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::Clamped;
+use web_sys::{Blob, CanvasRenderingContext2d, HtmlCanvasElement, ImageData, OffscreenCanvas, OffscreenCanvasRenderingContext2d};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** One tensor in a checkpoint. `reason` says why it cannot be drawn, when it cannot. */
+export interface TensorInfo { name: string; dtype: string; shape: number[]; drawable: boolean; reason?: string }
+/** How to draw the grid. Defaults: the first 128 filters, 16 columns, zoom 4, 2 px white gaps. */
+export interface RenderOptions { tensor?: string; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string }
+/** What a rendered grid shows. `filterShape` is [kh, kw, c]. */
+export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number }
+/** A rendered grid: `rgba` holds width × height pixels, 4 bytes each, alpha 255. */
+export interface Grid extends GridInfo { rgba: Uint8ClampedArray }
+"#;
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn js_error(error: Error) -> JsValue {
+    js_sys::Error::new(&error.to_string()).into()
+}
+
+fn plain_error(message: &str) -> JsValue {
+    js_sys::Error::new(message).into()
+}
+
+/// An open checkpoint. In a worker, `fromBlob` reads a `File` lazily; anywhere, `fromBytes`.
+#[wasm_bindgen]
+pub struct Checkpoint {
+    inner: CoreCheckpoint,
+}
+
+#[derive(Serialize)]
+struct TensorInfoJs {
+    name: String,
+    dtype: String,
+    shape: Vec<usize>,
+    drawable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RenderOptionsJs {
+    tensor: Option<String>,
+    count: Option<usize>,
+    columns: Option<usize>,
+    zoom: Option<usize>,
+    gap: Option<usize>,
+    gap_color: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GridInfoJs {
+    width: usize,
+    height: usize,
+    tensor: String,
+    dtype: String,
+    shape: Vec<usize>,
+    filter_shape: [usize; 3],
+    filters_shown: usize,
+    filters_total: usize,
+    columns: usize,
+    rows: usize,
+}
+
+fn parse_options(options: JsValue) -> Result<(Option<String>, GridOptions), JsValue> {
+    let js: RenderOptionsJs = if options.is_undefined() || options.is_null() {
+        RenderOptionsJs::default()
+    } else {
+        serde_wasm_bindgen::from_value(options).map_err(|e| plain_error(&format!("Invalid render options: {e}.")))?
+    };
+    let defaults = GridOptions::default();
+    let gap_color = match js.gap_color {
+        Some(text) => parse_color(&text).map_err(js_error)?,
+        None => defaults.gap_color,
+    };
+    let grid = GridOptions {
+        count: js.count.unwrap_or(defaults.count),
+        columns: js.columns.unwrap_or(defaults.columns),
+        zoom: js.zoom.unwrap_or(defaults.zoom),
+        gap: js.gap.unwrap_or(defaults.gap),
+        gap_color,
+    };
+    Ok((js.tensor, grid))
+}
+
+fn grid_info(rendered: &Rendered) -> Result<JsValue, JsValue> {
+    let info = GridInfoJs {
+        width: rendered.grid.width,
+        height: rendered.grid.height,
+        tensor: rendered.tensor.name.clone(),
+        dtype: rendered.tensor.dtype.to_string(),
+        shape: rendered.tensor.shape.clone(),
+        filter_shape: rendered.filter_shape,
+        filters_shown: rendered.grid.filters_shown,
+        filters_total: rendered.grid.filters_total,
+        columns: rendered.grid.columns,
+        rows: rendered.grid.rows,
+    };
+    serde_wasm_bindgen::to_value(&info).map_err(|e| plain_error(&e.to_string()))
+}
+
+#[wasm_bindgen]
+impl Checkpoint {
+    /// Opens a checkpoint held in memory (copies the bytes into the module).
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, JsValue> {
+        CoreCheckpoint::open(SliceSource(bytes.to_vec())).map(|inner| Checkpoint { inner }).map_err(js_error)
+    }
+
+    /// Opens a `Blob` or `File` lazily: only the ranges needed are read. Dedicated workers only.
+    #[wasm_bindgen(js_name = fromBlob)]
+    pub fn from_blob(blob: Blob) -> Result<Checkpoint, JsValue> {
+        let source = blob::BlobSource::new(blob).map_err(js_error)?;
+        CoreCheckpoint::open(source).map(|inner| Checkpoint { inner }).map_err(js_error)
+    }
+
+    /// Every tensor in file order, with whether it can be drawn.
+    #[wasm_bindgen(unchecked_return_type = "TensorInfo[]")]
+    pub fn tensors(&self) -> Result<JsValue, JsValue> {
+        let list: Vec<TensorInfoJs> = self
+            .inner
+            .tensors()
+            .into_iter()
+            .map(|entry| {
+                let (dtype, shape) = entry.info.map(|i| (i.dtype.to_string(), i.shape)).unwrap_or_else(|| ("unknown".into(), Vec::new()));
+                TensorInfoJs { name: entry.name, dtype, shape, drawable: entry.problem.is_none(), reason: entry.problem }
+            })
+            .collect();
+        serde_wasm_bindgen::to_value(&list).map_err(|e| plain_error(&e.to_string()))
+    }
+
+    /// The tensor drawn by default (the patch embedding), if one was found.
+    #[wasm_bindgen(getter, js_name = defaultTensor)]
+    pub fn default_tensor(&self) -> Option<String> {
+        self.inner.default_tensor()
+    }
+
+    /// `npz` or `npy`.
+    #[wasm_bindgen(getter)]
+    pub fn format(&self) -> String {
+        self.inner.format().to_string()
+    }
+
+    /// Bytes read from the file so far.
+    #[wasm_bindgen(getter, js_name = bytesRead)]
+    pub fn bytes_read(&self) -> f64 {
+        self.inner.bytes_read() as f64
+    }
+
+    #[wasm_bindgen(getter, js_name = fileSize)]
+    pub fn file_size(&self) -> f64 {
+        self.inner.file_size() as f64
+    }
+
+    /// Renders the grid to RGBA pixels.
+    #[wasm_bindgen(unchecked_return_type = "Grid")]
+    pub fn render(&self, #[wasm_bindgen(unchecked_param_type = "RenderOptions")] options: JsValue) -> Result<JsValue, JsValue> {
+        let rendered = self.render_core(options)?;
+        let out = grid_info(&rendered)?;
+        let rgba = js_sys::Uint8ClampedArray::from(&rendered.grid.rgba[..]);
+        js_sys::Reflect::set(&out, &"rgba".into(), &rgba)?;
+        Ok(out)
+    }
+
+    /// Renders the grid straight onto a canvas (an `HTMLCanvasElement` or `OffscreenCanvas`),
+    /// resizing it to the grid.
+    #[wasm_bindgen(js_name = renderToCanvas, unchecked_return_type = "GridInfo")]
+    pub fn render_to_canvas(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "HTMLCanvasElement | OffscreenCanvas")] canvas: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RenderOptions")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let rendered = self.render_core(options)?;
+        let grid = &rendered.grid;
+        let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&grid.rgba), grid.width as u32, grid.height as u32)?;
+        let no_context = || plain_error("The canvas has no 2D context.");
+        if let Some(canvas) = canvas.dyn_ref::<HtmlCanvasElement>() {
+            canvas.set_width(grid.width as u32);
+            canvas.set_height(grid.height as u32);
+            let context: CanvasRenderingContext2d = canvas.get_context("2d")?.ok_or_else(no_context)?.dyn_into()?;
+            context.put_image_data(&image, 0.0, 0.0)?;
+        } else if let Some(canvas) = canvas.dyn_ref::<OffscreenCanvas>() {
+            canvas.set_width(grid.width as u32);
+            canvas.set_height(grid.height as u32);
+            let context: OffscreenCanvasRenderingContext2d = canvas.get_context("2d")?.ok_or_else(no_context)?.dyn_into()?;
+            context.put_image_data(&image, 0.0, 0.0)?;
+        } else {
+            return Err(plain_error("renderToCanvas needs an HTMLCanvasElement or an OffscreenCanvas."));
+        }
+        grid_info(&rendered)
+    }
+}
+
+impl Checkpoint {
+    fn render_core(&self, options: JsValue) -> Result<Rendered, JsValue> {
+        let (tensor, grid) = parse_options(options)?;
+        self.inner.render(tensor.as_deref(), &grid).map_err(js_error)
+    }
+}
