@@ -320,12 +320,8 @@ impl ZipEntry {
         let mut filled = 0usize;
         let damaged = || malformed(format!("The compressed data of zip entry {} is damaged.", self.name));
         while filled < out.len() {
-            if input_pos == input.len() {
-                let remaining = self.compressed_size - read_offset;
-                if remaining == 0 {
-                    return Err(damaged());
-                }
-                let n = remaining.min(INFLATE_CHUNK as u64) as usize;
+            if input_pos == input.len() && read_offset < self.compressed_size {
+                let n = (self.compressed_size - read_offset).min(INFLATE_CHUNK as u64) as usize;
                 input = read_vec(source, data_start + read_offset, n)?;
                 read_offset += n as u64;
                 input_pos = 0;
@@ -339,15 +335,16 @@ impl ZipEntry {
             } else {
                 &mut out[filled..]
             };
-            let status = inflater
-                .decompress(&input[input_pos..], target, FlushDecompress::None)
-                .map_err(|_| damaged())?;
-            input_pos += (inflater.total_in() - consumed_before) as usize;
+            let status = inflater.decompress(&input[input_pos..], target, FlushDecompress::None).map_err(|_| damaged())?;
+            let consumed = (inflater.total_in() - consumed_before) as usize;
             let produced = (inflater.total_out() - produced_before) as usize;
+            input_pos += consumed;
             if to_skip == 0 {
                 filled += produced;
             }
-            if status == Status::StreamEnd && filled < out.len() {
+            // With all input in, a call still drains output the inflater holds; no progress = damaged.
+            let stuck = consumed == 0 && produced == 0;
+            if filled < out.len() && (stuck || status == Status::StreamEnd) {
                 return Err(damaged());
             }
         }

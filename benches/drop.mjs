@@ -1,0 +1,109 @@
+// Times the page end to end: for each checkpoint given, open it N times in headless Chromium through
+// the file input (the browser reads it from disk, as after a drop) and report what the status line
+// measured: milliseconds from the input event to pixels on the canvas, and bytes read from the file.
+//
+//   node benches/drop.mjs [--runs 7] [--count 128] [--www www/] path/to/model.npz ...
+//
+// Each run reloads the page (?sample=none, so the sample does not pollute the numbers) and waits for
+// the module to compile first. Memory: the page's JS heap growth (CDP Performance.getMetrics,
+// JSHeapUsedSize after a forced GC, before vs. after) and the worker's WebAssembly memory size.
+import { statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+import { startServer } from '../scripts/serve.mjs';
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run'];
+const TIMEOUT_MS = 10 * 60_000; // a multi-gigabyte checkpoint on a slow disk still finishes
+
+const { values: flags, positionals: files } = parseArgs({
+  allowPositionals: true,
+  options: {
+    runs: { type: 'string', default: '7' },
+    count: { type: 'string', default: '128' },
+    chromium: { type: 'string', default: process.env.CHROMIUM ?? '/usr/bin/chromium' },
+    www: { type: 'string', default: fileURLToPath(new URL('../www/', import.meta.url)) },
+  },
+});
+if (files.length === 0) {
+  console.error('usage: node benches/drop.mjs [--runs N] [--count N] checkpoint.npz ...');
+  process.exit(2);
+}
+const runs = Number(flags.runs);
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+function human(bytes) {
+  const units = ['B', 'kB', 'MB', 'GB'];
+  let value = bytes;
+  let unit = 0;
+  while (Math.abs(value) >= 1000 && unit < units.length - 1) { value /= 1000; unit += 1; }
+  return `${unit === 0 ? value : value.toFixed(Math.abs(value) < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+async function heapUsed(cdp) {
+  await cdp.send('HeapProfiler.collectGarbage');
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  return metrics.find((m) => m.name === 'JSHeapUsedSize').value;
+}
+
+async function oneRun(page, cdp, url, path) {
+  await page.goto(url);
+  await page.waitForSelector('html[data-module="ready"]', { timeout: TIMEOUT_MS });
+  await page.fill('#count', flags.count);
+  const before = await heapUsed(cdp);
+  await page.evaluate(() => { document.getElementById('status').dataset.state = 'bench-waiting'; });
+  await page.setInputFiles('#file-input', path); // a local path: Chromium reads the file itself
+  await page.waitForFunction(() => ['ready', 'error'].includes(document.getElementById('status').dataset.state),
+    null, { timeout: TIMEOUT_MS, polling: 50 });
+  const data = await page.evaluate(() => ({ ...document.getElementById('status').dataset,
+    alert: document.getElementById('alert').textContent }));
+  if (data.state !== 'ready') throw new Error(`${basename(path)}: ${data.alert || 'the page did not draw it'}`);
+  const after = await heapUsed(cdp);
+  return {
+    ms: Number(data.ms), renderMs: Number(data.renderMs), bytesRead: Number(data.bytesRead),
+    heapGrowth: after - before, wasmMemory: Number(data.wasmMemory ?? NaN), tensor: data.tensor,
+  };
+}
+
+const server = await startServer({ root: flags.www, port: 0 });
+const browser = await chromium.launch({ executablePath: flags.chromium, args: CHROMIUM_ARGS });
+const rows = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const url = `${server.url}?sample=none`;
+  for (const file of files) {
+    const path = resolve(file);
+    const size = statSync(path).size;
+    const results = [];
+    for (let i = 0; i < runs; i += 1) {
+      const result = await oneRun(page, cdp, url, path);
+      results.push(result);
+      console.error(`${basename(path)} run ${i + 1}/${runs}: ${result.ms} ms, read ${result.bytesRead} B`);
+    }
+    const ms = results.map((r) => r.ms);
+    rows.push([
+      basename(path), human(size), results[0].tensor, String(runs),
+      `${median(ms)} (${Math.min(...ms)}–${Math.max(...ms)})`,
+      median(results.map((r) => r.renderMs)).toFixed(1),
+      `${results[0].bytesRead.toLocaleString('en')} (${((100 * results[0].bytesRead) / size).toFixed(2)} %)`,
+      human(median(results.map((r) => r.heapGrowth))),
+      Number.isNaN(results[0].wasmMemory) ? 'n/a' : human(Math.max(...results.map((r) => r.wasmMemory))),
+    ]);
+  }
+} finally {
+  await browser.close();
+  await server.close();
+}
+
+const header = ['file', 'size', 'tensor', 'runs', 'drop → pixels, median ms (min–max)', 'render in worker, ms',
+  'bytes read (of file)', 'page JS heap growth', 'wasm memory'];
+console.log(`| ${header.join(' | ')} |`);
+console.log(`|${header.map(() => '---').join('|')}|`);
+for (const row of rows) console.log(`| ${row.join(' | ')} |`);

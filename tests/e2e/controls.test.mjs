@@ -1,0 +1,68 @@
+// The grid settings redraw the open checkpoint, and "Download PNG" saves exactly the canvas pixels.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import {
+  SAMPLE_NAME, assertSamePixels, canvasPixels, controlsOf, defaultTiles, drawableFixtures, expectedGrid,
+  loadManifest, openPage, sampleFixture, settledAfter, startSession,
+} from './harness.mjs';
+import { decodePng } from './png.mjs';
+
+let session;
+let manifest;
+before(async () => {
+  manifest = loadManifest();
+  session = await startSession();
+});
+after(async () => { await session?.close(); });
+
+/** Sets one number field the way typing does, and waits for the redraw it causes. */
+const setField = (page, id, value) => settledAfter(page, () => page.fill(`#${id}`, String(value)));
+
+test('count, columns, zoom and gap redraw without reopening the file', async () => {
+  const fixture = drawableFixtures(manifest).find((f) => defaultTiles(f).kernel_shape[3] >= 12) ?? drawableFixtures(manifest)[0];
+  const tiles = defaultTiles(fixture);
+  const [kh, kw, , n] = tiles.kernel_shape;
+  const { page, context, problems } = await openPage(session);
+  const opened = await settledAfter(page, () => page.setInputFiles('#file-input', fixture.path));
+
+  const count = Math.min(10, n);
+  await setField(page, 'count', count);
+  await setField(page, 'columns', 4);
+  let status = await setField(page, 'zoom', 3);
+  const rows = Math.ceil(count / 4);
+  const used = Math.min(4, count);
+  assert.equal(status.data.filtersShown, String(count));
+  assert.equal(status.canvas.width, used * kw * 3 + (used - 1) * 2, 'width follows columns and zoom');
+  assert.equal(status.canvas.height, rows * kh * 3 + (rows - 1) * 2, 'height follows rows and zoom');
+  assertSamePixels(await canvasPixels(page), expectedGrid(tiles.path, tiles.kernel_shape, await controlsOf(page)), 'after settings');
+
+  status = await setField(page, 'gap', 0);
+  assert.equal(status.canvas.width, used * kw * 3, 'no gap: tiles touch');
+  await settledAfter(page, () => page.fill('#gap-color', '#ff0000'));
+  status = await setField(page, 'gap', 5);
+  assertSamePixels(await canvasPixels(page), expectedGrid(tiles.path, tiles.kernel_shape, await controlsOf(page)), 'red gaps');
+  assert.equal(status.data.file, fixture.name, 'still the same file');
+  assert.equal(status.data.fileSize, opened.data.fileSize);
+
+  // An unfinished entry (empty field) draws nothing new and raises no error.
+  await page.fill('#columns', '');
+  await page.waitForTimeout(200);
+  assert.equal(await page.isHidden('#alert'), true);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('Download PNG saves exactly the canvas pixels', async () => {
+  const { page, context } = await openPage(session);
+  assert.equal(await page.getAttribute('#status', 'data-tensor'), 'embedding/kernel');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  assert.equal(download.suggestedFilename(), 'dinov2-vits14-patch-embed-embedding_kernel.png');
+  const png = decodePng(readFileSync(await download.path()));
+  assertSamePixels(png, await canvasPixels(page), 'downloaded PNG');
+
+  const tiles = sampleFixture(manifest)?.tiles.find((tile) => tile.tensor === 'embedding/kernel');
+  assert.ok(tiles, `the manifest has expected tiles for ${SAMPLE_NAME}`);
+  assertSamePixels(png, expectedGrid(tiles.path, tiles.kernel_shape, await controlsOf(page)), 'downloaded PNG vs tiles');
+  await context.close();
+});

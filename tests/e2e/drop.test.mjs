@@ -1,0 +1,135 @@
+// Opening files the ways a person does: dropping them on the page and picking them with the button.
+// Every drawn grid is compared pixel for pixel with one rebuilt from the fixture's expected tiles.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import {
+  assertSamePixels, canvasPixels, controlsOf, defaultTiles, drawableFixtures, dropBytes, expectedGrid,
+  loadManifest, openPage, settledAfter, startSession, statusOf,
+} from './harness.mjs';
+
+let session;
+let manifest;
+before(async () => {
+  manifest = loadManifest();
+  session = await startSession();
+});
+after(async () => { await session?.close(); });
+
+async function assertShows(page, fixture, tiles, status) {
+  assert.equal(status.alert, null, `no alert for ${fixture.name}`);
+  assert.equal(status.data.state, 'ready', status.text);
+  assert.equal(status.data.file, fixture.name);
+  assert.equal(status.data.tensor, tiles.tensor);
+  const controls = await controlsOf(page);
+  const expected = expectedGrid(tiles.path, tiles.kernel_shape, controls);
+  assert.equal(status.data.filtersShown, String(expected.shown));
+  assert.equal(status.data.filtersTotal, String(tiles.kernel_shape[3]));
+  assert.match(status.text, new RegExp(`${expected.shown} of ${tiles.kernel_shape[3]} filters`));
+  assert.equal(Number(status.data.fileSize), readFileSync(fixture.path).length);
+  assertSamePixels(await canvasPixels(page), expected, `${fixture.name} ${tiles.tensor}`);
+}
+
+test('dropping each fixture draws its default tensor exactly', async (t) => {
+  const fixtures = drawableFixtures(manifest);
+  assert.ok(fixtures.length > 0, 'the manifest has fixtures with expected tiles');
+  const { page, context, problems } = await openPage(session);
+  for (const fixture of fixtures) {
+    await t.test(fixture.name, async () => {
+      let drop;
+      const status = await settledAfter(page, async () => { drop = await dropBytes(page, readFileSync(fixture.path), fixture.name); });
+      assert.ok(drop.highlighted, 'the page highlights while a file is dragged over it');
+      assert.ok(drop.accepted, 'the page accepts the drop');
+      assert.ok(!drop.highlightedAfter, 'the highlight goes away after the drop');
+      await assertShows(page, fixture, defaultTiles(fixture), status);
+    });
+  }
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('picking a file with the button draws it', async () => {
+  const [fixture] = drawableFixtures(manifest);
+  const { page, context, problems } = await openPage(session);
+  const chooser = page.waitForEvent('filechooser');
+  await page.click('#pick-button');
+  const status = await settledAfter(page, async () => (await chooser).setFiles(fixture.path));
+  await assertShows(page, fixture, defaultTiles(fixture), status);
+  // And straight onto the input, as the benchmark does.
+  const again = await settledAfter(page, () => page.setInputFiles('#file-input', fixture.path));
+  await assertShows(page, fixture, defaultTiles(fixture), again);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('the tensor list offers every drawable tensor and draws the one chosen', async () => {
+  const fixture = manifest.fixtures.find((f) => f.tiles.filter((tile) => [1, 3].includes(tile.kernel_shape[2])).length > 1)
+    ?? drawableFixtures(manifest)[0];
+  const { page, context } = await openPage(session);
+  await settledAfter(page, () => page.setInputFiles('#file-input', fixture.path));
+  const options = await page.$$eval('#tensor option', (list) => list.map((o) => ({ value: o.value, disabled: o.disabled, title: o.title })));
+  assert.deepEqual(options.map((o) => o.value), fixture.tensors.map((tensor) => tensor.name), 'every tensor listed, in archive order');
+  for (const option of options.filter((o) => o.disabled)) assert.ok(option.title.length > 0, `${option.value} says why it cannot be drawn`);
+  for (const tiles of fixture.tiles.filter((tile) => [1, 3].includes(tile.kernel_shape[2]))) {
+    assert.ok(options.some((o) => o.value === tiles.tensor && !o.disabled), `${tiles.tensor} is selectable`);
+    const status = (await page.inputValue('#tensor')) === tiles.tensor
+      ? await statusOf(page)
+      : await settledAfter(page, () => page.selectOption('#tensor', tiles.tensor));
+    await assertShows(page, fixture, tiles, status);
+  }
+  await context.close();
+});
+
+test('a file that is not a checkpoint shows a sentence; the next drop works and clears it', async (t) => {
+  const [good] = drawableFixtures(manifest);
+  const bad = manifest.errors.map((e) => ({ name: e.name, bytes: readFileSync(e.path), reason: e.reason }));
+  assert.ok(bad.length > 0, 'the manifest lists broken files');
+  const { page, context } = await openPage(session);
+  for (const file of bad) {
+    await t.test(file.name, async () => {
+      const failed = await settledAfter(page, () => dropBytes(page, file.bytes, file.name));
+      assert.equal(failed.data.state, 'error', `${file.name}: ${failed.text}`);
+      assert.ok(failed.alert, `an alert is shown for ${file.name}${file.reason ? ` (${file.reason})` : ''}`);
+      assert.match(failed.alert, /^[A-Z"'`].*[.!?]$/s, `the alert is a sentence: ${failed.alert}`);
+      assert.ok(!/\b(panicked|RuntimeError|unreachable|undefined|\[object)/.test(failed.alert), `plain words: ${failed.alert}`);
+      assert.ok(failed.text.includes(file.name), 'the status names the file that failed');
+      assert.equal(failed.data.tensor, undefined, 'the status claims no tensor from an earlier file');
+      assert.deepEqual(failed.canvas, { width: 0, height: 0 }, 'no stale grid');
+      assert.ok(await page.isDisabled('#download'), 'nothing to download');
+
+      const recovered = await settledAfter(page, () => dropBytes(page, readFileSync(good.path), good.name));
+      await assertShows(page, good, defaultTiles(good), recovered);
+    });
+  }
+  await context.close();
+});
+
+test('a checkpoint with nothing drawable lists its tensors and says why nothing is drawn', async () => {
+  const fixtures = manifest.fixtures.filter((f) => !f.default_tensor && !f.big);
+  assert.ok(fixtures.length > 0, 'the manifest has a fixture with nothing to draw');
+  const { page, context } = await openPage(session);
+  for (const fixture of fixtures) {
+    const status = await settledAfter(page, () => dropBytes(page, readFileSync(fixture.path), fixture.name));
+    assert.equal(status.data.state, 'error', status.text);
+    assert.match(status.alert ?? '', /^[A-Z"'`].*[.!?]$/s, `the alert is a sentence: ${status.alert}`);
+    assert.equal(status.data.tensor, undefined);
+    assert.deepEqual(status.canvas, { width: 0, height: 0 });
+    const options = await page.$$eval('#tensor option', (list) => list.map((o) => ({ value: o.value, disabled: o.disabled, title: o.title })));
+    assert.deepEqual(options.map((o) => o.value), fixture.tensors.map((t) => t.name), 'its tensors are still listed');
+    assert.ok(options.every((o) => o.disabled && o.title), 'none selectable, each with a reason');
+  }
+  await context.close();
+});
+
+test('dropping text instead of a file says so', async () => {
+  const { page, context } = await openPage(session);
+  await page.evaluate(() => {
+    const transfer = new DataTransfer();
+    transfer.setData('text/plain', 'https://example.invalid/model.npz');
+    document.getElementById('dropzone').dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: transfer }));
+  });
+  const alert = await page.textContent('#alert');
+  assert.match(alert, /Only files can be opened/);
+  assert.equal(await page.getAttribute('#status', 'data-tensor'), 'embedding/kernel', 'the sample stays open');
+  await context.close();
+});

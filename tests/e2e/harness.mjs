@@ -1,0 +1,222 @@
+// Shared pieces for the end-to-end tests: a server for www/, real headless Chromium, the fixture
+// manifest, the expected grid rebuilt from expected tiles (the layout rule of the spec), canvas readback.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startServer } from '../../scripts/serve.mjs';
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const WWW = join(REPO, 'www');
+export const MANIFEST = join(REPO, 'tests/fixtures/generated/manifest.json');
+export const SAMPLE_NAME = 'dinov2-vits14-patch-embed.npz';
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run'];
+export const VIEWPORT = { width: 1280, height: 800 };
+
+/** Fails with what to run when the built module or the fixtures are missing. */
+export function requireBuild() {
+  for (const file of ['pkg/patchlens.js', 'pkg/patchlens_bg.wasm']) {
+    assert.ok(existsSync(join(WWW, file)), `www/${file} is missing: build it first with \`npm run build\` (scripts/build.sh).`);
+  }
+}
+
+/**
+ * The fixtures written by tests/reference/make_fixtures.py, with paths made absolute:
+ * { fixtures: [{ file, default_tensor, tensors, tiles: [{ tensor, kernel_shape, file }] }], errors: [{ file, reason }] }
+ */
+export function loadManifest() {
+  assert.ok(existsSync(MANIFEST),
+    `${MANIFEST} is missing: generate the fixtures with \`python tests/reference/make_fixtures.py tests/fixtures/generated\` (scripts/test.sh does this).`);
+  const manifest = JSON.parse(readFileSync(MANIFEST, 'utf8'));
+  const dir = dirname(MANIFEST);
+  const abs = (file) => join(dir, file);
+  const fixtures = manifest.fixtures.map((f) => ({
+    ...f,
+    path: abs(f.file),
+    name: basename(f.file),
+    tiles: (f.tiles ?? []).map((t) => ({ ...t, path: abs(t.file) })),
+  }));
+  const errors = (manifest.errors ?? []).map((e) => ({ ...e, path: abs(e.file), name: basename(e.file) }));
+  assert.ok(fixtures.length > 0, `${MANIFEST} lists no fixtures.`);
+  return { fixtures, errors };
+}
+
+/** The manifest's copy of www/samples' sample (same bytes, any name), or undefined. */
+export function sampleFixture(manifest) {
+  const sample = readFileSync(join(WWW, 'samples', SAMPLE_NAME));
+  return manifest.fixtures.find((f) => existsSync(f.path) && statSync(f.path).size === sample.length
+    && readFileSync(f.path).equals(sample));
+}
+
+/** Fixtures whose default tensor has expected tiles with 1 or 3 channels. */
+export function drawableFixtures(manifest) {
+  return manifest.fixtures.filter((f) => defaultTiles(f));
+}
+
+export function defaultTiles(fixture) {
+  return fixture.tiles.find((t) => t.tensor === fixture.default_tensor && [1, 3].includes(t.kernel_shape[2]));
+}
+
+/** Starts the server and the browser; `close()` stops both. */
+export async function startSession() {
+  requireBuild();
+  const serverRequests = [];
+  const server = await startServer({ root: WWW, port: 0, onRequest: (req) => serverRequests.push(req.url) });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }); // fresh temporary profile
+  return {
+    server,
+    browser,
+    serverRequests,
+    close: async () => { await browser.close(); await server.close(); },
+  };
+}
+
+/**
+ * Opens the page in a new context at 1280×800 and records every request and every error it logs.
+ * Resolves once the initial sample load has finished (drawn or failed).
+ */
+export async function openPage(session, { waitForSample = true } = {}) {
+  const context = await session.browser.newContext({ viewport: VIEWPORT, acceptDownloads: true });
+  const page = await context.newPage();
+  const requests = [];
+  const problems = [];
+  context.on('request', (request) => requests.push(request.url()));
+  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => { if (message.type() === 'error') problems.push(`console: ${message.text()}`); });
+  await page.goto(session.server.url);
+  if (waitForSample) await waitSettled(page);
+  return { context, page, requests, problems };
+}
+
+/** Waits until the status says a grid is drawn ('ready') or an open failed ('error'). */
+export async function waitSettled(page, timeout = 30_000) {
+  await page.waitForFunction(() => {
+    const state = document.getElementById('status').dataset.state;
+    return state === 'ready' || state === 'error';
+  }, null, { timeout });
+  return statusOf(page);
+}
+
+/** Runs `action`, then waits for the status it causes (not the one before it). */
+export async function settledAfter(page, action) {
+  await page.evaluate(() => { document.getElementById('status').dataset.state = 'test-waiting'; });
+  await action();
+  return waitSettled(page);
+}
+
+export function statusOf(page) {
+  return page.evaluate(() => {
+    const status = document.getElementById('status');
+    const alert = document.getElementById('alert');
+    return {
+      text: status.textContent,
+      data: { ...status.dataset },
+      alert: alert.hidden ? null : alert.textContent,
+      canvas: { width: document.getElementById('grid').width, height: document.getElementById('grid').height },
+    };
+  });
+}
+
+/** The page's current grid settings, read from its controls. */
+export function controlsOf(page) {
+  return page.evaluate(() => {
+    const number = (id) => Number(document.getElementById(id).value);
+    return {
+      count: number('count'), columns: number('columns'), zoom: number('zoom'), gap: number('gap'),
+      gapColor: document.getElementById('gap-color').value,
+    };
+  });
+}
+
+/** Dispatches real DragEvents carrying a File made in the page from `bytes`. */
+export async function dropBytes(page, bytes, name) {
+  return page.evaluate(async ({ base64, name: fileName }) => {
+    const bytesIn = Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytesIn], fileName));
+    const target = document.getElementById('dropzone');
+    const fire = (type) => target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: transfer }));
+    fire('dragenter');
+    fire('dragover');
+    const highlighted = document.body.classList.contains('dragging');
+    const accepted = !fire('drop'); // dispatchEvent returns false when the page called preventDefault
+    return { highlighted, accepted, highlightedAfter: document.body.classList.contains('dragging') };
+  }, { base64: Buffer.from(bytes).toString('base64'), name });
+}
+
+/** The canvas pixels as RGBA bytes. */
+export async function canvasPixels(page) {
+  const { width, height, base64 } = await page.evaluate(() => {
+    const canvas = document.getElementById('grid');
+    if (canvas.width === 0 || canvas.height === 0) return { width: canvas.width, height: canvas.height, base64: '' };
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let binary = '';
+    for (let i = 0; i < data.length; i += 0x8000) binary += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
+    return { width: canvas.width, height: canvas.height, base64: btoa(binary) };
+  });
+  return { width, height, rgba: new Uint8Array(Buffer.from(base64, 'base64')) };
+}
+
+function parseHexColor(hex) {
+  const match = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+  assert.ok(match, `not a #rrggbb colour: ${hex}`);
+  return match.slice(1).map((h) => parseInt(h, 16));
+}
+
+/**
+ * The grid the page should show, built from expected tiles (uint8, ordered filter, row, column,
+ * channel) with the layout rule of the module's spec.
+ */
+export function expectedGrid(tilesPath, kernelShape, { count, columns, zoom, gap, gapColor }) {
+  const [kh, kw, c, n] = kernelShape;
+  const tiles = readFileSync(tilesPath);
+  assert.equal(tiles.length, kh * kw * c * n, `${tilesPath} should hold ${kh}×${kw}×${c}×${n} bytes`);
+  const shown = Math.min(count, n);
+  const used = Math.min(columns, shown);
+  const rows = Math.ceil(shown / columns);
+  const width = used * kw * zoom + (used - 1) * gap;
+  const height = rows * kh * zoom + (rows - 1) * gap;
+  const rgba = new Uint8Array(width * height * 4);
+  const [gr, gg, gb] = parseHexColor(gapColor);
+  for (let p = 0; p < width * height; p += 1) rgba.set([gr, gg, gb, 255], p * 4);
+  for (let i = 0; i < shown; i += 1) {
+    const x0 = (i % columns) * (kw * zoom + gap);
+    const y0 = Math.floor(i / columns) * (kh * zoom + gap);
+    for (let y = 0; y < kh; y += 1) {
+      for (let x = 0; x < kw; x += 1) {
+        const at = ((i * kh + y) * kw + x) * c;
+        const rgb = c === 1 ? [tiles[at], tiles[at], tiles[at]] : [tiles[at], tiles[at + 1], tiles[at + 2]];
+        for (let dy = 0; dy < zoom; dy += 1) {
+          for (let dx = 0; dx < zoom; dx += 1) rgba.set([...rgb, 255], ((y0 + y * zoom + dy) * width + x0 + x * zoom + dx) * 4);
+        }
+      }
+    }
+  }
+  return { width, height, rgba, shown };
+}
+
+/** Asserts two RGBA images are identical, naming the first differing pixel. */
+export function assertSamePixels(actual, expected, label) {
+  assert.deepEqual([actual.width, actual.height], [expected.width, expected.height], `${label}: canvas size`);
+  const a = actual.rgba;
+  const b = expected.rgba;
+  assert.equal(a.length, b.length, `${label}: byte count`);
+  for (let i = 0; i < a.length; i += 1) {
+    if (a[i] !== b[i]) {
+      const p = Math.floor(i / 4);
+      const x = p % expected.width;
+      const y = Math.floor(p / expected.width);
+      assert.fail(`${label}: pixel (${x}, ${y}) is ${[...a.subarray(p * 4, p * 4 + 4)]}, expected ${[...b.subarray(p * 4, p * 4 + 4)]}`);
+    }
+  }
+}
+
+/** Asserts every request went to our own server (blob: and data: URLs never leave the page). */
+export function assertOnlyLocalRequests(requests, serverUrl) {
+  const origin = new URL(serverUrl).origin;
+  const foreign = requests.filter((url) => !url.startsWith('data:') && new URL(url).origin !== origin);
+  assert.deepEqual(foreign, [], 'every request goes to the local server');
+}

@@ -1,0 +1,98 @@
+// The npm package's JS API (js/index.js) in a real browser: openBytes + drawGrid on the main thread,
+// openBlob inside a dedicated worker, and a plain-words refusal of openBlob on the main thread.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { startServer } from '../../scripts/serve.mjs';
+import {
+  CHROMIUM, CHROMIUM_ARGS, REPO, assertSamePixels, defaultTiles, drawableFixtures, expectedGrid, loadManifest,
+} from './harness.mjs';
+
+// The package's files are served from the repository root, as a bundler would see them installed.
+const PAGE = 'api-test.html';
+const WORKER = 'api-test-worker.js';
+const DEFAULTS = { count: 128, columns: 16, zoom: 4, gap: 2, gapColor: '#ffffff' };
+
+let server;
+let browser;
+let page;
+let manifest;
+before(async () => {
+  assert.ok(existsSync(join(REPO, 'pkg/patchlens.js')), 'pkg/patchlens.js is missing: build it first with `npm run build`.');
+  manifest = loadManifest();
+  server = await startServer({ root: REPO, port: 0 });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  page = await browser.newPage();
+  // Two documents that exist only in the test: a page and a worker importing the package.
+  await page.route(`${server.url}${PAGE}`, (route) => route.fulfill({
+    contentType: 'text/html', body: '<!doctype html><link rel="icon" href="data:,"><canvas id="c"></canvas>',
+  }));
+  await page.route(`${server.url}${WORKER}`, (route) => route.fulfill({
+    contentType: 'text/javascript',
+    body: `import { openBlob } from './js/index.js';
+      self.onmessage = async ({ data }) => {
+        try {
+          const checkpoint = await openBlob(data);
+          const grid = checkpoint.render();
+          self.postMessage({ width: grid.width, height: grid.height, tensor: grid.tensor,
+            bytesRead: checkpoint.bytesRead, rgba: grid.rgba });
+          checkpoint.free();
+        } catch (error) { self.postMessage({ error: error.message }); }
+      };`,
+  }));
+  await page.goto(`${server.url}${PAGE}`);
+});
+after(async () => { await browser?.close(); await server?.close(); });
+
+const asBase64 = (path) => readFileSync(path).toString('base64');
+
+test('openBytes + drawGrid draw the default tensor exactly', async () => {
+  const fixture = drawableFixtures(manifest)[0];
+  const tiles = defaultTiles(fixture);
+  const result = await page.evaluate(async (base64) => {
+    const { openBytes, drawGrid } = await import('./js/index.js');
+    const bytes = Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
+    const checkpoint = await openBytes(bytes.buffer); // an ArrayBuffer is accepted too
+    const grid = checkpoint.render();
+    const canvas = drawGrid(document.getElementById('c'), grid);
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    checkpoint.free();
+    return { width: canvas.width, height: canvas.height, tensor: grid.tensor, rgba: Array.from(data) };
+  }, asBase64(fixture.path));
+  assert.equal(result.tensor, fixture.default_tensor);
+  assertSamePixels({ ...result, rgba: Uint8Array.from(result.rgba) }, expectedGrid(tiles.path, tiles.kernel_shape, DEFAULTS), 'drawGrid');
+});
+
+test('openBlob reads lazily inside a worker', async () => {
+  const fixture = drawableFixtures(manifest).find((f) => f.name === 'stored_f32.npz') ?? drawableFixtures(manifest)[0];
+  const tiles = defaultTiles(fixture);
+  const result = await page.evaluate(async ({ base64, worker }) => {
+    const bytes = Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
+    const w = new Worker(worker, { type: 'module' });
+    const reply = await new Promise((resolve) => { w.onmessage = ({ data }) => resolve(data); w.postMessage(new Blob([bytes])); });
+    w.terminate();
+    return reply.error ? reply : { ...reply, rgba: Array.from(reply.rgba), size: bytes.length };
+  }, { base64: asBase64(fixture.path), worker: WORKER });
+  assert.equal(result.error, undefined, result.error);
+  assert.equal(result.tensor, fixture.default_tensor);
+  assert.ok(result.bytesRead < result.size, `read ${result.bytesRead} of ${result.size} bytes`);
+  assertSamePixels({ ...result, rgba: Uint8Array.from(result.rgba) }, expectedGrid(tiles.path, tiles.kernel_shape, DEFAULTS), 'openBlob');
+});
+
+test('openBlob on the main thread refuses in plain words', async () => {
+  const message = await page.evaluate(async () => {
+    const { openBlob } = await import('./js/index.js');
+    return openBlob(new Blob(['x'])).then(() => 'opened', (error) => error.message);
+  });
+  assert.match(message, /only inside a dedicated Web Worker/);
+});
+
+test('a broken file is an Error with one sentence', async () => {
+  const message = await page.evaluate(async () => {
+    const { openBytes } = await import('./js/index.js');
+    return openBytes(new TextEncoder().encode('not a checkpoint')).then(() => 'opened', (error) => `${error.constructor.name}: ${error.message}`);
+  });
+  assert.match(message, /^Error: [A-Z].*\.$/);
+});

@@ -1,0 +1,140 @@
+//! Every fixture written by real numpy is read, listed and drawn, and every byte of every tile
+//! is compared with scikit-learn's MinMaxScaler + imshow's conversion (tests/reference/tiles.py).
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::*;
+use patchlens::{Checkpoint, FileSource, GridOptions, SliceSource};
+
+fn open(file: &str) -> Checkpoint {
+    let path = fixtures_dir().join(file);
+    Checkpoint::open(FileSource::open(&path).unwrap()).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+#[test]
+fn every_tile_equals_scikit_learn() {
+    let manifest = manifest();
+    let mut checked = 0;
+    for fixture in fixtures(&manifest).filter(|f| f["big"].as_bool() != Some(true)) {
+        let file = str_of(fixture, "file");
+        let checkpoint = open(file);
+        for tiles in fixture["tiles"].as_array().unwrap() {
+            let tensor = str_of(tiles, "tensor");
+            let ([kh, kw, c, n], expected) = expected_tiles(tiles);
+            let (_, filters) = checkpoint.filters(Some(tensor)).unwrap_or_else(|e| panic!("{file} {tensor}: {e}"));
+            assert_eq!(filters.dims(), [kh, kw, c, n], "{file} {tensor}");
+            let tile_len = kh * kw * c;
+            for i in 0..n {
+                let tile = filters.tile(i).unwrap();
+                let want = &expected[i * tile_len..(i + 1) * tile_len];
+                if tile != want {
+                    let at = tile.iter().zip(want).position(|(a, b)| a != b).unwrap();
+                    panic!("{file} {tensor}: filter {i} differs at byte {at}: {} vs scikit-learn {}", tile[at], want[at]);
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} tensors were checked; is the manifest complete?");
+}
+
+#[test]
+fn lists_every_tensor_and_picks_the_same_default() {
+    let manifest = manifest();
+    for fixture in fixtures(&manifest).filter(|f| f["big"].as_bool() != Some(true)) {
+        let file = str_of(fixture, "file");
+        let checkpoint = open(file);
+        let listed = checkpoint.tensors();
+        let want = fixture["tensors"].as_array().unwrap();
+        assert_eq!(listed.len(), want.len(), "{file}: tensor count");
+        for (got, want) in listed.iter().zip(want) {
+            let info = got.info.as_ref().unwrap_or_else(|| panic!("{file} {}: {:?}", got.name, got.problem));
+            assert_eq!(got.name, str_of(want, "name"), "{file}");
+            assert_eq!(info.dtype.name(), str_of(want, "dtype"), "{file} {}", got.name);
+            assert_eq!(info.shape, dims(&want["shape"]), "{file} {}", got.name);
+        }
+        assert_eq!(checkpoint.default_tensor().as_deref(), fixture["default_tensor"].as_str(), "{file}: default tensor");
+    }
+}
+
+#[test]
+fn zero_gap_zoom_one_grid_is_the_tiles_side_by_side() {
+    let manifest = manifest();
+    let fixture = fixtures(&manifest).find(|f| str_of(f, "file") == "stored_f32.npz").expect("stored_f32 fixture");
+    let ([kh, kw, c, n], expected) = expected_tiles(&fixture["tiles"][0]);
+    let bytes = std::fs::read(fixtures_dir().join("stored_f32.npz")).unwrap();
+    // The in-memory source must give the same pixels as the file source.
+    let checkpoint = Checkpoint::open(SliceSource(bytes)).unwrap();
+    let options = GridOptions { count: n, columns: n, zoom: 1, gap: 0, ..GridOptions::default() };
+    let grid = checkpoint.render(None, &options).unwrap().grid;
+    assert_eq!((grid.width, grid.height), (n * kw, kh));
+    for i in 0..n {
+        for y in 0..kh {
+            for x in 0..kw {
+                let p = (y * grid.width + i * kw + x) * 4;
+                let t = ((i * kh + y) * kw + x) * c;
+                assert_eq!(&grid.rgba[p..p + 3], &expected[t..t + 3], "filter {i} pixel ({y}, {x})");
+            }
+        }
+    }
+}
+
+#[test]
+fn broken_files_fail_with_a_sentence() {
+    let manifest = manifest();
+    for case in manifest["errors"].as_array().unwrap() {
+        let file = str_of(case, "file");
+        let source = FileSource::open(fixtures_dir().join(file)).unwrap();
+        let error = match Checkpoint::open(source) {
+            Err(e) => e,
+            Ok(checkpoint) => {
+                assert_eq!(str_of(case, "stage"), "draw", "{file} should fail to open");
+                let _ = checkpoint.tensors();
+                checkpoint.render(None, &GridOptions::default()).err().unwrap_or_else(|| panic!("{file} drew"))
+            }
+        };
+        let text = error.to_string();
+        assert!(text.len() > 10 && text.ends_with('.'), "{file}: '{text}' is not a sentence");
+        assert!(!text.contains("panicked"), "{file}: {text}");
+    }
+}
+
+#[test]
+fn every_cut_of_a_real_archive_is_an_error_not_a_panic() {
+    for file in ["compressed_f32.npz", "zip64_deflated.npz", "npy_v3.npz"] {
+        let bytes = std::fs::read(fixtures_dir().join(file)).unwrap();
+        let step = (bytes.len() / 2000).max(1);
+        for cut in (0..bytes.len()).step_by(step).chain(bytes.len().saturating_sub(300)..bytes.len()) {
+            if let Ok(checkpoint) = Checkpoint::open(SliceSource(bytes[..cut].to_vec())) {
+                let _ = checkpoint.tensors();
+                assert!(checkpoint.render(None, &GridOptions::default()).is_err() || cut == bytes.len(), "{file} cut at {cut} drew");
+            }
+        }
+    }
+}
+
+/// AugReg-shaped files (`--big`): opening and drawing reads at most the kernel plus 1 MiB.
+#[test]
+fn big_checkpoints_read_little_more_than_the_kernel() {
+    let manifest = manifest();
+    let mut seen = 0;
+    for fixture in fixtures(&manifest).filter(|f| f["big"].as_bool() == Some(true)) {
+        let file = str_of(fixture, "file");
+        let kernel_bytes = fixture["kernel_bytes"].as_u64().unwrap();
+        let checkpoint = open(file);
+        let rendered = checkpoint.render(None, &GridOptions::default()).unwrap();
+        assert_eq!(rendered.tensor.name, "embedding/kernel");
+        assert_eq!(rendered.grid.filters_shown, 128);
+        let read = checkpoint.bytes_read();
+        assert!(read >= kernel_bytes, "{file}: read {read} bytes, less than the kernel itself");
+        assert!(read <= kernel_bytes + (1 << 20), "{file}: read {read} bytes for a {kernel_bytes}-byte kernel");
+        // Listing every tensor (all headers) stays within the same budget.
+        assert_eq!(checkpoint.tensors().len(), fixture["tensors"].as_array().unwrap().len());
+        assert!(checkpoint.bytes_read() <= kernel_bytes + (1 << 20), "{file}: listing read {}", checkpoint.bytes_read());
+        seen += 1;
+    }
+    if std::env::var_os("PATCHLENS_REQUIRE_BIG").is_some() {
+        assert!(seen > 0, "PATCHLENS_REQUIRE_BIG is set but the manifest has no big fixtures (run make_fixtures.py --big)");
+    }
+}

@@ -1,0 +1,59 @@
+"""Converts the shared DINOv2 ViT-S/14 patch embedding (safetensors, float16, torch layout (n, c, kh, kw))
+into the AugReg-layout sample www/samples/dinov2-vits14-patch-embed.npz: one float32 `embedding/kernel`
+(14, 14, 3, 384), written with np.savez, byte-reproducible. Usage: make_sample.py [SAFETENSORS] [--out NPZ]"""
+import argparse
+import hashlib
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import safetensors.numpy
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_SOURCE = REPO.parent / "shared" / "samples" / "dinov2-small-patch-embed.safetensors"
+DEFAULT_OUT = REPO / "www" / "samples" / "dinov2-vits14-patch-embed.npz"
+SOURCE_TENSOR = "embeddings.patch_embeddings.projection.weight"
+SOURCE_SHAPE = (384, 3, 14, 14)  # torch Conv2d weight: (out channels, in channels, kh, kw)
+# np.savez names members through zipfile.ZipInfo(name), whose default date is this; any other date would
+# mean the writer stamped the current time and the sample would change on every run.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def to_augreg_layout(weight):
+    """(n, c, kh, kw) -> (kh, kw, c, n) float32; float16 -> float32 is exact."""
+    return np.ascontiguousarray(weight.transpose(2, 3, 1, 0).astype(np.float32))
+
+
+def write_sample(source, out):
+    tensors = safetensors.numpy.load_file(str(source))
+    weight = tensors[SOURCE_TENSOR]
+    if weight.dtype != np.float16 or weight.shape != SOURCE_SHAPE:
+        raise ValueError(f"{source}: expected float16 {SOURCE_SHAPE}, got {weight.dtype} {weight.shape}")
+    kernel = to_augreg_layout(weight)
+    if not np.array_equal(kernel.astype(np.float16), weight.transpose(2, 3, 1, 0)):
+        raise AssertionError("float16 -> float32 widening changed a value")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, **{"embedding/kernel": kernel})
+    with zipfile.ZipFile(out) as zf:
+        dates = {info.date_time for info in zf.infolist()}
+    if dates != {ZIP_EPOCH}:
+        raise AssertionError(f"{out}: np.savez stamped {dates}, output would not be reproducible")
+    return kernel
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", nargs="?", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    if args.out.suffix != ".npz":
+        parser.error("--out must end in .npz (np.savez would append it)")
+    kernel = write_sample(args.source, args.out)
+    digest = hashlib.sha256(args.out.read_bytes()).hexdigest()
+    print(f"{args.out}: embedding/kernel {kernel.shape} float32, sha256 {digest}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+// The page's one way to talk to worker.js. Opening a file cancels whatever is in flight (by restarting
+// the worker); re-renders queue behind the current request and coalesce, so only the latest one runs.
+//
+// Protocol (structured-clone messages, one reply per request, matched by id):
+//   page → worker  { id, type: 'open',   file: File, options: RenderOptions }
+//                  { id, type: 'render', options: RenderOptions }          (uses the open checkpoint)
+//   worker → page  { id, ok: true,  checkpoint: Summary, grid: GridInfo, rgba: ArrayBuffer, renderMs }
+//                  { id, ok: false, message: string, fatal: boolean, checkpoint: Summary | null }
+//   Summary = { name, format, fileSize, bytesRead, defaultTensor, tensors: TensorInfo[] }
+//   worker → page  { type: 'ready', wasmMemory }   once, when the module has loaded (no id)
+// The bridge adds { superseded: true } replies for requests it dropped, and { fatal: true } ones when
+// the worker died; after a fatal reply the next request runs in a fresh worker.
+
+export class CheckpointBridge {
+  #url;
+  #worker = null;
+  #nextId = 1;
+  #pending = new Map(); // id → resolve
+  #queued = null; // { options, resolve }: the latest render waiting for the worker
+
+  /** Called with the worker's 'ready' message each time a (re)started worker has loaded the module. */
+  onReady = null;
+
+  constructor(url) {
+    this.#url = url;
+  }
+
+  /** Starts the worker now, so the module compiles before the first file arrives. */
+  warm() {
+    this.#ensureWorker();
+  }
+
+  /** Opens `file` and renders it; cancels any request still running. */
+  open(file, options) {
+    if (this.#pending.size > 0) this.#stop({ ok: false, superseded: true });
+    return this.#post({ type: 'open', file, options });
+  }
+
+  /** Re-renders the open checkpoint; while the worker is busy only the newest call waits its turn. */
+  render(options) {
+    if (this.#pending.size === 0) return this.#post({ type: 'render', options });
+    this.#queued?.resolve({ ok: false, superseded: true });
+    return new Promise((resolve) => { this.#queued = { options, resolve }; });
+  }
+
+  #post(message) {
+    const worker = this.#ensureWorker();
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      this.#pending.set(id, resolve);
+      worker.postMessage({ id, ...message });
+    });
+  }
+
+  #ensureWorker() {
+    if (this.#worker) return this.#worker;
+    const worker = new Worker(this.#url, { type: 'module' });
+    worker.onmessage = ({ data }) => this.#settle(data);
+    // Module load failures and uncaught errors: the worker is unusable, start afresh next time.
+    worker.onerror = (event) => {
+      event.preventDefault();
+      const detail = event.message ? ` (${event.message})` : '';
+      this.#stop({ ok: false, fatal: true, message: `The checkpoint reader stopped unexpectedly${detail}.` });
+    };
+    worker.onmessageerror = () => {
+      this.#stop({ ok: false, fatal: true, message: 'The checkpoint reader sent a reply the page could not read.' });
+    };
+    this.#worker = worker;
+    return worker;
+  }
+
+  #settle(data) {
+    if (data.type === 'ready') {
+      this.onReady?.(data);
+      return;
+    }
+    const resolve = this.#pending.get(data.id);
+    if (!resolve) return;
+    this.#pending.delete(data.id);
+    if (data.fatal) this.#stop({ ok: false, superseded: true });
+    resolve(data);
+    if (this.#pending.size === 0 && this.#queued) {
+      const { options, resolve: resolveQueued } = this.#queued;
+      this.#queued = null;
+      this.#post({ type: 'render', options }).then(resolveQueued);
+    }
+  }
+
+  /** Terminates the worker and answers everything outstanding with `reply`. */
+  #stop(reply) {
+    this.#worker?.terminate();
+    this.#worker = null;
+    const waiting = [...this.#pending.values()];
+    if (this.#queued) waiting.push(this.#queued.resolve);
+    this.#pending.clear();
+    this.#queued = null;
+    for (const resolve of waiting) resolve(reply);
+  }
+}
