@@ -47,7 +47,14 @@ fn open(file: &str) -> Result<Checkpoint, String> {
 }
 
 fn list(file: &str) -> Result<(), String> {
+    use std::io::Write;
     let checkpoint = open(file)?;
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`patchlens list f | head`) just ends the listing.
+    let mut line = |text: String| match writeln!(out, "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("could not write the listing: {e}")),
+        _ => Ok(()),
+    };
     let default = checkpoint.default_tensor();
     for entry in checkpoint.tensors() {
         let mark = if Some(&entry.name) == default.as_ref() { "*" } else { " " };
@@ -56,10 +63,10 @@ fn list(file: &str) -> Result<(), String> {
             None => ("?".to_string(), "?".to_string()),
         };
         let note = entry.problem.map(|p| format!("  (not drawable: {p})")).unwrap_or_default();
-        println!("{mark} {:<60} {dtype:<9} {shape}{note}", entry.name);
+        line(format!("{mark} {:<60} {dtype:<9} {shape}{note}", entry.name))?;
     }
     if default.is_none() {
-        println!("(no patch embedding found; pick a tensor with --tensor)");
+        line("(no patch embedding found; pick a tensor with --tensor)".to_string())?;
     }
     Ok(())
 }

@@ -17,9 +17,10 @@ const CENTRAL_LEN: usize = 46;
 const LOCAL_SIGNATURE: u32 = 0x0403_4b50;
 const LOCAL_LEN: usize = 30;
 const ZIP64_EXTRA_ID: u16 = 0x0001;
-/// The end record sits within the last 22 + 65535 (longest comment) bytes; one read covers it and,
-/// for archives of a few hundred entries, the whole central directory too.
-const TAIL_LEN: u64 = (EOCD_LEN + u16::MAX as usize) as u64;
+/// The end record sits within the last 22 + 65535 (longest comment) bytes. numpy writes no
+/// comment, so a first, small tail read almost always finds it (and a small directory with it).
+const FIRST_TAIL_LEN: u64 = 4096;
+const MAX_TAIL_LEN: u64 = (EOCD_LEN + u16::MAX as usize) as u64;
 /// A central directory larger than this is not a checkpoint we can list in a browser tab.
 const MAX_CENTRAL_DIRECTORY: u64 = 64 << 20;
 /// Compressed bytes read per step when inflating an entry.
@@ -93,12 +94,18 @@ struct Directory {
 }
 
 impl ZipArchive {
-    /// Reads the central directory. Costs one read of the file's tail, plus one more for a
-    /// zip64 end record or a directory that does not fit in the tail.
+    /// Reads the central directory: one read of the file's tail, plus one for a zip64 end record
+    /// and one for a directory that does not fit in the tail — never one read per entry.
     pub fn read(source: &dyn ByteSource) -> Result<Self> {
         let len = source.len();
-        let tail_start = len.saturating_sub(TAIL_LEN);
-        let tail = read_vec(source, tail_start, (len - tail_start) as usize)?;
+        let read_tail = |want: u64| {
+            let start = len.saturating_sub(want);
+            read_vec(source, start, (len - start) as usize).map(|tail| (start, tail))
+        };
+        let (mut tail_start, mut tail) = read_tail(FIRST_TAIL_LEN)?;
+        if find_eocd(&tail).is_none() && tail_start > 0 {
+            (tail_start, tail) = read_tail(MAX_TAIL_LEN)?;
+        }
         let eocd_pos = find_eocd(&tail).ok_or_else(|| {
             Error::Truncated("The zip archive has no end record; the file may be cut short.".to_string())
         })?;
