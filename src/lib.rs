@@ -15,7 +15,7 @@ pub mod source;
 pub mod tensor;
 
 #[cfg(target_arch = "wasm32")]
-mod web;
+pub mod web;
 
 pub use checkpoint::{Checkpoint, Rendered, TensorEntry};
 pub use error::{Error, Result};

@@ -183,6 +183,7 @@ mod tests {
         assert_eq!((stats.bytes(), stats.reads()), (20, 2));
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     #[test]
     fn file_source_reads_a_range() {
         let path = std::env::temp_dir().join(format!("patchlens-source-{}.bin", std::process::id()));

@@ -21,6 +21,8 @@ const ZIP64_EXTRA_ID: u16 = 0x0001;
 /// comment, so a first, small tail read almost always finds it (and a small directory with it).
 const FIRST_TAIL_LEN: u64 = 4096;
 const MAX_TAIL_LEN: u64 = (EOCD_LEN + u16::MAX as usize) as u64;
+/// Room for a local zip64 extra field (20 bytes) that the central directory does not show.
+const LOCAL_EXTRA_SLACK: usize = 32;
 /// A central directory larger than this is not a checkpoint we can list in a browser tab.
 const MAX_CENTRAL_DIRECTORY: u64 = 64 << 20;
 /// Compressed bytes read per step when inflating an entry.
@@ -263,11 +265,12 @@ pub struct Prefix {
 }
 
 impl ZipEntry {
-    /// Reads the local header and up to `want` bytes of uncompressed data, in one read for
-    /// stored entries (the header and the data's start are adjacent).
+    /// Reads the local header and the first `want` bytes of uncompressed data (fewer if the entry
+    /// is shorter), in one read for stored entries: the header and the data's start are adjacent.
     pub fn read_prefix(&self, source: &dyn ByteSource, want: usize) -> Result<Prefix> {
         let want = want.min(usize::try_from(self.size).unwrap_or(usize::MAX));
-        let guess = LOCAL_LEN + self.central_header_guess + if self.method == Method::Stored { want } else { 0 };
+        // np.savez puts a zip64 extra field in local headers only, so allow for one.
+        let guess = LOCAL_LEN + self.central_header_guess + LOCAL_EXTRA_SLACK + if self.method == Method::Stored { want } else { 0 };
         let available = source.len().saturating_sub(self.local_offset);
         let chunk = read_vec(source, self.local_offset, guess.min(available.min(usize::MAX as u64) as usize))?;
         let mut f = Fields::new(&chunk, "local header");

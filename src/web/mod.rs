@@ -3,6 +3,8 @@
 
 mod blob;
 
+pub use blob::BlobSource;
+
 use crate::error::Error;
 use crate::grid::{parse_color, GridOptions};
 use crate::source::SliceSource;
@@ -53,8 +55,11 @@ struct TensorInfoJs {
     reason: Option<String>,
 }
 
+/// The keys `RenderOptions` may have; serde-wasm-bindgen ignores unknown ones, so we check.
+const OPTION_KEYS: [&str; 6] = ["tensor", "count", "columns", "zoom", "gap", "gapColor"];
+
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct RenderOptionsJs {
     tensor: Option<String>,
     count: Option<usize>,
@@ -83,6 +88,12 @@ fn parse_options(options: JsValue) -> Result<(Option<String>, GridOptions), JsVa
     let js: RenderOptionsJs = if options.is_undefined() || options.is_null() {
         RenderOptionsJs::default()
     } else {
+        for key in js_sys::Object::keys(options.unchecked_ref::<js_sys::Object>()).iter() {
+            let key = key.as_string().unwrap_or_default();
+            if !OPTION_KEYS.contains(&key.as_str()) {
+                return Err(plain_error(&format!("Unknown render option '{key}'; the options are {}.", OPTION_KEYS.join(", "))));
+            }
+        }
         serde_wasm_bindgen::from_value(options).map_err(|e| plain_error(&format!("Invalid render options: {e}.")))?
     };
     let defaults = GridOptions::default();

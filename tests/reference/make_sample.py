@@ -1,9 +1,10 @@
 """Converts the shared DINOv2 ViT-S/14 patch embedding (safetensors, float16, torch layout (n, c, kh, kw))
 into the AugReg-layout sample www/samples/dinov2-vits14-patch-embed.npz: one float32 `embedding/kernel`
-(14, 14, 3, 384), written with np.savez, byte-reproducible. Usage: make_sample.py [SAFETENSORS] [--out NPZ]"""
+(14, 14, 3, 384), written with np.savez, byte-reproducible. Usage: make_sample.py [SAFETENSORS] [--out NPZ] [--check]"""
 import argparse
 import hashlib
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -47,9 +48,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", nargs="?", type=Path, default=DEFAULT_SOURCE)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--check", action="store_true", help="rebuild into a temporary file and fail unless it equals --out")
     args = parser.parse_args(argv)
     if args.out.suffix != ".npz":
         parser.error("--out must end in .npz (np.savez would append it)")
+    if args.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            fresh = Path(tmp) / "sample.npz"
+            write_sample(args.source, fresh)
+            if fresh.read_bytes() != args.out.read_bytes():
+                sys.exit(f"{args.out} differs from what {Path(__file__).name} makes from {args.source}; rerun it and commit")
+        print(f"{args.out}: matches its source", file=sys.stderr)
+        return
     kernel = write_sample(args.source, args.out)
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()
     print(f"{args.out}: embedding/kernel {kernel.shape} float32, sha256 {digest}", file=sys.stderr)

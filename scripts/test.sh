@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Every test, from a fresh clone: set-up, reference fixtures (numpy + scikit-learn), native tests,
+# headless-browser wasm tests, the build, then end-to-end tests in real Chromium.
+# PATCHLENS_BIG=1 also writes AugReg-shaped B/16 and L/16 checkpoints (≈1.6 GB) for the bytes-read test.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+step() { printf '\n=== %s\n' "$*" >&2; }
+
+step "set-up"
+bash scripts/setup.sh --browser
+PY="$(bash scripts/python-env.sh)"
+
+step "reference fixtures (numpy $("$PY" -c 'import numpy; print(numpy.__version__)'), scikit-learn)"
+fixtures=tests/fixtures/generated
+big_flags=(--big)
+[[ "${PATCHLENS_BIG:-}" == "1" ]] && big_flags=(--big --big-l16)
+"$PY" tests/reference/make_fixtures.py "$fixtures" "${big_flags[@]}"
+# The bundled sample must be exactly what its script makes from the shared original.
+"$PY" tests/reference/make_sample.py --check
+
+step "native tests (cargo test)"
+PATCHLENS_REQUIRE_BIG=1 cargo test --all-features
+
+step "browser tests (wasm-pack test, headless Chromium)"
+wasm-pack test --headless --chrome
+
+step "build"
+bash scripts/build.sh
+
+step "end-to-end tests (playwright-core + Chromium)"
+cargo build --features cli --bin patchlens
+node --test --test-concurrency=1 tests/e2e/

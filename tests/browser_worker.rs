@@ -1,0 +1,85 @@
+//! In a real dedicated worker: a Blob is read lazily through FileReaderSync, and exactly the
+//! expected ranges are read — the format's magic, the zip tail, one header, the kernel.
+#![cfg(target_arch = "wasm32")]
+
+use patchlens::source::ByteSource;
+use patchlens::web::{BlobSource, Checkpoint as JsCheckpoint};
+use patchlens::{Checkpoint, GridOptions};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+const NPZ: &[u8] = include_bytes!("fixtures/generated/stored_f32.npz");
+const TILES: &[u8] = include_bytes!("fixtures/generated/stored_f32.0.tiles.u8");
+const KERNEL_BYTES: u64 = 16 * 16 * 3 * 768 * 4;
+
+fn blob(bytes: &[u8]) -> web_sys::Blob {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    web_sys::Blob::new_with_u8_array_sequence(&parts).unwrap()
+}
+
+/// Records every (offset, length) asked of the Blob.
+struct Recording {
+    inner: BlobSource,
+    reads: Rc<RefCell<Vec<(u64, usize)>>>,
+}
+
+impl ByteSource for Recording {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> patchlens::Result<()> {
+        self.reads.borrow_mut().push((offset, buf.len()));
+        self.inner.read_at(offset, buf)
+    }
+}
+
+#[wasm_bindgen_test]
+fn blob_is_read_by_ranges_only() {
+    let reads = Rc::new(RefCell::new(Vec::new()));
+    let source = Recording { inner: BlobSource::new(blob(NPZ)).unwrap(), reads: Rc::clone(&reads) };
+    let len = NPZ.len() as u64;
+    let checkpoint = Checkpoint::open(source).unwrap();
+    let rendered = checkpoint.render(None, &GridOptions::default()).unwrap();
+    assert_eq!(rendered.tensor.name, "embedding/kernel");
+
+    let reads = reads.borrow().clone();
+    assert_eq!(reads.len(), 4, "magic, tail, kernel header, kernel data: {reads:?}");
+    assert_eq!(reads[0], (0, 8), "format magic");
+    assert_eq!(reads[1], (len - 4096, 4096), "zip tail with the end record and directory");
+    let (header_at, header_len) = reads[2];
+    let (data_at, data_len) = reads[3];
+    assert_eq!(data_len as u64, KERNEL_BYTES, "the kernel is read in one range, exactly");
+    assert!(header_len < 1024 && header_at < data_at && data_at < header_at + header_len as u64, "{reads:?}");
+    let total: u64 = reads.iter().map(|r| r.1 as u64).sum();
+    assert!(total < len && total <= KERNEL_BYTES + (1 << 20), "read {total} of {len}");
+
+    // The bytes that came through the Blob give scikit-learn's tiles.
+    let (_, filters) = checkpoint.filters(None).unwrap();
+    for i in [0, 1, 127, 767] {
+        assert_eq!(filters.tile(i).unwrap(), &TILES[i * 768..(i + 1) * 768], "filter {i}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn js_checkpoint_from_blob_reports_bytes_read() {
+    let checkpoint = JsCheckpoint::from_blob(blob(NPZ)).unwrap();
+    assert_eq!(checkpoint.file_size() as usize, NPZ.len());
+    assert_eq!(checkpoint.default_tensor().as_deref(), Some("embedding/kernel"));
+    let before = checkpoint.bytes_read();
+    assert!(before < 8192.0, "opening read {before} bytes");
+    checkpoint.render(JsValue::UNDEFINED).unwrap();
+    assert!(checkpoint.bytes_read() >= KERNEL_BYTES as f64 && checkpoint.bytes_read() < NPZ.len() as f64);
+}
+
+#[wasm_bindgen_test]
+fn offscreen_canvas_in_a_worker() {
+    let checkpoint = JsCheckpoint::from_blob(blob(NPZ)).unwrap();
+    let canvas = web_sys::OffscreenCanvas::new(1, 1).unwrap();
+    let info = checkpoint.render_to_canvas(canvas.clone().into(), JsValue::UNDEFINED).unwrap();
+    let width = js_sys::Reflect::get(&info, &"width".into()).unwrap().as_f64().unwrap();
+    assert_eq!(canvas.width() as f64, width);
+}
