@@ -7,7 +7,6 @@ use patchlens::web::{BlobSource, Checkpoint as JsCheckpoint};
 use patchlens::{Checkpoint, GridOptions};
 use std::cell::RefCell;
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);
@@ -71,7 +70,7 @@ fn js_checkpoint_from_blob_reports_bytes_read() {
     assert_eq!(checkpoint.default_tensor().as_deref(), Some("embedding/kernel"));
     let before = checkpoint.bytes_read();
     assert!(before < 8192.0, "opening read {before} bytes");
-    checkpoint.render(JsValue::UNDEFINED).unwrap();
+    checkpoint.render(None).unwrap();
     assert!(checkpoint.bytes_read() >= KERNEL_BYTES as f64 && checkpoint.bytes_read() < NPZ.len() as f64);
 }
 
@@ -79,7 +78,7 @@ fn js_checkpoint_from_blob_reports_bytes_read() {
 fn offscreen_canvas_in_a_worker() {
     let checkpoint = JsCheckpoint::from_blob(blob(NPZ)).unwrap();
     let canvas = web_sys::OffscreenCanvas::new(1, 1).unwrap();
-    let info = checkpoint.render_to_canvas(canvas.clone().into(), JsValue::UNDEFINED).unwrap();
+    let info = checkpoint.render_to_canvas(canvas.clone().into(), None).unwrap();
     let width = js_sys::Reflect::get(&info, &"width".into()).unwrap().as_f64().unwrap();
     assert_eq!(canvas.width() as f64, width);
 }

@@ -26,9 +26,11 @@ export interface GridInfo { width: number; height: number; tensor: string; dtype
 export interface Grid extends GridInfo { rgba: Uint8ClampedArray }
 "#;
 
-#[wasm_bindgen(start)]
-fn start() {
-    console_error_panic_hook::set_once();
+#[wasm_bindgen]
+extern "C" {
+    /// A `RenderOptions` object from JS (typed in the section above); read with serde.
+    #[wasm_bindgen(typescript_type = "RenderOptions")]
+    pub type RenderOptions;
 }
 
 fn js_error(error: Error) -> JsValue {
@@ -84,17 +86,18 @@ struct GridInfoJs {
     rows: usize,
 }
 
-fn parse_options(options: JsValue) -> Result<(Option<String>, GridOptions), JsValue> {
-    let js: RenderOptionsJs = if options.is_undefined() || options.is_null() {
-        RenderOptionsJs::default()
-    } else {
-        for key in js_sys::Object::keys(options.unchecked_ref::<js_sys::Object>()).iter() {
-            let key = key.as_string().unwrap_or_default();
-            if !OPTION_KEYS.contains(&key.as_str()) {
-                return Err(plain_error(&format!("Unknown render option '{key}'; the options are {}.", OPTION_KEYS.join(", "))));
+fn parse_options(options: Option<RenderOptions>) -> Result<(Option<String>, GridOptions), JsValue> {
+    let js: RenderOptionsJs = match options {
+        None => RenderOptionsJs::default(),
+        Some(options) => {
+            for key in js_sys::Object::keys(options.unchecked_ref::<js_sys::Object>()).iter() {
+                let key = key.as_string().unwrap_or_default();
+                if !OPTION_KEYS.contains(&key.as_str()) {
+                    return Err(plain_error(&format!("Unknown render option '{key}'; the options are {}.", OPTION_KEYS.join(", "))));
+                }
             }
+            serde_wasm_bindgen::from_value(options.into()).map_err(|e| plain_error(&format!("Invalid render options: {e}.")))?
         }
-        serde_wasm_bindgen::from_value(options).map_err(|e| plain_error(&format!("Invalid render options: {e}.")))?
     };
     let defaults = GridOptions::default();
     let gap_color = match js.gap_color {
@@ -132,12 +135,14 @@ impl Checkpoint {
     /// Opens a checkpoint held in memory (copies the bytes into the module).
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, JsValue> {
+        console_error_panic_hook::set_once();
         CoreCheckpoint::open(SliceSource(bytes.to_vec())).map(|inner| Checkpoint { inner }).map_err(js_error)
     }
 
     /// Opens a `Blob` or `File` lazily: only the ranges needed are read. Dedicated workers only.
     #[wasm_bindgen(js_name = fromBlob)]
     pub fn from_blob(blob: Blob) -> Result<Checkpoint, JsValue> {
+        console_error_panic_hook::set_once();
         let source = blob::BlobSource::new(blob).map_err(js_error)?;
         CoreCheckpoint::open(source).map(|inner| Checkpoint { inner }).map_err(js_error)
     }
@@ -182,7 +187,7 @@ impl Checkpoint {
 
     /// Renders the grid to RGBA pixels.
     #[wasm_bindgen(unchecked_return_type = "Grid")]
-    pub fn render(&self, #[wasm_bindgen(unchecked_param_type = "RenderOptions")] options: JsValue) -> Result<JsValue, JsValue> {
+    pub fn render(&self, options: Option<RenderOptions>) -> Result<JsValue, JsValue> {
         let rendered = self.render_core(options)?;
         let out = grid_info(&rendered)?;
         let rgba = js_sys::Uint8ClampedArray::from(&rendered.grid.rgba[..]);
@@ -196,7 +201,7 @@ impl Checkpoint {
     pub fn render_to_canvas(
         &self,
         #[wasm_bindgen(unchecked_param_type = "HTMLCanvasElement | OffscreenCanvas")] canvas: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "RenderOptions")] options: JsValue,
+        options: Option<RenderOptions>,
     ) -> Result<JsValue, JsValue> {
         let rendered = self.render_core(options)?;
         let grid = &rendered.grid;
@@ -220,7 +225,7 @@ impl Checkpoint {
 }
 
 impl Checkpoint {
-    fn render_core(&self, options: JsValue) -> Result<Rendered, JsValue> {
+    fn render_core(&self, options: Option<RenderOptions>) -> Result<Rendered, JsValue> {
         let (tensor, grid) = parse_options(options)?;
         self.inner.render(tensor.as_deref(), &grid).map_err(js_error)
     }
