@@ -8,6 +8,8 @@
 pub mod checkpoint;
 pub mod container;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grid;
 pub mod kernel;
 pub mod scale;

@@ -2,9 +2,9 @@
 //! Format detection by magic bytes happens here, in one place; adding a format is one new file
 //! and one line in [`open`].
 
-mod npy;
+pub(crate) mod npy;
 mod npz;
-mod zip;
+pub(crate) mod zip;
 
 use crate::error::{Error, Result};
 use crate::kernel::KernelLayout;

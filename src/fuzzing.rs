@@ -1,0 +1,34 @@
+//! Entry points for the cargo-fuzz targets in `fuzz/`: each feeds arbitrary bytes to one parser.
+//! Any panic here is a bug; errors are the expected outcome for most inputs.
+
+use crate::container::{npy, zip::ZipArchive};
+use crate::grid::GridOptions;
+use crate::source::SliceSource;
+use crate::Checkpoint;
+
+/// The `.npy` header parser alone.
+pub fn npy_header(data: &[u8]) {
+    let _ = npy::parse_header(data);
+}
+
+/// The zip reader: central directory, then every entry's header and (bounded) data.
+pub fn zip(data: &[u8]) {
+    let source = SliceSource(data);
+    if let Ok(archive) = ZipArchive::read(&source) {
+        for entry in archive.entries.iter().take(64) {
+            if let Ok(prefix) = entry.read_prefix(&source, 512) {
+                let len = entry.size.min(1 << 20) as usize;
+                let _ = entry.read_data(&source, prefix.data_start, 0, len);
+            }
+        }
+    }
+}
+
+/// The whole pipeline as a user drives it: open, list, pick, render.
+pub fn checkpoint(data: &[u8]) {
+    if let Ok(checkpoint) = Checkpoint::open(SliceSource(data.to_vec())) {
+        let _ = checkpoint.tensors();
+        let options = GridOptions { count: 16, zoom: 1, ..GridOptions::default() };
+        let _ = checkpoint.render(None, &options);
+    }
+}

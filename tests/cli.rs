@@ -1,0 +1,95 @@
+//! The command-line tool, run as a user runs it: `list` marks the default tensor, `render`
+//! writes a PNG whose pixels are scikit-learn's tiles, and bad files fail with a sentence.
+#![cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+fn patchlens(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_patchlens")).args(args).output().expect("run patchlens")
+}
+
+fn decode_png(path: &std::path::Path) -> (usize, usize, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let frame = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((frame.color_type, frame.bit_depth), (png::ColorType::Rgba, png::BitDepth::Eight));
+    buf.truncate(frame.buffer_size());
+    (frame.width as usize, frame.height as usize, buf)
+}
+
+fn out_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("patchlens-cli-{}-{name}.png", std::process::id()))
+}
+
+#[test]
+fn list_marks_the_patch_embedding() {
+    let file = fixtures_dir().join("hybrid.npz");
+    let out = patchlens(&["list", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let marked: Vec<&str> = text.lines().filter(|l| l.starts_with('*')).collect();
+    assert_eq!(marked.len(), 1, "{text}");
+    assert!(marked[0].contains("conv_root/kernel") && marked[0].contains("7×7×3×64"), "{text}");
+    assert!(text.contains("not drawable"), "the 1×1×1024 embedding is listed with its reason: {text}");
+}
+
+#[test]
+fn png_with_no_gap_and_zoom_one_is_the_tiles_side_by_side() {
+    let manifest = manifest();
+    for name in ["stored_f32.npz", "grayscale.npz", "bf16.npz", "fortran_big_endian_f64.npz"] {
+        let fixture = fixtures(&manifest).find(|f| str_of(f, "file") == name).unwrap();
+        let ([kh, kw, c, n], expected) = expected_tiles(&fixture["tiles"][0]);
+        let out = out_path(name);
+        let file = fixtures_dir().join(name);
+        let count = n.to_string();
+        let run = patchlens(&["render", file.to_str().unwrap(), "-o", out.to_str().unwrap(), "--count", &count, "--columns", &count, "--zoom", "1", "--gap", "0"]);
+        assert!(run.status.success(), "{name}: {}", String::from_utf8_lossy(&run.stderr));
+        let (width, height, rgba) = decode_png(&out);
+        assert_eq!((width, height), (n * kw, kh), "{name}");
+        for i in 0..n {
+            for y in 0..kh {
+                for x in 0..kw {
+                    let p = (y * width + i * kw + x) * 4;
+                    let t = ((i * kh + y) * kw + x) * c;
+                    let want = if c == 1 { [expected[t]; 3] } else { [expected[t], expected[t + 1], expected[t + 2]] };
+                    assert_eq!(&rgba[p..p + 4], &[want[0], want[1], want[2], 255], "{name} filter {i} ({y}, {x})");
+                }
+            }
+        }
+        std::fs::remove_file(out).ok();
+    }
+}
+
+#[test]
+fn default_render_is_the_reference_grid() {
+    let file = fixtures_dir().join("stored_f32.npz");
+    let out = out_path("default");
+    let run = patchlens(&["render", file.to_str().unwrap(), "-o", out.to_str().unwrap(), "--gap-color", "#102030"]);
+    assert!(run.status.success());
+    let note = String::from_utf8_lossy(&run.stderr);
+    assert!(note.contains("embedding/kernel") && note.contains("128 of 768 filters"), "{note}");
+    let (width, height, rgba) = decode_png(&out);
+    // 8 rows of 16 tiles, 16 px at zoom 4, 2 px gaps.
+    assert_eq!((width, height), (16 * 64 + 15 * 2, 8 * 64 + 7 * 2));
+    assert_eq!(&rgba[64 * 4..64 * 4 + 4], &[0x10, 0x20, 0x30, 255], "first gap column");
+    std::fs::remove_file(out).ok();
+}
+
+#[test]
+fn bad_files_and_arguments_fail_with_a_sentence() {
+    let text = fixtures_dir().join("notes.txt");
+    let out = out_path("bad");
+    let run = patchlens(&["render", text.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(!run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("not a checkpoint") && !err.contains("panicked"), "{err}");
+    assert!(!out.exists());
+    let run = patchlens(&["render", text.to_str().unwrap(), "-o", out.to_str().unwrap(), "--zoom", "big"]);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--zoom takes a whole number"));
+    let run = patchlens(&["frobnicate"]);
+    assert!(!run.status.success() && String::from_utf8_lossy(&run.stderr).contains("usage"));
+}
