@@ -109,12 +109,12 @@ function draw(reply, started) {
   const text = [
     checkpoint.name, grid.tensor, grid.dtype, dims(grid.shape),
     `${grid.filtersShown} of ${grid.filtersTotal} filters`,
-    `read ${humanBytes(checkpoint.bytesRead)} of ${humanBytes(checkpoint.fileSize)}`, `${ms} ms`,
+    `read ${humanBytes(reply.bytesRead)} of ${humanBytes(checkpoint.fileSize)}`, `${ms} ms`,
   ].join(' · ');
   setStatus('ready', text, {
     file: checkpoint.name, format: checkpoint.format, tensor: grid.tensor, dtype: grid.dtype,
     shape: grid.shape.join(','), filtersShown: grid.filtersShown, filtersTotal: grid.filtersTotal,
-    bytesRead: checkpoint.bytesRead, fileSize: checkpoint.fileSize, ms,
+    bytesRead: reply.bytesRead, fileSize: checkpoint.fileSize, ms,
     renderMs: reply.renderMs?.toFixed(1), wasmMemory: reply.wasmMemory,
   });
 }
@@ -133,7 +133,8 @@ async function openFile(file, started, seq = ++openSeq) {
     return;
   }
   fillTensorList(reply.checkpoint);
-  const listed = reply.checkpoint ? ` (${reply.checkpoint.tensors.length} tensors listed, none drawn)` : '';
+  const count = reply.checkpoint?.tensors.length;
+  const listed = reply.checkpoint ? ` (${count} ${count === 1 ? 'tensor' : 'tensors'} listed, none drawn)` : '';
   setStatus('error', `Could not draw ${file.name}${listed}.`, { file: file.name });
   showAlert(reply.message);
 }

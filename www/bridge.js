@@ -4,9 +4,10 @@
 // Protocol (structured-clone messages, one reply per request, matched by id):
 //   page → worker  { id, type: 'open',   file: File, options: RenderOptions }
 //                  { id, type: 'render', options: RenderOptions }          (uses the open checkpoint)
-//   worker → page  { id, ok: true,  checkpoint: Summary, grid: GridInfo, rgba: ArrayBuffer, renderMs }
+//   worker → page  { id, ok: true,  checkpoint: Summary, grid: GridInfo, rgba: ArrayBuffer,
+//                    bytesRead (by this request), renderMs, wasmMemory }
 //                  { id, ok: false, message: string, fatal: boolean, checkpoint: Summary | null }
-//   Summary = { name, format, fileSize, bytesRead, defaultTensor, tensors: TensorInfo[] }
+//   Summary = { name, format, fileSize, bytesRead (since open), defaultTensor, tensors: TensorInfo[] }
 //   worker → page  { type: 'ready', wasmMemory }   once, when the module has loaded (no id)
 // The bridge adds { superseded: true } replies for requests it dropped, and { fatal: true } ones when
 // the worker died; after a fatal reply the next request runs in a fresh worker.

@@ -39,12 +39,15 @@ function close() {
 
 async function handle({ type, file, options }) {
   await ready;
+  let readBefore = 0; // the module counts reads since open; report what this request read
   if (type === 'open') {
     close();
     checkpoint = Checkpoint.fromBlob(file); // lazy: reads only the ranges it needs
     fileName = file.name ?? '';
   } else if (!checkpoint) {
     throw new Error('Open a checkpoint first.');
+  } else {
+    readBefore = checkpoint.bytesRead;
   }
   const started = performance.now();
   const grid = checkpoint.render(options);
@@ -55,7 +58,8 @@ async function handle({ type, file, options }) {
   const info = pick(grid, GRID_FIELDS);
   grid.free?.();
   const wasmMemory = wasm?.memory?.buffer.byteLength;
-  return { reply: { ok: true, checkpoint: summary(), grid: info, rgba: buffer, renderMs, wasmMemory }, transfer: [buffer] };
+  const bytesRead = checkpoint.bytesRead - readBefore;
+  return { reply: { ok: true, checkpoint: summary(), grid: info, rgba: buffer, renderMs, bytesRead, wasmMemory }, transfer: [buffer] };
 }
 
 self.onmessage = async ({ data }) => {

@@ -1,7 +1,7 @@
 // Opening files the ways a person does: dropping them on the page and picking them with the button.
 // Every drawn grid is compared pixel for pixel with one rebuilt from the fixture's expected tiles.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import {
   assertSamePixels, canvasPixels, controlsOf, defaultTiles, drawableFixtures, dropBytes, expectedGrid,
@@ -58,6 +58,29 @@ test('picking a file with the button draws it', async () => {
   // And straight onto the input, as the benchmark does.
   const again = await settledAfter(page, () => page.setInputFiles('#file-input', fixture.path));
   await assertShows(page, fixture, defaultTiles(fixture), again);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('a large checkpoint opens by reading little more than its patch embedding', async (t) => {
+  const big = manifest.fixtures.filter((f) => f.big);
+  if (big.length === 0) {
+    t.diagnostic('no big fixture in the manifest: make_fixtures.py --big writes one (scripts/test.sh does)');
+    return;
+  }
+  const { page, context, problems } = await openPage(session);
+  for (const fixture of big) {
+    // A path, not bytes: Chromium reads the file from disk, as after a real drop.
+    const status = await settledAfter(page, () => page.setInputFiles('#file-input', fixture.path));
+    assert.equal(status.data.state, 'ready', status.text);
+    assert.equal(status.data.tensor, fixture.default_tensor);
+    const read = Number(status.data.bytesRead);
+    const size = Number(status.data.fileSize);
+    assert.equal(size, statSync(fixture.path).size);
+    assert.ok(read >= fixture.kernel_bytes, `read ${read} bytes, the kernel alone is ${fixture.kernel_bytes}`);
+    assert.ok(read < fixture.kernel_bytes + 1024 * 1024, `${fixture.name}: read ${read} of ${size} bytes for a ${fixture.kernel_bytes}-byte kernel`);
+    t.diagnostic(`${fixture.name}: read ${read} of ${size} bytes in ${status.data.ms} ms`);
+  }
   assert.deepEqual(problems, []);
   await context.close();
 });

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The big-file benchmark (not a test): writes AugReg-shaped B/16 (≈346 MB) and L/16 (≈1.2 GB)
+# checkpoints into benches/data/, then, in one run, times the reference Python pipeline on them and
+# drops each into the page in headless Chromium. Usage: bash benches/run.sh [--runs N]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+runs=7
+[[ "${1:-}" == "--runs" ]] && runs="$2"
+
+bash scripts/setup.sh --browser
+PY="$(bash scripts/python-env.sh)"
+bash scripts/build.sh
+mkdir -p benches/data
+for variant in B/16 L/16; do
+    file="benches/data/augreg_$(echo "$variant" | tr -d / | tr A-Z a-z).npz"
+    [[ -s "$file" ]] || "$PY" benches/augreg.py "$file" --variant "$variant"
+done
+files=(benches/data/augreg_b16.npz benches/data/augreg_l16.npz)
+
+echo "## Reference pipeline (numpy + scikit-learn, $runs runs each, median)"
+echo
+echo "| file | size | median ms | peak RSS growth |"
+echo "|---|---|---|---|"
+"$PY" benches/reference.py --runs "$runs" "${files[@]}" | "$PY" -c '
+import json, os, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    print(f"| {os.path.basename(r["file"])} | {os.path.getsize(r["file"]) / 1e6:.0f} MB | {r["median_ms"]:.1f} | {r["peak_rss_growth_mib"]:.1f} MiB |")'
+echo
+echo "## patchlens in headless Chromium (drop → pixels, $runs runs each, median)"
+echo
+node benches/drop.mjs --runs "$runs" "${files[@]}"
