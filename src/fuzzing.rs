@@ -26,6 +26,7 @@ pub fn zip(data: &[u8]) {
 
 /// The whole pipeline as a user drives it: open, list, pick, render.
 pub fn checkpoint(data: &[u8]) {
+    #[allow(clippy::unnecessary_to_owned)] // a Checkpoint owns its source, so it needs the bytes
     if let Ok(checkpoint) = Checkpoint::open(SliceSource(data.to_vec())) {
         let _ = checkpoint.tensors();
         let options = GridOptions { count: 16, zoom: 1, ..GridOptions::default() };

@@ -30,7 +30,13 @@ pub struct GridOptions {
 
 impl Default for GridOptions {
     fn default() -> Self {
-        GridOptions { count: DEFAULT_COUNT, columns: DEFAULT_COLUMNS, zoom: DEFAULT_ZOOM, gap: DEFAULT_GAP, gap_color: DEFAULT_GAP_COLOR }
+        GridOptions {
+            count: DEFAULT_COUNT,
+            columns: DEFAULT_COLUMNS,
+            zoom: DEFAULT_ZOOM,
+            gap: DEFAULT_GAP,
+            gap_color: DEFAULT_GAP_COLOR,
+        }
     }
 }
 
@@ -100,7 +106,8 @@ pub fn render(filters: &Filters, options: &GridOptions) -> Result<Grid> {
             let source_row = (y / options.zoom) * kw;
             for (x, pixel) in row.chunks_exact_mut(4).enumerate() {
                 let at = (source_row + x / options.zoom) * c;
-                let (red, green, blue) = if c == 1 { (tile[at], tile[at], tile[at]) } else { (tile[at], tile[at + 1], tile[at + 2]) };
+                let (red, green, blue) =
+                    if c == 1 { (tile[at], tile[at], tile[at]) } else { (tile[at], tile[at + 1], tile[at + 2]) };
                 pixel.copy_from_slice(&[red, green, blue, 255]);
             }
         }

@@ -54,7 +54,11 @@ pub fn not_drawable_reason(info: &TensorInfo, layout: KernelLayout) -> Option<St
 /// `embedding/kernel` under any prefix; the hybrid ResNet stem `conv_root/kernel` when that
 /// embedding is 1×1; otherwise the first 4-D float tensor with 3 input channels, then with 1.
 /// `info` is asked lazily so that files with a named embedding read only that header.
-pub fn pick_patch_embedding(names: &[String], layout: KernelLayout, info: impl Fn(usize) -> Option<TensorInfo>) -> Option<usize> {
+pub fn pick_patch_embedding(
+    names: &[String],
+    layout: KernelLayout,
+    info: impl Fn(usize) -> Option<TensorInfo>,
+) -> Option<usize> {
     let named = |suffix: &str| {
         names.iter().enumerate().find_map(|(i, name)| {
             let hit = name == suffix || name.ends_with(&format!("/{suffix}"));
@@ -74,7 +78,9 @@ pub fn pick_patch_embedding(names: &[String], layout: KernelLayout, info: impl F
     }
     let drawable_with = |channels: usize| {
         (0..names.len()).find(|&i| {
-            info(i).is_some_and(|t| not_drawable_reason(&t, layout).is_none() && layout.hwcn(&t.shape).map(|s| s[2]) == Some(channels))
+            info(i).is_some_and(|t| {
+                not_drawable_reason(&t, layout).is_none() && layout.hwcn(&t.shape).map(|s| s[2]) == Some(channels)
+            })
         })
     };
     drawable_with(3).or_else(|| drawable_with(1))
@@ -94,7 +100,8 @@ impl Filters {
             return Err(Error::NotDrawable(format!("Tensor {} cannot be drawn: {reason}.", tensor.info.name)));
         }
         let (shape, order) = (&tensor.info.shape, tensor.order);
-        let bad = |_| Error::Malformed(format!("Tensor {} has the wrong number of values for its shape.", tensor.info.name));
+        let bad =
+            |_| Error::Malformed(format!("Tensor {} has the wrong number of values for its shape.", tensor.info.name));
         let axes = layout.to_hwcn();
         Ok(match tensor.values {
             Values::F32(v) => Filters::F32(to_hwcn(v, shape, order, axes).map_err(bad)?),
@@ -113,7 +120,12 @@ impl Filters {
 }
 
 /// Views flat values as a 4-D array in their memory order, then permutes the axes to (kh, kw, c, n).
-fn to_hwcn<T>(values: Vec<T>, shape: &[usize], order: MemoryOrder, axes: [usize; 4]) -> std::result::Result<Array4<T>, ShapeError> {
+fn to_hwcn<T>(
+    values: Vec<T>,
+    shape: &[usize],
+    order: MemoryOrder,
+    axes: [usize; 4],
+) -> std::result::Result<Array4<T>, ShapeError> {
     let array = match order {
         MemoryOrder::C => ArrayD::from_shape_vec(IxDyn(shape), values)?,
         MemoryOrder::Fortran => ArrayD::from_shape_vec(IxDyn(shape).f(), values)?,
@@ -137,9 +149,16 @@ mod tests {
 
     #[test]
     fn picks_embedding_kernel_under_any_prefix() {
-        let t = [info("cls", &[1, 1, 768]), info("stem/kernel", &[3, 3, 3, 8]), info("opt/target/embedding/kernel", &[16, 16, 3, 768])];
+        let t = [
+            info("cls", &[1, 1, 768]),
+            info("stem/kernel", &[3, 3, 3, 8]),
+            info("opt/target/embedding/kernel", &[16, 16, 3, 768]),
+        ];
         assert_eq!(pick(&t), Some("opt/target/embedding/kernel"));
-        assert_eq!(pick(&[info("params/img/embedding/kernel", &[14, 14, 3, 384])]), Some("params/img/embedding/kernel"));
+        assert_eq!(
+            pick(&[info("params/img/embedding/kernel", &[14, 14, 3, 384])]),
+            Some("params/img/embedding/kernel")
+        );
         // A name that merely ends the same way is not the embedding.
         assert_eq!(pick(&[info("my_embedding/kernel", &[2, 2, 5, 4])]), None);
     }
@@ -165,12 +184,39 @@ mod tests {
         let mut c_order = Vec::new();
         let mut f_order = Vec::new();
         let mut oihw = Vec::new();
-        for y in 0..2 { for x in 0..2 { for c in 0..3 { for n in 0..2 { c_order.push(value(y, x, c, n)); } } } }
-        for n in 0..2 { for c in 0..3 { for x in 0..2 { for y in 0..2 { f_order.push(value(y, x, c, n)); } } } }
-        for n in 0..2 { for c in 0..3 { for y in 0..2 { for x in 0..2 { oihw.push(value(y, x, c, n)); } } } }
+        for y in 0..2 {
+            for x in 0..2 {
+                for c in 0..3 {
+                    for n in 0..2 {
+                        c_order.push(value(y, x, c, n));
+                    }
+                }
+            }
+        }
+        for n in 0..2 {
+            for c in 0..3 {
+                for x in 0..2 {
+                    for y in 0..2 {
+                        f_order.push(value(y, x, c, n));
+                    }
+                }
+            }
+        }
+        for n in 0..2 {
+            for c in 0..3 {
+                for y in 0..2 {
+                    for x in 0..2 {
+                        oihw.push(value(y, x, c, n));
+                    }
+                }
+            }
+        }
         let make = |values, order, shape: &[usize], layout| {
             let t = Tensor { info: info("k", shape), values: Values::F32(values), order };
-            match Filters::from_tensor(t, layout).unwrap() { Filters::F32(a) => a, _ => unreachable!() }
+            match Filters::from_tensor(t, layout).unwrap() {
+                Filters::F32(a) => a,
+                _ => unreachable!(),
+            }
         };
         let a = make(c_order, MemoryOrder::C, &[2, 2, 3, 2], KernelLayout::Hwio);
         let b = make(f_order, MemoryOrder::Fortran, &[2, 2, 3, 2], KernelLayout::Hwio);

@@ -23,6 +23,6 @@ pub use checkpoint::{Checkpoint, Rendered, TensorEntry};
 pub use error::{Error, Result};
 pub use grid::{Grid, GridOptions};
 pub use kernel::{Filters, KernelLayout};
-pub use source::{ByteSource, SliceSource};
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::FileSource;
+pub use source::{ByteSource, SliceSource};

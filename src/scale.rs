@@ -6,10 +6,18 @@ use crate::kernel::Filters;
 use ndarray::{ArrayView3, Axis};
 
 /// The float operations the reference performs, in the kernel's own precision.
-pub trait ScaleFloat: Copy + PartialOrd + std::ops::Mul<Output = Self> + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> + std::ops::Div<Output = Self> {
+pub trait ScaleFloat:
+    Copy
+    + PartialOrd
+    + std::ops::Mul<Output = Self>
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Div<Output = Self>
+{
     const ZERO: Self;
     const ONE: Self;
     const FULL: Self;
+    const NAN: Self;
     /// scikit-learn treats a feature range below 10 × machine epsilon as constant.
     const CONSTANT_RANGE: Self;
     fn is_nan(self) -> bool;
@@ -23,6 +31,7 @@ macro_rules! scale_float {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const FULL: Self = 255.0;
+            const NAN: Self = <$t>::NAN;
             const CONSTANT_RANGE: Self = 10.0 * <$t>::EPSILON;
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
@@ -42,11 +51,16 @@ pub fn min_max_params<T: ScaleFloat>(values: impl Iterator<Item = T>) -> (T, T) 
     let mut lo: Option<T> = None;
     let mut hi: Option<T> = None;
     for v in values.filter(|v| !v.is_nan()) {
-        lo = Some(match lo { Some(l) if l <= v => l, _ => v });
-        hi = Some(match hi { Some(h) if h >= v => h, _ => v });
+        lo = Some(match lo {
+            Some(l) if l <= v => l,
+            _ => v,
+        });
+        hi = Some(match hi {
+            Some(h) if h >= v => h,
+            _ => v,
+        });
     }
-    let nan = T::ZERO / T::ZERO;
-    let (lo, hi) = (lo.unwrap_or(nan), hi.unwrap_or(nan));
+    let (lo, hi) = (lo.unwrap_or(T::NAN), hi.unwrap_or(T::NAN));
     let range = hi - lo;
     // _handle_zeros_in_scale: a (near-)constant column is divided by 1, not by its range.
     let range = if range < T::CONSTANT_RANGE { T::ONE } else { range };
@@ -59,7 +73,13 @@ pub fn min_max_params<T: ScaleFloat>(values: impl Iterator<Item = T>) -> (T, T) 
 /// add, exactly as scikit-learn does in place), clipped to [0, 1]; NaN becomes 0.
 pub fn to_byte<T: ScaleFloat>(x: T, scale: T, min: T) -> u8 {
     let y = x * scale + min;
-    let clipped = if y.is_nan() || y < T::ZERO { T::ZERO } else if y > T::ONE { T::ONE } else { y };
+    let clipped = if y.is_nan() || y < T::ZERO {
+        T::ZERO
+    } else if y > T::ONE {
+        T::ONE
+    } else {
+        y
+    };
     (clipped * T::FULL).to_byte()
 }
 

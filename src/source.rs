@@ -67,8 +67,8 @@ pub struct FileSource {
 impl FileSource {
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file = std::fs::File::open(path)
-            .map_err(|e| Error::Read(format!("Could not open {}: {e}.", path.display())))?;
+        let file =
+            std::fs::File::open(path).map_err(|e| Error::Read(format!("Could not open {}: {e}.", path.display())))?;
         let len = file
             .metadata()
             .map_err(|e| Error::Read(format!("Could not read the size of {}: {e}.", path.display())))?

@@ -79,7 +79,11 @@ impl TensorInfo {
     /// Shape written the way people write it: `16×16×3×768`.
     pub fn shape_text(&self) -> String {
         let parts: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
-        if parts.is_empty() { "scalar".to_string() } else { parts.join("×") }
+        if parts.is_empty() {
+            "scalar".to_string()
+        } else {
+            parts.join("×")
+        }
     }
 }
 
@@ -142,9 +146,9 @@ pub fn checked_data_len(info: &TensorInfo, item_size: usize, stored: u64) -> Res
 
 /// Decodes raw element bytes of a float dtype into values. `bytes.len()` must equal count × size.
 pub fn decode_floats(bytes: &[u8], dtype: &DType, byte_order: ByteOrder) -> Result<Values> {
-    let size = dtype
-        .float_size()
-        .ok_or_else(|| Error::NotDrawable(format!("Values of type {dtype} cannot be drawn; only float tensors can.")))?;
+    let size = dtype.float_size().ok_or_else(|| {
+        Error::NotDrawable(format!("Values of type {dtype} cannot be drawn; only float tensors can."))
+    })?;
     if bytes.len() % size != 0 {
         return Err(Error::Malformed(format!(
             "The data of a {dtype} tensor is {} bytes, not a multiple of {size}.",
@@ -157,7 +161,9 @@ pub fn decode_floats(bytes: &[u8], dtype: &DType, byte_order: ByteOrder) -> Resu
             bytes.chunks_exact($n).map(|c| {
                 let mut w = [0u8; $n];
                 w.copy_from_slice(c);
-                if big { w.reverse(); }
+                if big {
+                    w.reverse();
+                }
                 w
             })
         };

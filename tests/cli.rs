@@ -46,7 +46,20 @@ fn png_with_no_gap_and_zoom_one_is_the_tiles_side_by_side() {
         let out = out_path(name);
         let file = fixtures_dir().join(name);
         let count = n.to_string();
-        let run = patchlens(&["render", file.to_str().unwrap(), "-o", out.to_str().unwrap(), "--count", &count, "--columns", &count, "--zoom", "1", "--gap", "0"]);
+        let run = patchlens(&[
+            "render",
+            file.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--count",
+            &count,
+            "--columns",
+            &count,
+            "--zoom",
+            "1",
+            "--gap",
+            "0",
+        ]);
         assert!(run.status.success(), "{name}: {}", String::from_utf8_lossy(&run.stderr));
         let (width, height, rgba) = decode_png(&out);
         assert_eq!((width, height), (n * kw, kh), "{name}");

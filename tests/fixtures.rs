@@ -30,7 +30,10 @@ fn every_tile_equals_scikit_learn() {
                 let want = &expected[i * tile_len..(i + 1) * tile_len];
                 if tile != want {
                     let at = tile.iter().zip(want).position(|(a, b)| a != b).unwrap();
-                    panic!("{file} {tensor}: filter {i} differs at byte {at}: {} vs scikit-learn {}", tile[at], want[at]);
+                    panic!(
+                        "{file} {tensor}: filter {i} differs at byte {at}: {} vs scikit-learn {}",
+                        tile[at], want[at]
+                    );
                 }
             }
             checked += 1;
@@ -54,7 +57,11 @@ fn lists_every_tensor_and_picks_the_same_default() {
             assert_eq!(info.dtype.name(), str_of(want, "dtype"), "{file} {}", got.name);
             assert_eq!(info.shape, dims(&want["shape"]), "{file} {}", got.name);
         }
-        assert_eq!(checkpoint.default_tensor().as_deref(), fixture["default_tensor"].as_str(), "{file}: default tensor");
+        assert_eq!(
+            checkpoint.default_tensor().as_deref(),
+            fixture["default_tensor"].as_str(),
+            "{file}: default tensor"
+        );
     }
 }
 
@@ -106,9 +113,13 @@ fn every_cut_of_a_real_archive_is_an_error_not_a_panic() {
         let bytes = std::fs::read(fixtures_dir().join(file)).unwrap();
         let step = (bytes.len() / 2000).max(1);
         for cut in (0..bytes.len()).step_by(step).chain(bytes.len().saturating_sub(300)..bytes.len()) {
+            #[allow(clippy::unnecessary_to_owned)] // Checkpoint::open takes an owned, 'static source
             if let Ok(checkpoint) = Checkpoint::open(SliceSource(bytes[..cut].to_vec())) {
                 let _ = checkpoint.tensors();
-                assert!(checkpoint.render(None, &GridOptions::default()).is_err() || cut == bytes.len(), "{file} cut at {cut} drew");
+                assert!(
+                    checkpoint.render(None, &GridOptions::default()).is_err() || cut == bytes.len(),
+                    "{file} cut at {cut} drew"
+                );
             }
         }
     }
@@ -131,10 +142,17 @@ fn big_checkpoints_read_little_more_than_the_kernel() {
         assert!(read <= kernel_bytes + (1 << 20), "{file}: read {read} bytes for a {kernel_bytes}-byte kernel");
         // Listing every tensor (all headers) stays within the same budget.
         assert_eq!(checkpoint.tensors().len(), fixture["tensors"].as_array().unwrap().len());
-        assert!(checkpoint.bytes_read() <= kernel_bytes + (1 << 20), "{file}: listing read {}", checkpoint.bytes_read());
+        assert!(
+            checkpoint.bytes_read() <= kernel_bytes + (1 << 20),
+            "{file}: listing read {}",
+            checkpoint.bytes_read()
+        );
         seen += 1;
     }
     if std::env::var_os("PATCHLENS_REQUIRE_BIG").is_some() {
-        assert!(seen > 0, "PATCHLENS_REQUIRE_BIG is set but the manifest has no big fixtures (run make_fixtures.py --big)");
+        assert!(
+            seen > 0,
+            "PATCHLENS_REQUIRE_BIG is set but the manifest has no big fixtures (run make_fixtures.py --big)"
+        );
     }
 }

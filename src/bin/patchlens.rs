@@ -79,7 +79,8 @@ fn render(args: &[String]) -> Result<(), String> {
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let mut value = |flag: &str| rest.next().cloned().ok_or_else(|| format!("{flag} needs a value."));
-        let number = |flag: &str, v: String| v.parse::<usize>().map_err(|_| format!("{flag} takes a whole number, not '{v}'."));
+        let number =
+            |flag: &str, v: String| v.parse::<usize>().map_err(|_| format!("{flag} takes a whole number, not '{v}'."));
         match arg.as_str() {
             "-o" | "--output" => out = Some(PathBuf::from(value(arg)?)),
             "--tensor" => tensor = Some(value(arg)?),

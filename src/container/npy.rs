@@ -39,12 +39,21 @@ pub fn header_len(prefix: &[u8]) -> Result<Option<usize>> {
     }
     let (fixed, len) = match prefix[6] {
         1 => (10, u16::from_le_bytes([prefix[8], prefix[9]]) as usize),
-        2 | 3 if prefix.len() >= 12 => (12, u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]) as usize),
+        2 | 3 if prefix.len() >= 12 => {
+            (12, u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]) as usize)
+        }
         2 | 3 => return Ok(None),
-        v => return Err(Error::Unsupported(format!(".npy format version {v}.{} is not supported (1.0–3.0 are).", prefix[7]))),
+        v => {
+            return Err(Error::Unsupported(format!(
+                ".npy format version {v}.{} is not supported (1.0–3.0 are).",
+                prefix[7]
+            )))
+        }
     };
     if len > MAX_HEADER_LEN {
-        return Err(Error::TooLarge(format!("The .npy header claims {len} bytes, over the {MAX_HEADER_LEN}-byte limit.")));
+        return Err(Error::TooLarge(format!(
+            "The .npy header claims {len} bytes, over the {MAX_HEADER_LEN}-byte limit."
+        )));
     }
     Ok(Some(fixed + len))
 }
@@ -247,7 +256,9 @@ impl Parser<'_> {
                 return None;
             }
             let Ok(dim) = text.parse::<usize>() else {
-                return Some(Err(Error::TooLarge(format!("The .npy header has a dimension of {text}, too large to hold."))));
+                return Some(Err(Error::TooLarge(format!(
+                    "The .npy header has a dimension of {text}, too large to hold."
+                ))));
             };
             dims.push(dim);
             if dims.len() > MAX_RANK {
@@ -281,11 +292,16 @@ mod tests {
 
     #[test]
     fn parses_the_headers_numpy_writes() {
-        let h = parse_header(&npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (16, 16, 3, 768), }    \n", 1)).unwrap();
+        let h =
+            parse_header(&npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (16, 16, 3, 768), }    \n", 1))
+                .unwrap();
         assert_eq!((h.dtype, h.byte_order, h.order), (DType::F32, ByteOrder::Little, MemoryOrder::C));
         assert_eq!(h.shape, vec![16, 16, 3, 768]);
         let h = parse_header(&npy_header("{'descr': '>f8', 'fortran_order': True, 'shape': (5,), }", 2)).unwrap();
-        assert_eq!((h.dtype, h.byte_order, h.order, h.shape), (DType::F64, ByteOrder::Big, MemoryOrder::Fortran, vec![5]));
+        assert_eq!(
+            (h.dtype, h.byte_order, h.order, h.shape),
+            (DType::F64, ByteOrder::Big, MemoryOrder::Fortran, vec![5])
+        );
         let h = parse_header(&npy_header("{'descr': '<V2', 'fortran_order': False, 'shape': (), }", 3)).unwrap();
         assert_eq!((h.dtype, h.shape.len()), (DType::BF16, 0));
         assert_eq!(h.data_offset, 12 + "{'descr': '<V2', 'fortran_order': False, 'shape': (), }".len());

@@ -69,9 +69,17 @@ fn info_of(name: &str, header: &NpyHeader) -> TensorInfo {
 }
 
 /// Reads one .npy payload given a way to fetch `len` bytes at `skip` into the .npy data.
-fn read_npy(info: TensorInfo, header: &NpyHeader, stored: u64, fetch: impl FnOnce(u64, usize) -> Result<Vec<u8>>) -> Result<Tensor> {
+fn read_npy(
+    info: TensorInfo,
+    header: &NpyHeader,
+    stored: u64,
+    fetch: impl FnOnce(u64, usize) -> Result<Vec<u8>>,
+) -> Result<Tensor> {
     if header.dtype.float_size().is_none() {
-        return Err(Error::NotDrawable(format!("Tensor {} holds {} values; only float tensors can be drawn.", info.name, header.dtype)));
+        return Err(Error::NotDrawable(format!(
+            "Tensor {} holds {} values; only float tensors can be drawn.",
+            info.name, header.dtype
+        )));
     }
     let available = stored.saturating_sub(header.data_offset as u64);
     let len = checked_data_len(&info, header.item_size, available)?;

@@ -114,7 +114,8 @@ impl ZipArchive {
         let mut dir = parse_eocd(&tail[eocd_pos..])?;
         let eocd_abs = tail_start + eocd_pos as u64;
 
-        let needs_zip64 = dir.offset == u32::MAX as u64 || dir.size == u32::MAX as u64 || dir.entries == u16::MAX as u64;
+        let needs_zip64 =
+            dir.offset == u32::MAX as u64 || dir.size == u32::MAX as u64 || dir.entries == u16::MAX as u64;
         if let Some(zip64) = read_zip64_directory(source, eocd_abs, &tail, tail_start)? {
             dir = zip64;
         } else if needs_zip64 {
@@ -162,7 +163,12 @@ fn parse_eocd(bytes: &[u8]) -> Result<Directory> {
 }
 
 /// Finds the zip64 end record through its locator, just before the classic end record.
-fn read_zip64_directory(source: &dyn ByteSource, eocd_abs: u64, tail: &[u8], tail_start: u64) -> Result<Option<Directory>> {
+fn read_zip64_directory(
+    source: &dyn ByteSource,
+    eocd_abs: u64,
+    tail: &[u8],
+    tail_start: u64,
+) -> Result<Option<Directory>> {
     let Some(locator_abs) = eocd_abs.checked_sub(ZIP64_LOCATOR_LEN as u64) else { return Ok(None) };
     let Some(locator_rel) = locator_abs.checked_sub(tail_start) else { return Ok(None) };
     let locator = &tail[locator_rel as usize..locator_rel as usize + ZIP64_LOCATOR_LEN];
@@ -270,7 +276,10 @@ impl ZipEntry {
     pub fn read_prefix(&self, source: &dyn ByteSource, want: usize) -> Result<Prefix> {
         let want = want.min(usize::try_from(self.size).unwrap_or(usize::MAX));
         // np.savez puts a zip64 extra field in local headers only, so allow for one.
-        let guess = LOCAL_LEN + self.central_header_guess + LOCAL_EXTRA_SLACK + if self.method == Method::Stored { want } else { 0 };
+        let guess = LOCAL_LEN
+            + self.central_header_guess
+            + LOCAL_EXTRA_SLACK
+            + if self.method == Method::Stored { want } else { 0 };
         let available = source.len().saturating_sub(self.local_offset);
         let chunk = read_vec(source, self.local_offset, guess.min(available.min(usize::MAX as u64) as usize))?;
         let mut f = Fields::new(&chunk, "local header");
@@ -316,7 +325,10 @@ impl ZipEntry {
         let stored_len = if self.method == Method::Stored { self.size } else { self.compressed_size };
         match data_start.checked_add(stored_len) {
             Some(end) if end <= source.len() => Ok(()),
-            _ => Err(Error::Truncated(format!("Zip entry {} runs past the end of the file; it may be cut short.", self.name))),
+            _ => Err(Error::Truncated(format!(
+                "Zip entry {} runs past the end of the file; it may be cut short.",
+                self.name
+            ))),
         }
     }
 
@@ -345,7 +357,8 @@ impl ZipEntry {
             } else {
                 &mut out[filled..]
             };
-            let status = inflater.decompress(&input[input_pos..], target, FlushDecompress::None).map_err(|_| damaged())?;
+            let status =
+                inflater.decompress(&input[input_pos..], target, FlushDecompress::None).map_err(|_| damaged())?;
             let consumed = (inflater.total_in() - consumed_before) as usize;
             let produced = (inflater.total_out() - produced_before) as usize;
             input_pos += consumed;

@@ -29,13 +29,21 @@ impl ByteSource for BlobSource {
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         check_range(offset, buf.len(), self.len)?;
-        let failed = |_| Error::Read(format!("The browser could not read the file at offset {offset}; it may have changed or been removed."));
+        let failed = |_| {
+            Error::Read(format!(
+                "The browser could not read the file at offset {offset}; it may have changed or been removed."
+            ))
+        };
         let end = offset + buf.len() as u64;
         let slice = self.blob.slice_with_f64_and_f64(offset as f64, end as f64).map_err(failed)?;
         let bytes = self.reader.read_as_array_buffer(&slice).map_err(failed)?;
         let view = Uint8Array::new(&bytes);
         if view.length() as usize != buf.len() {
-            return Err(Error::Read(format!("The browser returned {} bytes where {} were asked for.", view.length(), buf.len())));
+            return Err(Error::Read(format!(
+                "The browser returned {} bytes where {} were asked for.",
+                view.length(),
+                buf.len()
+            )));
         }
         view.copy_to(buf);
         Ok(())

@@ -12,7 +12,9 @@ use crate::{Checkpoint as CoreCheckpoint, Rendered};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::Clamped;
-use web_sys::{Blob, CanvasRenderingContext2d, HtmlCanvasElement, ImageData, OffscreenCanvas, OffscreenCanvasRenderingContext2d};
+use web_sys::{
+    Blob, CanvasRenderingContext2d, HtmlCanvasElement, ImageData, OffscreenCanvas, OffscreenCanvasRenderingContext2d,
+};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -93,10 +95,14 @@ fn parse_options(options: Option<RenderOptions>) -> Result<(Option<String>, Grid
             for key in js_sys::Object::keys(options.unchecked_ref::<js_sys::Object>()).iter() {
                 let key = key.as_string().unwrap_or_default();
                 if !OPTION_KEYS.contains(&key.as_str()) {
-                    return Err(plain_error(&format!("Unknown render option '{key}'; the options are {}.", OPTION_KEYS.join(", "))));
+                    return Err(plain_error(&format!(
+                        "Unknown render option '{key}'; the options are {}.",
+                        OPTION_KEYS.join(", ")
+                    )));
                 }
             }
-            serde_wasm_bindgen::from_value(options.into()).map_err(|e| plain_error(&format!("Invalid render options: {e}.")))?
+            serde_wasm_bindgen::from_value(options.into())
+                .map_err(|e| plain_error(&format!("Invalid render options: {e}.")))?
         }
     };
     let defaults = GridOptions::default();
@@ -136,6 +142,7 @@ impl Checkpoint {
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, JsValue> {
         console_error_panic_hook::set_once();
+        #[allow(clippy::unnecessary_to_owned)] // the checkpoint outlives this call, so it owns a copy
         CoreCheckpoint::open(SliceSource(bytes.to_vec())).map(|inner| Checkpoint { inner }).map_err(js_error)
     }
 
@@ -155,8 +162,17 @@ impl Checkpoint {
             .tensors()
             .into_iter()
             .map(|entry| {
-                let (dtype, shape) = entry.info.map(|i| (i.dtype.to_string(), i.shape)).unwrap_or_else(|| ("unknown".into(), Vec::new()));
-                TensorInfoJs { name: entry.name, dtype, shape, drawable: entry.problem.is_none(), reason: entry.problem }
+                let (dtype, shape) = entry
+                    .info
+                    .map(|i| (i.dtype.to_string(), i.shape))
+                    .unwrap_or_else(|| ("unknown".into(), Vec::new()));
+                TensorInfoJs {
+                    name: entry.name,
+                    dtype,
+                    shape,
+                    drawable: entry.problem.is_none(),
+                    reason: entry.problem,
+                }
             })
             .collect();
         serde_wasm_bindgen::to_value(&list).map_err(|e| plain_error(&e.to_string()))
@@ -205,7 +221,8 @@ impl Checkpoint {
     ) -> Result<JsValue, JsValue> {
         let rendered = self.render_core(options)?;
         let grid = &rendered.grid;
-        let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&grid.rgba), grid.width as u32, grid.height as u32)?;
+        let image =
+            ImageData::new_with_u8_clamped_array_and_sh(Clamped(&grid.rgba), grid.width as u32, grid.height as u32)?;
         let no_context = || plain_error("The canvas has no 2D context.");
         if let Some(canvas) = canvas.dyn_ref::<HtmlCanvasElement>() {
             canvas.set_width(grid.width as u32);
@@ -215,7 +232,8 @@ impl Checkpoint {
         } else if let Some(canvas) = canvas.dyn_ref::<OffscreenCanvas>() {
             canvas.set_width(grid.width as u32);
             canvas.set_height(grid.height as u32);
-            let context: OffscreenCanvasRenderingContext2d = canvas.get_context("2d")?.ok_or_else(no_context)?.dyn_into()?;
+            let context: OffscreenCanvasRenderingContext2d =
+                canvas.get_context("2d")?.ok_or_else(no_context)?.dyn_into()?;
             context.put_image_data(&image, 0.0, 0.0)?;
         } else {
             return Err(plain_error("renderToCanvas needs an HTMLCanvasElement or an OffscreenCanvas."));
