@@ -63,9 +63,13 @@ async function oneRun(page, cdp, url, path) {
   const data = await page.evaluate(() => ({ ...document.getElementById('status').dataset,
     alert: document.getElementById('alert').textContent }));
   if (data.state !== 'ready') throw new Error(`${basename(path)}: ${data.alert || 'the page did not draw it'}`);
+  // The tensor list follows the pixels (one header read per npz entry); time it separately.
+  await page.waitForSelector('#tensor[data-listed="done"]', { state: 'attached', timeout: TIMEOUT_MS });
+  data.listMs = await page.getAttribute('#status', 'data-list-ms');
   const after = await heapUsed(cdp);
   return {
-    ms: Number(data.ms), renderMs: Number(data.renderMs), bytesRead: Number(data.bytesRead),
+    ms: Number(data.ms), openMs: Number(data.openMs), listMs: Number(data.listMs), renderMs: Number(data.renderMs),
+    bytesRead: Number(data.bytesRead),
     heapGrowth: after - before, wasmMemory: Number(data.wasmMemory ?? NaN), tensor: data.tensor,
   };
 }
@@ -91,7 +95,7 @@ try {
     rows.push([
       basename(path), human(size), results[0].tensor, String(runs),
       `${median(ms)} (${Math.min(...ms)}–${Math.max(...ms)})`,
-      median(results.map((r) => r.renderMs)).toFixed(1),
+      `${['openMs', 'renderMs'].map((k) => median(results.map((r) => r[k])).toFixed(0)).join(' / ')}, then ${median(results.map((r) => r.listMs)).toFixed(0)}`,
       `${results[0].bytesRead.toLocaleString('en')} (${((100 * results[0].bytesRead) / size).toFixed(2)} %)`,
       human(median(results.map((r) => r.heapGrowth))),
       Number.isNaN(results[0].wasmMemory) ? 'n/a' : human(Math.max(...results.map((r) => r.wasmMemory))),
@@ -102,7 +106,7 @@ try {
   await server.close();
 }
 
-const header = ['file', 'size', 'tensor', 'runs', 'drop → pixels, median ms (min–max)', 'render in worker, ms',
+const header = ['file', 'size', 'tensor', 'runs', 'drop → pixels, median ms (min–max)', 'in worker: open / render, then list, ms',
   'bytes read (of file)', 'page JS heap growth', 'wasm memory'];
 console.log(`| ${header.join(' | ')} |`);
 console.log(`|${header.map(() => '---').join('|')}|`);

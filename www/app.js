@@ -14,6 +14,7 @@ const ui = {
 const bridge = new CheckpointBridge(new URL('./worker.js', import.meta.url));
 
 let shown = null; // { checkpoint, grid }: what the canvas shows now, or null
+let tensorList = null; // the open checkpoint's TensorInfo[], once listed
 let openSeq = 0; // bumps on every open, so a slow sample fetch cannot overwrite a later drop
 
 // ---- options -------------------------------------------------------------------------------------
@@ -25,20 +26,22 @@ function whole(input) {
   return Math.min(Math.max(value, Number(input.min)), Number(input.max));
 }
 
+/** The controls as RenderOptions; a field being edited (empty or not whole) is left to the default. */
 function renderOptions() {
-  const options = {
+  const fields = {
     count: whole(ui.count), columns: whole(ui.columns), zoom: whole(ui.zoom), gap: whole(ui.gap),
-    gapColor: ui.gapColor.value,
+    gapColor: ui.gapColor.value, tensor: ui.tensor.value || null,
   };
-  if (Object.values(options).includes(null)) return null;
-  if (ui.tensor.value) options.tensor = ui.tensor.value;
-  return options;
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null));
 }
+
+/** True when every number field holds a whole number, i.e. a redraw would show what the controls say. */
+const controlsComplete = () => [ui.count, ui.columns, ui.zoom, ui.gap].every((input) => whole(input) !== null);
 
 // ---- status, alert, canvas ----------------------------------------------------------------------
 
 const STATUS_FIELDS = ['file', 'format', 'tensor', 'dtype', 'shape', 'filtersShown', 'filtersTotal',
-  'bytesRead', 'fileSize', 'ms', 'renderMs', 'wasmMemory'];
+  'bytesRead', 'fileSize', 'ms', 'openMs', 'listMs', 'renderMs', 'wasmMemory'];
 
 function setStatus(state, text, data = {}) {
   ui.status.dataset.state = state;
@@ -79,9 +82,14 @@ function clearGrid() {
   ui.download.disabled = true;
 }
 
-function fillTensorList(checkpoint, selected) {
-  const options = (checkpoint?.tensors ?? []).map((t) => {
-    const label = `${t.name} — ${t.dtype} ${dims(t.shape)}`;
+/**
+ * Fills the tensor picker. Until the full list arrives (`tensors` null) it shows just the drawn tensor;
+ * `data-listed` on the select says which: 'none', 'pending' or 'done'.
+ */
+function fillTensorList(tensors, selected) {
+  const known = tensors ?? (selected ? [{ name: selected, drawable: true }] : []);
+  const options = known.map((t) => {
+    const label = t.dtype ? `${t.name} — ${t.dtype} ${dims(t.shape)}` : t.name;
     const option = new Option(t.drawable ? label : `${label} (${t.reason ?? 'not drawable'})`, t.name);
     option.disabled = !t.drawable;
     if (!t.drawable) option.title = t.reason ?? 'This tensor cannot be drawn as filters.';
@@ -89,7 +97,8 @@ function fillTensorList(checkpoint, selected) {
   });
   ui.tensor.replaceChildren(...options);
   ui.tensor.value = selected ?? '';
-  ui.tensor.disabled = !options.some((o) => !o.disabled);
+  ui.tensor.disabled = !tensors || !options.some((o) => !o.disabled);
+  ui.tensor.dataset.listed = tensors ? 'done' : selected ? 'pending' : 'none';
 }
 
 function draw(reply, started) {
@@ -101,7 +110,8 @@ function draw(reply, started) {
   const ms = Math.round(performance.now() - started);
 
   shown = { checkpoint, grid };
-  fillTensorList(checkpoint, grid.tensor);
+  if (tensorList) ui.tensor.value = grid.tensor;
+  else fillTensorList(null, grid.tensor);
   ui.emptyNote.hidden = true;
   ui.download.disabled = false;
   ui.canvas.setAttribute('aria-label',
@@ -115,7 +125,7 @@ function draw(reply, started) {
     file: checkpoint.name, format: checkpoint.format, tensor: grid.tensor, dtype: grid.dtype,
     shape: grid.shape.join(','), filtersShown: grid.filtersShown, filtersTotal: grid.filtersTotal,
     bytesRead: reply.bytesRead, fileSize: checkpoint.fileSize, ms,
-    renderMs: reply.renderMs?.toFixed(1), wasmMemory: reply.wasmMemory,
+    openMs: reply.timings.openMs?.toFixed(1), renderMs: reply.timings.renderMs.toFixed(1), wasmMemory: reply.wasmMemory,
   });
 }
 
@@ -124,24 +134,39 @@ function draw(reply, started) {
 async function openFile(file, started, seq = ++openSeq) {
   clearAlert();
   clearGrid();
+  tensorList = null;
   fillTensorList(null); // the new file's tensors replace the old ones; render its default first
   setStatus('busy', `Opening ${file.name}…`, { file: file.name });
-  const reply = await bridge.open(file, renderOptions() ?? {});
+  const reply = await bridge.open(file, renderOptions());
   if (reply.superseded || seq !== openSeq) return;
   if (reply.ok) {
     draw(reply, started);
+    listTensors(seq); // after the pixels: listing a big npz reads one header per entry
     return;
   }
-  fillTensorList(reply.checkpoint);
-  const count = reply.checkpoint?.tensors.length;
-  const listed = reply.checkpoint ? ` (${count} ${count === 1 ? 'tensor' : 'tensors'} listed, none drawn)` : '';
+  tensorList = reply.tensors ?? null;
+  fillTensorList(tensorList ?? []);
+  const count = reply.tensors?.length;
+  const listed = reply.tensors ? ` (${count} ${count === 1 ? 'tensor' : 'tensors'} listed, none drawn)` : '';
   setStatus('error', `Could not draw ${file.name}${listed}.`, { file: file.name });
   showAlert(reply.message);
 }
 
+async function listTensors(seq) {
+  const reply = await bridge.list();
+  if (reply.superseded || seq !== openSeq) return;
+  if (!reply.ok) {
+    showAlert(reply.message);
+    return;
+  }
+  tensorList = reply.tensors;
+  fillTensorList(tensorList, shown?.grid.tensor);
+  ui.status.dataset.listMs = reply.timings.listMs.toFixed(1);
+}
+
 async function rerender() {
+  if (!shown || !controlsComplete()) return;
   const options = renderOptions();
-  if (!shown || !options) return;
   const started = performance.now();
   const seq = openSeq;
   ui.status.dataset.state = 'busy';
@@ -152,6 +177,7 @@ async function rerender() {
     draw(reply, started);
   } else if (reply.fatal || !reply.checkpoint) {
     clearGrid();
+    tensorList = null;
     fillTensorList(null);
     setStatus('error', 'No checkpoint open: the reader stopped. Open the file again.');
     showAlert(reply.message);

@@ -2,15 +2,18 @@
 // the worker); re-renders queue behind the current request and coalesce, so only the latest one runs.
 //
 // Protocol (structured-clone messages, one reply per request, matched by id):
-//   page → worker  { id, type: 'open',   file: File, options: RenderOptions }
-//                  { id, type: 'render', options: RenderOptions }          (uses the open checkpoint)
-//   worker → page  { id, ok: true,  checkpoint: Summary, grid: GridInfo, rgba: ArrayBuffer,
-//                    bytesRead (by this request), renderMs, wasmMemory }
-//                  { id, ok: false, message: string, fatal: boolean, checkpoint: Summary | null }
-//   Summary = { name, format, fileSize, bytesRead (since open), defaultTensor, tensors: TensorInfo[] }
-//   worker → page  { type: 'ready', wasmMemory }   once, when the module has loaded (no id)
-// The bridge adds { superseded: true } replies for requests it dropped, and { fatal: true } ones when
-// the worker died; after a fatal reply the next request runs in a fresh worker.
+//   page → worker  { id, type: 'open',   file: File, options: RenderOptions }   open, then draw
+//                  { id, type: 'render', options: RenderOptions }               redraw the open checkpoint
+//                  { id, type: 'list' }                                         list its tensors
+//   worker → page  open/render: { id, ok: true, checkpoint: Summary, grid: GridInfo, rgba: ArrayBuffer,
+//                                 bytesRead, timings: { openMs?, renderMs }, wasmMemory }
+//                  list:        { id, ok: true, tensors: TensorInfo[], bytesRead, timings: { listMs } }
+//                  failure:     { id, ok: false, message, fatal, checkpoint: Summary | null,
+//                                 tensors?: TensorInfo[] (when an open listed but could not draw) }
+//                  { type: 'ready', wasmMemory }   once, when the module has loaded (no id)
+//   Summary = { name, format, fileSize, defaultTensor }; bytesRead counts what that request read.
+// The bridge answers { ok: false, superseded: true } for requests it dropped and { ok: false, fatal: true }
+// when the worker died; after a fatal reply the next request runs in a fresh worker.
 
 export class CheckpointBridge {
   #url;
@@ -42,6 +45,11 @@ export class CheckpointBridge {
     if (this.#pending.size === 0) return this.#post({ type: 'render', options });
     this.#queued?.resolve({ ok: false, superseded: true });
     return new Promise((resolve) => { this.#queued = { options, resolve }; });
+  }
+
+  /** Lists the open checkpoint's tensors. */
+  list() {
+    return this.#post({ type: 'list' });
   }
 
   #post(message) {

@@ -1,14 +1,19 @@
-// Runs the patchlens module off the main thread: holds the open Checkpoint, renders grids, and posts
-// back RGBA pixels (transferred, not copied). The protocol is described in bridge.js.
+// Runs the patchlens module off the main thread: holds the open Checkpoint, renders grids and posts
+// back RGBA pixels (transferred, not copied). The message protocol is described in bridge.js.
 import init, { Checkpoint } from './pkg/patchlens.js';
 
 let wasm = null; // the module's exports, for reporting its memory size
+let loadFailed = false; // this worker is useless then; the page starts a new one for the next file
 const ready = init().then(
   (exports) => { wasm = exports; },
-  (error) => { throw new Error(`The patchlens module could not be loaded (${error?.message ?? error}).`); },
+  (error) => {
+    loadFailed = true;
+    throw new Error(`The patchlens module could not be loaded (${error?.message ?? error}).`);
+  },
 );
 // Tell the page once the module is compiled; a failure is reported on the first request instead.
 ready.then(() => self.postMessage({ type: 'ready', wasmMemory: wasm?.memory?.buffer.byteLength }), () => {});
+
 let checkpoint = null;
 let fileName = '';
 
@@ -19,47 +24,55 @@ const GRID_FIELDS = ['width', 'height', 'tensor', 'dtype', 'shape', 'filterShape
 // Copies named fields into a plain object: works whether the module returns plain objects or classes.
 const pick = (source, fields) => Object.fromEntries(fields.map((f) => [f, source[f]]).filter(([, v]) => v !== undefined));
 
-function summary() {
-  if (!checkpoint) return null;
-  return {
-    name: fileName,
-    format: checkpoint.format,
-    fileSize: checkpoint.fileSize,
-    bytesRead: checkpoint.bytesRead,
-    defaultTensor: checkpoint.defaultTensor,
-    tensors: checkpoint.tensors().map((t) => pick(t, TENSOR_FIELDS)),
-  };
-}
+const summary = () => checkpoint && {
+  name: fileName, format: checkpoint.format, fileSize: checkpoint.fileSize, defaultTensor: checkpoint.defaultTensor,
+};
 
-function close() {
-  checkpoint?.free();
-  checkpoint = null;
-  fileName = '';
-}
+// For npz, listing costs one small header read per entry (hundreds in a full ViT), so it is a request
+// of its own that the page sends after the first pixels are up.
+const listTensors = () => checkpoint.tensors().map((t) => pick(t, TENSOR_FIELDS));
 
-async function handle({ type, file, options }) {
-  await ready;
-  let readBefore = 0; // the module counts reads since open; report what this request read
-  if (type === 'open') {
-    close();
-    checkpoint = Checkpoint.fromBlob(file); // lazy: reads only the ranges it needs
-    fileName = file.name ?? '';
-  } else if (!checkpoint) {
-    throw new Error('Open a checkpoint first.');
-  } else {
-    readBefore = checkpoint.bytesRead;
-  }
+/** Runs `work` and returns its result with the time it took and the bytes it read. */
+function measured(work) {
+  const readBefore = checkpoint?.bytesRead ?? 0;
   const started = performance.now();
-  const grid = checkpoint.render(options);
-  const renderMs = performance.now() - started;
+  const result = work();
+  return { result, ms: performance.now() - started, bytesRead: (checkpoint?.bytesRead ?? 0) - readBefore };
+}
+
+function render(options, timings, bytesBefore) {
+  const { result: grid, ms, bytesRead } = measured(() => checkpoint.render(options));
   const rgba = grid.rgba;
   // Transfer the buffer when the view owns all of it; otherwise transfer a copy.
   const buffer = rgba.byteOffset === 0 && rgba.byteLength === rgba.buffer.byteLength ? rgba.buffer : rgba.slice().buffer;
   const info = pick(grid, GRID_FIELDS);
   grid.free?.();
-  const wasmMemory = wasm?.memory?.buffer.byteLength;
-  const bytesRead = checkpoint.bytesRead - readBefore;
-  return { reply: { ok: true, checkpoint: summary(), grid: info, rgba: buffer, renderMs, bytesRead, wasmMemory }, transfer: [buffer] };
+  return {
+    reply: {
+      ok: true, checkpoint: summary(), grid: info, rgba: buffer, bytesRead: bytesBefore + bytesRead,
+      timings: { ...timings, renderMs: ms }, wasmMemory: wasm?.memory?.buffer.byteLength,
+    },
+    transfer: [buffer],
+  };
+}
+
+async function handle({ type, file, options }) {
+  await ready;
+  if (type === 'open') {
+    checkpoint?.free();
+    checkpoint = null;
+    const started = performance.now();
+    checkpoint = Checkpoint.fromBlob(file); // lazy: reads only the ranges it needs
+    fileName = file.name ?? '';
+    return render(options, { openMs: performance.now() - started }, checkpoint.bytesRead);
+  }
+  if (!checkpoint) throw new Error('Open a checkpoint first.');
+  if (type === 'render') return render(options, {}, 0);
+  if (type === 'list') {
+    const { result: tensors, ms, bytesRead } = measured(listTensors);
+    return { reply: { ok: true, tensors, bytesRead, timings: { listMs: ms } }, transfer: [] };
+  }
+  throw new Error(`Unknown request ${type}.`);
 }
 
 self.onmessage = async ({ data }) => {
@@ -68,13 +81,15 @@ self.onmessage = async ({ data }) => {
     self.postMessage({ id: data.id, ...reply }, transfer);
   } catch (error) {
     // A RuntimeError means the module trapped (a panic): its memory can no longer be trusted.
-    const fatal = error instanceof WebAssembly.RuntimeError;
+    const crashed = error instanceof WebAssembly.RuntimeError;
+    const fatal = crashed || loadFailed;
     if (fatal) checkpoint = null;
-    const message = fatal
-      ? 'The checkpoint reader crashed on this file; it has been restarted.'
+    const message = crashed
+      ? 'The checkpoint reader crashed on this file; it will start afresh for the next one.'
       : String(error?.message ?? error);
-    let checkpointSummary = null;
-    try { checkpointSummary = fatal ? null : summary(); } catch { /* keep the error we have */ }
-    self.postMessage({ id: data.id, ok: false, message, fatal, checkpoint: checkpointSummary });
+    // Opened but not drawable: still list what is inside, so the page can say why.
+    let tensors;
+    try { tensors = checkpoint && data.type === 'open' ? listTensors() : undefined; } catch { /* keep the error we have */ }
+    self.postMessage({ id: data.id, ok: false, message, fatal, checkpoint: summary(), tensors });
   }
 };

@@ -53,6 +53,20 @@ test('count, columns, zoom and gap redraw without reopening the file', async () 
   await context.close();
 });
 
+test('settings the module refuses keep the last grid and say why; fixing them clears the alert', async () => {
+  const { page, context, problems } = await openPage(session);
+  const before = await setField(page, 'count', 384);
+  const refused = await setField(page, 'zoom', 64); // 16 × 14 × 64 px across: past the module's limit
+  assert.match(refused.alert ?? '', /^[A-Z].*\.$/, `a sentence: ${refused.alert}`);
+  assert.deepEqual(refused.canvas, before.canvas, 'the last grid stays');
+  assert.equal(refused.text, before.text, 'and so does the status that describes it');
+  const fixed = await setField(page, 'zoom', 2);
+  assert.equal(fixed.alert, null);
+  assert.equal(fixed.canvas.width, 16 * 14 * 2 + 15 * 2);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test('Download PNG saves exactly the canvas pixels', async () => {
   const { page, context } = await openPage(session);
   assert.equal(await page.getAttribute('#status', 'data-tensor'), 'embedding/kernel');

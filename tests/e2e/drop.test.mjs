@@ -85,11 +85,31 @@ test('a large checkpoint opens by reading little more than its patch embedding',
   await context.close();
 });
 
+test('a file dropped while another is still opening wins, with its own tensor list', async () => {
+  const slow = manifest.fixtures.find((f) => f.big) ?? manifest.fixtures.find((f) => f.name === 'stored_f32.npz');
+  const fast = drawableFixtures(manifest).find((f) => f.name === 'compressed_f32.npz') ?? drawableFixtures(manifest)[0];
+  const { page, context, problems } = await openPage(session);
+  const status = await settledAfter(page, async () => {
+    await page.setInputFiles('#file-input', slow.path); // starts opening; not awaited by the page
+    await dropBytes(page, readFileSync(fast.path), fast.name);
+  });
+  await assertShows(page, fast, defaultTiles(fast), status);
+  await page.waitForSelector('#tensor[data-listed="done"]', { state: 'attached' });
+  await page.waitForTimeout(300); // a late reply about the first file would land in here
+  const options = await page.$$eval('#tensor option', (list) => list.map((o) => o.value));
+  assert.deepEqual(options, fast.tensors.map((t) => t.name), 'the list is the second file\'s');
+  assert.equal(await page.getAttribute('#status', 'data-file'), fast.name);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test('the tensor list offers every drawable tensor and draws the one chosen', async () => {
   const fixture = manifest.fixtures.find((f) => f.tiles.filter((tile) => [1, 3].includes(tile.kernel_shape[2])).length > 1)
     ?? drawableFixtures(manifest)[0];
   const { page, context } = await openPage(session);
   await settledAfter(page, () => page.setInputFiles('#file-input', fixture.path));
+  assert.equal(await page.inputValue('#tensor'), fixture.default_tensor, 'the drawn tensor is shown as chosen');
+  await page.waitForSelector('#tensor[data-listed="done"]:not([disabled])', { state: 'attached' });
   const options = await page.$$eval('#tensor option', (list) => list.map((o) => ({ value: o.value, disabled: o.disabled, title: o.title })));
   assert.deepEqual(options.map((o) => o.value), fixture.tensors.map((tensor) => tensor.name), 'every tensor listed, in archive order');
   for (const option of options.filter((o) => o.disabled)) assert.ok(option.title.length > 0, `${option.value} says why it cannot be drawn`);
@@ -137,6 +157,7 @@ test('a checkpoint with nothing drawable lists its tensors and says why nothing 
     assert.match(status.alert ?? '', /^[A-Z"'`].*[.!?]$/s, `the alert is a sentence: ${status.alert}`);
     assert.equal(status.data.tensor, undefined);
     assert.deepEqual(status.canvas, { width: 0, height: 0 });
+    assert.equal(await page.getAttribute('#tensor', 'data-listed'), 'done');
     const options = await page.$$eval('#tensor option', (list) => list.map((o) => ({ value: o.value, disabled: o.disabled, title: o.title })));
     assert.deepEqual(options.map((o) => o.value), fixture.tensors.map((t) => t.name), 'its tensors are still listed');
     assert.ok(options.every((o) => o.disabled && o.title), 'none selectable, each with a reason');

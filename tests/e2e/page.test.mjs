@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  SAMPLE_NAME, assertOnlyLocalRequests, assertSamePixels, canvasPixels, controlsOf, expectedGrid,
+  SAMPLE_NAME, VIEWPORT, assertOnlyLocalRequests, assertSamePixels, canvasPixels, controlsOf, expectedGrid,
   loadManifest, openPage, sampleFixture, settledAfter, startSession, statusOf,
 } from './harness.mjs';
 
@@ -87,5 +87,25 @@ test('the layout fits 1280×800 without horizontal scrolling', async () => {
   });
   assert.ok(visible, 'the default grid is fully visible across');
   if (process.env.PATCHLENS_SCREENSHOT) await page.screenshot({ path: process.env.PATCHLENS_SCREENSHOT });
+  await context.close();
+});
+
+test('when the module cannot load, the page says so, and the next try loads it afresh', async () => {
+  const context = await session.browser.newContext({ viewport: VIEWPORT });
+  const page = await context.newPage();
+  let blocked = 0;
+  await context.route('**/pkg/patchlens_bg.wasm', (route) => { blocked += 1; return route.abort(); });
+  await page.goto(`${session.server.url}?sample=none`);
+  const failed = await settledAfter(page, () => page.click('#sample-button'));
+  assert.ok(blocked > 0, 'the module request was blocked');
+  assert.equal(failed.data.state, 'error', failed.text);
+  assert.match(failed.alert ?? '', /^The patchlens module could not be loaded\b.*\.$/);
+  assert.deepEqual(failed.canvas, { width: 0, height: 0 });
+
+  await context.unroute('**/pkg/patchlens_bg.wasm');
+  const recovered = await settledAfter(page, () => page.click('#sample-button'));
+  assert.equal(recovered.data.state, 'ready', recovered.text);
+  assert.equal(recovered.data.tensor, 'embedding/kernel');
+  assert.equal(recovered.alert, null);
   await context.close();
 });
