@@ -6,7 +6,7 @@ const SAMPLE_URL = 'samples/dinov2-vits14-patch-embed.npz';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
-  dropzone: $('dropzone'), fileInput: $('file-input'), pickButton: $('pick-button'),
+  fileInput: $('file-input'), pickButton: $('pick-button'),
   sampleButton: $('sample-button'), alert: $('alert'), status: $('status'), controls: $('controls'),
   tensor: $('tensor'), count: $('count'), columns: $('columns'), zoom: $('zoom'), gap: $('gap'),
   gapColor: $('gap-color'), download: $('download'), canvas: $('grid'), emptyNote: $('empty-note'),
