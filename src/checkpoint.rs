@@ -4,7 +4,7 @@
 use crate::container::{self, Container};
 use crate::error::{Error, Result};
 use crate::grid::{self, Grid, GridOptions};
-use crate::kernel::{not_drawable_reason, pick_patch_embedding, Filters};
+use crate::kernel::{named_patch_embedding, not_drawable_reason, pick_patch_embedding, Filters};
 use crate::source::{ByteSource, Metered, ReadStats};
 use crate::tensor::TensorInfo;
 use std::rc::Rc;
@@ -52,9 +52,14 @@ impl Checkpoint {
         self.file_size
     }
 
-    /// Bytes read from the source so far (headers, index and tensors).
+    /// Bytes transferred from the source so far (headers, index and tensors), repeats included.
     pub fn bytes_read(&self) -> u64 {
         self.stats.bytes()
+    }
+
+    /// Distinct bytes of the file read so far: how much of it was ever looked at.
+    pub fn distinct_bytes_read(&self) -> u64 {
+        self.stats.distinct_bytes()
     }
 
     /// Number of separate reads issued to the source so far.
@@ -62,13 +67,17 @@ impl Checkpoint {
         self.stats.reads()
     }
 
-    /// Every tensor, in file order. Reads each entry's small header once.
+    /// Every tensor, in file order. Reads each entry's small header once, nearby ones together.
     pub fn tensors(&self) -> Vec<TensorEntry> {
         let layout = self.container.layout();
-        (0..self.container.names().len())
-            .map(|i| {
-                let name = self.container.names()[i].clone();
-                match self.container.info(i) {
+        let names = self.container.names();
+        self.container
+            .infos()
+            .into_iter()
+            .zip(names)
+            .map(|(info, name)| {
+                let name = name.clone();
+                match info {
                     Ok(info) => TensorEntry { problem: not_drawable_reason(&info, layout), name, info: Some(info) },
                     Err(e) => TensorEntry { name, info: None, problem: Some(e.to_string()) },
                 }
@@ -93,6 +102,20 @@ impl Checkpoint {
 
     /// A tensor's filters as (kh, kw, c, n); `None` picks the default tensor.
     pub fn filters(&self, tensor: Option<&str>) -> Result<(TensorInfo, Filters)> {
+        let layout = self.container.layout();
+        if tensor.is_none() {
+            // The usual file names its embedding: read it (header and data together) and use it
+            // when it is what `default_tensor` would pick — 4-D, drawable and not a 1×1 hybrid stem.
+            if let Some(index) = named_patch_embedding(self.container.names()) {
+                if let Ok(tensor) = self.container.read(index) {
+                    let plain = !matches!(layout.hwcn(&tensor.info.shape), Some([1, 1, _, _]));
+                    if plain && not_drawable_reason(&tensor.info, layout).is_none() {
+                        let info = tensor.info.clone();
+                        return Ok((info, Filters::from_tensor(tensor, layout)?));
+                    }
+                }
+            }
+        }
         let name = match tensor {
             Some(name) => name.to_string(),
             None => self.default_tensor().ok_or_else(|| {

@@ -10,7 +10,8 @@ pub const DEFAULT_COLUMNS: usize = 16;
 /// 16×16 filters at 4× make 64 px tiles: readable on a laptop screen without scrolling.
 pub const DEFAULT_ZOOM: usize = 4;
 pub const DEFAULT_GAP: usize = 2;
-pub const DEFAULT_GAP_COLOR: [u8; 3] = [255, 255, 255];
+/// The page's panel colour, so gaps read as spacing rather than as lines; the CLI uses it too.
+pub const DEFAULT_GAP_COLOR: [u8; 3] = [0x1b, 0x1e, 0x24];
 /// Larger zooms or gaps make no useful picture and only risk huge allocations.
 pub const MAX_ZOOM: usize = 64;
 pub const MAX_GAP: usize = 64;
@@ -97,18 +98,21 @@ pub fn render(filters: &Filters, options: &GridOptions) -> Result<Grid> {
 
     let [r, g, b] = options.gap_color;
     let mut rgba = [r, g, b, 255].repeat(width * height);
+    // One zoomed tile row is built once, then copied `zoom` times.
+    let mut zoomed_row = vec![0u8; tile_w * 4];
     for index in 0..shown {
         let tile = filters.tile(index).unwrap_or_default();
         let (x0, y0) = ((index % columns) * (tile_w + options.gap), (index / columns) * (tile_h + options.gap));
-        for y in 0..tile_h {
-            let row_start = ((y0 + y) * width + x0) * 4;
-            let row = &mut rgba[row_start..row_start + tile_w * 4];
-            let source_row = (y / options.zoom) * kw;
-            for (x, pixel) in row.chunks_exact_mut(4).enumerate() {
-                let at = (source_row + x / options.zoom) * c;
-                let (red, green, blue) =
-                    if c == 1 { (tile[at], tile[at], tile[at]) } else { (tile[at], tile[at + 1], tile[at + 2]) };
-                pixel.copy_from_slice(&[red, green, blue, 255]);
+        for (source_y, source_row) in tile.chunks_exact(kw * c).enumerate() {
+            for (pixel, out) in source_row.chunks_exact(c).zip(zoomed_row.chunks_exact_mut(4 * options.zoom)) {
+                let rgb = if c == 1 { [pixel[0]; 3] } else { [pixel[0], pixel[1], pixel[2]] };
+                for dot in out.chunks_exact_mut(4) {
+                    dot.copy_from_slice(&[rgb[0], rgb[1], rgb[2], 255]);
+                }
+            }
+            for dy in 0..options.zoom {
+                let start = ((y0 + source_y * options.zoom + dy) * width + x0) * 4;
+                rgba[start..start + tile_w * 4].copy_from_slice(&zoomed_row);
             }
         }
     }

@@ -50,6 +50,20 @@ pub fn not_drawable_reason(info: &TensorInfo, layout: KernelLayout) -> Option<St
     None
 }
 
+/// The patch embedding's name in the AugReg / big_vision parameter trees, under any prefix.
+const EMBEDDING: &str = "embedding/kernel";
+
+/// True for `suffix` itself or `…/suffix` (not `my_suffix`).
+fn is_named(name: &str, suffix: &str) -> bool {
+    name.strip_suffix(suffix).is_some_and(|rest| rest.is_empty() || rest.ends_with('/'))
+}
+
+/// The first tensor named like the patch embedding, by name alone: the usual answer of
+/// [`pick_patch_embedding`], which a caller can read before knowing its shape.
+pub fn named_patch_embedding(names: &[String]) -> Option<usize> {
+    names.iter().position(|name| is_named(name, EMBEDDING))
+}
+
 /// Picks the patch embedding among `infos` (index-aligned with the container's names):
 /// `embedding/kernel` under any prefix; the hybrid ResNet stem `conv_root/kernel` when that
 /// embedding is 1×1; otherwise the first 4-D float tensor with 3 input channels, then with 1.
@@ -61,11 +75,14 @@ pub fn pick_patch_embedding(
 ) -> Option<usize> {
     let named = |suffix: &str| {
         names.iter().enumerate().find_map(|(i, name)| {
-            let hit = name == suffix || name.ends_with(&format!("/{suffix}"));
-            hit.then(|| info(i)).flatten().filter(|t| layout.hwcn(&t.shape).is_some()).map(|t| (i, t))
+            is_named(name, suffix)
+                .then(|| info(i))
+                .flatten()
+                .filter(|t| layout.hwcn(&t.shape).is_some())
+                .map(|t| (i, t))
         })
     };
-    if let Some((index, embedding)) = named("embedding/kernel") {
+    if let Some((index, embedding)) = named(EMBEDDING) {
         let one_by_one = matches!(layout.hwcn(&embedding.shape), Some([1, 1, _, _]));
         if one_by_one {
             if let Some((root, _)) = named("conv_root/kernel") {

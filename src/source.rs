@@ -3,9 +3,7 @@
 //! a file in the CLI and a browser `Blob` in a worker without ever loading the whole checkpoint.
 
 use crate::error::{Error, Result};
-use std::cell::Cell;
-#[cfg(not(target_arch = "wasm32"))]
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// Random access to an immutable run of bytes.
@@ -37,6 +35,41 @@ pub fn read_vec(source: &dyn ByteSource, offset: u64, len: usize) -> Result<Vec<
     let mut buf = vec![0u8; len];
     source.read_at(offset, &mut buf)?;
     Ok(buf)
+}
+
+/// Bytes already read from `source` at `start`, served from memory; reads that do not fall
+/// inside go to `source`. Lets one read of a region serve many small header reads.
+pub struct Window<'a> {
+    source: &'a dyn ByteSource,
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+impl<'a> Window<'a> {
+    pub fn read(source: &'a dyn ByteSource, start: u64, end: u64) -> Result<Self> {
+        let len = usize::try_from(end.saturating_sub(start)).unwrap_or(usize::MAX);
+        Ok(Window { source, start, bytes: read_vec(source, start, len)? })
+    }
+}
+
+impl ByteSource for Window<'_> {
+    fn len(&self) -> u64 {
+        self.source.len()
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let inside = offset
+            .checked_sub(self.start)
+            .map(|from| from as usize)
+            .filter(|&from| from.checked_add(buf.len()).is_some_and(|end| end <= self.bytes.len()));
+        match inside {
+            Some(from) => {
+                buf.copy_from_slice(&self.bytes[from..from + buf.len()]);
+                Ok(())
+            }
+            None => self.source.read_at(offset, buf),
+        }
+    }
 }
 
 /// An in-memory source (tests, `fromBytes` in JS).
@@ -105,15 +138,41 @@ pub struct Metered<S> {
 pub struct ReadStats {
     bytes: Cell<u64>,
     reads: Cell<u64>,
+    /// Byte ranges touched so far, sorted and merged.
+    touched: RefCell<Vec<(u64, u64)>>,
 }
 
 impl ReadStats {
+    /// Bytes transferred, counting a range read twice twice.
     pub fn bytes(&self) -> u64 {
         self.bytes.get()
     }
 
+    /// Distinct bytes of the source read at least once: never more than its length.
+    pub fn distinct_bytes(&self) -> u64 {
+        self.touched.borrow().iter().map(|(start, end)| end - start).sum()
+    }
+
     pub fn reads(&self) -> u64 {
         self.reads.get()
+    }
+
+    fn record(&self, start: u64, len: u64) {
+        self.bytes.set(self.bytes.get() + len);
+        self.reads.set(self.reads.get() + 1);
+        let (mut start, mut end) = (start, start + len);
+        let mut touched = self.touched.borrow_mut();
+        // Absorb every range that overlaps or abuts the new one, then insert it in order.
+        touched.retain(|&(s, e)| {
+            let apart = e < start || s > end;
+            if !apart {
+                start = start.min(s);
+                end = end.max(e);
+            }
+            apart
+        });
+        let at = touched.partition_point(|&(s, _)| s < start);
+        touched.insert(at, (start, end));
     }
 }
 
@@ -134,8 +193,7 @@ impl<S: ByteSource> ByteSource for Metered<S> {
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.inner.read_at(offset, buf)?;
-        self.stats.bytes.set(self.stats.bytes.get() + buf.len() as u64);
-        self.stats.reads.set(self.stats.reads.get() + 1);
+        self.stats.record(offset, buf.len() as u64);
         Ok(())
     }
 }
@@ -173,6 +231,20 @@ mod tests {
     }
 
     #[test]
+    fn window_serves_inside_reads_and_passes_the_rest_on() {
+        let src = Metered::new(SliceSource((0u8..100).collect::<Vec<_>>()));
+        let stats = src.stats();
+        let window = Window::read(&src, 10, 20).unwrap();
+        let mut buf = [0u8; 4];
+        window.read_at(12, &mut buf).unwrap();
+        window.read_at(16, &mut buf).unwrap();
+        assert_eq!((buf, stats.reads()), ([16, 17, 18, 19], 1));
+        window.read_at(18, &mut buf).unwrap(); // straddles the end
+        assert_eq!((buf, stats.reads()), ([18, 19, 20, 21], 2));
+        assert!(window.read_at(98, &mut buf).is_err());
+    }
+
+    #[test]
     fn metered_counts_bytes_and_reads() {
         let src = Metered::new(SliceSource(vec![0u8; 100]));
         let stats = src.stats();
@@ -180,7 +252,14 @@ mod tests {
         src.read_at(0, &mut buf).unwrap();
         src.read_at(50, &mut buf).unwrap();
         assert!(src.read_at(95, &mut buf).is_err());
-        assert_eq!((stats.bytes(), stats.reads()), (20, 2));
+        assert_eq!((stats.bytes(), stats.reads(), stats.distinct_bytes()), (20, 2, 20));
+        src.read_at(5, &mut buf).unwrap(); // overlaps [0, 10)
+        src.read_at(60, &mut buf).unwrap(); // abuts [50, 60)
+        src.read_at(0, &mut buf).unwrap(); // a repeat
+        assert_eq!((stats.bytes(), stats.distinct_bytes()), (50, 35));
+        let mut all = [0u8; 100];
+        src.read_at(0, &mut all).unwrap();
+        assert_eq!(stats.distinct_bytes(), 100);
     }
 
     #[cfg(not(target_arch = "wasm32"))]

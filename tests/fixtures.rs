@@ -140,13 +140,15 @@ fn big_checkpoints_read_little_more_than_the_kernel() {
         let read = checkpoint.bytes_read();
         assert!(read >= kernel_bytes, "{file}: read {read} bytes, less than the kernel itself");
         assert!(read <= kernel_bytes + (1 << 20), "{file}: read {read} bytes for a {kernel_bytes}-byte kernel");
-        // Listing every tensor (all headers) stays within the same budget.
-        assert_eq!(checkpoint.tensors().len(), fixture["tensors"].as_array().unwrap().len());
-        assert!(
-            checkpoint.bytes_read() <= kernel_bytes + (1 << 20),
-            "{file}: listing read {}",
-            checkpoint.bytes_read()
-        );
+        // Listing reads every header; nearby ones come in one read, which may carry up to
+        // COALESCE_GAP (16 KiB) of data between them, so allow half that per entry on average.
+        let entries = fixture["tensors"].as_array().unwrap().len() as u64;
+        let reads_before = checkpoint.reads();
+        assert_eq!(checkpoint.tensors().len() as u64, entries);
+        let listing_reads = checkpoint.reads() - reads_before;
+        assert!(listing_reads < entries / 2, "{file}: {listing_reads} reads to list {entries} tensors");
+        let budget = kernel_bytes + (1 << 20) + entries * (8 << 10);
+        assert!(checkpoint.bytes_read() <= budget, "{file}: listing read {} bytes", checkpoint.bytes_read());
         seen += 1;
     }
     if std::env::var_os("PATCHLENS_REQUIRE_BIG").is_some() {

@@ -41,7 +41,7 @@ const controlsComplete = () => [ui.count, ui.columns, ui.zoom, ui.gap].every((in
 // ---- status, alert, canvas ----------------------------------------------------------------------
 
 const STATUS_FIELDS = ['file', 'format', 'tensor', 'dtype', 'shape', 'filtersShown', 'filtersTotal',
-  'bytesRead', 'fileSize', 'ms', 'openMs', 'listMs', 'renderMs', 'wasmMemory'];
+  'bytesRead', 'reads', 'fileSize', 'ms', 'openMs', 'listMs', 'renderMs', 'wasmMemory'];
 
 function setStatus(state, text, data = {}) {
   ui.status.dataset.state = state;
@@ -124,7 +124,7 @@ function draw(reply, started) {
   setStatus('ready', text, {
     file: checkpoint.name, format: checkpoint.format, tensor: grid.tensor, dtype: grid.dtype,
     shape: grid.shape.join(','), filtersShown: grid.filtersShown, filtersTotal: grid.filtersTotal,
-    bytesRead: reply.bytesRead, fileSize: checkpoint.fileSize, ms,
+    bytesRead: reply.bytesRead, reads: reply.reads, fileSize: checkpoint.fileSize, ms,
     openMs: reply.timings.openMs?.toFixed(1), renderMs: reply.timings.renderMs.toFixed(1), wasmMemory: reply.wasmMemory,
   });
 }
@@ -141,7 +141,7 @@ async function openFile(file, started, seq = ++openSeq) {
   if (reply.superseded || seq !== openSeq) return;
   if (reply.ok) {
     draw(reply, started);
-    listTensors(seq); // after the pixels: listing a big npz reads one header per entry
+    listTensors(seq); // after the pixels: listing a big npz reads every entry's header
     return;
   }
   tensorList = reply.tensors ?? null;

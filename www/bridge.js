@@ -6,12 +6,12 @@
 //                  { id, type: 'render', options: RenderOptions }               redraw the open checkpoint
 //                  { id, type: 'list' }                                         list its tensors
 //   worker → page  open/render: { id, ok: true, checkpoint: Summary, grid: GridInfo, rgba: ArrayBuffer,
-//                                 bytesRead, timings: { openMs?, renderMs }, wasmMemory }
-//                  list:        { id, ok: true, tensors: TensorInfo[], bytesRead, timings: { listMs } }
+//                                 bytesRead, reads, timings: { openMs?, renderMs }, wasmMemory }
+//                  list:        { id, ok: true, tensors: TensorInfo[], bytesRead, reads, timings: { listMs } }
 //                  failure:     { id, ok: false, message, fatal, checkpoint: Summary | null,
 //                                 tensors?: TensorInfo[] (when an open listed but could not draw) }
 //                  { type: 'ready', wasmMemory }   once, when the module has loaded (no id)
-//   Summary = { name, format, fileSize, defaultTensor }; bytesRead counts what that request read.
+//   Summary = { name, format, fileSize, defaultTensor }; bytesRead: distinct bytes of the file read since it was opened; reads: how many reads that took.
 // The bridge answers { ok: false, superseded: true } for requests it dropped and { ok: false, fatal: true }
 // when the worker died; after a fatal reply the next request runs in a fresh worker.
 

@@ -13,7 +13,7 @@ usage:
 
 Reads .npz and .npy checkpoints. `list` shows every tensor and marks with * the one `render`
 draws by default (the patch embedding). Defaults: --count 128 --columns 16 --zoom 4 --gap 2
---gap-color #ffffff; with --zoom 1 --gap 0 the PNG is exactly the filters side by side.";
+--gap-color #1b1e24 (the page's defaults); with --zoom 1 --gap 0 the PNG is exactly the filters side by side.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -22,6 +22,11 @@ pub trait Container {
     fn names(&self) -> &[String];
     /// A tensor's dtype and shape; may read a small header the first time.
     fn info(&self, index: usize) -> Result<TensorInfo>;
+    /// Every tensor's info, in order. Formats whose headers are scattered through the file
+    /// override this to fetch nearby headers together.
+    fn infos(&self) -> Vec<Result<TensorInfo>> {
+        (0..self.names().len()).map(|i| self.info(i)).collect()
+    }
     /// A tensor's values; reads exactly that tensor's bytes.
     fn read(&self, index: usize) -> Result<Tensor>;
 }

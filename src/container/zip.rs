@@ -17,10 +17,10 @@ const CENTRAL_LEN: usize = 46;
 const LOCAL_SIGNATURE: u32 = 0x0403_4b50;
 const LOCAL_LEN: usize = 30;
 const ZIP64_EXTRA_ID: u16 = 0x0001;
-/// The end record sits within the last 22 + 65535 (longest comment) bytes. numpy writes no
-/// comment, so a first, small tail read almost always finds it (and a small directory with it).
-const FIRST_TAIL_LEN: u64 = 4096;
-const MAX_TAIL_LEN: u64 = (EOCD_LEN + u16::MAX as usize) as u64;
+/// The end record sits within the last 22 + 65535 (longest comment) bytes. One read of that much
+/// finds it and, for archives of up to ~600 entries (a ViT-L has 392), the whole directory too: in a
+/// browser a read costs a millisecond or more whatever its size, so one large read beats two small.
+const TAIL_LEN: u64 = (EOCD_LEN + u16::MAX as usize) as u64;
 /// Room for a local zip64 extra field (20 bytes) that the central directory does not show.
 const LOCAL_EXTRA_SLACK: usize = 32;
 /// A central directory larger than this is not a checkpoint we can list in a browser tab.
@@ -97,17 +97,11 @@ struct Directory {
 
 impl ZipArchive {
     /// Reads the central directory: one read of the file's tail, plus one for a zip64 end record
-    /// and one for a directory that does not fit in the tail — never one read per entry.
+    /// and one for a directory that does not fit in the tail; never one read per entry.
     pub fn read(source: &dyn ByteSource) -> Result<Self> {
         let len = source.len();
-        let read_tail = |want: u64| {
-            let start = len.saturating_sub(want);
-            read_vec(source, start, (len - start) as usize).map(|tail| (start, tail))
-        };
-        let (mut tail_start, mut tail) = read_tail(FIRST_TAIL_LEN)?;
-        if find_eocd(&tail).is_none() && tail_start > 0 {
-            (tail_start, tail) = read_tail(MAX_TAIL_LEN)?;
-        }
+        let tail_start = len.saturating_sub(TAIL_LEN);
+        let tail = read_vec(source, tail_start, (len - tail_start) as usize)?;
         let eocd_pos = find_eocd(&tail).ok_or_else(|| {
             Error::Truncated("The zip archive has no end record; the file may be cut short.".to_string())
         })?;
@@ -275,13 +269,8 @@ impl ZipEntry {
     /// is shorter), in one read for stored entries: the header and the data's start are adjacent.
     pub fn read_prefix(&self, source: &dyn ByteSource, want: usize) -> Result<Prefix> {
         let want = want.min(usize::try_from(self.size).unwrap_or(usize::MAX));
-        // np.savez puts a zip64 extra field in local headers only, so allow for one.
-        let guess = LOCAL_LEN
-            + self.central_header_guess
-            + LOCAL_EXTRA_SLACK
-            + if self.method == Method::Stored { want } else { 0 };
-        let available = source.len().saturating_sub(self.local_offset);
-        let chunk = read_vec(source, self.local_offset, guess.min(available.min(usize::MAX as u64) as usize))?;
+        let (start, end) = self.header_span(want, source.len());
+        let chunk = read_vec(source, start, (end - start) as usize)?;
         let mut f = Fields::new(&chunk, "local header");
         if f.u32()? != LOCAL_SIGNATURE {
             return Err(malformed(format!("Zip entry {} does not start with a local header.", self.name)));
@@ -303,6 +292,16 @@ impl ZipEntry {
             }
         };
         Ok(Prefix { bytes, data_start })
+    }
+
+    /// The file range `read_prefix(want)` reads first: the local header, with room for a local zip64
+    /// extra field (np.savez writes one the central directory does not show), and for stored
+    /// entries the first `want` bytes of data. Clamped to the file's length `file_len`.
+    pub fn header_span(&self, want: usize, file_len: u64) -> (u64, u64) {
+        let data = if self.method == Method::Stored { want.min(self.size.min(usize::MAX as u64) as usize) } else { 0 };
+        let len = (LOCAL_LEN + self.central_header_guess + LOCAL_EXTRA_SLACK + data) as u64;
+        let start = self.local_offset.min(file_len);
+        (start, start.saturating_add(len).min(file_len))
     }
 
     /// Reads `len` uncompressed bytes starting `skip` bytes into the entry's data.

@@ -20,7 +20,7 @@ use web_sys::{
 const TYPES: &'static str = r#"
 /** One tensor in a checkpoint. `reason` says why it cannot be drawn, when it cannot. */
 export interface TensorInfo { name: string; dtype: string; shape: number[]; drawable: boolean; reason?: string }
-/** How to draw the grid. Defaults: the first 128 filters, 16 columns, zoom 4, 2 px white gaps. */
+/** How to draw the grid. Defaults: the first 128 filters, 16 columns, zoom 4, 2 px gaps of #1b1e24. */
 export interface RenderOptions { tensor?: string; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string }
 /** What a rendered grid shows. `filterShape` is [kh, kw, c]. */
 export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number }
@@ -190,10 +190,22 @@ impl Checkpoint {
         self.inner.format().to_string()
     }
 
-    /// Bytes read from the file so far.
+    /// Distinct bytes of the file read so far (never more than `fileSize`).
     #[wasm_bindgen(getter, js_name = bytesRead)]
     pub fn bytes_read(&self) -> f64 {
+        self.inner.distinct_bytes_read() as f64
+    }
+
+    /// Bytes transferred from the file so far, counting a range read twice twice.
+    #[wasm_bindgen(getter, js_name = bytesTransferred)]
+    pub fn bytes_transferred(&self) -> f64 {
         self.inner.bytes_read() as f64
+    }
+
+    /// Separate reads issued to the file so far.
+    #[wasm_bindgen(getter)]
+    pub fn reads(&self) -> f64 {
+        self.inner.reads() as f64
     }
 
     #[wasm_bindgen(getter, js_name = fileSize)]
