@@ -13,7 +13,7 @@ import {
 // The package's files are served from the repository root, as a bundler would see them installed.
 const PAGE = 'api-test.html';
 const WORKER = 'api-test-worker.js';
-const DEFAULTS = { count: 128, columns: 16, zoom: 4, gap: 2, gapColor: '#ffffff' };
+const DEFAULTS = { count: 128, columns: 16, zoom: 4, gap: 2, gapColor: '#1b1e24' }; // the module's defaults
 
 let server;
 let browser;
