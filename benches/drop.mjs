@@ -2,7 +2,7 @@
 // the file input (the browser reads it from disk, as after a drop) and report what the status line
 // measured: milliseconds from the input event to pixels on the canvas, and bytes read from the file.
 //
-//   node benches/drop.mjs [--runs 7] [--count 128] [--www www/] path/to/model.npz ...
+//   node benches/drop.mjs [--runs 7] [--count 128] [--after-sample] [--www www/] path/to/model.npz ...
 //
 // Each run reloads the page (?sample=none, so the sample does not pollute the numbers) and waits for
 // the module to compile first. Memory: the page's JS heap growth (CDP Performance.getMetrics,
@@ -22,6 +22,8 @@ const { values: flags, positionals: files } = parseArgs({
   allowPositionals: true,
   options: {
     runs: { type: 'string', default: '7' },
+    // Drop after the page has drawn its sample, as a user does; without it, the drop is the module's first work.
+    'after-sample': { type: 'boolean', default: false },
     count: { type: 'string', default: '128' },
     chromium: { type: 'string', default: process.env.CHROMIUM ?? '/usr/bin/chromium' },
     www: { type: 'string', default: fileURLToPath(new URL('../www/', import.meta.url)) },
@@ -54,6 +56,9 @@ async function heapUsed(cdp) {
 async function oneRun(page, cdp, url, path) {
   await page.goto(url);
   await page.waitForSelector('html[data-module="ready"]', { timeout: TIMEOUT_MS });
+  if (flags['after-sample']) {
+    await page.waitForFunction(() => document.getElementById('status').dataset.state === 'ready', null, { timeout: TIMEOUT_MS });
+  }
   await page.fill('#count', flags.count);
   const before = await heapUsed(cdp);
   await page.evaluate(() => { document.getElementById('status').dataset.state = 'bench-waiting'; });
@@ -81,7 +86,7 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Performance.enable');
-  const url = `${server.url}?sample=none`;
+  const url = flags['after-sample'] ? server.url : `${server.url}?sample=none`;
   for (const file of files) {
     const path = resolve(file);
     const size = statSync(path).size;

@@ -29,4 +29,10 @@ for line in sys.stdin:
 echo
 echo "## patchlens in headless Chromium (drop → pixels, $runs runs each, median)"
 echo
+echo "Dropped on a fresh page (the module's first work; its code is not yet optimised by V8):"
+echo
 node benches/drop.mjs --runs "$runs" "${files[@]}"
+echo
+echo "Dropped after the page has drawn its sample, as a user sees it:"
+echo
+node benches/drop.mjs --runs "$runs" --after-sample "${files[@]}"
