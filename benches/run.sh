@@ -19,13 +19,7 @@ files=(benches/data/augreg_b16.npz benches/data/augreg_l16.npz)
 
 echo "## Reference pipeline (numpy + scikit-learn, $runs runs each, median)"
 echo
-echo "| file | size | median ms | peak RSS growth |"
-echo "|---|---|---|---|"
-"$PY" benches/reference.py --runs "$runs" "${files[@]}" | "$PY" -c '
-import json, os, sys
-for line in sys.stdin:
-    r = json.loads(line)
-    print(f"| {os.path.basename(r["file"])} | {os.path.getsize(r["file"]) / 1e6:.0f} MB | {r["median_ms"]:.1f} | {r["peak_rss_growth_mib"]:.1f} MiB |")'
+"$PY" benches/reference.py --runs "$runs" --markdown "${files[@]}"
 echo
 echo "## patchlens in headless Chromium (drop → pixels, $runs runs each, median)"
 echo

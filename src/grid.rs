@@ -100,8 +100,7 @@ pub fn render(filters: &Filters, options: &GridOptions) -> Result<Grid> {
     let mut rgba = [r, g, b, 255].repeat(width * height);
     // One zoomed tile row is built once, then copied `zoom` times.
     let mut zoomed_row = vec![0u8; tile_w * 4];
-    for index in 0..shown {
-        let tile = filters.tile(index).unwrap_or_default();
+    for (index, tile) in filters.tiles(0..shown).into_iter().enumerate() {
         let (x0, y0) = ((index % columns) * (tile_w + options.gap), (index / columns) * (tile_h + options.gap));
         for (source_y, source_row) in tile.chunks_exact(kw * c).enumerate() {
             for (pixel, out) in source_row.chunks_exact(c).zip(zoomed_row.chunks_exact_mut(4 * options.zoom)) {
