@@ -146,9 +146,8 @@ pub fn checked_data_len(info: &TensorInfo, item_size: usize, stored: u64) -> Res
 
 /// Decodes raw element bytes of a float dtype into values. `bytes.len()` must equal count × size.
 pub fn decode_floats(bytes: &[u8], dtype: &DType, byte_order: ByteOrder) -> Result<Values> {
-    let size = dtype.float_size().ok_or_else(|| {
-        Error::NotDrawable(format!("Values of type {dtype} cannot be drawn; only float tensors can."))
-    })?;
+    let not_float = || Error::NotDrawable(format!("Values of type {dtype} cannot be drawn; only float tensors can."));
+    let size = dtype.float_size().ok_or_else(not_float)?;
     if bytes.len() % size != 0 {
         return Err(Error::Malformed(format!(
             "The data of a {dtype} tensor is {} bytes, not a multiple of {size}.",
@@ -173,7 +172,7 @@ pub fn decode_floats(bytes: &[u8], dtype: &DType, byte_order: ByteOrder) -> Resu
         DType::BF16 => Values::F32(words!(2).map(|w| half::bf16::from_le_bytes(w).to_f32()).collect()),
         DType::F32 => Values::F32(words!(4).map(f32::from_le_bytes).collect()),
         DType::F64 => Values::F64(words!(8).map(f64::from_le_bytes).collect()),
-        DType::Other(_) => unreachable!("float_size() returned None above"),
+        DType::Other(_) => return Err(not_float()),
     })
 }
 
