@@ -26,6 +26,15 @@ impl DType {
         }
     }
 
+    /// Bytes per element once decoded (f16 and bf16 widen to f32); 0 for types never decoded.
+    pub fn decoded_size(&self) -> usize {
+        match self {
+            DType::F16 | DType::BF16 | DType::F32 => 4,
+            DType::F64 => 8,
+            DType::Other(_) => 0,
+        }
+    }
+
     /// Bytes per element, for the float types that can be decoded.
     pub fn float_size(&self) -> Option<usize> {
         match self {
@@ -124,12 +133,15 @@ pub struct Tensor {
 /// Checks a tensor's claimed size against the limit and the bytes actually stored for it,
 /// before anything is allocated. Returns the byte length of its data.
 pub fn checked_data_len(info: &TensorInfo, item_size: usize, stored: u64) -> Result<usize> {
-    let bytes = info.element_count()?.checked_mul(item_size).ok_or_else(|| {
-        Error::TooLarge(format!("Tensor {} claims a shape whose size overflows when multiplied out.", info.name))
-    })?;
-    if bytes > MAX_TENSOR_BYTES {
+    let count = info.element_count()?;
+    let overflow =
+        || Error::TooLarge(format!("Tensor {} claims a shape whose size overflows when multiplied out.", info.name));
+    let bytes = count.checked_mul(item_size).ok_or_else(overflow)?;
+    // Half-precision values are widened to f32, so the decoded copy can be twice the stored one.
+    let decoded = count.checked_mul(info.dtype.decoded_size().max(item_size)).ok_or_else(overflow)?;
+    if decoded > MAX_TENSOR_BYTES {
         return Err(Error::TooLarge(format!(
-            "Tensor {} is {bytes} bytes, more than the {} MiB patchlens reads at once.",
+            "Tensor {} is {decoded} bytes once decoded, more than the {} MiB patchlens reads at once.",
             info.name,
             MAX_TENSOR_BYTES >> 20
         )));
@@ -198,6 +210,18 @@ mod tests {
     fn rejects_ragged_bytes_and_non_floats() {
         assert!(decode_floats(&[0u8; 3], &DType::F32, ByteOrder::Little).is_err());
         assert!(decode_floats(&[0u8; 4], &DType::Other("int32".into()), ByteOrder::Little).is_err());
+    }
+
+    #[test]
+    fn size_checks_count_the_widened_copy_and_the_stored_bytes() {
+        let info = |dtype, n: usize| TensorInfo { name: "k".into(), dtype, shape: vec![n] };
+        let half_limit = MAX_TENSOR_BYTES / 2;
+        // float16 that fits as stored but not once widened to f32.
+        assert!(matches!(checked_data_len(&info(DType::F16, half_limit), 2, u64::MAX), Err(Error::TooLarge(_))));
+        assert_eq!(checked_data_len(&info(DType::F16, half_limit / 2), 2, u64::MAX).unwrap(), half_limit);
+        // A header that promises more than the entry holds.
+        let err = checked_data_len(&info(DType::F32, 100), 4, 399).unwrap_err();
+        assert!(err.to_string().contains("only 399 bytes are stored"), "{err}");
     }
 
     #[test]
