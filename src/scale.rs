@@ -110,13 +110,15 @@ fn scale_filters<T: ScaleFloat>(kernel: &Array4<T>, range: Range<usize>) -> Vec<
     }
     let params: Vec<(T, T)> = fits.into_iter().map(NanMinMax::params).collect();
     let (kh, kw, c, _) = kernel.dim();
-    let mut tiles = vec![Vec::with_capacity(kh * kw * c); range.len()];
-    for lane in lanes() {
-        for ((tile, &(scale, min)), &v) in tiles.iter_mut().zip(&params).zip(lane.iter()) {
-            tile.push(to_byte(v, scale, min));
+    let tile_len = kh * kw * c;
+    // Position-major while scanning (one lane of bytes per kernel position), tile-major after.
+    let mut by_position = vec![0u8; tile_len * range.len()];
+    for (lane, out) in lanes().zip(by_position.chunks_exact_mut(range.len())) {
+        for ((byte, &(scale, min)), &v) in out.iter_mut().zip(&params).zip(lane.iter()) {
+            *byte = to_byte(v, scale, min);
         }
     }
-    tiles
+    (0..range.len()).map(|i| by_position.iter().skip(i).step_by(range.len()).copied().collect()).collect()
 }
 
 impl Filters {
