@@ -103,6 +103,9 @@ pub fn to_byte<T: ScaleFloat>(x: T, scale: T, min: T) -> u8 {
 /// one lane of filters at a time — for (kh, kw, c, n) data in C order, contiguous runs — because
 /// gathering each filter separately jumps n values per element and is several times slower.
 fn scale_filters<T: ScaleFloat>(kernel: &Array4<T>, range: Range<usize>) -> Vec<Vec<u8>> {
+    if range.is_empty() {
+        return Vec::new();
+    }
     let lanes = || kernel.lanes(Axis(3)).into_iter().map(|lane| lane.slice_move(s![range.clone()]));
     let mut fits = vec![NanMinMax::EMPTY; range.len()];
     for lane in lanes() {
@@ -142,6 +145,16 @@ impl Filters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiles_past_the_last_filter_are_none_not_a_panic() {
+        let filters = Filters::F32(Array4::from_shape_fn((2, 2, 3, 4), |(y, x, c, n)| (y + x + c + n) as f32));
+        assert_eq!(filters.tile(3).map(|t| t.len()), Some(12));
+        assert_eq!(filters.tile(4), None);
+        assert_eq!(filters.tile(usize::MAX), None);
+        assert!(filters.tiles(2..2).is_empty());
+        assert_eq!(filters.tiles(3..10).len(), 1);
+    }
 
     #[test]
     fn matches_sklearn_multiply_then_add() {
