@@ -87,9 +87,11 @@ impl Checkpoint {
 
     /// The tensor patchlens draws by default: the patch embedding, if it can find one.
     pub fn default_tensor(&self) -> Option<String> {
-        let names = self.container.names();
-        let index = pick_patch_embedding(names, self.container.layout(), |i| self.container.info(i).ok())?;
-        Some(names[index].clone())
+        self.default_index().map(|index| self.container.names()[index].clone())
+    }
+
+    fn default_index(&self) -> Option<usize> {
+        pick_patch_embedding(self.container.names(), self.container.layout(), |i| self.container.info(i).ok())
     }
 
     fn index_of(&self, name: &str) -> Result<usize> {
@@ -103,34 +105,30 @@ impl Checkpoint {
     /// A tensor's filters as (kh, kw, c, n); `None` picks the default tensor.
     pub fn filters(&self, tensor: Option<&str>) -> Result<(TensorInfo, Filters)> {
         let layout = self.container.layout();
-        if tensor.is_none() {
-            // The usual file names its embedding: read it (header and data together) and use it
-            // when it is what `default_tensor` would pick — 4-D, drawable and not a 1×1 hybrid stem.
-            if let Some(index) = named_patch_embedding(self.container.names()) {
-                if let Ok(tensor) = self.container.read(index) {
-                    let plain = !matches!(layout.hwcn(&tensor.info.shape), Some([1, 1, _, _]));
-                    if plain && not_drawable_reason(&tensor.info, layout).is_none() {
-                        let info = tensor.info.clone();
-                        return Ok((info, Filters::from_tensor(tensor, layout)?));
-                    }
-                }
-            }
-        }
-        let name = match tensor {
-            Some(name) => name.to_string(),
-            None => self.default_tensor().ok_or_else(|| {
+        // A tensor named like the embedding is almost always the pick: reading it first brings its
+        // header and data in one read, and the pick below then finds its header already known.
+        let prefetched = match tensor {
+            None => named_patch_embedding(self.container.names())
+                .and_then(|index| self.container.read(index).ok().map(|t| (index, t))),
+            Some(_) => None,
+        };
+        let index = match tensor {
+            Some(name) => self.index_of(name)?,
+            None => self.default_index().ok_or_else(|| {
                 Error::NotDrawable(
                     "No patch embedding was found: no tensor is named embedding/kernel and none is a 4-D float kernel with 1 or 3 input channels.".into(),
                 )
             })?,
         };
-        let index = self.index_of(&name)?;
         let info = self.container.info(index)?;
-        if let Some(reason) = not_drawable_reason(&info, self.container.layout()) {
-            return Err(Error::NotDrawable(format!("Tensor {name} cannot be drawn: {reason}.")));
+        if let Some(reason) = not_drawable_reason(&info, layout) {
+            return Err(Error::NotDrawable(format!("Tensor {} cannot be drawn: {reason}.", info.name)));
         }
-        let tensor = self.container.read(index)?;
-        Ok((info, Filters::from_tensor(tensor, self.container.layout())?))
+        let tensor = match prefetched {
+            Some((read, tensor)) if read == index => tensor,
+            _ => self.container.read(index)?,
+        };
+        Ok((info, Filters::from_tensor(tensor, layout)?))
     }
 
     /// Renders a tensor's first filters as a grid; `None` picks the default tensor.

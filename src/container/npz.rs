@@ -36,8 +36,14 @@ impl Npz {
     }
 
     fn locate(&self, index: usize) -> Result<&Located> {
+        self.locate_via(index, &*self.source)
+    }
+
+    /// The entry's header, read through `source` (the file, or a `Window` already holding it) the
+    /// first time and remembered, errors included.
+    fn locate_via(&self, index: usize, source: &dyn ByteSource) -> Result<&Located> {
         let cell = self.located.get(index).ok_or_else(|| no_such_index(index))?;
-        cell.get_or_init(|| self.read_header(index, &*self.source)).as_ref().map_err(Clone::clone)
+        cell.get_or_init(|| self.read_header(index, source)).as_ref().map_err(Clone::clone)
     }
 
     fn read_header(&self, index: usize, source: &dyn ByteSource) -> Result<Located> {
@@ -77,7 +83,7 @@ impl Npz {
             // A failed read leaves the headers to be read (and to fail) one by one.
             if let Ok(window) = Window::read(&*self.source, start, end) {
                 for i in members {
-                    let _ = self.located[i].get_or_init(|| self.read_header(i, &window));
+                    let _ = self.locate_via(i, &window);
                 }
             }
         }
@@ -159,7 +165,6 @@ impl Container for Npz {
         if unread && entry.method == Method::Stored && entry.size <= MAX_TENSOR_BYTES as u64 {
             let (start, end) = entry.header_span(entry.size as usize, self.source.len());
             if let Ok(window) = Window::read(&*self.source, start, end) {
-                let _ = self.located[index].get_or_init(|| self.read_header(index, &window));
                 return self.read_located(index, &window);
             }
         }
@@ -169,7 +174,7 @@ impl Container for Npz {
 
 impl Npz {
     fn read_located(&self, index: usize, source: &dyn ByteSource) -> Result<Tensor> {
-        let located = self.locate(index)?;
+        let located = self.locate_via(index, source)?;
         let entry = &self.entries[index];
         let info = info_of(&self.names[index], &located.header);
         read_npy(info, &located.header, entry.size, |skip, len| entry.read_data(source, located.data_start, skip, len))
