@@ -2,7 +2,7 @@
 //! (kh, kw, c, n), and whether it can be drawn at all.
 
 use crate::error::{Error, Result};
-use crate::tensor::{MemoryOrder, Tensor, TensorInfo, Values};
+use crate::tensor::{DType, MemoryOrder, Tensor, TensorInfo, Values};
 use ndarray::{Array4, ArrayD, Ix4, IxDyn, ShapeBuilder, ShapeError};
 
 /// Axis order of a 4-D convolution kernel in a given format.
@@ -35,6 +35,9 @@ const DRAWABLE_CHANNELS: [usize; 2] = [1, 3];
 
 /// Why a tensor cannot be drawn as filters, or `None` if it can.
 pub fn not_drawable_reason(info: &TensorInfo, layout: KernelLayout) -> Option<String> {
+    if let DType::Quantized(kind) = &info.dtype {
+        return Some(format!("quantized ({kind}), not drawable yet"));
+    }
     if info.dtype.float_size().is_none() {
         return Some(format!("{} values are not floats", info.dtype));
     }
@@ -153,7 +156,6 @@ fn to_hwcn<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::DType;
 
     fn info(name: &str, shape: &[usize]) -> TensorInfo {
         TensorInfo { name: name.into(), dtype: DType::F32, shape: shape.to_vec() }

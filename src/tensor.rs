@@ -11,6 +11,12 @@ pub enum DType {
     BF16,
     F32,
     F64,
+    /// float8 e4m3fn (no infinities; S.1111.111 is NaN), as safetensors' `F8_E4M3`.
+    F8E4M3,
+    /// float8 e5m2: the top byte of an IEEE float16.
+    F8E5M2,
+    /// A block-quantized type (GGUF's Q4_K, Q8_0, …), kept by its name: listed, not drawn.
+    Quantized(String),
     /// Anything else (integers, bools, complex, …), kept by its numpy-style name for listing.
     Other(String),
 }
@@ -22,26 +28,29 @@ impl DType {
             DType::BF16 => "bfloat16",
             DType::F32 => "float32",
             DType::F64 => "float64",
-            DType::Other(name) => name,
+            DType::F8E4M3 => "float8_e4m3fn",
+            DType::F8E5M2 => "float8_e5m2",
+            DType::Quantized(name) | DType::Other(name) => name,
         }
     }
 
     /// Bytes per element once decoded (f16 and bf16 widen to f32); 0 for types never decoded.
     pub fn decoded_size(&self) -> usize {
         match self {
-            DType::F16 | DType::BF16 | DType::F32 => 4,
+            DType::F8E4M3 | DType::F8E5M2 | DType::F16 | DType::BF16 | DType::F32 => 4,
             DType::F64 => 8,
-            DType::Other(_) => 0,
+            DType::Quantized(_) | DType::Other(_) => 0,
         }
     }
 
     /// Bytes per element, for the float types that can be decoded.
     pub fn float_size(&self) -> Option<usize> {
         match self {
+            DType::F8E4M3 | DType::F8E5M2 => Some(1),
             DType::F16 | DType::BF16 => Some(2),
             DType::F32 => Some(4),
             DType::F64 => Some(8),
-            DType::Other(_) => None,
+            DType::Quantized(_) | DType::Other(_) => None,
         }
     }
 }
@@ -192,8 +201,27 @@ pub fn decode_floats(bytes: &[u8], dtype: &DType, byte_order: ByteOrder) -> Resu
         }
         DType::F32 => Values::F32(decode!(4, f32::from_le_bytes, f32::from_be_bytes)),
         DType::F64 => Values::F64(decode!(8, f64::from_le_bytes, f64::from_be_bytes)),
-        DType::Other(_) => return Err(not_float()),
+        DType::F8E4M3 => Values::F32(bytes.iter().map(|&b| f8_e4m3fn_to_f32(b)).collect()),
+        DType::F8E5M2 => Values::F32(bytes.iter().map(|&b| half::f16::from_bits(u16::from(b) << 8).to_f32()).collect()),
+        DType::Quantized(_) | DType::Other(_) => return Err(not_float()),
     })
+}
+
+/// float8 e4m3fn → f32: bias 7, 3 mantissa bits, subnormals, no infinities, S.1111.111 is NaN.
+fn f8_e4m3fn_to_f32(byte: u8) -> f32 {
+    let sign = if byte & 0x80 != 0 { -1.0 } else { 1.0 };
+    let exponent = i32::from((byte >> 3) & 0x0f);
+    let mantissa = f32::from(byte & 0x07);
+    if exponent == 0x0f && byte & 0x07 == 0x07 {
+        return f32::NAN;
+    }
+    // Every e4m3 value is exact in f32, so the arithmetic below rounds nothing.
+    let magnitude = if exponent == 0 {
+        mantissa / 8.0 * 2f32.powi(-6)
+    } else {
+        (1.0 + mantissa / 8.0) * 2f32.powi(exponent - 7)
+    };
+    sign * magnitude
 }
 
 #[cfg(test)]
@@ -212,6 +240,19 @@ mod tests {
         assert_eq!(decode_floats(&b, &DType::BF16, ByteOrder::Little).unwrap(), Values::F32(vec![0.25]));
         let d = 0.1f64.to_be_bytes();
         assert_eq!(decode_floats(&d, &DType::F64, ByteOrder::Big).unwrap(), Values::F64(vec![0.1]));
+    }
+
+    #[test]
+    fn decodes_float8() {
+        let e4m3 = |b: u8| match decode_floats(&[b], &DType::F8E4M3, ByteOrder::Little).unwrap() {
+            Values::F32(v) => v[0],
+            _ => unreachable!(),
+        };
+        // Values from ml_dtypes.float8_e4m3fn: 0x38 = 1.0, 0x7e = 448 (the largest), 0x01 = 2^-9, 0xb8 = -1.
+        assert_eq!((e4m3(0x38), e4m3(0x7e), e4m3(0x01), e4m3(0xb8)), (1.0, 448.0, 2f32.powi(-9), -1.0));
+        assert!(e4m3(0x7f).is_nan() && e4m3(0xff).is_nan());
+        let e5m2 = decode_floats(&[0x3c, 0x7c, 0xc0], &DType::F8E5M2, ByteOrder::Little).unwrap();
+        assert_eq!(e5m2, Values::F32(vec![1.0, f32::INFINITY, -2.0]));
     }
 
     #[test]

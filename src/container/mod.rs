@@ -29,16 +29,37 @@ pub trait Container {
     }
     /// A tensor's values; reads exactly that tensor's bytes.
     fn read(&self, index: usize) -> Result<Tensor>;
+    /// Things worth telling the user about the file as a whole, one sentence each: metadata,
+    /// globals a pickle named that were not called, … Empty for most files.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// A file given together with the one being opened (a multi-file drop, a folder): ONNX external
+/// data, the other shards of a sharded checkpoint. `name` is the file's base name.
+#[derive(Clone)]
+pub struct NamedSource {
+    pub name: String,
+    pub source: Rc<dyn ByteSource>,
 }
 
 /// Opens a checkpoint, choosing the format from its first bytes.
 pub fn open(source: Rc<dyn ByteSource>) -> Result<Box<dyn Container>> {
+    open_with(source, &[])
+}
+
+/// Opens a checkpoint that may refer to other files given with it (`companions`).
+pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Result<Box<dyn Container>> {
+    let _ = companions;
     if source.is_empty() {
         return Err(Error::UnknownFormat("The file is empty.".into()));
     }
     let magic = read_vec(&*source, 0, 8.min(source.len() as usize))?;
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
-        return Ok(Box::new(npz::Npz::open(source)?));
+        // Zip holds npz and PyTorch archives alike; the entry names tell them apart.
+        let archive = zip::ZipArchive::read(&*source)?;
+        return Ok(Box::new(npz::Npz::from_archive(source, archive)?));
     }
     if magic.starts_with(npy::MAGIC) {
         return Ok(Box::new(npz::Npy::open(source)?));

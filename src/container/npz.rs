@@ -26,8 +26,8 @@ pub struct Npz {
 }
 
 impl Npz {
-    pub fn open(source: Rc<dyn ByteSource>) -> Result<Self> {
-        let archive = ZipArchive::read(&*source)?;
+    /// An archive whose central directory `container::open` has already read.
+    pub fn from_archive(source: Rc<dyn ByteSource>, archive: ZipArchive) -> Result<Self> {
         let entries = archive.entries;
         // numpy names entries `key.npy`; the key is what users (and the reference notebook) use.
         let names = entries.iter().map(|e| e.name.strip_suffix(".npy").unwrap_or(&e.name).to_string()).collect();

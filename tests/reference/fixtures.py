@@ -282,6 +282,20 @@ def build_fixture(outdir, file, writer, seed, default, tiled, note):
     return {"file": file, "default_tensor": default, "tensors": tensors, "tiles": tiles, "note": note}
 
 
+def fixture_entry(outdir, file, default, tensors, tiled, note, **extra):
+    """A manifest entry for a fixture of any format. `tensors` is [{"name", "dtype", "shape"}] in the order
+    patchlens must list them, read back from the file by the format's own library; `tiled` is
+    [(tensor name, kernel as (kh, kw, c, n))] — a PyTorch-layout (n, c, kh, kw) weight transposed with
+    (2, 3, 1, 0) first, as the notebook does. Writes each `<stem>.<k>.tiles.u8`."""
+    stem = Path(file).name.replace(".", "_")
+    tiles = []
+    for k, (name, kernel) in enumerate(tiled):
+        tile_file = f"{stem}.{k}.tiles.u8"
+        (outdir / tile_file).write_bytes(expected_tiles(kernel).tobytes())
+        tiles.append({"tensor": name, "kernel_shape": list(kernel.shape), "file": tile_file})
+    return {"file": file, "default_tensor": default, "tensors": tensors, "tiles": tiles, "note": note, **extra}
+
+
 def build_big(outdir, variant, seed):
     file = f"augreg_{variant.replace('/', '').lower()}.npz"
     shapes = augreg.write_augreg(outdir / file, variant, seed)
