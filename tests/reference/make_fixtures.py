@@ -14,6 +14,9 @@ REPO = HERE.parents[1]
 SAMPLE = REPO / "www" / "samples" / "dinov2-vits14-patch-embed.npz"
 # Everything whose change must regenerate the fixtures (the up-to-date check runs before the slow imports).
 INPUTS = sorted(HERE.glob("*.py")) + [HERE / "requirements.txt", REPO / "benches" / "augreg.py", SAMPLE]
+# Fixtures written once by libraries too heavy for CI (torch), committed with the script that wrote them.
+COMMITTED = REPO / "tests" / "fixtures" / "committed"
+INPUTS += sorted(p for p in COMMITTED.rglob("*") if p.is_file())
 
 
 def inputs_hash(options):
@@ -56,6 +59,13 @@ def main(argv=None):
     args.outdir.mkdir(parents=True, exist_ok=True)
     (args.outdir / "manifest.json").unlink(missing_ok=True)  # no stale manifest over half-written files
     fixtures = [build_fixture(args.outdir, *spec) for spec in FIXTURES]
+    errors = write_errors(args.outdir)
+    # Each other format's fixtures: fixtures_<format>.py with build(outdir) -> (fixtures, errors).
+    import importlib
+    for module in sorted(HERE.glob("fixtures_*.py")):
+        more, broken = importlib.import_module(module.stem).build(args.outdir)
+        fixtures += more
+        errors += broken
     if options["big"]:
         fixtures.append(build_big(args.outdir, "B/16", seed=16))
     if options["big_l16"]:
@@ -64,7 +74,7 @@ def main(argv=None):
         "generator": "tests/reference/make_fixtures.py", "script_hash": script_hash, "options": options,
         "versions": {"numpy": np.__version__, "scikit-learn": sklearn.__version__,
                      "ml_dtypes": ml_dtypes.__version__},
-        "fixtures": fixtures, "errors": write_errors(args.outdir),
+        "fixtures": fixtures, "errors": errors,
     }
     tmp = args.outdir / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
