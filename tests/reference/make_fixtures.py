@@ -60,10 +60,11 @@ def main(argv=None):
     (args.outdir / "manifest.json").unlink(missing_ok=True)  # no stale manifest over half-written files
     fixtures = [build_fixture(args.outdir, *spec) for spec in FIXTURES]
     errors = write_errors(args.outdir)
-    # Each other format's fixtures: fixtures_<format>.py with build(outdir) -> (fixtures, errors).
+    # Each other format's fixtures: fixtures_<format>.py with build(outdir, big) -> (fixtures, errors);
+    # `big` asks for its bytes-read fixtures too (hundreds of MB, entries with "big": True).
     import importlib
     for module in sorted(HERE.glob("fixtures_*.py")):
-        more, broken = importlib.import_module(module.stem).build(args.outdir)
+        more, broken = importlib.import_module(module.stem).build(args.outdir, big=options["big"])
         fixtures += more
         errors += broken
     if options["big"]:
