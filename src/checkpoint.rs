@@ -4,7 +4,8 @@
 use crate::container::{self, Container};
 use crate::error::{Error, Result};
 use crate::grid::{self, Grid, GridOptions};
-use crate::kernel::{named_patch_embedding, not_drawable_reason, pick_patch_embedding, Filters};
+use crate::kernel::{infer_layout, not_drawable_reason, Filters, KernelLayout};
+use crate::pick::{likely_patch_embedding, pick_patch_embedding, recognize, Pick};
 use crate::source::{ByteSource, Metered, ReadStats};
 use crate::tensor::TensorInfo;
 use std::rc::Rc;
@@ -17,6 +18,10 @@ pub struct TensorEntry {
     pub info: Option<TensorInfo>,
     /// Why it cannot be drawn, in a phrase; `None` if it can.
     pub problem: Option<String>,
+    /// How its axes are read, for 4-D tensors: stated by the format, or inferred from the shape.
+    pub layout: Option<KernelLayout>,
+    /// What its name says it is (`timm / DINO / … patch embedding`), if it is a known first-layer name.
+    pub recognized: Option<&'static str>,
 }
 
 /// A grid together with what it shows.
@@ -26,6 +31,8 @@ pub struct Rendered {
     pub tensor: TensorInfo,
     /// (kh, kw, c) of one filter.
     pub filter_shape: [usize; 3],
+    /// How the tensor's axes were read.
+    pub layout: KernelLayout,
 }
 
 pub struct Checkpoint {
@@ -67,9 +74,24 @@ impl Checkpoint {
         self.stats.reads()
     }
 
+    /// Things to know about the file as a whole (metadata, refused pickle globals, …), one sentence each.
+    pub fn notes(&self) -> Vec<String> {
+        self.container.notes()
+    }
+
+    /// How a tensor's axes are read: as the format states, or, where it does not (npz, npy), as the
+    /// shape suggests, the format's convention winning ties.
+    pub fn layout_of(&self, info: &TensorInfo) -> KernelLayout {
+        let convention = self.container.layout();
+        if self.container.layout_is_stated() {
+            convention
+        } else {
+            infer_layout(&info.shape, convention)
+        }
+    }
+
     /// Every tensor, in file order. Reads each entry's small header once, nearby ones together.
     pub fn tensors(&self) -> Vec<TensorEntry> {
-        let layout = self.container.layout();
         let names = self.container.names();
         self.container
             .infos()
@@ -77,9 +99,19 @@ impl Checkpoint {
             .zip(names)
             .map(|(info, name)| {
                 let name = name.clone();
+                let recognized = recognize(&name);
                 match info {
-                    Ok(info) => TensorEntry { problem: not_drawable_reason(&info, layout), name, info: Some(info) },
-                    Err(e) => TensorEntry { name, info: None, problem: Some(e.to_string()) },
+                    Ok(info) => {
+                        let layout = self.layout_of(&info);
+                        TensorEntry {
+                            problem: not_drawable_reason(&info, layout),
+                            layout: (info.shape.len() == 4).then_some(layout),
+                            recognized,
+                            name,
+                            info: Some(info),
+                        }
+                    }
+                    Err(e) => TensorEntry { name, info: None, problem: Some(e.to_string()), layout: None, recognized },
                 }
             })
             .collect()
@@ -87,11 +119,17 @@ impl Checkpoint {
 
     /// The tensor patchlens draws by default: the patch embedding, if it can find one.
     pub fn default_tensor(&self) -> Option<String> {
-        self.default_index().map(|index| self.container.names()[index].clone())
+        self.default_pick().map(|pick| self.container.names()[pick.index].clone())
     }
 
-    fn default_index(&self) -> Option<usize> {
-        pick_patch_embedding(self.container.names(), self.container.layout(), |i| self.container.info(i).ok())
+    /// Why the default tensor was chosen, in a phrase.
+    pub fn default_reason(&self) -> Option<String> {
+        self.default_pick().map(|pick| pick.reason)
+    }
+
+    fn default_pick(&self) -> Option<Pick> {
+        let container = &self.container;
+        pick_patch_embedding(container.names(), |i| container.info(i).ok(), |info| self.layout_of(info))
     }
 
     fn index_of(&self, name: &str) -> Result<usize> {
@@ -104,38 +142,62 @@ impl Checkpoint {
 
     /// A tensor's filters as (kh, kw, c, n); `None` picks the default tensor.
     pub fn filters(&self, tensor: Option<&str>) -> Result<(TensorInfo, Filters)> {
-        let layout = self.container.layout();
+        self.filters_as(tensor, None).map(|(info, filters, _)| (info, filters))
+    }
+
+    /// As [`Checkpoint::filters`], reading the axes as `layout` instead of [`Checkpoint::layout_of`]'s
+    /// choice when one is given; returns the layout used.
+    pub fn filters_as(
+        &self,
+        tensor: Option<&str>,
+        layout: Option<KernelLayout>,
+    ) -> Result<(TensorInfo, Filters, KernelLayout)> {
         // A tensor named like the embedding is almost always the pick: reading it first brings its
         // header and data in one read, and the pick below then finds its header already known.
         let prefetched = match tensor {
-            None => named_patch_embedding(self.container.names())
+            None => likely_patch_embedding(self.container.names())
                 .and_then(|index| self.container.read(index).ok().map(|t| (index, t))),
             Some(_) => None,
         };
         let index = match tensor {
             Some(name) => self.index_of(name)?,
-            None => self.default_index().ok_or_else(|| {
+            None => self.default_pick().map(|pick| pick.index).ok_or_else(|| {
                 Error::NotDrawable(
-                    "No patch embedding was found: no tensor is named embedding/kernel and none is a 4-D float kernel with 1 or 3 input channels.".into(),
+                    "No patch embedding was found: no tensor has a known first-layer name and none is a 4-D float kernel with 1 or 3 input channels.".into(),
                 )
             })?,
         };
         let info = self.container.info(index)?;
+        let layout = layout.unwrap_or_else(|| self.layout_of(&info));
         if let Some(reason) = not_drawable_reason(&info, layout) {
-            return Err(Error::NotDrawable(format!("Tensor {} cannot be drawn: {reason}.", info.name)));
+            return Err(Error::NotDrawable(format!(
+                "Tensor {} cannot be drawn as {}: {reason}.",
+                info.name,
+                layout.name().to_uppercase()
+            )));
         }
         let tensor = match prefetched {
             Some((read, tensor)) if read == index => tensor,
             _ => self.container.read(index)?,
         };
-        Ok((info, Filters::from_tensor(tensor, layout)?))
+        Ok((info, Filters::from_tensor(tensor, layout)?, layout))
     }
 
     /// Renders a tensor's first filters as a grid; `None` picks the default tensor.
     pub fn render(&self, tensor: Option<&str>, options: &GridOptions) -> Result<Rendered> {
-        let (info, filters) = self.filters(tensor)?;
+        self.render_as(tensor, None, options)
+    }
+
+    /// As [`Checkpoint::render`], with the axes read as `layout` when one is given.
+    pub fn render_as(
+        &self,
+        tensor: Option<&str>,
+        layout: Option<KernelLayout>,
+        options: &GridOptions,
+    ) -> Result<Rendered> {
+        let (info, filters, layout) = self.filters_as(tensor, layout)?;
         let [kh, kw, c, _] = filters.dims();
         let grid = grid::render(&filters, options)?;
-        Ok(Rendered { grid, tensor: info, filter_shape: [kh, kw, c] })
+        Ok(Rendered { grid, tensor: info, filter_shape: [kh, kw, c], layout })
     }
 }

@@ -53,57 +53,40 @@ pub fn not_drawable_reason(info: &TensorInfo, layout: KernelLayout) -> Option<St
     None
 }
 
-/// The patch embedding's name in the AugReg / big_vision parameter trees, under any prefix.
-const EMBEDDING: &str = "embedding/kernel";
-
-/// True for `suffix` itself or `…/suffix` (not `my_suffix`).
-fn is_named(name: &str, suffix: &str) -> bool {
-    name.strip_suffix(suffix).is_some_and(|rest| rest.is_empty() || rest.ends_with('/'))
-}
-
-/// The first tensor named like the patch embedding, by name alone: the usual answer of
-/// [`pick_patch_embedding`], which a caller can read before knowing its shape.
-pub fn named_patch_embedding(names: &[String]) -> Option<usize> {
-    names.iter().position(|name| is_named(name, EMBEDDING))
-}
-
-/// Picks the patch embedding among `infos` (index-aligned with the container's names):
-/// `embedding/kernel` under any prefix; the hybrid ResNet stem `conv_root/kernel` when that
-/// embedding is 1×1; otherwise the first 4-D float tensor with 3 input channels, then with 1.
-/// `info` is asked lazily so that files with a named embedding read only that header.
-pub fn pick_patch_embedding(
-    names: &[String],
-    layout: KernelLayout,
-    info: impl Fn(usize) -> Option<TensorInfo>,
-) -> Option<usize> {
-    let named = |suffix: &str| {
-        names.iter().enumerate().find_map(|(i, name)| {
-            is_named(name, suffix)
-                .then(|| info(i))
-                .flatten()
-                .filter(|t| layout.hwcn(&t.shape).is_some())
-                .map(|t| (i, t))
-        })
+/// The layout a 4-D shape most likely has when the container does not say (a bare `.npy`, an `.npz`
+/// holding a PyTorch weight converted with `.numpy()`): the one reading it as filters with 1 or 3
+/// input channels and square spatial dims; when both or neither do, the container's `convention`.
+pub fn infer_layout(shape: &[usize], convention: KernelLayout) -> KernelLayout {
+    let plausible = |layout: KernelLayout| {
+        layout.hwcn(shape).is_some_and(|[kh, kw, c, _]| kh == kw && DRAWABLE_CHANNELS.contains(&c))
     };
-    if let Some((index, embedding)) = named(EMBEDDING) {
-        let one_by_one = matches!(layout.hwcn(&embedding.shape), Some([1, 1, _, _]));
-        if one_by_one {
-            if let Some((root, _)) = named("conv_root/kernel") {
-                return Some(root);
-            }
-        }
-        if not_drawable_reason(&embedding, layout).is_none() {
-            return Some(index);
+    let other = match convention {
+        KernelLayout::Hwio => KernelLayout::Oihw,
+        KernelLayout::Oihw => KernelLayout::Hwio,
+    };
+    if plausible(other) && !plausible(convention) {
+        other
+    } else {
+        convention
+    }
+}
+
+impl KernelLayout {
+    /// Short name, as the CLI's `--layout` and the JS API spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelLayout::Hwio => "hwio",
+            KernelLayout::Oihw => "oihw",
         }
     }
-    let drawable_with = |channels: usize| {
-        (0..names.len()).find(|&i| {
-            info(i).is_some_and(|t| {
-                not_drawable_reason(&t, layout).is_none() && layout.hwcn(&t.shape).map(|s| s[2]) == Some(channels)
-            })
-        })
-    };
-    drawable_with(3).or_else(|| drawable_with(1))
+
+    pub fn parse(text: &str) -> Option<KernelLayout> {
+        match text.to_ascii_lowercase().as_str() {
+            "hwio" => Some(KernelLayout::Hwio),
+            "oihw" => Some(KernelLayout::Oihw),
+            _ => None,
+        }
+    }
 }
 
 /// A kernel as n filters of kh × kw × c, indexed `[y, x, channel, filter]`.
@@ -161,41 +144,6 @@ mod tests {
         TensorInfo { name: name.into(), dtype: DType::F32, shape: shape.to_vec() }
     }
 
-    fn pick(tensors: &[TensorInfo]) -> Option<&str> {
-        let names: Vec<String> = tensors.iter().map(|t| t.name.clone()).collect();
-        pick_patch_embedding(&names, KernelLayout::Hwio, |i| tensors.get(i).cloned()).map(|i| tensors[i].name.as_str())
-    }
-
-    #[test]
-    fn picks_embedding_kernel_under_any_prefix() {
-        let t = [
-            info("cls", &[1, 1, 768]),
-            info("stem/kernel", &[3, 3, 3, 8]),
-            info("opt/target/embedding/kernel", &[16, 16, 3, 768]),
-        ];
-        assert_eq!(pick(&t), Some("opt/target/embedding/kernel"));
-        assert_eq!(
-            pick(&[info("params/img/embedding/kernel", &[14, 14, 3, 384])]),
-            Some("params/img/embedding/kernel")
-        );
-        // A name that merely ends the same way is not the embedding.
-        assert_eq!(pick(&[info("my_embedding/kernel", &[2, 2, 5, 4])]), None);
-    }
-
-    #[test]
-    fn hybrid_models_use_the_resnet_root() {
-        let t = [info("embedding/kernel", &[1, 1, 1024, 768]), info("conv_root/kernel", &[7, 7, 3, 64])];
-        assert_eq!(pick(&t), Some("conv_root/kernel"));
-    }
-
-    #[test]
-    fn falls_back_to_the_first_rgb_then_gray_kernel() {
-        let t = [info("a", &[3, 3, 16, 32]), info("b", &[5, 5, 1, 8]), info("c", &[3, 3, 3, 32])];
-        assert_eq!(pick(&t), Some("c"));
-        assert_eq!(pick(&t[..2]), Some("b"));
-        assert_eq!(pick(&t[..1]), None);
-    }
-
     #[test]
     fn fortran_and_torch_orders_land_on_the_same_filters() {
         // Element [y, x, c, n] = 1000y + 100x + 10c + n, in a (2,2,3,2) kernel.
@@ -243,6 +191,19 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a, c);
         assert_eq!(a[[1, 0, 2, 1]], 1021.0);
+    }
+
+    #[test]
+    fn infers_the_layout_from_the_shape_when_the_container_does_not_say() {
+        use KernelLayout::*;
+        assert_eq!(infer_layout(&[16, 16, 3, 768], Hwio), Hwio);
+        assert_eq!(infer_layout(&[768, 3, 16, 16], Hwio), Oihw);
+        assert_eq!(infer_layout(&[64, 1, 5, 5], Hwio), Oihw);
+        // Ambiguous or neither: the container's convention wins.
+        assert_eq!(infer_layout(&[3, 3, 3, 3], Hwio), Hwio);
+        assert_eq!(infer_layout(&[3, 3, 3, 3], Oihw), Oihw);
+        assert_eq!(infer_layout(&[7, 5, 3, 12], Hwio), Hwio);
+        assert_eq!(infer_layout(&[16, 16, 3, 8], Oihw), Hwio);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod grid;
 pub mod kernel;
+pub mod pick;
 pub mod scale;
 pub mod source;
 pub mod tensor;

@@ -18,6 +18,11 @@ pub trait Container {
     fn format(&self) -> &'static str;
     /// How this format's convolution kernels are laid out.
     fn layout(&self) -> KernelLayout;
+    /// False where `layout` is only a convention the file may not follow (a bare `.npy`, an `.npz`
+    /// holding a PyTorch weight): each 4-D tensor's layout is then inferred from its shape.
+    fn layout_is_stated(&self) -> bool {
+        true
+    }
     /// Every tensor's name, cheap (no reads beyond the index the container already holds).
     fn names(&self) -> &[String];
     /// A tensor's dtype and shape; may read a small header the first time.

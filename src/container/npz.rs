@@ -143,6 +143,10 @@ impl Container for Npz {
         KernelLayout::Hwio
     }
 
+    fn layout_is_stated(&self) -> bool {
+        false
+    }
+
     fn names(&self) -> &[String] {
         &self.names
     }
@@ -203,6 +207,10 @@ impl Container for Npy {
 
     fn layout(&self) -> KernelLayout {
         KernelLayout::Hwio
+    }
+
+    fn layout_is_stated(&self) -> bool {
+        false
     }
 
     fn names(&self) -> &[String] {
