@@ -1,8 +1,9 @@
 //! The library's front door: open a checkpoint from any byte source, list its tensors,
 //! pick the patch embedding and render a grid. The CLI and the wasm bindings both use only this.
 
-use crate::container::{self, Container};
+use crate::container::{self, Container, NamedSource};
 use crate::error::{Error, Result};
+use crate::fileset;
 use crate::grid::{self, Grid, GridOptions};
 use crate::kernel::{infer_layout, not_drawable_reason, Filters, KernelLayout};
 use crate::pick::{likely_patch_embedding, pick_patch_embedding, recognize, Pick};
@@ -20,6 +21,9 @@ pub struct TensorEntry {
     pub problem: Option<String>,
     /// How its axes are read, for 4-D tensors: stated by the format, or inferred from the shape.
     pub layout: Option<KernelLayout>,
+    /// True when `layout` was inferred from the shape against the format's convention (an npz holding
+    /// a PyTorch-layout weight): worth telling the user.
+    pub layout_inferred: bool,
     /// What its name says it is (`timm / DINO / … patch embedding`), if it is a known first-layer name.
     pub recognized: Option<&'static str>,
 }
@@ -37,18 +41,54 @@ pub struct Rendered {
 
 pub struct Checkpoint {
     container: Box<dyn Container>,
-    stats: Rc<ReadStats>,
+    /// One per file the checkpoint is made of (a sharded checkpoint has several).
+    stats: Vec<Rc<ReadStats>>,
     file_size: u64,
+}
+
+/// One checkpoint found among files opened together, or why it could not be opened.
+pub struct Opened {
+    /// The file's name, or the shards' common name.
+    pub label: String,
+    /// The files it is made of.
+    pub files: Vec<String>,
+    pub checkpoint: Result<Checkpoint>,
 }
 
 impl Checkpoint {
     /// Opens a checkpoint; reads only the format's index (for `.npz`, the zip central directory).
     pub fn open(source: impl ByteSource + 'static) -> Result<Checkpoint> {
         let metered = Metered::new(source);
-        let stats = metered.stats();
+        let stats = vec![metered.stats()];
         let file_size = metered.len();
         let container = container::open(Rc::new(metered))?;
         Ok(Checkpoint { container, stats, file_size })
+    }
+
+    /// Opens files given together (a multi-file drop, a folder): shards of one checkpoint become one,
+    /// an ONNX model reads its external data from the file beside it, every other file is its own.
+    pub fn open_files(files: Vec<(String, Rc<dyn ByteSource>)>) -> Vec<Opened> {
+        let mut stats = Vec::with_capacity(files.len());
+        let named = files
+            .into_iter()
+            .map(|(name, source)| {
+                let metered = Metered::new(source);
+                stats.push((name.clone(), metered.stats(), metered.len()));
+                NamedSource { name, source: Rc::new(metered) }
+            })
+            .collect();
+        fileset::open_files(named)
+            .into_iter()
+            .map(|group| {
+                let members: Vec<_> = stats.iter().filter(|(name, _, _)| group.files.contains(name)).collect();
+                let checkpoint = group.container.map(|container| Checkpoint {
+                    container,
+                    stats: members.iter().map(|(_, s, _)| Rc::clone(s)).collect(),
+                    file_size: members.iter().map(|(_, _, len)| len).sum(),
+                });
+                Opened { label: group.label, files: group.files, checkpoint }
+            })
+            .collect()
     }
 
     pub fn format(&self) -> &'static str {
@@ -61,22 +101,28 @@ impl Checkpoint {
 
     /// Bytes transferred from the source so far (headers, index and tensors), repeats included.
     pub fn bytes_read(&self) -> u64 {
-        self.stats.bytes()
+        self.stats.iter().map(|s| s.bytes()).sum()
     }
 
-    /// Distinct bytes of the file read so far: how much of it was ever looked at.
+    /// Distinct bytes of the file(s) read so far: how much of them was ever looked at.
     pub fn distinct_bytes_read(&self) -> u64 {
-        self.stats.distinct_bytes()
+        self.stats.iter().map(|s| s.distinct_bytes()).sum()
     }
 
-    /// Number of separate reads issued to the source so far.
+    /// Number of separate reads issued to the source(s) so far.
     pub fn reads(&self) -> u64 {
-        self.stats.reads()
+        self.stats.iter().map(|s| s.reads()).sum()
     }
 
     /// Things to know about the file as a whole (metadata, refused pickle globals, …), one sentence each.
     pub fn notes(&self) -> Vec<String> {
         self.container.notes()
+    }
+
+    /// Whether the format states how kernels are laid out; where it does not (npz, npy), each tensor's
+    /// layout is inferred from its shape.
+    pub fn layout_is_stated(&self) -> bool {
+        self.container.layout_is_stated()
     }
 
     /// How a tensor's axes are read: as the format states, or, where it does not (npz, npy), as the
@@ -103,15 +149,24 @@ impl Checkpoint {
                 match info {
                     Ok(info) => {
                         let layout = self.layout_of(&info);
+                        let four_d = info.shape.len() == 4;
                         TensorEntry {
                             problem: not_drawable_reason(&info, layout),
-                            layout: (info.shape.len() == 4).then_some(layout),
+                            layout: four_d.then_some(layout),
+                            layout_inferred: four_d && layout != self.container.layout(),
                             recognized,
                             name,
                             info: Some(info),
                         }
                     }
-                    Err(e) => TensorEntry { name, info: None, problem: Some(e.to_string()), layout: None, recognized },
+                    Err(e) => TensorEntry {
+                        name,
+                        info: None,
+                        problem: Some(e.to_string()),
+                        layout: None,
+                        layout_inferred: false,
+                        recognized,
+                    },
                 }
             })
             .collect()

@@ -8,6 +8,7 @@
 pub mod checkpoint;
 pub mod container;
 pub mod error;
+pub mod fileset;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod grid;
@@ -20,7 +21,7 @@ pub mod tensor;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
-pub use checkpoint::{Checkpoint, Rendered, TensorEntry};
+pub use checkpoint::{Checkpoint, Opened, Rendered, TensorEntry};
 pub use error::{Error, Result};
 pub use grid::{Grid, GridOptions};
 pub use kernel::{Filters, KernelLayout};

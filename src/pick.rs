@@ -60,7 +60,11 @@ fn is_named(name: &str, suffix: &str) -> bool {
 
 /// The rank and description of a name in [`KNOWN_NAMES`], if it has one.
 fn known(name: &str) -> Option<(usize, &'static str)> {
-    KNOWN_NAMES.iter().enumerate().find(|(_, (suffix, _))| is_named(name, suffix)).map(|(rank, (_, what))| (rank, *what))
+    KNOWN_NAMES
+        .iter()
+        .enumerate()
+        .find(|(_, (suffix, _))| is_named(name, suffix))
+        .map(|(rank, (_, what))| (rank, *what))
 }
 
 /// What a tensor's name says it is, for the tensor list: `Some("timm / DINO … patch embedding")`.
@@ -209,10 +213,7 @@ mod tests {
     #[test]
     fn prefers_teacher_then_ema_and_says_so() {
         let oihw = |name: &str| info(name, &[64, 3, 16, 16]);
-        let t = [
-            oihw("student.backbone.patch_embed.proj.weight"),
-            oihw("teacher.backbone.patch_embed.proj.weight"),
-        ];
+        let t = [oihw("student.backbone.patch_embed.proj.weight"), oihw("teacher.backbone.patch_embed.proj.weight")];
         assert_eq!(pick_in(&t, KernelLayout::Oihw), Some("teacher.backbone.patch_embed.proj.weight"));
         let names: Vec<String> = t.iter().map(|t| t.name.clone()).collect();
         let picked = pick_patch_embedding(&names, |i| t.get(i).cloned(), |_| KernelLayout::Oihw).unwrap();

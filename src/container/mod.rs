@@ -4,6 +4,7 @@
 
 pub(crate) mod npy;
 mod npz;
+pub(crate) mod shards;
 pub(crate) mod zip;
 
 use crate::error::{Error, Result};
@@ -37,6 +38,11 @@ pub trait Container {
     /// Things worth telling the user about the file as a whole, one sentence each: metadata,
     /// globals a pickle named that were not called, … Empty for most files.
     fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Base names of the companion files this checkpoint reads (ONNX external data): part of it, not
+    /// checkpoints of their own.
+    fn companions_used(&self) -> Vec<String> {
         Vec::new()
     }
 }

@@ -1,0 +1,135 @@
+//! Several files opened together (a multi-file drop, a folder, `patchlens list a b c`): which of them
+//! are one checkpoint. A shard index (`*.index.json`) and the shards it names are one; files named
+//! `…-00001-of-00003.safetensors` / `.bin` with the same stem are one; every other file is a checkpoint of
+//! its own, opened with the rest beside it (an ONNX model finds its external-data file there).
+
+use crate::container::shards::{parse_index, Shards, MAX_INDEX_BYTES};
+use crate::container::{self, Container, NamedSource};
+use crate::error::{Error, Result};
+use crate::source::read_vec;
+
+/// Checkpoints found among some files, each with the names of the files it is made of.
+pub struct Group {
+    /// What to call it: the file's name, or the index's / the shards' common stem.
+    pub label: String,
+    pub files: Vec<String>,
+    pub container: Result<Box<dyn Container>>,
+}
+
+/// `model-00001-of-00003.safetensors` → (`model`, 3, `safetensors`).
+fn shard_pattern(name: &str) -> Option<(&str, &str, &str)> {
+    let (stem, ext) = name.rsplit_once('.')?;
+    let (before, total) = stem.rsplit_once("-of-")?;
+    let (prefix, number) = before.rsplit_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(number) && digits(total) && matches!(ext, "safetensors" | "bin")).then_some((prefix, total, ext))
+}
+
+fn is_index(name: &str) -> bool {
+    name.ends_with(".index.json")
+}
+
+/// Groups `files` into checkpoints and opens each. Never fails as a whole: each group carries its own
+/// result, so one broken file does not hide the others.
+pub fn open_files(files: Vec<NamedSource>) -> Vec<Group> {
+    let mut used = vec![false; files.len()];
+    let mut groups = Vec::new();
+    // 1. Index files and the shards they name.
+    for (i, index) in files.iter().enumerate().filter(|(_, f)| is_index(&f.name)) {
+        used[i] = true;
+        let weight_map = read_index(index);
+        let label = index.name.trim_end_matches(".index.json").to_string();
+        let (members, container) = match weight_map {
+            Ok(map) => {
+                let mut members: Vec<String> = Vec::new();
+                for (_, file) in &map {
+                    if !members.contains(file) {
+                        members.push(file.clone());
+                    }
+                }
+                for (j, f) in files.iter().enumerate() {
+                    if members.contains(&f.name) {
+                        used[j] = true;
+                    }
+                }
+                let opened = Shards::with_index(&index.name, map, files.clone());
+                (members, opened.map(|s| Box::new(s) as Box<dyn Container>))
+            }
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        let mut names = vec![index.name.clone()];
+        names.extend(members);
+        groups.push(Group { label, files: names, container });
+    }
+    // 2. Shards without an index, grouped by stem and count.
+    let mut by_stem: Vec<((String, String, String), Vec<usize>)> = Vec::new();
+    for (i, f) in files.iter().enumerate().filter(|&(i, _)| !used[i]) {
+        if let Some((stem, total, ext)) = shard_pattern(&f.name) {
+            let key = (stem.to_string(), total.to_string(), ext.to_string());
+            match by_stem.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(i),
+                None => by_stem.push((key, vec![i])),
+            }
+        }
+    }
+    for ((stem, _, ext), members) in by_stem.into_iter().filter(|(_, m)| m.len() > 1) {
+        members.iter().for_each(|&i| used[i] = true);
+        let shards: Vec<NamedSource> = members.iter().map(|&i| files[i].clone()).collect();
+        let names = shards.iter().map(|s| s.name.clone()).collect();
+        let container = Shards::scan(shards).map(|s| Box::new(s) as Box<dyn Container>);
+        groups.push(Group { label: format!("{stem}.{ext}"), files: names, container });
+    }
+    // 3. Every other file on its own, with all the files beside it as companions.
+    let mut singles: Vec<Group> = Vec::new();
+    for (i, f) in files.iter().enumerate().filter(|&(i, _)| !used[i]) {
+        let companions: Vec<NamedSource> =
+            files.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, c)| c.clone()).collect();
+        let container = container::open_with(f.source.clone(), &companions);
+        singles.push(Group { label: f.name.clone(), files: vec![f.name.clone()], container });
+    }
+    // A file some other checkpoint reads (ONNX external data) is part of that one, not a checkpoint.
+    let companions_used: Vec<String> =
+        singles.iter().filter_map(|g| g.container.as_ref().ok()).flat_map(|c| c.companions_used()).collect();
+    for group in &mut singles {
+        if let Ok(container) = &group.container {
+            group.files.extend(container.companions_used());
+        }
+    }
+    singles.retain(|g| g.container.is_ok() || !companions_used.contains(&g.label));
+    groups.extend(singles);
+    groups
+}
+
+/// The shard files an index names, for callers that must find them on disk (the CLI given an index).
+pub fn files_named_by_index(index: &NamedSource) -> Result<Vec<String>> {
+    let mut files: Vec<String> = read_index(index)?.into_iter().map(|(_, file)| file).collect();
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+fn read_index(index: &NamedSource) -> Result<Vec<(String, String)>> {
+    let len = index.source.len();
+    if len > MAX_INDEX_BYTES as u64 {
+        return Err(Error::TooLarge(format!(
+            "The shard index {} is {len} bytes, more than the {} MiB an index can be.",
+            index.name,
+            MAX_INDEX_BYTES >> 20
+        )));
+    }
+    parse_index(&read_vec(&*index.source, 0, len as usize)?, &index.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_shard_names() {
+        assert_eq!(shard_pattern("model-00001-of-00003.safetensors"), Some(("model", "00003", "safetensors")));
+        assert_eq!(shard_pattern("pytorch_model-00002-of-00002.bin"), Some(("pytorch_model", "00002", "bin")));
+        assert_eq!(shard_pattern("model.safetensors"), None);
+        assert_eq!(shard_pattern("a-x-of-2.bin"), None);
+        assert_eq!(shard_pattern("a-1-of-2.npz"), None);
+    }
+}
