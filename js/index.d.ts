@@ -4,7 +4,8 @@ import init, { Checkpoint } from '../pkg/patchlens.js';
 import type { Grid, InitInput } from '../pkg/patchlens.js';
 
 export { init, Checkpoint };
-export type { Grid, GridInfo, InitInput, RenderOptions, TensorInfo } from '../pkg/patchlens.js';
+export type { Grid, GridInfo, InitInput, OpenedCheckpoint, RenderOptions, TensorInfo } from '../pkg/patchlens.js';
+import type { OpenedCheckpoint } from '../pkg/patchlens.js';
 
 /**
  * Loads the WebAssembly module once; later calls share the same promise. `input` goes to `init`
@@ -17,6 +18,10 @@ export function openBytes(bytes: Uint8Array | ArrayBuffer): Promise<Checkpoint>;
 
 /** Opens a File or Blob lazily, reading byte ranges on demand. Dedicated Web Workers only. */
 export function openBlob(blob: Blob): Promise<Checkpoint>;
+
+/** Opens files given together (shards, a model and its external data, several checkpoints) lazily:
+ *  one result per checkpoint among them. Dedicated Web Workers only. */
+export function openFiles(files: File[] | FileList): Promise<OpenedCheckpoint[]>;
 
 /** Sizes `canvas` to the grid and puts its pixels on it, unscaled. Returns the canvas. */
 export function drawGrid<C extends HTMLCanvasElement | OffscreenCanvas>(

@@ -50,6 +50,22 @@ export async function openBlob(blob) {
 }
 
 /**
+ * Opens files given together (a multi-file drop, a folder's files) lazily, as `openBlob` does: the shards
+ * of one checkpoint (with or without their `*.index.json`) become one checkpoint, an ONNX model reads its
+ * external data from the file beside it, and every other file is a checkpoint of its own. Dedicated Web
+ * Workers only. Each result has `label`, `files` and either `checkpoint` or `error` (a sentence).
+ * @param {File[]} files
+ * @returns {Promise<Array<{ label: string, files: string[], checkpoint?: Checkpoint, error?: string }>>}
+ */
+export async function openFiles(files) {
+  if (typeof FileReaderSync === 'undefined') {
+    throw new Error('openFiles works only inside a dedicated Web Worker, where files can be read by range.');
+  }
+  await load();
+  return Checkpoint.openFiles([...files]);
+}
+
+/**
  * Puts a rendered grid onto a canvas (HTMLCanvasElement or OffscreenCanvas), sizing the canvas to the
  * grid. Pixels are copied as they are: no smoothing, no scaling. Returns the canvas.
  * @param {HTMLCanvasElement | OffscreenCanvas} canvas

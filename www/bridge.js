@@ -2,16 +2,20 @@
 // the worker); re-renders queue behind the current request and coalesce, so only the latest one runs.
 //
 // Protocol (structured-clone messages, one reply per request, matched by id):
-//   page → worker  { id, type: 'open',   file: File, options: RenderOptions }   open, then draw
-//                  { id, type: 'render', options: RenderOptions }               redraw the open checkpoint
-//                  { id, type: 'list' }                                         list its tensors
-//   worker → page  open/render: { id, ok: true, checkpoint: Summary, grid: GridInfo, rgba: ArrayBuffer,
-//                                 bytesRead, reads, timings: { openMs?, renderMs }, wasmMemory }
-//                  list:        { id, ok: true, tensors: TensorInfo[], bytesRead, reads, timings: { listMs } }
-//                  failure:     { id, ok: false, message, fatal, checkpoint: Summary | null,
-//                                 tensors?: TensorInfo[] (when an open listed but could not draw) }
+//   page → worker  { id, type: 'open', files: File[], options: RenderOptions }   open (one panel per
+//                                                   checkpoint among the files), then draw each
+//                  { id, type: 'render', requests: [{ panel, options }] }      redraw panels
+//                  { id, type: 'list', panel }                                  list a panel's tensors
+//   worker → page  open/render: { id, ok: true, panels: Panel[] }
+//                  list:        { id, ok: true, panel, tensors: TensorInfo[], bytesRead, reads, timings: { listMs } }
+//                  failure:     { id, ok: false, message, fatal }   (the request as a whole)
 //                  { type: 'ready', wasmMemory }   once, when the module has loaded (no id)
-//   Summary = { name, format, fileSize, defaultTensor }; bytesRead: distinct bytes of the file read since it was opened; reads: how many reads that took.
+//   Panel = { panel, label, files, ok: true, checkpoint: Summary, grid: GridInfo, rgba: ArrayBuffer,
+//             bytesRead, reads, timings: { openMs?, renderMs }, wasmMemory }
+//         | { panel, label, files, ok: false, message, checkpoint: Summary | null,
+//             tensors?: TensorInfo[] (when it opened and listed but could not draw) }
+//   Summary = { name, files, format, fileSize, defaultTensor, defaultReason, notes }; bytesRead: distinct
+//   bytes of the panel's file(s) read since opening; reads: how many reads that took.
 // The bridge answers { ok: false, superseded: true } for requests it dropped and { ok: false, fatal: true }
 // when the worker died; after a fatal reply the next request runs in a fresh worker.
 
@@ -20,7 +24,7 @@ export class CheckpointBridge {
   #worker = null;
   #nextId = 1;
   #pending = new Map(); // id → resolve
-  #queued = null; // { options, resolve }: the latest render waiting for the worker
+  #queued = null; // { requests, resolve }: the latest render waiting for the worker
 
   /** Called with the worker's 'ready' message each time a (re)started worker has loaded the module. */
   onReady = null;
@@ -34,22 +38,22 @@ export class CheckpointBridge {
     this.#ensureWorker();
   }
 
-  /** Opens `file` and renders it; cancels any request still running. */
-  open(file, options) {
+  /** Opens `files` (one panel per checkpoint among them) and renders each; cancels anything running. */
+  open(files, options) {
     if (this.#pending.size > 0) this.#stop({ ok: false, superseded: true });
-    return this.#post({ type: 'open', file, options });
+    return this.#post({ type: 'open', files, options });
   }
 
-  /** Re-renders the open checkpoint; while the worker is busy only the newest call waits its turn. */
-  render(options) {
-    if (this.#pending.size === 0) return this.#post({ type: 'render', options });
+  /** Re-renders panels ([{ panel, options }]); while the worker is busy only the newest call waits. */
+  render(requests) {
+    if (this.#pending.size === 0) return this.#post({ type: 'render', requests });
     this.#queued?.resolve({ ok: false, superseded: true });
-    return new Promise((resolve) => { this.#queued = { options, resolve }; });
+    return new Promise((resolve) => { this.#queued = { requests, resolve }; });
   }
 
-  /** Lists the open checkpoint's tensors. */
-  list() {
-    return this.#post({ type: 'list' });
+  /** Lists a panel's tensors. */
+  list(panel) {
+    return this.#post({ type: 'list', panel });
   }
 
   #post(message) {
@@ -89,9 +93,9 @@ export class CheckpointBridge {
     if (data.fatal) this.#stop({ ok: false, superseded: true });
     resolve(data);
     if (this.#pending.size === 0 && this.#queued) {
-      const { options, resolve: resolveQueued } = this.#queued;
+      const { requests, resolve: resolveQueued } = this.#queued;
       this.#queued = null;
-      this.#post({ type: 'render', options }).then(resolveQueued);
+      this.#post({ type: 'render', requests }).then(resolveQueued);
     }
   }
 

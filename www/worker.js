@@ -1,5 +1,5 @@
-// Runs the patchlens module off the main thread: holds the open Checkpoint, renders grids and posts
-// back RGBA pixels (transferred, not copied). The message protocol is described in bridge.js.
+// Runs the patchlens module off the main thread: holds the open checkpoints (one per panel), renders
+// grids and posts back RGBA pixels (transferred, not copied). The message protocol is in bridge.js.
 import init, { Checkpoint } from './pkg/patchlens.js';
 
 let wasm = null; // the module's exports, for reporting its memory size
@@ -14,23 +14,25 @@ const ready = init().then(
 // Tell the page once the module is compiled; a failure is reported on the first request instead.
 ready.then(() => self.postMessage({ type: 'ready', wasmMemory: wasm?.memory?.buffer.byteLength }), () => {});
 
-let checkpoint = null;
-let fileName = '';
+/** One per panel: { label, files, checkpoint: Checkpoint | null, error?: string }. */
+let panels = [];
 
-const TENSOR_FIELDS = ['name', 'dtype', 'shape', 'drawable', 'reason'];
-const GRID_FIELDS = ['width', 'height', 'tensor', 'dtype', 'shape', 'filterShape',
+const TENSOR_FIELDS = ['name', 'dtype', 'shape', 'drawable', 'reason', 'layout', 'layoutInferred', 'recognized'];
+const GRID_FIELDS = ['width', 'height', 'tensor', 'dtype', 'shape', 'layout', 'filterShape',
   'filtersShown', 'filtersTotal', 'columns', 'rows'];
 
 // Copies named fields into a plain object: works whether the module returns plain objects or classes.
 const pick = (source, fields) => Object.fromEntries(fields.map((f) => [f, source[f]]).filter(([, v]) => v !== undefined));
 
-const summary = () => checkpoint && {
-  name: fileName, format: checkpoint.format, fileSize: checkpoint.fileSize, defaultTensor: checkpoint.defaultTensor,
+const summary = (panel) => panel.checkpoint && {
+  name: panel.label, files: panel.files, format: panel.checkpoint.format, fileSize: panel.checkpoint.fileSize,
+  defaultTensor: panel.checkpoint.defaultTensor, defaultReason: panel.checkpoint.defaultReason,
+  notes: panel.checkpoint.notes,
 };
 
 // For npz, listing reads every entry's header (nearby ones together, still ~80 reads for a ViT-B),
 // so it is a request of its own that the page sends after the first pixels are up.
-const listTensors = () => checkpoint.tensors().map((t) => pick(t, TENSOR_FIELDS));
+const listTensors = (panel) => panel.checkpoint.tensors().map((t) => pick(t, TENSOR_FIELDS));
 
 /** Runs `work` and returns its result with the time it took. */
 function measured(work) {
@@ -39,40 +41,62 @@ function measured(work) {
   return { result, ms: performance.now() - started };
 }
 
-/** How much of the file has been read since it was opened: distinct bytes, and the number of reads. */
-const readStats = () => ({ bytesRead: checkpoint.bytesRead, reads: checkpoint.reads });
+/** How much of the panel's file(s) has been read since opening: distinct bytes, and the number of reads. */
+const readStats = (panel) => ({ bytesRead: panel.checkpoint.bytesRead, reads: panel.checkpoint.reads });
 
-function render(options, timings) {
-  const { result: grid, ms } = measured(() => checkpoint.render(options));
-  const rgba = grid.rgba;
-  // Transfer the buffer when the view owns all of it; otherwise transfer a copy.
-  const buffer = rgba.byteOffset === 0 && rgba.byteLength === rgba.buffer.byteLength ? rgba.buffer : rgba.slice().buffer;
-  const info = pick(grid, GRID_FIELDS);
-  grid.free?.();
-  return {
-    reply: {
-      ok: true, checkpoint: summary(), grid: info, rgba: buffer, ...readStats(),
+/** Renders one panel; a failure is that panel's reply, not the request's. */
+function renderPanel(index, options, timings, transfer) {
+  const panel = panels[index];
+  const base = { panel: index, label: panel?.label, files: panel?.files };
+  if (!panel) return { ...base, ok: false, message: 'That panel is closed.' };
+  if (!panel.checkpoint) return { ...base, ok: false, message: panel.error, checkpoint: null };
+  try {
+    const { result: grid, ms } = measured(() => panel.checkpoint.render(options));
+    const rgba = grid.rgba;
+    // Transfer the buffer when the view owns all of it; otherwise transfer a copy.
+    const buffer = rgba.byteOffset === 0 && rgba.byteLength === rgba.buffer.byteLength ? rgba.buffer : rgba.slice().buffer;
+    const info = pick(grid, GRID_FIELDS);
+    grid.free?.();
+    transfer.push(buffer);
+    return {
+      ...base, ok: true, checkpoint: summary(panel), grid: info, rgba: buffer, ...readStats(panel),
       timings: { ...timings, renderMs: ms }, wasmMemory: wasm?.memory?.buffer.byteLength,
-    },
-    transfer: [buffer],
-  };
+    };
+  } catch (error) {
+    if (error instanceof WebAssembly.RuntimeError) throw error; // the module trapped: fatal for all
+    // Opened but not drawable: still list what is inside, so the page can say why.
+    let tensors;
+    try { tensors = listTensors(panel); } catch { /* keep the error we have */ }
+    return { ...base, ok: false, message: String(error?.message ?? error), checkpoint: summary(panel), tensors, ...readStats(panel) };
+  }
 }
 
-async function handle({ type, file, options }) {
+function closeAll() {
+  for (const panel of panels) panel.checkpoint?.free();
+  panels = [];
+}
+
+async function handle({ type, files, options, requests, panel }) {
   await ready;
   if (type === 'open') {
-    checkpoint?.free();
-    checkpoint = null;
-    const started = performance.now();
-    checkpoint = Checkpoint.fromBlob(file); // lazy: reads only the ranges it needs
-    fileName = file.name ?? '';
-    return render(options, { openMs: performance.now() - started });
+    closeAll();
+    const { result: opened, ms: openMs } = measured(() => Checkpoint.openFiles(files)); // lazy: ranges only
+    panels = opened.map((o) => ({ label: o.label, files: o.files, checkpoint: o.checkpoint ?? null, error: o.error }));
+    const transfer = [];
+    const replies = panels.map((_, i) => renderPanel(i, options, { openMs }, transfer));
+    return { reply: { ok: true, panels: replies }, transfer };
   }
-  if (!checkpoint) throw new Error('Open a checkpoint first.');
-  if (type === 'render') return render(options, {});
+  if (panels.length === 0) throw new Error('Open a checkpoint first.');
+  if (type === 'render') {
+    const transfer = [];
+    const replies = requests.map((r) => renderPanel(r.panel, r.options, {}, transfer));
+    return { reply: { ok: true, panels: replies }, transfer };
+  }
   if (type === 'list') {
-    const { result: tensors, ms } = measured(listTensors);
-    return { reply: { ok: true, tensors, ...readStats(), timings: { listMs: ms } }, transfer: [] };
+    const target = panels[panel];
+    if (!target?.checkpoint) throw new Error('That panel has no open checkpoint.');
+    const { result: tensors, ms } = measured(() => listTensors(target));
+    return { reply: { ok: true, panel, tensors, ...readStats(target), timings: { listMs: ms } }, transfer: [] };
   }
   throw new Error(`Unknown request ${type}.`);
 }
@@ -85,13 +109,10 @@ self.onmessage = async ({ data }) => {
     // A RuntimeError means the module trapped (a panic): its memory can no longer be trusted.
     const crashed = error instanceof WebAssembly.RuntimeError;
     const fatal = crashed || loadFailed;
-    if (fatal) checkpoint = null;
+    if (fatal) panels = [];
     const message = crashed
       ? 'The checkpoint reader crashed on this file; it will start afresh for the next one.'
       : String(error?.message ?? error);
-    // Opened but not drawable: still list what is inside, so the page can say why.
-    let tensors;
-    try { tensors = checkpoint && data.type === 'open' ? listTensors() : undefined; } catch { /* keep the error we have */ }
-    self.postMessage({ id: data.id, ok: false, message, fatal, checkpoint: summary(), tensors });
+    self.postMessage({ id: data.id, ok: false, message, fatal });
   }
 };

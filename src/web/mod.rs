@@ -7,7 +7,9 @@ pub use blob::BlobSource;
 
 use crate::error::Error;
 use crate::grid::{parse_color, GridOptions};
-use crate::source::SliceSource;
+use crate::kernel::KernelLayout;
+use crate::source::{ByteSource, SliceSource};
+use std::rc::Rc;
 use crate::{Checkpoint as CoreCheckpoint, Rendered};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -19,11 +21,18 @@ use web_sys::{
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
 /** One tensor in a checkpoint. `reason` says why it cannot be drawn, when it cannot. */
-export interface TensorInfo { name: string; dtype: string; shape: number[]; drawable: boolean; reason?: string }
-/** How to draw the grid. Defaults: the first 128 filters, 16 columns, zoom 4, 2 px gaps of #1b1e24. */
-export interface RenderOptions { tensor?: string; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string }
+/** One tensor in a checkpoint. `reason` says why it cannot be drawn, when it cannot. `layout` is how a 4-D
+ *  tensor's axes are read ('hwio' = kh, kw, in, out; 'oihw' = out, in, kh, kw); `layoutInferred` is true when
+ *  the file does not say and the shape decided; `recognized` says what a known first-layer name means. */
+export interface TensorInfo { name: string; dtype: string; shape: number[]; drawable: boolean; reason?: string; layout?: 'hwio' | 'oihw'; layoutInferred?: boolean; recognized?: string }
+/** How to draw the grid. Defaults: the default tensor, its own layout, the first 128 filters, 16 columns,
+ *  zoom 4, 2 px gaps of #1b1e24. */
+export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw'; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string }
 /** What a rendered grid shows. `filterShape` is [kh, kw, c]. */
-export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number }
+export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number }
+/** One checkpoint found among files opened together: the files it is made of, and either the open
+ *  `checkpoint` or the `error` sentence that says why it could not be opened. */
+export interface OpenedCheckpoint { label: string; files: string[]; checkpoint?: Checkpoint; error?: string }
 /** A rendered grid: `rgba` holds width × height pixels, 4 bytes each, alpha 255. */
 export interface Grid extends GridInfo { rgba: Uint8ClampedArray }
 "#;
@@ -50,6 +59,7 @@ pub struct Checkpoint {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct TensorInfoJs {
     name: String,
     dtype: String,
@@ -57,15 +67,22 @@ struct TensorInfoJs {
     drawable: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layout: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    layout_inferred: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recognized: Option<&'static str>,
 }
 
 /// The keys `RenderOptions` may have; serde-wasm-bindgen ignores unknown ones, so we check.
-const OPTION_KEYS: [&str; 6] = ["tensor", "count", "columns", "zoom", "gap", "gapColor"];
+const OPTION_KEYS: [&str; 7] = ["tensor", "layout", "count", "columns", "zoom", "gap", "gapColor"];
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct RenderOptionsJs {
     tensor: Option<String>,
+    layout: Option<String>,
     count: Option<usize>,
     columns: Option<usize>,
     zoom: Option<usize>,
@@ -81,6 +98,7 @@ struct GridInfoJs {
     tensor: String,
     dtype: String,
     shape: Vec<usize>,
+    layout: &'static str,
     filter_shape: [usize; 3],
     filters_shown: usize,
     filters_total: usize,
@@ -88,7 +106,14 @@ struct GridInfoJs {
     rows: usize,
 }
 
-fn parse_options(options: Option<RenderOptions>) -> Result<(Option<String>, GridOptions), JsValue> {
+/// What to draw (tensor and layout; `None` = the checkpoint's own choice) and how (the grid).
+struct Request {
+    tensor: Option<String>,
+    layout: Option<KernelLayout>,
+    grid: GridOptions,
+}
+
+fn parse_options(options: Option<RenderOptions>) -> Result<Request, JsValue> {
     let js: RenderOptionsJs = match options {
         None => RenderOptionsJs::default(),
         Some(options) => {
@@ -117,7 +142,14 @@ fn parse_options(options: Option<RenderOptions>) -> Result<(Option<String>, Grid
         gap: js.gap.unwrap_or(defaults.gap),
         gap_color,
     };
-    Ok((js.tensor, grid))
+    let layout = match js.layout {
+        Some(text) => Some(
+            KernelLayout::parse(&text)
+                .ok_or_else(|| plain_error(&format!("The layout option is 'hwio' or 'oihw', not '{text}'.")))?,
+        ),
+        None => None,
+    };
+    Ok(Request { tensor: js.tensor, layout, grid })
 }
 
 fn grid_info(rendered: &Rendered) -> Result<JsValue, JsValue> {
@@ -127,6 +159,7 @@ fn grid_info(rendered: &Rendered) -> Result<JsValue, JsValue> {
         tensor: rendered.tensor.name.clone(),
         dtype: rendered.tensor.dtype.to_string(),
         shape: rendered.tensor.shape.clone(),
+        layout: rendered.layout.name(),
         filter_shape: rendered.filter_shape,
         filters_shown: rendered.grid.filters_shown,
         filters_total: rendered.grid.filters_total,
@@ -172,10 +205,45 @@ impl Checkpoint {
                     shape,
                     drawable: entry.problem.is_none(),
                     reason: entry.problem,
+                    layout: entry.layout.map(KernelLayout::name),
+                    layout_inferred: entry.layout_inferred,
+                    recognized: entry.recognized,
                 }
             })
             .collect();
         serde_wasm_bindgen::to_value(&list).map_err(|e| plain_error(&e.to_string()))
+    }
+
+    /// Opens files given together (a multi-file drop, a folder's files): shards of one checkpoint become
+    /// one, an ONNX model finds its external data among them, every other file is its own checkpoint.
+    /// Each is read lazily, as `fromBlob`. Dedicated workers only.
+    #[wasm_bindgen(js_name = openFiles, unchecked_return_type = "OpenedCheckpoint[]")]
+    pub fn open_files(
+        #[wasm_bindgen(unchecked_param_type = "File[]")] files: js_sys::Array,
+    ) -> Result<js_sys::Array, JsValue> {
+        console_error_panic_hook::set_once();
+        let mut sources: Vec<(String, Rc<dyn ByteSource>)> = Vec::new();
+        for (i, file) in files.iter().enumerate() {
+            let blob: Blob = file.dyn_into().map_err(|_| plain_error("openFiles takes an array of File objects."))?;
+            let name = js_sys::Reflect::get(&blob, &"name".into())
+                .ok()
+                .and_then(|n| n.as_string())
+                .unwrap_or_else(|| format!("file {}", i + 1));
+            sources.push((name, Rc::new(blob::BlobSource::new(blob).map_err(js_error)?)));
+        }
+        let out = js_sys::Array::new();
+        for opened in CoreCheckpoint::open_files(sources) {
+            let entry = js_sys::Object::new();
+            js_sys::Reflect::set(&entry, &"label".into(), &opened.label.into())?;
+            let files: js_sys::Array = opened.files.iter().map(|f| JsValue::from_str(f)).collect();
+            js_sys::Reflect::set(&entry, &"files".into(), &files)?;
+            match opened.checkpoint {
+                Ok(inner) => js_sys::Reflect::set(&entry, &"checkpoint".into(), &Checkpoint { inner }.into())?,
+                Err(e) => js_sys::Reflect::set(&entry, &"error".into(), &e.to_string().into())?,
+            };
+            out.push(&entry);
+        }
+        Ok(out)
     }
 
     /// The tensor drawn by default (the patch embedding), if one was found.
@@ -184,7 +252,19 @@ impl Checkpoint {
         self.inner.default_tensor()
     }
 
-    /// `npz` or `npy`.
+    /// Why the default tensor was chosen, in a phrase.
+    #[wasm_bindgen(getter, js_name = defaultReason)]
+    pub fn default_reason(&self) -> Option<String> {
+        self.inner.default_reason()
+    }
+
+    /// Things to know about the file as a whole (metadata, refused pickle globals, shards), one sentence each.
+    #[wasm_bindgen(getter)]
+    pub fn notes(&self) -> Vec<String> {
+        self.inner.notes()
+    }
+
+    /// The container: `npz`, `npy`, `pytorch`, `pytorch-legacy`, `torchscript`, `safetensors`, `gguf`, `onnx`, …
     #[wasm_bindgen(getter)]
     pub fn format(&self) -> String {
         self.inner.format().to_string()
@@ -256,7 +336,7 @@ impl Checkpoint {
 
 impl Checkpoint {
     fn render_core(&self, options: Option<RenderOptions>) -> Result<Rendered, JsValue> {
-        let (tensor, grid) = parse_options(options)?;
-        self.inner.render(tensor.as_deref(), &grid).map_err(js_error)
+        let request = parse_options(options)?;
+        self.inner.render_as(request.tensor.as_deref(), request.layout, &request.grid).map_err(js_error)
     }
 }
