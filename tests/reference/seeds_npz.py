@@ -1,0 +1,30 @@
+"""Writes the committed fuzz seeds of the npz-era targets (checkpoint, zip, npy_header) from fixtures that
+real numpy wrote: small valid files, so libFuzzer starts deep instead of from empty input.
+Usage: seeds_npz.py FIXTURES_DIR (make_fixtures.py output) — writes fuzz/seeds/{checkpoint,zip,npy_header}/."""
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = ["grayscale.npz", "no_drawable.npz", "non_float.npz", "npy_v2.npz", "npy_v3.npz", "special_f32.npz",
+         "fortran_big_endian_f64.npz", "bf16.npz", "zip64_deflated.npz", "zip64_stored.npz", "prefix_params.npz"]
+
+
+def main(fixtures):
+    for target in ["checkpoint", "zip"]:
+        out = REPO / "fuzz" / "seeds" / target
+        out.mkdir(parents=True, exist_ok=True)
+        for name in SMALL:
+            shutil.copyfile(fixtures / name, out / name)
+    out = REPO / "fuzz" / "seeds" / "npy_header"
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ["npy_v2.npz", "npy_v3.npz", "fortran_big_endian_f64.npz", "bf16.npz", "non_float.npz"]:
+        with zipfile.ZipFile(fixtures / name) as archive:
+            for member in archive.namelist():
+                header = archive.read(member)[:256]  # the header and the start of the data
+                (out / f"{Path(name).stem}-{member.replace('/', '_')}").write_bytes(header)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
