@@ -178,7 +178,7 @@ fn shape_and_data_disagreements_are_errors() {
     for case in cases {
         let bytes = model(Msg::default().msg(5, case));
         let result = open_bytes(bytes, &[]).and_then(|onnx| onnx.read(0));
-        let err = result.err().expect("an error");
+        let err = result.expect_err("an error");
         assert!(err.to_string().ends_with('.'), "{err}");
     }
 }

@@ -206,7 +206,7 @@ impl Fields {
             }
         };
         let end = match value {
-            Value::Bytes { start, len } => start.checked_add(len).unwrap_or(u64::MAX),
+            Value::Bytes { start, len } => start.saturating_add(len),
             _ => cursor.position(),
         };
         if end > self.end {
