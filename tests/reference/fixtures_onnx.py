@@ -336,6 +336,27 @@ def build_big(outdir):
                          kernel_bytes=width * 3 * 16 * 16 * 4, extra_budget=4 << 20)
 
 
+def external_in_itself(model, path):
+    """A model saved with external data named data.bin, then the data appended to the model itself as an
+    unknown field (number 1000, which readers skip) with the offsets moved onto it: the fuzz target passes its
+    input as the companion data.bin as well."""
+    scratch = path.with_suffix(".scratch")
+    scratch.mkdir(exist_ok=True)
+    save_external(model, scratch / "m.onnx", "data.bin")
+    data = (scratch / "data.bin").read_bytes()
+    model = onnx.load(str(scratch / "m.onnx"), load_external_data=False)
+    shutil.rmtree(scratch)
+    entries = [e for t in model.graph.initializer for e in t.external_data if e.key == "offset"]
+    offsets = [int(e.value) for e in entries]
+    for e in entries:
+        e.value = "0" * 12  # fixed width, so the model's length does not change when the real ones go in
+    unknown = field(1000, data)
+    head = len(model.SerializeToString()) + len(unknown) - len(data)
+    for e, offset in zip(entries, offsets):
+        e.value = str(head + offset).zfill(12)
+    path.write_bytes(model.SerializeToString() + unknown)
+
+
 def write_seeds(outdir):
     """Small valid models for the `onnx` fuzz target, each < 64 KiB."""
     outdir.mkdir(parents=True, exist_ok=True)
@@ -348,6 +369,7 @@ def write_seeds(outdir):
                     TensorProto.DOUBLE), outdir / "f64_typed.onnx")
     save(constant_node(rng), outdir / "constant_node.onnx")
     save(sparse_only(rng), outdir / "sparse.onnx")
+    external_in_itself(vit_tiny(rng, width=8, patch=4, image=8), outdir / "external_data_bin.onnx")
     for path in outdir.iterdir():
         if path.stat().st_size >= 64 << 10:
             raise AssertionError(f"{path}: seed larger than 64 KiB")
