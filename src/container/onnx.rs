@@ -57,6 +57,11 @@ impl Onnx {
             ));
         }
         let notes = notes(&walk, companions);
+        for (index, record) in walk.tensors.iter_mut().enumerate() {
+            if record.info.name.is_empty() {
+                record.info.name = format!("(unnamed tensor {index})");
+            }
+        }
         let names = walk.tensors.iter().map(|t| t.info.name.clone()).collect();
         Ok(Onnx { source, companions: companions.to_vec(), names, tensors: walk.tensors, notes })
     }

@@ -128,13 +128,10 @@ pub(super) fn parse_tensor(cursor: &mut Cursor, start: u64, len: u64) -> Result<
     while let Some(field) = fields.next(cursor)? {
         match (field.number, field.value) {
             (DIMS, Value::Varint(d)) => dims.push(d),
-            (DIMS, Value::Bytes { start, len }) => {
-                // packed dims: varints one after another
-                let end = start + len;
-                while cursor.position() < end && dims.len() <= MAX_DIMS {
-                    dims.push(cursor.varint()?);
-                }
-            }
+            (DIMS, Value::Bytes { start, len }) => cursor.packed_varints(start, len, |d| {
+                dims.push(d);
+                Ok(dims.len() <= MAX_DIMS)
+            })?,
             (DATA_TYPE, Value::Varint(code)) => data_type = code,
             (SEGMENT, _) => segmented = true,
             (NAME, Value::Bytes { len, .. }) => name = cursor.string(len)?,
@@ -199,11 +196,10 @@ pub(super) fn parse_sparse(cursor: &mut Cursor, start: u64, len: u64) -> Result<
         match (field.number, field.value) {
             (1, Value::Bytes { start, len }) => values = Some(parse_tensor(cursor, start, len)?),
             (3, Value::Varint(d)) if dims.len() < MAX_DIMS => dims.push(d),
-            (3, Value::Bytes { start, len }) => {
-                while cursor.position() < start + len && dims.len() < MAX_DIMS {
-                    dims.push(cursor.varint()?);
-                }
-            }
+            (3, Value::Bytes { start, len }) => cursor.packed_varints(start, len, |d| {
+                dims.push(d);
+                Ok(dims.len() < MAX_DIMS)
+            })?,
             _ => {}
         }
     }
@@ -342,15 +338,13 @@ fn read_typed(
             Value::Fixed32(v) if field == FLOAT_DATA => out.extend_from_slice(&v.to_le_bytes()),
             Value::Fixed64(v) if field == DOUBLE_DATA => out.extend_from_slice(&v.to_le_bytes()),
             Value::Varint(v) if field == INT32_DATA => out.extend_from_slice(&v.to_le_bytes()[..size]),
-            Value::Bytes { start, len } if field == INT32_DATA => {
-                while cursor.position() < start + len {
-                    let v = cursor.varint()?;
-                    out.extend_from_slice(&v.to_le_bytes()[..size]);
-                    if out.len() > bytes {
-                        return Err(too_many());
-                    }
+            Value::Bytes { start, len } if field == INT32_DATA => cursor.packed_varints(start, len, |v| {
+                out.extend_from_slice(&v.to_le_bytes()[..size]);
+                if out.len() > bytes {
+                    return Err(too_many());
                 }
-            }
+                Ok(true)
+            })?,
             Value::Bytes { len, .. } => {
                 if out.len() as u64 + len > bytes as u64 {
                     return Err(too_many());

@@ -125,6 +125,25 @@ impl<'a> Cursor<'a> {
         Ok(bytes)
     }
 
+    /// Calls `each` with the varints of a packed repeated field lying at `[start, start + len)` (the
+    /// cursor is at `start`) until it returns false; a varint straddling the end is an error.
+    pub fn packed_varints(&mut self, start: u64, len: u64, mut each: impl FnMut(u64) -> Result<bool>) -> Result<()> {
+        let end = start.saturating_add(len);
+        self.seek(start);
+        while self.pos < end {
+            let value = self.varint()?;
+            if self.pos > end {
+                return Err(Error::Malformed(format!(
+                    "The ONNX model is damaged: a packed number list at byte {start} ends inside a number."
+                )));
+            }
+            if !each(value)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Appends `len` bytes at the cursor to `out`, a buffer at a time.
     pub fn read_into(&mut self, out: &mut Vec<u8>, len: u64) -> Result<()> {
         let end = self.pos.checked_add(len).filter(|&end| end <= self.limit).ok_or_else(|| {
@@ -304,6 +323,24 @@ mod tests {
         let source = SliceSource(msg.clone());
         let mut cursor = Cursor::new(&source, 0, msg.len() as u64);
         assert!(Fields::new(0, msg.len() as u64).next(&mut cursor).is_err());
+    }
+
+    #[test]
+    fn packed_varints_stop_at_their_end_and_refuse_a_straddling_one() {
+        let bytes = [0x01, 0x96, 0x01, 0x05, 0x80];
+        let source = SliceSource(bytes);
+        let mut cursor = Cursor::new(&source, 0, 5);
+        let mut seen = Vec::new();
+        cursor
+            .packed_varints(0, 4, |v| {
+                seen.push(v);
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(seen, [1, 150, 5]);
+        // The last varint's continuation bit runs it past the field's 3 bytes.
+        let mut cursor = Cursor::new(&source, 0, 5);
+        assert!(cursor.packed_varints(0, 2, |_| Ok(true)).is_err());
     }
 
     #[test]
