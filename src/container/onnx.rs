@@ -19,10 +19,20 @@ const MAX_SUBGRAPH_DEPTH: usize = 16;
 /// Real models hold at most a few thousand weights; this bounds memory for lying files.
 const MAX_TENSORS: usize = 1 << 16;
 
+/// Tags (field number << 3 | wire type) of the ModelProto fields that can follow ir_version; the
+/// one-byte prefix of the two-byte tags 20, 25 and 26 (training_info, functions, configuration).
+const MODEL_TAGS_AFTER_IR_VERSION: [u8; 11] = [0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72, 0xa2, 0xca, 0xd2];
+
 /// True if `prefix` (the file's first bytes) starts like a `ModelProto`: field 1, a varint, holding
-/// a plausible ir_version. ONNX has no magic number, so `container::open_with` asks this last.
+/// a plausible ir_version, then another ModelProto field (a safetensors length such as
+/// `08 01 00 …` fails here). ONNX has no magic number, so `container::open_with` asks this last.
 pub(crate) fn looks_like_model(prefix: &[u8]) -> bool {
-    matches!(prefix, [0x08, version, ..] if (1..=MAX_IR_VERSION).contains(version))
+    match prefix {
+        [0x08, version, rest @ ..] if (1..=MAX_IR_VERSION).contains(version) => {
+            rest.first().map_or(true, |tag| MODEL_TAGS_AFTER_IR_VERSION.contains(tag))
+        }
+        _ => false,
+    }
 }
 
 /// What the walk of a model collects.

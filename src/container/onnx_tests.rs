@@ -120,6 +120,8 @@ fn lists_every_weight_in_file_order_and_reads_each_storage() {
 fn detection_needs_a_plausible_ir_version_and_a_graph() {
     assert!(looks_like_model(&every_storage()[..8]));
     assert!(!looks_like_model(b"\x08\x00abc") && !looks_like_model(b"\x08\xc8\x01") && !looks_like_model(b"\x89PNG"));
+    // A safetensors file whose JSON header is 264 bytes long starts with the same two bytes.
+    assert!(!looks_like_model(b"\x08\x01\x00\x00\x00\x00\x00\x00"));
     let no_graph = Msg::default().int(1, 8).str(2, "pytorch").0;
     assert!(matches!(open_bytes(no_graph, &[]), Err(Error::UnknownFormat(_))));
     let via_open = super::super::open(Rc::new(SliceSource(every_storage()))).unwrap();
