@@ -189,3 +189,29 @@ fn mutated_seeds_never_panic() {
         }
     }
 }
+
+/// Every cut of real models is an error sentence or (cut at a boundary between top-level fields,
+/// which protobuf cannot tell from an end) a smaller model: never a panic.
+#[test]
+fn every_cut_of_a_real_model_is_an_error_or_a_smaller_model() {
+    for name in ["cnn_typed.onnx", "f16_int32.onnx", "constant_node.onnx", "vit_tiny.onnx"] {
+        let bytes = std::fs::read(fixtures_dir().join(name)).unwrap();
+        let step = (bytes.len() / 3000).max(1);
+        let mut opened = 0;
+        for cut in (0..bytes.len()).step_by(step).chain(bytes.len().saturating_sub(200)..bytes.len()) {
+            #[allow(clippy::unnecessary_to_owned)] // Checkpoint::open takes an owned, 'static source
+            match Checkpoint::open(patchlens::SliceSource(bytes[..cut].to_vec())) {
+                Ok(checkpoint) => {
+                    opened += 1;
+                    let _ = checkpoint.tensors();
+                    if let Err(e) = checkpoint.render(None, &GridOptions::default()) {
+                        assert!(e.to_string().ends_with('.'), "{name} cut at {cut}: {e}");
+                    }
+                }
+                Err(e) => assert!(e.to_string().ends_with('.'), "{name} cut at {cut}: {e}"),
+            }
+        }
+        // Only cuts right after a whole top-level field (the graph, before opset_import) open.
+        assert!(opened <= 3, "{name}: {opened} cuts opened");
+    }
+}
