@@ -1,10 +1,11 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/`: each feeds arbitrary bytes to one parser.
 //! Any panic here is a bug; errors are the expected outcome for most inputs.
 
-use crate::container::{npy, zip::ZipArchive};
+use crate::container::{npy, onnx::Onnx, zip::ZipArchive, Container, NamedSource};
 use crate::grid::GridOptions;
 use crate::source::SliceSource;
 use crate::Checkpoint;
+use std::rc::Rc;
 
 /// The `.npy` header parser alone.
 pub fn npy_header(data: &[u8]) {
@@ -20,6 +21,19 @@ pub fn zip(data: &[u8]) {
                 let len = entry.size.min(1 << 20) as usize;
                 let _ = entry.read_data(&source, prefix.data_start, 0, len);
             }
+        }
+    }
+}
+
+/// The ONNX reader (its protobuf walker included): open, list, read every tensor. The input is also
+/// given as the companion `data.bin`, so tensors whose external data names that file are read too.
+pub fn onnx(data: &[u8]) {
+    let source: Rc<SliceSource<Vec<u8>>> = Rc::new(SliceSource(data.to_vec()));
+    let companions = [NamedSource { name: "data.bin".into(), source: source.clone() }];
+    if let Ok(model) = Onnx::open(source, &companions) {
+        let _ = (model.infos(), model.notes());
+        for i in 0..model.names().len().min(64) {
+            let _ = model.read(i);
         }
     }
 }

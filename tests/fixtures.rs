@@ -12,13 +12,32 @@ fn open(file: &str) -> Checkpoint {
     Checkpoint::open(FileSource::open(&path).unwrap()).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
+/// A fixture with the files it comes with (`companions`: ONNX external data), opened together as a
+/// multi-file drop would open them; exactly one checkpoint must come out.
+fn open_fixture(fixture: &serde_json::Value) -> Checkpoint {
+    let file = str_of(fixture, "file");
+    let Some(companions) = fixture["companions"].as_array() else { return open(file) };
+    let names = std::iter::once(file).chain(companions.iter().map(|c| c.as_str().expect("companion name")));
+    let files = names
+        .map(|name| {
+            let source = FileSource::open(fixtures_dir().join(name)).unwrap();
+            (name.to_string(), std::rc::Rc::new(source) as std::rc::Rc<dyn patchlens::ByteSource>)
+        })
+        .collect();
+    let mut opened = Checkpoint::open_files(files);
+    assert_eq!(opened.len(), 1, "{file} and its companions are one checkpoint");
+    let group = opened.remove(0);
+    assert_eq!(group.files.len(), 1 + companions.len(), "{file}: {:?}", group.files);
+    group.checkpoint.unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
 #[test]
 fn every_tile_equals_scikit_learn() {
     let manifest = manifest();
     let mut checked = 0;
     for fixture in fixtures(&manifest).filter(|f| f["big"].as_bool() != Some(true)) {
         let file = str_of(fixture, "file");
-        let checkpoint = open(file);
+        let checkpoint = open_fixture(fixture);
         for tiles in fixture["tiles"].as_array().unwrap() {
             let tensor = str_of(tiles, "tensor");
             let ([kh, kw, c, n], expected) = expected_tiles(tiles);
@@ -47,7 +66,7 @@ fn lists_every_tensor_and_picks_the_same_default() {
     let manifest = manifest();
     for fixture in fixtures(&manifest).filter(|f| f["big"].as_bool() != Some(true)) {
         let file = str_of(fixture, "file");
-        let checkpoint = open(file);
+        let checkpoint = open_fixture(fixture);
         let listed = checkpoint.tensors();
         let want = fixture["tensors"].as_array().unwrap();
         assert_eq!(listed.len(), want.len(), "{file}: tensor count");

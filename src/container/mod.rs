@@ -4,6 +4,9 @@
 
 pub(crate) mod npy;
 mod npz;
+pub(crate) mod onnx;
+mod onnx_tensor;
+pub(crate) mod protobuf;
 pub(crate) mod shards;
 pub(crate) mod zip;
 
@@ -62,7 +65,6 @@ pub fn open(source: Rc<dyn ByteSource>) -> Result<Box<dyn Container>> {
 
 /// Opens a checkpoint that may refer to other files given with it (`companions`).
 pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Result<Box<dyn Container>> {
-    let _ = companions;
     if source.is_empty() {
         return Err(Error::UnknownFormat("The file is empty.".into()));
     }
@@ -75,8 +77,12 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if magic.starts_with(npy::MAGIC) {
         return Ok(Box::new(npz::Npy::open(source)?));
     }
+    // ONNX has no magic number: it is tried after every format that has one.
+    if onnx::looks_like_model(&magic) {
+        return Ok(Box::new(onnx::Onnx::open(source, companions)?));
+    }
     Err(Error::UnknownFormat(
-        "This file is not a checkpoint patchlens can read: it is neither a NumPy .npz archive nor a .npy array.".into(),
+        "This file is not a checkpoint patchlens can read: it is neither a NumPy .npz archive, a .npy array nor an ONNX model.".into(),
     ))
 }
 
