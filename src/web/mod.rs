@@ -9,9 +9,9 @@ use crate::error::Error;
 use crate::grid::{parse_color, GridOptions};
 use crate::kernel::KernelLayout;
 use crate::source::{ByteSource, SliceSource};
-use std::rc::Rc;
 use crate::{Checkpoint as CoreCheckpoint, Rendered};
 use serde::{Deserialize, Serialize};
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::Clamped;
 use web_sys::{
