@@ -51,9 +51,15 @@ export function sampleFixture(manifest) {
     && readFileSync(f.path).equals(sample));
 }
 
-/** Fixtures whose default tensor has expected tiles with 1 or 3 channels. */
+/** Single-file fixtures whose default tensor has expected tiles with 1 or 3 channels. */
 export function drawableFixtures(manifest) {
-  return manifest.fixtures.filter((f) => defaultTiles(f));
+  return manifest.fixtures.filter((f) => defaultTiles(f) && !f.companions);
+}
+
+/** Fixtures that are several files opened together (shards, ONNX external data), as [main, ...companions] paths. */
+export function multiFileFixtures(manifest) {
+  return manifest.fixtures.filter((f) => f.companions && defaultTiles(f))
+    .map((f) => ({ ...f, paths: [f.path, ...f.companions.map((c) => join(dirname(f.path), c))] }));
 }
 
 export function defaultTiles(fixture) {
@@ -147,16 +153,44 @@ export async function dropBytes(page, bytes, name) {
   }, { base64: Buffer.from(bytes).toString('base64'), name });
 }
 
-/** The canvas pixels as RGBA bytes. */
-export async function canvasPixels(page) {
-  const { width, height, base64 } = await page.evaluate(() => {
-    const canvas = document.getElementById('grid');
+/** Dispatches one drop carrying several Files (name and bytes each), as a multi-file drop from the desktop. */
+export async function dropFiles(page, files) {
+  return page.evaluate(async (list) => {
+    const transfer = new DataTransfer();
+    for (const { base64, name } of list) transfer.items.add(new File([Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0))], name));
+    const target = document.getElementById('dropzone');
+    const fire = (type) => target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: transfer }));
+    fire('dragenter');
+    fire('dragover');
+    return !fire('drop');
+  }, files.map(({ bytes, name }) => ({ base64: Buffer.from(bytes).toString('base64'), name })));
+}
+
+/** Waits until every panel has settled (ready or error) and returns each one's status, alert and canvas. */
+export async function panelsSettled(page, timeout = 30_000) {
+  await page.waitForFunction(() => [...document.querySelectorAll('.panel .status')]
+    .every((s) => s.dataset.state === 'ready' || s.dataset.state === 'error'), null, { timeout });
+  return page.evaluate(() => [...document.querySelectorAll('.panel')].map((panel) => {
+    const status = panel.querySelector('.status');
+    const alert = panel.querySelector('.alert');
+    const canvas = panel.querySelector('canvas');
+    return {
+      text: status.textContent, data: { ...status.dataset }, alert: alert.hidden ? null : alert.textContent,
+      title: panel.querySelector('.panel-title').textContent, canvas: { width: canvas.width, height: canvas.height },
+    };
+  }));
+}
+
+/** The canvas pixels as RGBA bytes; `panel` picks a panel other than the first. */
+export async function canvasPixels(page, panel = 0) {
+  const { width, height, base64 } = await page.evaluate((index) => {
+    const canvas = document.querySelectorAll('.panel canvas')[index];
     if (canvas.width === 0 || canvas.height === 0) return { width: canvas.width, height: canvas.height, base64: '' };
     const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     let binary = '';
     for (let i = 0; i < data.length; i += 0x8000) binary += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
     return { width: canvas.width, height: canvas.height, base64: btoa(binary) };
-  });
+  }, panel);
   return { width, height, rgba: new Uint8Array(Buffer.from(base64, 'base64')) };
 }
 
