@@ -1,10 +1,30 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/`: each feeds arbitrary bytes to one parser.
 //! Any panic here is a bug; errors are the expected outcome for most inputs.
 
-use crate::container::{npy, zip::ZipArchive};
+use crate::container::{npy, safetensors::Safetensors, zip::ZipArchive, Container};
 use crate::grid::GridOptions;
 use crate::source::SliceSource;
 use crate::Checkpoint;
+use std::rc::Rc;
+
+/// Tensors read per fuzz input: enough to reach every code path, bounded so each input stays fast.
+const MAX_TENSORS_READ: usize = 64;
+
+/// Lists a container and reads its first tensors and notes.
+fn walk(container: &dyn Container) {
+    let _ = container.notes();
+    for i in 0..container.names().len().min(MAX_TENSORS_READ) {
+        let _ = container.info(i);
+        let _ = container.read(i);
+    }
+}
+
+/// The safetensors reader: length field, JSON header, validation, then every tensor's bytes.
+pub fn safetensors(data: &[u8]) {
+    if let Ok(file) = Safetensors::open(Rc::new(SliceSource(data.to_vec()))) {
+        walk(&file);
+    }
+}
 
 /// The `.npy` header parser alone.
 pub fn npy_header(data: &[u8]) {

@@ -4,6 +4,7 @@
 
 pub(crate) mod npy;
 mod npz;
+pub(crate) mod safetensors;
 pub(crate) mod zip;
 
 use crate::error::{Error, Result};
@@ -55,7 +56,8 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if source.is_empty() {
         return Err(Error::UnknownFormat("The file is empty.".into()));
     }
-    let magic = read_vec(&*source, 0, 8.min(source.len() as usize))?;
+    // 16 bytes: magic numbers, or safetensors' 8-byte header length and the `{` after it.
+    let magic = read_vec(&*source, 0, 16.min(source.len() as usize))?;
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
         // Zip holds npz and PyTorch archives alike; the entry names tell them apart.
         let archive = zip::ZipArchive::read(&*source)?;
@@ -64,8 +66,11 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if magic.starts_with(npy::MAGIC) {
         return Ok(Box::new(npz::Npy::open(source)?));
     }
+    if safetensors::looks_like(&magic) {
+        return Ok(Box::new(safetensors::Safetensors::open(source)?));
+    }
     Err(Error::UnknownFormat(
-        "This file is not a checkpoint patchlens can read: it is neither a NumPy .npz archive nor a .npy array.".into(),
+        "This file is not a checkpoint patchlens can read: it is not a NumPy .npz archive, a .npy array or a safetensors file.".into(),
     ))
 }
 
