@@ -1,7 +1,7 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/`: each feeds arbitrary bytes to one parser.
 //! Any panic here is a bug; errors are the expected outcome for most inputs.
 
-use crate::container::{npy, safetensors::Safetensors, zip::ZipArchive, Container};
+use crate::container::{gguf::Gguf, npy, safetensors::Safetensors, zip::ZipArchive, Container};
 use crate::grid::GridOptions;
 use crate::source::SliceSource;
 use crate::Checkpoint;
@@ -51,5 +51,12 @@ pub fn checkpoint(data: &[u8]) {
         let _ = checkpoint.tensors();
         let options = GridOptions { count: 16, zoom: 1, ..GridOptions::default() };
         let _ = checkpoint.render(None, &options);
+    }
+}
+
+/// The GGUF reader: header, metadata walk (skips, nested arrays, strings), tensor infos, then tensors.
+pub fn gguf(data: &[u8]) {
+    if let Ok(file) = Gguf::open(Rc::new(SliceSource(data.to_vec()))) {
+        walk(&file);
     }
 }

@@ -2,6 +2,7 @@
 //! Format detection by magic bytes happens here, in one place; adding a format is one new file
 //! and one line in [`open`].
 
+pub(crate) mod gguf;
 pub(crate) mod npy;
 mod npz;
 pub(crate) mod safetensors;
@@ -66,11 +67,14 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if magic.starts_with(npy::MAGIC) {
         return Ok(Box::new(npz::Npy::open(source)?));
     }
+    if magic.starts_with(gguf::MAGIC) {
+        return Ok(Box::new(gguf::Gguf::open(source)?));
+    }
     if safetensors::looks_like(&magic) {
         return Ok(Box::new(safetensors::Safetensors::open(source)?));
     }
     Err(Error::UnknownFormat(
-        "This file is not a checkpoint patchlens can read: it is not a NumPy .npz archive, a .npy array or a safetensors file.".into(),
+        "This file is not a checkpoint patchlens can read: it is not a NumPy .npz archive, a .npy array, a safetensors or a GGUF file.".into(),
     ))
 }
 
