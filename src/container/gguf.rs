@@ -19,9 +19,12 @@ pub(crate) const MAGIC: &[u8; 4] = b"GGUF";
 const DEFAULT_ALIGNMENT: u64 = 32;
 /// ggml's GGML_MAX_DIMS: ggml refuses tensors with more dimensions.
 const MAX_DIMS: u32 = 4;
-/// Keys are at most 65535 bytes by the spec; tensor names 64 by the spec, but be lenient with names.
+/// Keys are at most 65535 bytes by the spec. Tensor names are at most 64 (ggml's GGML_MAX_NAME);
+/// patchlens allows more, but not unbounded, as it keeps every name.
 const MAX_KEY_LEN: usize = 65_535;
-const MAX_NAME_LEN: usize = 65_535;
+const MAX_NAME_LEN: usize = 1024;
+/// Real models have a few thousand tensors at most; this bounds the names kept for a hostile header.
+const MAX_TENSORS: u64 = 1 << 16;
 /// Smallest possible metadata entry (key length, value type, 1-byte value) and tensor info (name
 /// length, dims count, type, offset): bounds the counts a file of a given size can truly hold.
 const MIN_KV_BYTES: u64 = 13;
@@ -150,6 +153,11 @@ impl Gguf {
             )));
         }
         let (alignment, notes) = read_metadata(&mut cursor, kv_count)?;
+        if tensor_count > MAX_TENSORS {
+            return Err(Error::TooLarge(format!(
+                "The GGUF header claims {tensor_count} tensors, more than the {MAX_TENSORS} patchlens lists."
+            )));
+        }
         if tensor_count > cursor.remaining() / MIN_TENSOR_INFO_BYTES {
             return Err(malformed(format!(
                 "The GGUF header claims {tensor_count} tensors, more than the file's {} bytes could describe.",
@@ -181,19 +189,22 @@ impl Gguf {
     }
 }
 
-/// Walks the metadata: keeps `general.alignment` and the few keys shown in notes, skips the rest.
+/// Walks the metadata: keeps `general.alignment` and the few keys shown in notes, skips the rest
+/// (keys are not kept, so a repeated key other than the alignment goes unnoticed).
 fn read_metadata(cursor: &mut Cursor, kv_count: u64) -> Result<(u64, Vec<String>)> {
     let mut alignment = DEFAULT_ALIGNMENT;
     let mut shown: Vec<(&str, String)> = Vec::new();
-    let mut keys = HashSet::new();
+    let mut alignment_seen = false;
     for _ in 0..kv_count {
         let key = cursor.string(MAX_KEY_LEN, "a metadata key")?;
         let value_type = cursor.u32("a metadata value type")?;
-        if !keys.insert(key.clone()) {
-            return Err(malformed(format!("The GGUF metadata has the key {key} twice.")));
-        }
         let wanted = MODEL_KEYS.iter().chain(&CLIP_KEYS).find(|(k, _)| *k == key);
+        let wanted = wanted.filter(|(_, label)| shown.iter().all(|(l, _)| l != label));
         if key == "general.alignment" {
+            if alignment_seen {
+                return Err(malformed("The GGUF metadata has general.alignment twice."));
+            }
+            alignment_seen = true;
             if value_type != TYPE_UINT32 {
                 return Err(malformed("The GGUF general.alignment is not a u32 as the format requires."));
             }

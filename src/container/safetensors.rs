@@ -76,7 +76,10 @@ impl Safetensors {
             let rest = read_vec(&*source, bytes.len() as u64, (header_end - bytes.len() as u64) as usize)?;
             bytes.extend_from_slice(&rest);
         }
-        let header = parse_header(&bytes[LENGTH_FIELD..header_end as usize])?;
+        let json = bytes
+            .get(LENGTH_FIELD..header_end as usize)
+            .ok_or_else(|| Error::Read("Reading the safetensors header came back short.".into()))?;
+        let header = parse_header(json)?;
         let entries = place(header.tensors, header_end, file_len)?;
         let names = entries.iter().map(|e| e.info.name.clone()).collect();
         let notes = metadata_note(&header.metadata).into_iter().collect();
