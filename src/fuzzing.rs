@@ -1,11 +1,32 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/`: each feeds arbitrary bytes to one parser.
 //! Any panic here is a bug; errors are the expected outcome for most inputs.
 
-use crate::container::{npy, onnx::Onnx, zip::ZipArchive, Container, NamedSource};
+use crate::container::{
+    gguf::Gguf, npy, onnx::Onnx, safetensors::Safetensors, zip::ZipArchive, Container, NamedSource,
+};
 use crate::grid::GridOptions;
 use crate::source::SliceSource;
 use crate::Checkpoint;
 use std::rc::Rc;
+
+/// Tensors read per fuzz input: enough to reach every code path, bounded so each input stays fast.
+const MAX_TENSORS_READ: usize = 64;
+
+/// Lists a container and reads its first tensors and notes.
+fn walk(container: &dyn Container) {
+    let _ = container.notes();
+    for i in 0..container.names().len().min(MAX_TENSORS_READ) {
+        let _ = container.info(i);
+        let _ = container.read(i);
+    }
+}
+
+/// The safetensors reader: length field, JSON header, validation, then every tensor's bytes.
+pub fn safetensors(data: &[u8]) {
+    if let Ok(file) = Safetensors::open(Rc::new(SliceSource(data.to_vec()))) {
+        walk(&file);
+    }
+}
 
 /// The `.npy` header parser alone.
 pub fn npy_header(data: &[u8]) {
@@ -45,5 +66,12 @@ pub fn checkpoint(data: &[u8]) {
         let _ = checkpoint.tensors();
         let options = GridOptions { count: 16, zoom: 1, ..GridOptions::default() };
         let _ = checkpoint.render(None, &options);
+    }
+}
+
+/// The GGUF reader: header, metadata walk (skips, nested arrays, strings), tensor infos, then tensors.
+pub fn gguf(data: &[u8]) {
+    if let Ok(file) = Gguf::open(Rc::new(SliceSource(data.to_vec()))) {
+        walk(&file);
     }
 }

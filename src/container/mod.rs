@@ -2,11 +2,13 @@
 //! Format detection by magic bytes happens here, in one place; adding a format is one new file
 //! and one line in [`open`].
 
+pub(crate) mod gguf;
 pub(crate) mod npy;
 mod npz;
 pub(crate) mod onnx;
 mod onnx_tensor;
 pub(crate) mod protobuf;
+pub(crate) mod safetensors;
 pub(crate) mod shards;
 pub(crate) mod zip;
 
@@ -68,7 +70,8 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if source.is_empty() {
         return Err(Error::UnknownFormat("The file is empty.".into()));
     }
-    let magic = read_vec(&*source, 0, 8.min(source.len() as usize))?;
+    // 16 bytes: magic numbers, or safetensors' 8-byte header length and the `{` after it.
+    let magic = read_vec(&*source, 0, 16.min(source.len() as usize))?;
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
         // Zip holds npz and PyTorch archives alike; the entry names tell them apart.
         let archive = zip::ZipArchive::read(&*source)?;
@@ -77,12 +80,18 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if magic.starts_with(npy::MAGIC) {
         return Ok(Box::new(npz::Npy::open(source)?));
     }
+    if magic.starts_with(gguf::MAGIC) {
+        return Ok(Box::new(gguf::Gguf::open(source)?));
+    }
+    if safetensors::looks_like(&magic) {
+        return Ok(Box::new(safetensors::Safetensors::open(source)?));
+    }
     // ONNX has no magic number: it is tried after every format that has one.
     if onnx::looks_like_model(&magic) {
         return Ok(Box::new(onnx::Onnx::open(source, companions)?));
     }
     Err(Error::UnknownFormat(
-        "This file is not a checkpoint patchlens can read: it is neither a NumPy .npz archive, a .npy array nor an ONNX model.".into(),
+        "This file is not a checkpoint patchlens can read: it is not a PyTorch, safetensors, GGUF or ONNX file, nor a NumPy .npz or .npy.".into(),
     ))
 }
 

@@ -23,7 +23,8 @@ SKLEARN_VERSION_CHECKED = "1.9.1"
 def working_dtype(dtype):
     """The float type the pipeline scales in: float64 stays, every other float kind is widened to float32."""
     dtype = np.dtype(dtype)
-    if dtype == ml_dtypes.bfloat16 or (dtype.kind == "f" and dtype.itemsize <= 4):
+    if dtype in (ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2) or (
+            dtype.kind == "f" and dtype.itemsize <= 4):
         return np.dtype(np.float32)
     if dtype.kind == "f" and dtype.itemsize == 8:
         return np.dtype(np.float64)
