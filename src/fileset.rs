@@ -47,6 +47,7 @@ pub fn open_files(files: Vec<NamedSource>) -> Vec<Group> {
                         members.push(file.clone());
                     }
                 }
+                members.sort();
                 for (j, f) in files.iter().enumerate() {
                     if members.contains(&f.name) {
                         used[j] = true;

@@ -154,7 +154,7 @@ fn big_checkpoints_read_little_more_than_the_kernel() {
         let file = str_of(fixture, "file");
         let kernel_bytes = fixture["kernel_bytes"].as_u64().unwrap();
         let extra = fixture["extra_budget"].as_u64().unwrap_or(1 << 20);
-        let checkpoint = open(file);
+        let checkpoint = open_fixture(fixture);
         let rendered = checkpoint.render(None, &GridOptions::default()).unwrap();
         assert_eq!(Some(rendered.tensor.name.as_str()), fixture["default_tensor"].as_str(), "{file}");
         assert_eq!(rendered.grid.filters_shown, 128);

@@ -47,22 +47,26 @@ impl Shards {
     /// Shards listed by an index: `weight_map` gives every name, shards open on demand. Every shard the
     /// index names must be among `files`.
     pub fn with_index(index_name: &str, weight_map: Vec<(String, String)>, files: Vec<NamedSource>) -> Result<Self> {
-        let mut shards: Vec<Shard> = Vec::new();
+        let mut wanted: Vec<String> = weight_map.iter().map(|(_, file)| file.clone()).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let missing: Vec<&str> =
+            wanted.iter().map(String::as_str).filter(|w| !files.iter().any(|f| f.name == *w)).collect();
+        if !missing.is_empty() {
+            return Err(Error::Read(format!(
+                "The index {index_name} names shards that were not given with it ({}); open all the shards together.",
+                missing.join(", ")
+            )));
+        }
+        let shards: Vec<Shard> =
+            wanted.iter().filter_map(|w| files.iter().find(|f| f.name == *w).cloned()).map(Shard::new).collect();
         let mut names = Vec::with_capacity(weight_map.len());
         let mut shard_of = Vec::with_capacity(weight_map.len());
         for (name, file) in weight_map {
-            let at = match shards.iter().position(|s| s.file.name == file) {
-                Some(at) => at,
-                None => {
-                    let source = files.iter().find(|f| f.name == file).cloned().ok_or_else(|| {
-                        Error::Read(format!(
-                            "The index {index_name} puts tensor {name} in {file}, which was not given with it; open all the shards together."
-                        ))
-                    })?;
-                    shards.push(Shard::new(source));
-                    shards.len() - 1
-                }
-            };
+            // Every shard named is among `shards` (checked above), in `wanted`'s order.
+            let at = wanted.binary_search(&file).map_err(|_| {
+                Error::Malformed(format!("The index {index_name} names {file}, which is not among the shards."))
+            })?;
             names.push(name);
             shard_of.push(at);
         }
