@@ -216,11 +216,8 @@ fn f8_e4m3fn_to_f32(byte: u8) -> f32 {
         return f32::NAN;
     }
     // Every e4m3 value is exact in f32, so the arithmetic below rounds nothing.
-    let magnitude = if exponent == 0 {
-        mantissa / 8.0 * 2f32.powi(-6)
-    } else {
-        (1.0 + mantissa / 8.0) * 2f32.powi(exponent - 7)
-    };
+    let magnitude =
+        if exponent == 0 { mantissa / 8.0 * 2f32.powi(-6) } else { (1.0 + mantissa / 8.0) * 2f32.powi(exponent - 7) };
     sign * magnitude
 }
 

@@ -4,6 +4,10 @@
 
 pub(crate) mod npy;
 mod npz;
+pub(crate) mod pickle;
+mod torch;
+mod torch_legacy;
+mod torch_tree;
 pub(crate) mod zip;
 
 use crate::error::{Error, Result};
@@ -59,13 +63,19 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
         // Zip holds npz and PyTorch archives alike; the entry names tell them apart.
         let archive = zip::ZipArchive::read(&*source)?;
+        if let Some(root) = torch::torch_root(&archive) {
+            return Ok(Box::new(torch::TorchZip::from_archive(source, archive, root)?));
+        }
         return Ok(Box::new(npz::Npz::from_archive(source, archive)?));
+    }
+    if read_vec(&*source, 0, torch_legacy::MAGIC.len().min(source.len() as usize))? == torch_legacy::MAGIC {
+        return Ok(Box::new(torch_legacy::TorchLegacy::open(source)?));
     }
     if magic.starts_with(npy::MAGIC) {
         return Ok(Box::new(npz::Npy::open(source)?));
     }
     Err(Error::UnknownFormat(
-        "This file is not a checkpoint patchlens can read: it is neither a NumPy .npz archive nor a .npy array.".into(),
+        "This file is not a checkpoint patchlens can read: it is not a NumPy .npz archive or .npy array, nor a PyTorch checkpoint.".into(),
     ))
 }
 
