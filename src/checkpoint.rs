@@ -67,6 +67,11 @@ impl Checkpoint {
         self.stats.reads()
     }
 
+    /// Things worth knowing about the file as a whole (the container's notes), one sentence each.
+    pub fn notes(&self) -> Vec<String> {
+        self.container.notes()
+    }
+
     /// Every tensor, in file order. Reads each entry's small header once, nearby ones together.
     pub fn tensors(&self) -> Vec<TensorEntry> {
         let layout = self.container.layout();

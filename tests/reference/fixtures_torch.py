@@ -169,12 +169,15 @@ class _FakeTorch:
     GLOBAL 'torch FloatStorage' and 'torch._utils _rebuild_tensor_v2' exactly as torch does."""
 
     def __enter__(self):
-        self.saved = {m: sys.modules.get(m) for m in ("torch", "torch._utils")}
+        self.saved = {m: sys.modules.get(m) for m in ("torch", "torch._utils", "fakeos")}
         torch_mod, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
         torch_mod.FloatStorage = _fake("torch", "FloatStorage", type("FloatStorage", (), {}))
         utils._rebuild_tensor_v2 = _fake("torch._utils", "_rebuild_tensor_v2", lambda *a: None)
         torch_mod._utils = utils
-        sys.modules.update({"torch": torch_mod, "torch._utils": utils})
+        # os.system is posix.system to pickle; a stand-in module lets the file name `os system` too.
+        fakeos = types.ModuleType("fakeos")
+        fakeos.system = _fake("fakeos", "system", lambda *a: None)
+        sys.modules.update({"torch": torch_mod, "torch._utils": utils, "fakeos": fakeos})
         return torch_mod, utils
 
     def __exit__(self, *exc):
@@ -223,7 +226,7 @@ def hostile_pickle(outdir, shape, key, legacy):
 
         numel = int(np.prod(shape))
         obj = {
-            "evil_os": _Evil(os.system, f"touch {outdir / PWNED[0]}"),
+            "evil_os": _Evil(sys.modules["fakeos"].system, f"touch {outdir / PWNED[0]}"),
             "evil_posix": _Evil(os.system, f"touch {outdir / PWNED[1]}"),
             "evil_eval": _Evil(eval, f"open({str(outdir / PWNED[2])!r}, 'w')"),
             "evil_popen": _Evil(subprocess.Popen, ["touch", str(outdir / PWNED[3])]),
@@ -232,10 +235,8 @@ def hostile_pickle(outdir, shape, key, legacy):
         buf = io.BytesIO()
         Pickler(buf, protocol=2, fix_imports=False).dump(obj)
     data = buf.getvalue()
-    # os.system pickles as posix.system; name the first one `os.system` as an attacker may write it.
-    first = data.index(b"cposix\nsystem\n")
-    data = data[:first] + b"cos\nsystem\n" + data[first + len(b"cposix\nsystem\n"):]
-    if b"cbuiltins\neval\n" not in data or b"csubprocess\nPopen\n" not in data:
+    data = data.replace(b"cfakeos\nsystem\n", b"cos\nsystem\n")
+    if b"cos\nsystem\n" not in data or b"cposix\nsystem\n" not in data or b"cbuiltins\neval\n" not in data or b"csubprocess\nPopen\n" not in data:
         raise AssertionError("hostile pickle lacks its globals")
     return data
 
