@@ -59,7 +59,8 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if source.is_empty() {
         return Err(Error::UnknownFormat("The file is empty.".into()));
     }
-    let magic = read_vec(&*source, 0, 8.min(source.len() as usize))?;
+    // 16 bytes: enough for every magic below (the legacy torch one is 14), in one read.
+    let magic = read_vec(&*source, 0, 16.min(source.len() as usize))?;
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
         // Zip holds npz and PyTorch archives alike; the entry names tell them apart.
         let archive = zip::ZipArchive::read(&*source)?;
@@ -68,7 +69,7 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
         }
         return Ok(Box::new(npz::Npz::from_archive(source, archive)?));
     }
-    if read_vec(&*source, 0, torch_legacy::MAGIC.len().min(source.len() as usize))? == torch_legacy::MAGIC {
+    if magic.starts_with(torch_legacy::MAGIC) {
         return Ok(Box::new(torch_legacy::TorchLegacy::open(source)?));
     }
     if magic.starts_with(npy::MAGIC) {
