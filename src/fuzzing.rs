@@ -1,7 +1,7 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/`: each feeds arbitrary bytes to one parser.
 //! Any panic here is a bug; errors are the expected outcome for most inputs.
 
-use crate::container::{npy, zip::ZipArchive};
+use crate::container::{npy, pickle, zip::ZipArchive};
 use crate::grid::GridOptions;
 use crate::source::SliceSource;
 use crate::Checkpoint;
@@ -32,4 +32,15 @@ pub fn checkpoint(data: &[u8]) {
         let options = GridOptions { count: 16, zoom: 1, ..GridOptions::default() };
         let _ = checkpoint.render(None, &options);
     }
+}
+
+/// The unpickler alone: any bytes as a pickle (limits, memo, marks, globals).
+pub fn pickle(data: &[u8]) {
+    let _ = pickle::unpickle_bytes(data);
+}
+
+/// PyTorch files (zip, TorchScript, legacy) through the whole pipeline; seeds in fuzz/seeds/torch/.
+/// The same as [`checkpoint`], kept as its own target so its corpus stays torch-shaped.
+pub fn torch(data: &[u8]) {
+    checkpoint(data);
 }
