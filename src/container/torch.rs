@@ -339,3 +339,7 @@ impl Container for TorchZip {
         self.notes.clone()
     }
 }
+
+#[cfg(test)]
+#[path = "torch_tests.rs"]
+mod tests;
