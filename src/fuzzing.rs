@@ -2,7 +2,7 @@
 //! Any panic here is a bug; errors are the expected outcome for most inputs.
 
 use crate::container::{
-    gguf::Gguf, npy, onnx::Onnx, safetensors::Safetensors, zip::ZipArchive, Container, NamedSource,
+    gguf::Gguf, npy, onnx::Onnx, pickle, safetensors::Safetensors, zip::ZipArchive, Container, NamedSource,
 };
 use crate::grid::GridOptions;
 use crate::source::SliceSource;
@@ -74,4 +74,15 @@ pub fn gguf(data: &[u8]) {
     if let Ok(file) = Gguf::open(Rc::new(SliceSource(data.to_vec()))) {
         walk(&file);
     }
+}
+
+/// The unpickler alone: any bytes as a pickle (limits, memo, marks, globals).
+pub fn pickle(data: &[u8]) {
+    let _ = pickle::unpickle_bytes(data);
+}
+
+/// PyTorch files (zip, TorchScript, legacy) through the whole pipeline; seeds in fuzz/seeds/torch/.
+/// The same as [`checkpoint`], kept as its own target so its corpus stays torch-shaped.
+pub fn torch(data: &[u8]) {
+    checkpoint(data);
 }

@@ -7,9 +7,13 @@ pub(crate) mod npy;
 mod npz;
 pub(crate) mod onnx;
 mod onnx_tensor;
+pub(crate) mod pickle;
 pub(crate) mod protobuf;
 pub(crate) mod safetensors;
 pub(crate) mod shards;
+mod torch;
+mod torch_legacy;
+mod torch_tree;
 pub(crate) mod zip;
 
 use crate::error::{Error, Result};
@@ -70,12 +74,18 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if source.is_empty() {
         return Err(Error::UnknownFormat("The file is empty.".into()));
     }
-    // 16 bytes: magic numbers, or safetensors' 8-byte header length and the `{` after it.
+    // 16 bytes: every magic below (the legacy torch one is 14), or safetensors' length and its `{`.
     let magic = read_vec(&*source, 0, 16.min(source.len() as usize))?;
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
         // Zip holds npz and PyTorch archives alike; the entry names tell them apart.
         let archive = zip::ZipArchive::read(&*source)?;
+        if let Some(root) = torch::torch_root(&archive) {
+            return Ok(Box::new(torch::TorchZip::from_archive(source, archive, root)?));
+        }
         return Ok(Box::new(npz::Npz::from_archive(source, archive)?));
+    }
+    if magic.starts_with(torch_legacy::MAGIC) {
+        return Ok(Box::new(torch_legacy::TorchLegacy::open(source)?));
     }
     if magic.starts_with(npy::MAGIC) {
         return Ok(Box::new(npz::Npy::open(source)?));

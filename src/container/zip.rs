@@ -175,7 +175,14 @@ fn read_zip64_directory(
     if record_abs >= locator_abs {
         return Err(malformed("The zip64 locator points past itself."));
     }
-    let record = read_vec(source, record_abs, ZIP64_EOCD_LEN)?;
+    // torch always writes zip64 records; the record sits in the tail already read, so no new read.
+    let in_tail = record_abs
+        .checked_sub(tail_start)
+        .and_then(|start| tail.get(start as usize..(start as usize).checked_add(ZIP64_EOCD_LEN)?));
+    let record = match in_tail {
+        Some(bytes) => bytes.to_vec(),
+        None => read_vec(source, record_abs, ZIP64_EOCD_LEN)?,
+    };
     let mut f = Fields::new(&record, "zip64 end record");
     if f.u32()? != ZIP64_EOCD_SIGNATURE {
         return Err(malformed("The zip64 locator does not point at a zip64 end record."));
