@@ -1,7 +1,11 @@
-"""The reference notebook's pipeline, timed on the same files the page is timed on: np.load the .npz,
-take embedding/kernel, MinMaxScaler on reshape(-1, n), clip and convert the first 128 tiles to bytes.
-Each run is a fresh process (cold interpreter state, warm OS cache, like a re-drop); imports are not
-counted. Prints one JSON line per file. Usage: python benches/reference.py [--runs 7] FILE.npz ..."""
+"""The reference notebook's pipeline, timed on the same files the page is timed on: load the kernel the way
+the notebook (or the format's own library) does — np.load(f)["embedding/kernel"] for AugReg .npz;
+torch.load(f)["patch_embed.proj.weight"].numpy().transpose(2, 3, 1, 0) for DINO's .pth, as the notebook
+does; safe_open(f).get_tensor(…).transpose(2, 3, 1, 0) for .safetensors — then MinMaxScaler on
+reshape(-1, n), clip and convert the first 128 tiles to bytes. Each run is a fresh process (cold
+interpreter state, warm OS cache, like a re-drop); imports are not counted. `.pth` files need torch:
+they run under --torch-python (skipped without it). Prints one JSON line per file.
+Usage: python benches/reference.py [--runs 7] [--torch-python PY] FILE ..."""
 import argparse
 import json
 import os
@@ -13,9 +17,20 @@ ONE_RUN = r"""
 import json, resource, sys, time
 import numpy as np
 from sklearn.preprocessing import MinMaxScaler
+path = sys.argv[1]
+if path.endswith(".pth"):
+    import torch
+elif path.endswith(".safetensors"):
+    from safetensors import safe_open
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
-kernel = np.load(sys.argv[1])["embedding/kernel"]
+if path.endswith(".npz"):
+    kernel = np.load(path)["embedding/kernel"]
+elif path.endswith(".pth"):
+    kernel = torch.load(path, map_location="cpu")["patch_embed.proj.weight"].numpy().transpose(2, 3, 1, 0)
+else:
+    with safe_open(path, "np") as f:
+        kernel = f.get_tensor("vit.embeddings.patch_embeddings.projection.weight").transpose(2, 3, 1, 0)
 n = kernel.shape[-1]
 scaled = MinMaxScaler().fit_transform(kernel.reshape(-1, n)).reshape(kernel.shape)
 tiles = (np.clip(scaled[..., :128], 0, 1) * 255).astype(np.uint8)
@@ -30,13 +45,20 @@ def main():
     parser.add_argument("files", nargs="+")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--markdown", action="store_true", help="print a markdown table instead of JSON lines")
+    parser.add_argument("--torch-python", help="a Python with torch (and numpy, scikit-learn) for .pth files")
     args = parser.parse_args()
     if args.markdown:
         print("| file | size | median ms | peak RSS growth |\n|---|---|---|---|")
     for path in args.files:
+        python = sys.executable
+        if path.endswith(".pth"):
+            if not args.torch_python:
+                print(f"| {os.path.basename(path)} | (skipped: no --torch-python) | | |" if args.markdown else "{}")
+                continue
+            python = args.torch_python
         results = []
         for _ in range(args.runs):
-            out = subprocess.run([sys.executable, "-c", ONE_RUN, path], check=True, capture_output=True, text=True)
+            out = subprocess.run([python, "-c", ONE_RUN, path], check=True, capture_output=True, text=True)
             results.append(json.loads(out.stdout))
         summary = {
             "file": path,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The big-file benchmark (not a test): writes AugReg-shaped B/16 (≈346 MB) and L/16 (≈1.2 GB)
-# checkpoints into benches/data/, then, in one run, times the reference Python pipeline on them and
-# drops each into the page in headless Chromium. Usage: bash benches/run.sh [--runs N]
+# The big-file benchmark (not a test): writes AugReg-shaped B/16 (≈346 MB) and L/16 (≈1.2 GB) .npz
+# checkpoints, a DINO ViT-B/16 .pth (343 MB) and a Hugging Face ViT-L/16 .safetensors (1.2 GB) into
+# benches/data/, then, in one run, times the reference Python pipeline on them and drops each into the
+# page in headless Chromium. The .pth reference needs torch: set TORCH_PYTHON to a Python that has it
+# (and numpy, scikit-learn); without it that row is skipped. Usage: bash benches/run.sh [--runs N]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs=7
@@ -15,11 +17,13 @@ for variant in B/16 L/16; do
     file="benches/data/augreg_$(echo "$variant" | tr -d / | tr A-Z a-z).npz"
     [[ -s "$file" ]] || "$PY" benches/augreg.py "$file" --variant "$variant"
 done
-files=(benches/data/augreg_b16.npz benches/data/augreg_l16.npz)
+"$PY" benches/formats.py benches/data
+files=(benches/data/augreg_b16.npz benches/data/augreg_l16.npz benches/data/dino_vitb16.pth
+       benches/data/hf_vit_l16.safetensors)
 
-echo "## Reference pipeline (numpy + scikit-learn, $runs runs each, median)"
+echo "## Reference pipeline (numpy / torch / safetensors + scikit-learn, $runs runs each, median)"
 echo
-"$PY" benches/reference.py --runs "$runs" --markdown "${files[@]}"
+"$PY" benches/reference.py --runs "$runs" --markdown ${TORCH_PYTHON:+--torch-python "$TORCH_PYTHON"} "${files[@]}"
 echo
 echo "## patchlens in headless Chromium (drop → pixels, $runs runs each, median)"
 echo

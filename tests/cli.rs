@@ -40,26 +40,35 @@ fn list_marks_the_patch_embedding() {
 #[test]
 fn png_with_no_gap_and_zoom_one_is_the_tiles_side_by_side() {
     let manifest = manifest();
-    for name in ["stored_f32.npz", "grayscale.npz", "bf16.npz", "fortran_big_endian_f64.npz"] {
-        let fixture = fixtures(&manifest).find(|f| str_of(f, "file") == name).unwrap();
-        let ([kh, kw, c, n], expected) = expected_tiles(&fixture["tiles"][0]);
+    // npz in several dtypes and orders, then one file of every other format, and files given together.
+    for name in [
+        "stored_f32.npz",
+        "grayscale.npz",
+        "bf16.npz",
+        "fortran_big_endian_f64.npz",
+        "dino_checkpoint.pth",
+        "legacy_f16.pt",
+        "pnet.pt",
+        "clip_bf16.safetensors",
+        "clip_projector_f16.gguf",
+        "cnn_typed.onnx",
+        "model.safetensors.index.json",
+        "vit_external.onnx",
+    ] {
+        let fixture = fixtures(&manifest).find(|f| str_of(f, "file") == name).unwrap_or_else(|| panic!("{name}"));
+        let default = str_of(fixture, "default_tensor");
+        let tiles = fixture["tiles"].as_array().unwrap().iter().find(|t| str_of(t, "tensor") == default).unwrap();
+        let ([kh, kw, c, n], expected) = expected_tiles(tiles);
         let out = out_path(name);
-        let file = fixtures_dir().join(name);
+        let mut files = vec![fixtures_dir().join(name)];
+        for companion in fixture["companions"].as_array().into_iter().flatten() {
+            files.push(fixtures_dir().join(companion.as_str().unwrap()));
+        }
         let count = n.to_string();
-        let run = patchlens(&[
-            "render",
-            file.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--count",
-            &count,
-            "--columns",
-            &count,
-            "--zoom",
-            "1",
-            "--gap",
-            "0",
-        ]);
+        let mut args: Vec<&str> = vec!["render"];
+        args.extend(files.iter().map(|f| f.to_str().unwrap()));
+        args.extend(["-o", out.to_str().unwrap(), "--count", &count, "--columns", &count, "--zoom", "1", "--gap", "0"]);
+        let run = patchlens(&args);
         assert!(run.status.success(), "{name}: {}", String::from_utf8_lossy(&run.stderr));
         let (width, height, rgba) = decode_png(&out);
         assert_eq!((width, height), (n * kw, kh), "{name}");
@@ -75,6 +84,43 @@ fn png_with_no_gap_and_zoom_one_is_the_tiles_side_by_side() {
         }
         std::fs::remove_file(out).ok();
     }
+}
+
+#[test]
+fn list_shows_the_format_notes_and_why_the_default_was_picked() {
+    let file = fixtures_dir().join("dino_checkpoint.pth");
+    let out = patchlens(&["list", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(first.starts_with("dino_checkpoint.pth: pytorch,"), "{text}");
+    assert!(text.contains("note: Not called, only named: argparse.Namespace"), "{text}");
+    assert!(text.contains("default: teacher.backbone.patch_embed.proj.weight, named like the timm"), "{text}");
+    // Columns stay aligned whatever the names' lengths: every row's dtype starts in the same column.
+    let rows: Vec<&str> = text.lines().filter(|l| l.contains(" float32 ")).collect();
+    let column = |row: &str| row.find(" float32 ").unwrap();
+    assert!(rows.len() > 3 && rows.iter().all(|r| column(r) == column(rows[0])), "{text}");
+    // A folder: every checkpoint in it, shards as one; files that are no checkpoint are skipped, said once.
+    let folder = std::env::temp_dir().join(format!("patchlens-cli-folder-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    for name in [
+        "model-00001-of-00003.safetensors",
+        "model-00002-of-00003.safetensors",
+        "model-00003-of-00003.safetensors",
+        "model.safetensors.index.json",
+        "pnet.pt",
+        "notes.txt",
+    ] {
+        std::fs::copy(fixtures_dir().join(name), folder.join(name)).unwrap();
+    }
+    let out = patchlens(&["list", folder.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let headers: Vec<&str> = text.lines().filter(|l| !l.starts_with([' ', '*']) && l.contains(": ")).collect();
+    assert!(headers[0].starts_with("model.safetensors: safetensors (sharded) (4 files)"), "{text}");
+    assert!(headers.iter().any(|h| h.starts_with("pnet.pt: pytorch-legacy")), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped notes.txt (not checkpoints)"));
+    std::fs::remove_dir_all(folder).ok();
 }
 
 #[test]

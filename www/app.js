@@ -153,6 +153,7 @@ function draw(panel, reply, started) {
   const ms = Math.round(performance.now() - started);
 
   panel.shown = { checkpoint, grid };
+  panel.section.classList.remove('failed');
   panel.title.textContent = checkpoint.name;
   if (panel.tensorList) panel.tensor.value = grid.tensor;
   else fillTensorList(panel, null, grid.tensor);
@@ -178,6 +179,8 @@ function draw(panel, reply, started) {
 
 /** Shows a panel whose checkpoint could not be opened or drawn. */
 function showFailure(panel, reply) {
+  // Among several panels, one that could not even list its tensors is just its error.
+  panel.section.classList.toggle('failed', panels.length > 1 && !reply.tensors);
   panel.tensorList = reply.tensors ?? null;
   fillTensorList(panel, panel.tensorList ?? []);
   panel.title.textContent = reply.label ?? '';
