@@ -3,15 +3,12 @@
 //! and every other global stays an opaque object that keeps its arguments and state for walking.
 
 use crate::error::{Error, Result};
-use crate::source::{read_vec, ByteSource};
 use std::collections::HashMap;
 use std::rc::Rc;
 
 /// A pickle larger than this is not a checkpoint's index (tensor data lives outside it); a
 /// YOLO model with its optimizer pickles to a few MB.
 pub const MAX_PICKLE_BYTES: u64 = 64 << 20;
-/// Bytes fetched per read when the pickle is streamed from the file (legacy format).
-const READ_CHUNK: usize = 64 << 10;
 /// Real pickles keep a few thousand items on the stack (torch batches SETITEMS by 1000).
 const MAX_STACK: usize = 1 << 16;
 /// Nested MARKs; real pickles nest a handful.
@@ -22,8 +19,6 @@ const MAX_MEMO: usize = 1 << 21;
 const MAX_NODES: usize = 1 << 21;
 /// Items stored in all containers together (each costs ~24 bytes).
 const MAX_ITEMS: usize = 1 << 22;
-/// Text arguments (GLOBAL names, INT/LONG/FLOAT digits) are short lines.
-const MAX_LINE: usize = 4096;
 /// Refused global names kept for the note.
 const MAX_REFUSED: usize = 64;
 
@@ -101,95 +96,6 @@ impl Unpickled {
         match self.node(value) {
             Some(Node::Global { module, name, allowed }) => Some((module, name, *allowed)),
             _ => None,
-        }
-    }
-}
-
-/// Reads a pickle from a byte source through a buffer, so a streamed pickle costs one read per
-/// 64 KiB, not one per opcode.
-pub struct PickleReader<'a> {
-    source: &'a dyn ByteSource,
-    pos: u64,
-    /// Where reading must stop: the end of the source or of the size cap, whichever is first.
-    end: u64,
-    capped: bool,
-    buffer: Vec<u8>,
-    buffer_start: u64,
-}
-
-impl<'a> PickleReader<'a> {
-    /// A reader of the bytes from `start`, at most [`MAX_PICKLE_BYTES`] of them in all.
-    pub fn new(source: &'a dyn ByteSource, start: u64) -> Self {
-        let cap_end = start.saturating_add(MAX_PICKLE_BYTES);
-        let end = source.len().min(cap_end);
-        PickleReader {
-            source,
-            pos: start,
-            end,
-            capped: cap_end < source.len(),
-            buffer: Vec::new(),
-            buffer_start: start,
-        }
-    }
-
-    pub fn position(&self) -> u64 {
-        self.pos
-    }
-
-    fn past_end(&self) -> Error {
-        // When capped, the source holds more bytes: running out means the pickle is too long.
-        if self.capped {
-            Error::TooLarge(format!("The pickle is longer than the {} MiB patchlens reads.", MAX_PICKLE_BYTES >> 20))
-        } else {
-            Error::Truncated("The pickle ends in the middle of an opcode; the file may be cut short.".into())
-        }
-    }
-
-    fn take(&mut self, n: u64) -> Result<Vec<u8>> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.end).ok_or_else(|| self.past_end())?;
-        let n = n as usize; // n <= end - pos <= MAX_PICKLE_BYTES
-        let in_buffer = self.pos - self.buffer_start.min(self.pos);
-        let from = usize::try_from(in_buffer).unwrap_or(usize::MAX);
-        if self.pos < self.buffer_start || from.saturating_add(n) > self.buffer.len() {
-            let chunk = (self.end - self.pos).min(READ_CHUNK.max(n) as u64) as usize;
-            self.buffer = read_vec(self.source, self.pos, chunk)?;
-            self.buffer_start = self.pos;
-            let out = self.buffer[..n].to_vec();
-            self.pos = end;
-            return Ok(out);
-        }
-        let out = self.buffer[from..from + n].to_vec();
-        self.pos = end;
-        Ok(out)
-    }
-
-    /// Steps over `n` bytes whose contents are never needed (bytes objects), without reading them.
-    fn skip(&mut self, n: u64) -> Result<()> {
-        self.pos = self.pos.checked_add(n).filter(|&e| e <= self.end).ok_or_else(|| self.past_end())?;
-        Ok(())
-    }
-
-    fn byte(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(&self.take(N as u64)?);
-        Ok(out)
-    }
-
-    /// A newline-terminated text argument, without the newline.
-    fn line(&mut self) -> Result<String> {
-        let mut out = Vec::new();
-        loop {
-            match self.byte()? {
-                b'\n' => return Ok(String::from_utf8_lossy(&out).into_owned()),
-                _ if out.len() >= MAX_LINE => {
-                    return Err(malformed(format!("A text argument in the pickle is longer than {MAX_LINE} bytes.")))
-                }
-                b => out.push(b),
-            }
         }
     }
 }
@@ -643,7 +549,10 @@ pub fn unpickle_bytes(bytes: &[u8]) -> Result<Unpickled> {
 
 #[path = "pickle_globals.rs"]
 mod globals;
+#[path = "pickle_reader.rs"]
+mod reader;
 pub use globals::Allowed;
+pub use reader::PickleReader;
 
 #[cfg(test)]
 #[path = "pickle_tests.rs"]
