@@ -124,6 +124,27 @@ fn list_shows_the_format_notes_and_why_the_default_was_picked() {
 }
 
 #[test]
+fn layout_is_inferred_where_the_file_does_not_say_and_can_be_overridden() {
+    let file = fixtures_dir().join("torch_layout.npz");
+    let out = patchlens(&["list", file.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = text.lines().find(|l| l.contains("patch_embed.proj.weight ")).unwrap();
+    assert!(row.starts_with('*') && row.contains("read as OIHW"), "{text}");
+    assert!(!text.lines().find(|l| l.contains("flax_stem")).unwrap().contains("read as"), "ties keep HWIO: {text}");
+    let png = out_path("layout");
+    let forced = patchlens(&["render", file.to_str().unwrap(), "-o", png.to_str().unwrap(), "--layout", "hwio"]);
+    assert!(!forced.status.success());
+    let err = String::from_utf8_lossy(&forced.stderr);
+    assert!(err.contains("cannot be drawn as HWIO: its filters have 8 input channels"), "{err}");
+    let run = patchlens(&["render", file.to_str().unwrap(), "-o", png.to_str().unwrap(), "--layout", "OIHW"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("(OIHW)"));
+    let bad = patchlens(&["render", file.to_str().unwrap(), "-o", png.to_str().unwrap(), "--layout", "nchw"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--layout is hwio or oihw, not 'nchw'."));
+    std::fs::remove_file(png).ok();
+}
+
+#[test]
 fn default_render_is_the_reference_grid() {
     let file = fixtures_dir().join("stored_f32.npz");
     let out = out_path("default");

@@ -80,3 +80,31 @@ test('Download PNG saves exactly the canvas pixels', async () => {
   assertSamePixels(png, expectedGrid(tiles.path, tiles.kernel_shape, await controlsOf(page)), 'downloaded PNG vs tiles');
   await context.close();
 });
+
+test('an npz holding a PyTorch-layout weight is read as OIHW, says so, and the layout can be switched', async () => {
+  const fixture = manifest.fixtures.find((f) => f.name === 'torch_layout.npz');
+  assert.ok(fixture, 'the manifest has torch_layout.npz');
+  const tiles = defaultTiles(fixture);
+  const { page, context, problems } = await openPage(session);
+  const opened = await settledAfter(page, () => page.setInputFiles('#file-input', fixture.path));
+  assert.equal(opened.data.state, 'ready', opened.text);
+  assert.equal(opened.data.layout, 'oihw');
+  assertSamePixels(await canvasPixels(page), expectedGrid(tiles.path, tiles.kernel_shape, await controlsOf(page)), 'OIHW read');
+  await page.waitForSelector('#tensor[data-listed="done"]', { state: 'attached' });
+  const label = await page.$eval('#tensor option[value="patch_embed.proj.weight"]', (o) => o.textContent);
+  assert.match(label, /read as OIHW/);
+  // Read the other way it has 8 input channels: refused in a sentence, the grid stays.
+  const refused = await settledAfter(page, () => page.selectOption('#layout', 'hwio'));
+  assert.match(refused.alert ?? '', /cannot be drawn as HWIO: its filters have 8 input channels/);
+  assert.deepEqual(refused.canvas, opened.canvas);
+  const back = await settledAfter(page, () => page.selectOption('#layout', ''));
+  assert.equal(back.alert, null);
+  assert.equal(back.data.layout, 'oihw');
+  // A new file starts again from the file's own layout.
+  await page.selectOption('#layout', 'oihw');
+  const sample = await settledAfter(page, () => page.click('#sample-button'));
+  assert.equal(sample.data.layout, 'hwio');
+  assert.equal(await page.inputValue('#layout'), '');
+  assert.deepEqual(problems, []);
+  await context.close();
+});

@@ -2,7 +2,7 @@
 // openBlob inside a dedicated worker, and a plain-words refusal of openBlob on the main thread.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { startServer } from '../../scripts/serve.mjs';
@@ -31,9 +31,21 @@ before(async () => {
   }));
   await page.route(`${server.url}${WORKER}`, (route) => route.fulfill({
     contentType: 'text/javascript',
-    body: `import { openBlob } from './js/index.js';
+    body: `import { openBlob, openFiles } from './js/index.js';
       self.onmessage = async ({ data }) => {
         try {
+          if (Array.isArray(data)) { // several files: one result per checkpoint among them
+            const opened = await openFiles(data);
+            self.postMessage(opened.map((o) => {
+              if (!o.checkpoint) return { label: o.label, files: o.files, error: o.error };
+              const grid = o.checkpoint.render({ layout: 'oihw' });
+              const out = { label: o.label, files: o.files, width: grid.width, height: grid.height, tensor: grid.tensor,
+                layout: grid.layout, notes: o.checkpoint.notes, reason: o.checkpoint.defaultReason, rgba: grid.rgba };
+              o.checkpoint.free();
+              return out;
+            }));
+            return;
+          }
           const checkpoint = await openBlob(data);
           const grid = checkpoint.render();
           self.postMessage({ width: grid.width, height: grid.height, tensor: grid.tensor,
@@ -79,6 +91,32 @@ test('openBlob reads lazily inside a worker', async () => {
   assert.equal(result.tensor, fixture.default_tensor);
   assert.ok(result.bytesRead < result.size, `read ${result.bytesRead} of ${result.size} bytes`);
   assertSamePixels({ ...result, rgba: Uint8Array.from(result.rgba) }, expectedGrid(tiles.path, tiles.kernel_shape, DEFAULTS), 'openBlob');
+});
+
+test('openFiles in a worker: shards and their index are one checkpoint, another file its own', async () => {
+  const shards = manifest.fixtures.find((f) => f.name === 'model.safetensors.index.json');
+  const single = manifest.fixtures.find((f) => f.name === 'dino_checkpoint.pth');
+  assert.ok(shards && single, 'the manifest has the sharded safetensors and the DINO checkpoint');
+  const paths = [single.path, shards.path, ...shards.companions.map((c) => join(dirname(shards.path), c))];
+  const files = paths.map((path) => ({ base64: asBase64(path), name: basename(path) }));
+  const result = await page.evaluate(async ({ list, worker }) => {
+    const made = list.map(({ base64, name }) => new File([Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0))], name));
+    const w = new Worker(worker, { type: 'module' });
+    const reply = await new Promise((resolve) => { w.onmessage = ({ data }) => resolve(data); w.postMessage(made); });
+    w.terminate();
+    return reply.error ? reply : reply.map((r) => ({ ...r, rgba: r.rgba && Array.from(r.rgba) }));
+  }, { list: files, worker: WORKER });
+  assert.equal(result.error, undefined, result.error);
+  assert.deepEqual(result.map((r) => r.label), ['model.safetensors', 'dino_checkpoint.pth']);
+  assert.equal(result[0].files.length, 4);
+  for (const [r, fixture] of [[result[0], shards], [result[1], single]]) {
+    const tiles = defaultTiles(fixture);
+    assert.equal(r.tensor, fixture.default_tensor);
+    assert.equal(r.layout, 'oihw');
+    assertSamePixels({ ...r, rgba: Uint8Array.from(r.rgba) }, expectedGrid(tiles.path, tiles.kernel_shape, DEFAULTS), r.label);
+  }
+  assert.match(result[1].reason, /teacher/);
+  assert.ok(result[1].notes.some((n) => n.includes('argparse.Namespace')), result[1].notes.join(' | '));
 });
 
 test('openBlob on the main thread refuses in plain words', async () => {
