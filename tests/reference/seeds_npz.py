@@ -1,5 +1,7 @@
 """Writes the committed fuzz seeds of the npz-era targets (checkpoint, zip, npy_header) from fixtures that
-real numpy wrote: small valid files, so libFuzzer starts deep instead of from empty input.
+real numpy wrote: small valid files, so libFuzzer starts deep instead of from empty input. The whole-pipeline
+`checkpoint` target also gets the other formats' seeds (fuzz/seeds/{torch,safetensors,gguf,onnx}/, written
+by their fixtures_<format>.py), since it detects every format.
 Usage: seeds_npz.py FIXTURES_DIR (make_fixtures.py output) — writes fuzz/seeds/{checkpoint,zip,npy_header}/."""
 import shutil
 import sys
@@ -17,6 +19,9 @@ def main(fixtures):
         out.mkdir(parents=True, exist_ok=True)
         for name in SMALL:
             shutil.copyfile(fixtures / name, out / name)
+    for target in ["torch", "safetensors", "gguf", "onnx"]:
+        for seed in sorted((REPO / "fuzz" / "seeds" / target).iterdir())[:3]:
+            shutil.copyfile(seed, REPO / "fuzz" / "seeds" / "checkpoint" / f"{target}-{seed.name}")
     out = REPO / "fuzz" / "seeds" / "npy_header"
     out.mkdir(parents=True, exist_ok=True)
     for name in ["npy_v2.npz", "npy_v3.npz", "fortran_big_endian_f64.npz", "bf16.npz", "non_float.npz"]:
