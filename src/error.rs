@@ -44,6 +44,29 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl Error {
+    /// The same kind of error, its sentence prefixed with where it happened: "In shard b.safetensors: …".
+    pub fn within(self, place: &str) -> Error {
+        let text = format!("In {place}: {self}");
+        match self {
+            Error::Read(_) => Error::Read(text),
+            Error::Truncated(_) => Error::Truncated(text),
+            Error::UnknownFormat(_) => Error::UnknownFormat(text),
+            Error::Malformed(_) => Error::Malformed(text),
+            Error::Unsupported(_) => Error::Unsupported(text),
+            Error::TooLarge(_) => Error::TooLarge(text),
+            Error::NoSuchTensor(_) => Error::NoSuchTensor(text),
+            Error::NotDrawable(_) => Error::NotDrawable(text),
+            Error::InvalidOption(_) => Error::InvalidOption(text),
+        }
+    }
+}
+
+/// A container asked for a tensor index it does not have.
+pub(crate) fn no_such_index(index: usize) -> Error {
+    Error::NoSuchTensor(format!("There is no tensor number {index} in this file."))
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Shorthand for the common "the file says X but Y" case.

@@ -5,11 +5,11 @@
 #[path = "gguf_cursor.rs"]
 mod cursor;
 
-use super::Container;
-use crate::error::{malformed, Error, Result};
+use super::{read_contiguous, Container};
+use crate::error::{malformed, no_such_index, Error, Result};
 use crate::kernel::KernelLayout;
-use crate::source::{read_vec, ByteSource};
-use crate::tensor::{checked_data_len, decode_floats, ByteOrder, DType, MemoryOrder, Tensor, TensorInfo};
+use crate::source::ByteSource;
+use crate::tensor::{ByteOrder, DType, Tensor, TensorInfo};
 use cursor::{Cursor, TYPE_STRING, TYPE_UINT32};
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -183,9 +183,7 @@ impl Gguf {
     }
 
     fn entry(&self, index: usize) -> Result<&Entry> {
-        self.entries
-            .get(index)
-            .ok_or_else(|| Error::NoSuchTensor(format!("There is no tensor number {index} in this file.")))
+        self.entries.get(index).ok_or_else(|| no_such_index(index))
     }
 }
 
@@ -322,17 +320,7 @@ impl Container for Gguf {
 
     fn read(&self, index: usize) -> Result<Tensor> {
         let entry = self.entry(index)?;
-        let info = entry.info.clone();
-        let size = info.dtype.float_size().ok_or_else(|| {
-            Error::NotDrawable(format!(
-                "Tensor {} holds {} values; only float tensors can be drawn.",
-                info.name, info.dtype
-            ))
-        })?;
-        let len = checked_data_len(&info, size, entry.len)?;
-        let bytes = read_vec(&*self.source, entry.start, len)?;
-        let values = decode_floats(&bytes, &info.dtype, self.order)?;
-        Ok(Tensor { info, values, order: MemoryOrder::C })
+        read_contiguous(&*self.source, entry.info.clone(), entry.start, entry.len, self.order)
     }
 
     fn notes(&self) -> Vec<String> {

@@ -19,7 +19,7 @@ pub(crate) mod zip;
 use crate::error::{Error, Result};
 use crate::kernel::KernelLayout;
 use crate::source::{read_vec, ByteSource};
-use crate::tensor::{Tensor, TensorInfo};
+use crate::tensor::{checked_data_len, decode_floats, ByteOrder, MemoryOrder, Tensor, TensorInfo};
 use std::rc::Rc;
 
 /// One checkpoint file, opened. Indices run over `names()`, in the file's own order.
@@ -62,6 +62,27 @@ pub trait Container {
 pub struct NamedSource {
     pub name: String,
     pub source: Rc<dyn ByteSource>,
+}
+
+/// Reads a tensor stored as one contiguous run of C-order values at `start` (`stored` bytes are set
+/// aside for it): the float check, the size check before allocating, one read, decoding.
+pub(crate) fn read_contiguous(
+    source: &dyn ByteSource,
+    info: TensorInfo,
+    start: u64,
+    stored: u64,
+    byte_order: ByteOrder,
+) -> Result<Tensor> {
+    let size = info.dtype.float_size().ok_or_else(|| {
+        Error::NotDrawable(format!(
+            "Tensor {} holds {} values; only float tensors can be drawn.",
+            info.name, info.dtype
+        ))
+    })?;
+    let len = checked_data_len(&info, size, stored)?;
+    let bytes = read_vec(source, start, len)?;
+    let values = decode_floats(&bytes, &info.dtype, byte_order)?;
+    Ok(Tensor { info, values, order: MemoryOrder::C })
 }
 
 /// Opens a checkpoint, choosing the format from its first bytes.

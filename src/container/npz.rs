@@ -4,7 +4,7 @@
 use super::npy::{self, NpyHeader};
 use super::zip::{Method, ZipArchive, ZipEntry};
 use super::Container;
-use crate::error::{Error, Result};
+use crate::error::{no_such_index, Error, Result};
 use crate::kernel::KernelLayout;
 use crate::source::{read_vec, ByteSource, Window};
 use crate::tensor::{checked_data_len, decode_floats, Tensor, TensorInfo, MAX_TENSOR_BYTES};
@@ -50,7 +50,7 @@ impl Npz {
         let entry = &self.entries[index];
         let prefix = entry.read_prefix(source, npy::PREFIX_GUESS)?;
         let fetch = |len| entry.read_data(source, prefix.data_start, 0, len);
-        let header = npy::read_header(prefix.bytes.clone(), fetch).map_err(|e| in_entry(&self.names[index], e))?;
+        let header = npy::read_header(prefix.bytes.clone(), fetch).map_err(|e| e.within(&self.names[index]))?;
         Ok(Located { header, data_start: prefix.data_start })
     }
 
@@ -94,21 +94,6 @@ impl Npz {
 const COALESCE_GAP: u64 = 16 << 10;
 /// No coalesced read grows past this.
 const MAX_COALESCED_READ: u64 = 1 << 20;
-
-fn no_such_index(index: usize) -> Error {
-    Error::NoSuchTensor(format!("There is no tensor number {index} in this file."))
-}
-
-/// Adds which entry a header problem is in.
-fn in_entry(name: &str, error: Error) -> Error {
-    let text = format!("In {name}: {error}");
-    match error {
-        Error::Truncated(_) => Error::Truncated(text),
-        Error::Unsupported(_) => Error::Unsupported(text),
-        Error::TooLarge(_) => Error::TooLarge(text),
-        _ => Error::Malformed(text),
-    }
-}
 
 fn info_of(name: &str, header: &NpyHeader) -> TensorInfo {
     TensorInfo { name: name.to_string(), dtype: header.dtype.clone(), shape: header.shape.clone() }

@@ -5,7 +5,7 @@
 use super::onnx_tensor::{self, Kind, Record};
 use super::protobuf::{Cursor, Fields, Value};
 use super::{Container, NamedSource};
-use crate::error::{Error, Result};
+use crate::error::{no_such_index, Error, Result};
 use crate::kernel::KernelLayout;
 use crate::source::ByteSource;
 use crate::tensor::{Tensor, TensorInfo};
@@ -262,9 +262,7 @@ fn external_file(data: &onnx_tensor::Data) -> Option<&str> {
 
 impl Onnx {
     fn record(&self, index: usize) -> Result<&Record> {
-        self.tensors
-            .get(index)
-            .ok_or_else(|| Error::NoSuchTensor(format!("There is no tensor number {index} in this file.")))
+        self.tensors.get(index).ok_or_else(|| no_such_index(index))
     }
 }
 

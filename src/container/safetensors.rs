@@ -2,11 +2,11 @@
 //! dtype, shape and byte range, then the data. Opening reads the header (one read, two if it is
 //! longer than the first guess) and checks it as the safetensors crate does; a tensor is one read.
 
-use super::Container;
-use crate::error::{malformed, Error, Result};
+use super::{read_contiguous, Container};
+use crate::error::{malformed, no_such_index, Error, Result};
 use crate::kernel::KernelLayout;
 use crate::source::{read_vec, ByteSource};
-use crate::tensor::{checked_data_len, decode_floats, ByteOrder, DType, MemoryOrder, Tensor, TensorInfo};
+use crate::tensor::{ByteOrder, DType, Tensor, TensorInfo};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -87,9 +87,7 @@ impl Safetensors {
     }
 
     fn entry(&self, index: usize) -> Result<&Entry> {
-        self.entries
-            .get(index)
-            .ok_or_else(|| Error::NoSuchTensor(format!("There is no tensor number {index} in this file.")))
+        self.entries.get(index).ok_or_else(|| no_such_index(index))
     }
 }
 
@@ -283,17 +281,7 @@ impl Container for Safetensors {
 
     fn read(&self, index: usize) -> Result<Tensor> {
         let entry = self.entry(index)?;
-        let info = entry.info.clone();
-        let size = info.dtype.float_size().ok_or_else(|| {
-            Error::NotDrawable(format!(
-                "Tensor {} holds {} values; only float tensors can be drawn.",
-                info.name, info.dtype
-            ))
-        })?;
-        let len = checked_data_len(&info, size, entry.len)?;
-        let bytes = read_vec(&*self.source, entry.start, len)?;
-        let values = decode_floats(&bytes, &info.dtype, ByteOrder::Little)?;
-        Ok(Tensor { info, values, order: MemoryOrder::C })
+        read_contiguous(&*self.source, entry.info.clone(), entry.start, entry.len, ByteOrder::Little)
     }
 
     fn notes(&self) -> Vec<String> {

@@ -123,8 +123,9 @@ impl Shard {
     }
 
     fn container(&self) -> Result<&dyn Container> {
-        let opened =
-            self.opened.get_or_init(|| open(self.file.source.clone()).map_err(|e| in_shard(&self.file.name, e)));
+        let opened = self
+            .opened
+            .get_or_init(|| open(self.file.source.clone()).map_err(|e| e.within(&format!("shard {}", self.file.name))));
         opened.as_deref().map_err(Clone::clone)
     }
 
@@ -133,18 +134,6 @@ impl Shard {
         let positions =
             self.positions.get_or_init(|| container.names().iter().enumerate().map(|(i, n)| (n.clone(), i)).collect());
         positions.get(name).copied()
-    }
-}
-
-fn in_shard(file: &str, error: Error) -> Error {
-    let text = format!("In shard {file}: {error}");
-    match error {
-        Error::Read(_) => Error::Read(text),
-        Error::Truncated(_) => Error::Truncated(text),
-        Error::UnknownFormat(_) => Error::UnknownFormat(text),
-        Error::Unsupported(_) => Error::Unsupported(text),
-        Error::TooLarge(_) => Error::TooLarge(text),
-        _ => Error::Malformed(text),
     }
 }
 

@@ -6,7 +6,7 @@ use super::pickle::{unpickle_bytes, TensorRecipe, MAX_PICKLE_BYTES};
 use super::torch_tree::{find_tensors, tree_notes, FoundTensor, StorageRef, Tree};
 use super::zip::{Method, ZipArchive, ZipEntry};
 use super::Container;
-use crate::error::{malformed, Error, Result};
+use crate::error::{malformed, no_such_index, Error, Result};
 use crate::kernel::KernelLayout;
 use crate::source::{ByteSource, Window};
 use crate::tensor::{decode_floats, ByteOrder, MemoryOrder, Tensor, TensorInfo, MAX_TENSOR_BYTES};
@@ -74,7 +74,7 @@ impl TorchZip {
             }
         };
 
-        let data = unpickle_bytes(&pickle_bytes).map_err(|e| in_pickle("data.pkl", e))?;
+        let data = unpickle_bytes(&pickle_bytes).map_err(|e| e.within("data.pkl"))?;
         let mut tree = Tree::default();
         find_tensors(&data, "", &mut tree);
         let mut refused = data.refused.clone();
@@ -82,7 +82,7 @@ impl TorchZip {
         if torchscript {
             if let Some(entry) = find(&format!("{root}constants.pkl")) {
                 let bytes = read_entry(&*source, entry, MAX_PICKLE_BYTES)?;
-                let constants = unpickle_bytes(&bytes).map_err(|e| in_pickle("constants.pkl", e))?;
+                let constants = unpickle_bytes(&bytes).map_err(|e| e.within("constants.pkl"))?;
                 find_tensors(&constants, "constants", &mut tree);
                 refused.extend(constants.refused.iter().filter(|r| !data.refused.contains(r)).cloned());
             }
@@ -174,16 +174,6 @@ fn read_entry(source: &dyn ByteSource, entry: &ZipEntry, cap: u64) -> Result<Vec
     Ok(entry.read_prefix(source, entry.size as usize)?.bytes)
 }
 
-fn in_pickle(what: &str, error: Error) -> Error {
-    let text = format!("In {what}: {error}");
-    match error {
-        Error::Truncated(_) => Error::Truncated(text),
-        Error::Unsupported(_) => Error::Unsupported(text),
-        Error::TooLarge(_) => Error::TooLarge(text),
-        _ => Error::Malformed(text),
-    }
-}
-
 fn listed(found: FoundTensor, entry_name: String) -> Listed {
     let dtype = match &found.storage {
         Ok(s) => s.dtype.clone(),
@@ -191,10 +181,6 @@ fn listed(found: FoundTensor, entry_name: String) -> Listed {
     };
     let info = TensorInfo { name: found.name, dtype, shape: found.recipe.shape.clone() };
     Listed { info, recipe: found.recipe, storage: found.storage, entry_name }
-}
-
-fn no_such_index(index: usize) -> Error {
-    Error::NoSuchTensor(format!("There is no tensor number {index} in this file."))
 }
 
 /// The bytes of a storage a view touches: `(first byte, length)`, checked against the storage's

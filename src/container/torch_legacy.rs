@@ -7,7 +7,7 @@ use super::pickle::{unpickle, Node, PickleReader, Unpickled, Value};
 use super::torch::{check_float, tensor_from, view_span};
 use super::torch_tree::{find_tensors, tree_notes, FoundTensor, StorageRef, Tree};
 use super::Container;
-use crate::error::{malformed, Error, Result};
+use crate::error::{malformed, no_such_index, Error, Result};
 use crate::kernel::KernelLayout;
 use crate::source::{read_vec, ByteSource};
 use crate::tensor::{ByteOrder, DType, Tensor, TensorInfo};
@@ -37,7 +37,7 @@ pub struct TorchLegacy {
 impl TorchLegacy {
     pub fn open(source: Rc<dyn ByteSource>) -> Result<Self> {
         let mut reader = PickleReader::new(&*source, 0);
-        let context = |what: &'static str| move |e: Error| in_legacy(what, e);
+        let context = |what: &'static str| move |e: Error| e.within(&format!("the legacy PyTorch file's {what}"));
         unpickle(&mut reader).map_err(context("magic number"))?;
         let protocol = unpickle(&mut reader).map_err(context("protocol version"))?;
         if protocol.root != Value::Int(1001) {
@@ -75,16 +75,6 @@ impl TorchLegacy {
             Some(offset) => offset.clone(),
             None => Err(malformed(format!("Storage {} is missing from the file's storage list.", storage.key))),
         }
-    }
-}
-
-fn in_legacy(what: &str, error: Error) -> Error {
-    let text = format!("In the legacy PyTorch file's {what}: {error}");
-    match error {
-        Error::Truncated(_) => Error::Truncated(text),
-        Error::Unsupported(_) => Error::Unsupported(text),
-        Error::TooLarge(_) => Error::TooLarge(text),
-        _ => Error::Malformed(text),
     }
 }
 
@@ -133,10 +123,6 @@ fn storage_offsets(
         };
     }
     Ok(offsets)
-}
-
-fn no_such_index(index: usize) -> Error {
-    Error::NoSuchTensor(format!("There is no tensor number {index} in this file."))
 }
 
 impl Container for TorchLegacy {
