@@ -38,21 +38,28 @@ pub fn read_vec(source: &dyn ByteSource, offset: u64, len: usize) -> Result<Vec<
 }
 
 /// Bytes already read from `source` at `start`, served from memory; reads that do not fall
-/// inside go to `source`. Lets one read of a region serve many small header reads.
-pub struct Window<'a> {
-    source: &'a dyn ByteSource,
+/// inside go to `source`. Lets one read of a region serve many small header reads. `S` is a
+/// borrowed source for a short-lived window, or an `Rc` for one kept with a container.
+pub struct Window<S> {
+    source: S,
     start: u64,
     bytes: Vec<u8>,
 }
 
-impl<'a> Window<'a> {
-    pub fn read(source: &'a dyn ByteSource, start: u64, end: u64) -> Result<Self> {
+impl<S: ByteSource> Window<S> {
+    pub fn read(source: S, start: u64, end: u64) -> Result<Self> {
         let len = usize::try_from(end.saturating_sub(start)).unwrap_or(usize::MAX);
-        Ok(Window { source, start, bytes: read_vec(source, start, len)? })
+        let bytes = read_vec(&source, start, len)?;
+        Ok(Window { source, start, bytes })
+    }
+
+    /// The bytes held, from `start`.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
-impl ByteSource for Window<'_> {
+impl<S: ByteSource> ByteSource for Window<S> {
     fn len(&self) -> u64 {
         self.source.len()
     }
@@ -195,6 +202,16 @@ impl<S: ByteSource> ByteSource for Metered<S> {
         self.inner.read_at(offset, buf)?;
         self.stats.record(offset, buf.len() as u64);
         Ok(())
+    }
+}
+
+impl<S: ByteSource + ?Sized> ByteSource for &S {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
     }
 }
 

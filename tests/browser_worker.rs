@@ -1,5 +1,6 @@
 //! In a real dedicated worker: a Blob is read lazily through FileReaderSync, and exactly the
-//! expected ranges are read: the format's magic, the zip tail, and the kernel's entry in one range.
+//! expected ranges are read: the file's head (magic and header), the zip tail, and the kernel's entry
+//! in one range; a PyTorch file and a set of shards read the same way.
 #![cfg(target_arch = "wasm32")]
 
 use patchlens::source::ByteSource;
@@ -46,8 +47,8 @@ fn blob_is_read_by_ranges_only() {
     assert_eq!(rendered.tensor.name, "embedding/kernel");
 
     let reads = reads.borrow().clone();
-    assert_eq!(reads.len(), 3, "magic, tail, kernel entry: {reads:?}");
-    assert_eq!(reads[0], (0, 8), "format magic");
+    assert_eq!(reads.len(), 3, "head, tail, kernel entry: {reads:?}");
+    assert_eq!(reads[0], (0, 65536), "the head: format magic (and, in most formats, the header)");
     assert_eq!(reads[1], (len - 65557, 65557), "zip tail: 22 + 65535 bytes, the end record and directory");
     let (entry_at, entry_len) = reads[2];
     // The kernel's local header, .npy header and data, in one range: a header is well under 1 KiB.
@@ -63,17 +64,72 @@ fn blob_is_read_by_ranges_only() {
     }
 }
 
+/// Hugging Face ViT-S/14 names, float16, written by torch.save (tests/reference/make_torch_fixtures.py).
+const PTH: &[u8] = include_bytes!("fixtures/committed/torch/pytorch_model.bin");
+const PTH_KERNEL_BYTES: u64 = 384 * 3 * 14 * 14 * 2;
+
+#[wasm_bindgen_test]
+fn a_pytorch_file_is_read_by_ranges_only() {
+    let reads = Rc::new(RefCell::new(Vec::new()));
+    let source = Recording { inner: BlobSource::new(blob(PTH)).unwrap(), reads: Rc::clone(&reads) };
+    let checkpoint = Checkpoint::open(source).unwrap();
+    let rendered = checkpoint.render(None, &GridOptions::default()).unwrap();
+    assert_eq!(rendered.tensor.name, "vit.embeddings.patch_embeddings.projection.weight");
+    let reads = reads.borrow().clone();
+    // The head (with data.pkl at the zip's front), the zip tail, the kernel's storage.
+    assert!(reads.len() <= 4, "{reads:?}");
+    let total: u64 = reads.iter().map(|r| r.1 as u64).sum();
+    assert!(total >= PTH_KERNEL_BYTES && total <= PTH_KERNEL_BYTES + (1 << 20), "read {total} of {}", PTH.len());
+    assert!(reads.iter().any(|&(_, len)| len as u64 >= PTH_KERNEL_BYTES), "the kernel in one read: {reads:?}");
+}
+
+const INDEX: &[u8] = include_bytes!("fixtures/generated/model.safetensors.index.json");
+const SHARDS: [(&str, &[u8]); 3] = [
+    ("model-00001-of-00003.safetensors", include_bytes!("fixtures/generated/model-00001-of-00003.safetensors")),
+    ("model-00002-of-00003.safetensors", include_bytes!("fixtures/generated/model-00002-of-00003.safetensors")),
+    ("model-00003-of-00003.safetensors", include_bytes!("fixtures/generated/model-00003-of-00003.safetensors")),
+];
+
+fn file(bytes: &[u8], name: &str) -> web_sys::File {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    web_sys::File::new_with_u8_array_sequence(&parts, name).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn open_files_makes_one_checkpoint_of_shards_and_their_index() {
+    let files = js_sys::Array::new();
+    files.push(&file(INDEX, "model.safetensors.index.json"));
+    for (name, bytes) in SHARDS {
+        files.push(&file(bytes, name));
+    }
+    files.push(&file(NPZ, "stored_f32.npz"));
+    let opened = JsCheckpoint::open_files(files).unwrap();
+    assert_eq!(opened.length(), 2);
+    let label = |i: u32| js_sys::Reflect::get(&opened.get(i), &"label".into()).unwrap().as_string().unwrap();
+    assert_eq!((label(0), label(1)), ("model.safetensors".to_string(), "stored_f32.npz".to_string()));
+    let files_of_first = js_sys::Reflect::get(&opened.get(0), &"files".into()).unwrap();
+    assert_eq!(js_sys::Array::from(&files_of_first).length(), 4);
+    let checkpoint = js_sys::Reflect::get(&opened.get(0), &"checkpoint".into()).unwrap();
+    let render = js_sys::Reflect::get(&checkpoint, &"render".into()).unwrap();
+    let grid = js_sys::Function::from(render).call0(&checkpoint).unwrap();
+    let tensor = js_sys::Reflect::get(&grid, &"tensor".into()).unwrap().as_string().unwrap();
+    assert_eq!(tensor, "vit.embeddings.patch_embeddings.projection.weight");
+}
+
 #[wasm_bindgen_test]
 fn js_checkpoint_from_blob_reports_bytes_read() {
     let checkpoint = JsCheckpoint::from_blob(blob(NPZ)).unwrap();
     assert_eq!(checkpoint.file_size() as usize, NPZ.len());
     assert_eq!(checkpoint.default_tensor().as_deref(), Some("embedding/kernel"));
-    // Opening reads the magic and the zip tail; naming the default reads the embedding's header.
-    assert_eq!(checkpoint.reads(), 3.0);
+    // Opening reads the head and the zip tail; the embedding's .npy header lies within the head here
+    // (only small entries come before it), so naming the default reads nothing more.
+    assert_eq!(checkpoint.reads(), 2.0);
     checkpoint.render(None).unwrap();
+    // This file is little more than its kernel, so the head, tail and kernel together touch all of it.
     let read = checkpoint.bytes_read();
-    assert!(read >= KERNEL_BYTES as f64 && read < NPZ.len() as f64, "{read} distinct bytes of {}", NPZ.len());
-    assert!(checkpoint.bytes_transferred() >= read);
+    assert!(read >= KERNEL_BYTES as f64 && read <= NPZ.len() as f64, "{read} distinct bytes of {}", NPZ.len());
+    let transferred = checkpoint.bytes_transferred();
+    assert!(transferred >= read && transferred <= (KERNEL_BYTES + (1 << 20)) as f64, "{transferred} bytes transferred");
 }
 
 #[wasm_bindgen_test]

@@ -25,11 +25,13 @@ fn a_200k_string_tokenizer_takes_a_few_large_reads() {
 }
 
 #[test]
-fn small_files_open_in_two_reads_and_draw_in_one_more() {
+fn headers_come_with_the_first_read_and_the_kernel_in_one_more() {
+    // The first read (64 KiB) holds the magic and the header; a file that small is drawn from it alone.
     for file in ["clip_projector_f32.gguf", "hf_vit_f32.safetensors", "dinov2_small_patch_embed.safetensors"] {
         let checkpoint = open(file);
-        assert_eq!(checkpoint.reads(), 2, "{file}: the magic, then the header");
+        assert_eq!(checkpoint.reads(), 1, "{file}: the magic and the header in one read");
         checkpoint.render(None, &GridOptions::default()).unwrap();
-        assert_eq!(checkpoint.reads(), 3, "{file}: the kernel in one read");
+        let kernel_reads = u64::from(checkpoint.file_size() > 64 << 10);
+        assert_eq!(checkpoint.reads(), 1 + kernel_reads, "{file}: the kernel in one read at most");
     }
 }

@@ -18,7 +18,7 @@ pub(crate) mod zip;
 
 use crate::error::{Error, Result};
 use crate::kernel::KernelLayout;
-use crate::source::{read_vec, ByteSource};
+use crate::source::{read_vec, ByteSource, Window};
 use crate::tensor::{checked_data_len, decode_floats, ByteOrder, MemoryOrder, Tensor, TensorInfo};
 use std::rc::Rc;
 
@@ -85,6 +85,9 @@ pub(crate) fn read_contiguous(
     Ok(Tensor { info, values, order: MemoryOrder::C })
 }
 
+/// How much of a file's start is read when it is opened (see [`open_with`]).
+pub const HEAD_BYTES: u64 = 64 << 10;
+
 /// Opens a checkpoint, choosing the format from its first bytes.
 pub fn open(source: Rc<dyn ByteSource>) -> Result<Box<dyn Container>> {
     open_with(source, &[])
@@ -95,8 +98,12 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if source.is_empty() {
         return Err(Error::UnknownFormat("The file is empty.".into()));
     }
-    // 16 bytes: every magic below (the legacy torch one is 14), or safetensors' length and its `{`.
-    let magic = read_vec(&*source, 0, 16.min(source.len() as usize))?;
+    // One read of the file's first bytes serves the magic numbers and, kept with the container, usually
+    // the whole header too: a safetensors header, GGUF metadata, an ONNX graph's start, the data.pkl at
+    // the front of a PyTorch zip, a legacy pickle. In a browser every read costs a millisecond or more.
+    let head = Window::read(Rc::clone(&source), 0, HEAD_BYTES.min(source.len()))?;
+    let magic = head.bytes().get(..16).unwrap_or(head.bytes()).to_vec();
+    let source: Rc<dyn ByteSource> = Rc::new(head);
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
         // Zip holds npz and PyTorch archives alike; the entry names tell them apart.
         let archive = zip::ZipArchive::read(&*source)?;
