@@ -89,11 +89,12 @@ pub fn open_files(files: Vec<NamedSource>) -> Vec<Group> {
         singles.push(Group { label: f.name.clone(), files: vec![f.name.clone()], container });
     }
     // A file some other checkpoint reads (ONNX external data) is part of that one, not a checkpoint.
-    let companions_used: Vec<String> =
-        singles.iter().filter_map(|g| g.container.as_ref().ok()).flat_map(|c| c.companions_used()).collect();
+    let mut companions_used: Vec<String> = Vec::new();
     for group in &mut singles {
         if let Ok(container) = &group.container {
-            group.files.extend(container.companions_used());
+            let used = container.companions_used();
+            companions_used.extend(used.iter().cloned());
+            group.files.extend(used);
         }
     }
     singles.retain(|g| g.container.is_ok() || !companions_used.contains(&g.label));

@@ -58,18 +58,14 @@ fn is_named(name: &str, suffix: &str) -> bool {
     name.strip_suffix(suffix).is_some_and(|rest| rest.is_empty() || rest.ends_with(['/', '.']))
 }
 
-/// The rank and description of a name in [`KNOWN_NAMES`], if it has one.
-fn known(name: &str) -> Option<(usize, &'static str)> {
-    KNOWN_NAMES
-        .iter()
-        .enumerate()
-        .find(|(_, (suffix, _))| is_named(name, suffix))
-        .map(|(rank, (_, what))| (rank, *what))
+/// A name's rank in [`KNOWN_NAMES`] and the entry it matched (suffix, description), if it has one.
+fn known(name: &str) -> Option<(usize, &'static (&'static str, &'static str))> {
+    KNOWN_NAMES.iter().enumerate().find(|(_, (suffix, _))| is_named(name, suffix))
 }
 
 /// What a tensor's name says it is, for the tensor list: `Some("timm / DINO … patch embedding")`.
 pub fn recognize(name: &str) -> Option<&'static str> {
-    known(name).map(|(_, what)| what)
+    known(name).map(|(_, (_, what))| *what)
 }
 
 /// The tensor drawn by default and why it was chosen.
@@ -79,21 +75,30 @@ pub struct Pick {
     pub reason: String,
 }
 
-/// Indices of the tensors with a known name, best first: by name rank, then copy, then file order.
-fn known_candidates(names: &[String]) -> Vec<(usize, &'static str, Copy)> {
-    let mut found: Vec<(usize, usize, Copy, &'static str)> = names
+/// A tensor with a known name: its index, the [`KNOWN_NAMES`] entry it matched, and which copy it is.
+struct Candidate {
+    index: usize,
+    entry: &'static (&'static str, &'static str),
+    copy: Copy,
+}
+
+/// The tensors with a known name, best first: by name rank, then copy, then file order.
+fn known_candidates(names: &[String]) -> Vec<Candidate> {
+    let mut found: Vec<(usize, Candidate)> = names
         .iter()
         .enumerate()
-        .filter_map(|(i, name)| known(name).map(|(rank, what)| (rank, i, copy_of(name), what)))
+        .filter_map(|(index, name)| {
+            known(name).map(|(rank, entry)| (rank, Candidate { index, entry, copy: copy_of(name) }))
+        })
         .collect();
-    found.sort_by_key(|&(rank, index, copy, _)| (rank, copy, index));
-    found.into_iter().map(|(_, index, copy, what)| (index, what, copy)).collect()
+    found.sort_by_key(|(rank, c)| (*rank, c.copy, c.index));
+    found.into_iter().map(|(_, candidate)| candidate).collect()
 }
 
 /// The best-ranked known name, by names alone: usually the pick, so a caller can read it before its
 /// header is known (an npz entry's header and data then come in one read).
 pub fn likely_patch_embedding(names: &[String]) -> Option<usize> {
-    known_candidates(names).first().map(|&(index, _, _)| index)
+    known_candidates(names).first().map(|c| c.index)
 }
 
 fn copy_note(copy: Copy) -> &'static str {
@@ -114,9 +119,8 @@ pub fn pick_patch_embedding(
     layout: impl Fn(&TensorInfo) -> KernelLayout,
 ) -> Option<Pick> {
     let drawable = |i: usize| info(i).filter(|t| not_drawable_reason(t, layout(t)).is_none());
-    for (index, what, copy) in known_candidates(names) {
+    for Candidate { index, entry: (suffix, what), copy } in known_candidates(names) {
         if drawable(index).is_some() {
-            let suffix = KNOWN_NAMES.iter().find(|(s, _)| is_named(&names[index], s)).map_or("", |(s, _)| s);
             return Some(Pick { index, reason: format!("named like the {what} ({suffix}){}", copy_note(copy)) });
         }
     }

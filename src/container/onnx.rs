@@ -255,7 +255,7 @@ impl Container for Onnx {
 /// The base name of the file a tensor's external data lives in, if it has any.
 fn external_file(data: &onnx_tensor::Data) -> Option<&str> {
     match data {
-        onnx_tensor::Data::External { location, .. } => location.rsplit(['/', '\\']).next(),
+        onnx_tensor::Data::External { location, .. } => Some(onnx_tensor::base_name(location)),
         _ => None,
     }
 }

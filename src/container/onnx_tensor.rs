@@ -261,6 +261,11 @@ fn exact_len(info: &TensorInfo, size: usize, stored: u64, what: &str) -> Result<
     Ok(bytes)
 }
 
+/// The file an external `location` names, as a drop or a folder gives it: by base name, never by path.
+pub(super) fn base_name(location: &str) -> &str {
+    location.rsplit(['/', '\\']).next().unwrap_or(location)
+}
+
 fn read_external(
     info: &TensorInfo,
     size: usize,
@@ -269,8 +274,7 @@ fn read_external(
     offset: &str,
     length: &Option<String>,
 ) -> Result<Vec<u8>> {
-    // Only the base name counts: a drop or a folder gives files by name, never by path.
-    let file = location.rsplit(['/', '\\']).next().unwrap_or(location);
+    let file = base_name(location);
     let companion = companions.iter().find(|c| c.name == file).ok_or_else(|| {
         Error::Read(format!(
             "Tensor {} is stored in a separate file, {file}; drop it together with the .onnx file.",
