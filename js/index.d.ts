@@ -4,14 +4,20 @@ import init, { Checkpoint } from '../pkg/patchlens.js';
 import type { Grid, InitInput } from '../pkg/patchlens.js';
 
 export { init, Checkpoint };
-export type { Grid, GridInfo, InitInput, OpenedCheckpoint, RenderOptions, TensorInfo } from '../pkg/patchlens.js';
+export type { Grid, GridInfo, InitInput, OpenedCheckpoint, RangeReader, RenderOptions, TensorInfo } from '../pkg/patchlens.js';
 import type { OpenedCheckpoint } from '../pkg/patchlens.js';
 
+/** What `load` accepts: nothing, a URL or string, a Request, a Response or a promise of one, the .wasm's
+ *  bytes (a BufferSource), a WebAssembly.Module, or `{ module_or_path }` holding one of these (the generated
+ *  `init`'s own form). In Node a `file:` URL or a plain path is read from disk. */
+export type LoadInput = InitInput | Promise<InitInput> | { module_or_path: InitInput | Promise<InitInput> };
+
 /**
- * Loads the WebAssembly module once; later calls share the same promise. `input` goes to `init`
- * (a URL, Response or WebAssembly.Module) for bundlers that move the .wasm file.
+ * Loads the WebAssembly module once; later calls share the same promise (and ignore their input).
+ * Without input the module finds its .wasm beside its JS (in Node: read from the package's folder);
+ * pass the .wasm's URL, a Response, its bytes or a compiled module when a bundler moves the file.
  */
-export function load(input?: Parameters<typeof init>[0]): Promise<unknown>;
+export function load(input?: LoadInput): Promise<unknown>;
 
 /** Opens a checkpoint held in memory (the bytes are copied into the module). Any thread. */
 export function openBytes(bytes: Uint8Array | ArrayBuffer): Promise<Checkpoint>;
@@ -22,6 +28,15 @@ export function openBlob(blob: Blob): Promise<Checkpoint>;
 /** Opens files given together (shards, a model and its external data, several checkpoints) lazily:
  *  one result per checkpoint among them. Dedicated Web Workers only. */
 export function openFiles(files: File[] | FileList): Promise<OpenedCheckpoint[]>;
+
+/** Node only: opens checkpoint files and folders by path, reading only the byte ranges needed. Files are
+ *  grouped as `openFiles` groups them; a folder contributes its files (leaving out those that are no
+ *  checkpoint); an `*.index.json` brings its shards. One result per checkpoint among them. */
+export function openPaths(paths: string[]): Promise<OpenedCheckpoint[]>;
+
+/** Node only: opens one checkpoint by path (a file, an `*.index.json` with its shards, a folder holding
+ *  one checkpoint), reading only the byte ranges needed. Rejects with the reason when it cannot. */
+export function openPath(path: string): Promise<Checkpoint>;
 
 /** Sizes `canvas` to the grid and puts its pixels on it, unscaled. Returns the canvas. */
 export function drawGrid<C extends HTMLCanvasElement | OffscreenCanvas>(

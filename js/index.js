@@ -6,23 +6,36 @@
 //   checkpoint.free();
 //
 // In a dedicated Web Worker, `openBlob(file)` reads only the byte ranges it needs (FileReaderSync),
-// so multi-gigabyte checkpoints open without being loaded into memory.
+// so multi-gigabyte checkpoints open without being loaded into memory; in Node, `openPath(path)` does
+// the same with the file system.
 import init, { Checkpoint } from '../pkg/patchlens.js';
+import { inNode, openPathsWithSkipped, wasmSourceForNode } from './node.js';
 
 export { init, Checkpoint };
 
 let ready = null;
 
 /**
- * Loads the module once; later calls return the same promise. `input` is passed to `init` (a URL,
- * Response or WebAssembly.Module) for bundlers that move the .wasm file; leave it out otherwise.
+ * Loads the module once; later calls return the same promise (and ignore their input). Without input
+ * the module finds its .wasm beside its glue — in Node, read from the package's own folder. `input`,
+ * for bundlers that move the .wasm file: a URL or string, a Response or a promise of one, the bytes (a
+ * BufferSource), a WebAssembly.Module, or `{ module_or_path }` holding one of these. In Node a `file:`
+ * URL or a path is read from disk.
  */
 export function load(input) {
-  ready ??= init(input).catch((error) => {
+  ready ??= start(input).catch((error) => {
     ready = null; // let a later call try again
     throw error;
   });
   return ready;
+}
+
+async function start(input) {
+  const plain = input !== null && typeof input === 'object' && Object.getPrototypeOf(input) === Object.prototype;
+  let source = plain ? input.module_or_path : input;
+  if (inNode) source = await wasmSourceForNode(source);
+  // Always the glue's one-object form: any other form logs a deprecation warning.
+  return init({ module_or_path: source });
 }
 
 /**
@@ -63,6 +76,40 @@ export async function openFiles(files) {
   }
   await load();
   return Checkpoint.openFiles([...files]);
+}
+
+/**
+ * Opens checkpoint files and folders from disk, in Node, reading only the byte ranges needed (as `openBlob`
+ * does in a worker). Files are grouped as `openFiles` groups them (shards with or without their index, an
+ * ONNX model and its external data); a folder contributes its files, leaving out those in no format
+ * patchlens reads; an `*.index.json` brings the shards it names from its folder. One result per checkpoint.
+ * @param {string[]} paths
+ * @returns {Promise<Array<{ label: string, files: string[], checkpoint?: Checkpoint, error?: string }>>}
+ */
+export async function openPaths(paths) {
+  requireNode('openPaths');
+  await load();
+  return (await openPathsWithSkipped([...paths], Checkpoint)).opened;
+}
+
+/**
+ * Opens one checkpoint from disk, in Node, reading only the byte ranges needed: a file, an `*.index.json`
+ * (with its shards beside it) or a folder holding one checkpoint. Rejects with the reason when it cannot.
+ * @param {string} path
+ * @returns {Promise<Checkpoint>}
+ */
+export async function openPath(path) {
+  requireNode('openPath');
+  const opened = await openPaths([path]);
+  if (opened.length === 1 && opened[0].checkpoint) return opened[0].checkpoint;
+  for (const o of opened) o.checkpoint?.free();
+  if (opened.length === 1) throw new Error(opened[0].error);
+  if (opened.length === 0) throw new Error(`There is no checkpoint in ${path}.`);
+  throw new Error(`${path} holds ${opened.length} checkpoints (${opened.map((o) => o.label).join(', ')}); open them with openPaths.`);
+}
+
+function requireNode(name) {
+  if (!inNode) throw new Error(`${name} works only in Node, which can read files by path; in a browser use openBlob or openFiles in a worker.`);
 }
 
 /**

@@ -2,14 +2,17 @@
 //! Nothing here parses, scales or lays out; see `Checkpoint` for that.
 
 mod blob;
+mod reader;
 
 pub use blob::BlobSource;
+pub use reader::ReaderSource;
 
+use crate::container::NamedSource;
 use crate::error::Error;
 use crate::grid::{parse_color, GridOptions};
 use crate::kernel::KernelLayout;
 use crate::source::{ByteSource, SliceSource};
-use crate::{Checkpoint as CoreCheckpoint, Rendered};
+use crate::{Checkpoint as CoreCheckpoint, Opened, Rendered};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -31,8 +34,12 @@ export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw'; coun
 /** What a rendered grid shows. `filterShape` is [kh, kw, c]. */
 export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number }
 /** One checkpoint found among files opened together: the files it is made of, and either the open
- *  `checkpoint` or the `error` sentence that says why it could not be opened. */
-export interface OpenedCheckpoint { label: string; files: string[]; checkpoint?: Checkpoint; error?: string }
+ *  `checkpoint` or the `error` sentence that says why it could not be opened; `notACheckpoint` is true when
+ *  the file is in no format patchlens reads (a folder's README, say). */
+export interface OpenedCheckpoint { label: string; files: string[]; checkpoint?: Checkpoint; error?: string; notACheckpoint?: boolean }
+/** A file read by ranges through a synchronous function (Node: `fs.readSync` on a descriptor). `read` returns
+ *  exactly `length` bytes from `offset`; `close`, if given, is called once the module no longer needs the file. */
+export interface RangeReader { name: string; size: number; read(offset: number, length: number): Uint8Array; close?(): void }
 /** A rendered grid: `rgba` holds width × height pixels, 4 bytes each, alpha 255. */
 export interface Grid extends GridInfo { rgba: Uint8ClampedArray }
 "#;
@@ -52,7 +59,8 @@ fn plain_error(message: &str) -> JsValue {
     js_sys::Error::new(message).into()
 }
 
-/// An open checkpoint. In a worker, `fromBlob` reads a `File` lazily; anywhere, `fromBytes`.
+/// An open checkpoint. In a worker, `fromBlob` reads a `File` lazily; in Node, `openReaders` reads files by
+/// ranges; anywhere, `fromBytes`.
 #[wasm_bindgen]
 pub struct Checkpoint {
     inner: CoreCheckpoint,
@@ -231,19 +239,33 @@ impl Checkpoint {
                 .unwrap_or_else(|| format!("file {}", i + 1));
             sources.push((name, Rc::new(blob::BlobSource::new(blob).map_err(js_error)?)));
         }
-        let out = js_sys::Array::new();
-        for opened in CoreCheckpoint::open_files(sources) {
-            let entry = js_sys::Object::new();
-            js_sys::Reflect::set(&entry, &"label".into(), &opened.label.into())?;
-            let files: js_sys::Array = opened.files.iter().map(|f| JsValue::from_str(f)).collect();
-            js_sys::Reflect::set(&entry, &"files".into(), &files)?;
-            match opened.checkpoint {
-                Ok(inner) => js_sys::Reflect::set(&entry, &"checkpoint".into(), &Checkpoint { inner }.into())?,
-                Err(e) => js_sys::Reflect::set(&entry, &"error".into(), &e.to_string().into())?,
-            };
-            out.push(&entry);
+        opened_to_js(CoreCheckpoint::open_files(sources))
+    }
+
+    /// Opens files read through synchronous JS functions (`RangeReader`s: Node's `fs.readSync`), grouped as
+    /// `openFiles` groups them. Only the ranges needed are read. Any thread, any JS runtime.
+    #[wasm_bindgen(js_name = openReaders, unchecked_return_type = "OpenedCheckpoint[]")]
+    pub fn open_readers(
+        #[wasm_bindgen(unchecked_param_type = "RangeReader[]")] readers: js_sys::Array,
+    ) -> Result<js_sys::Array, JsValue> {
+        console_error_panic_hook::set_once();
+        let mut sources: Vec<(String, Rc<dyn ByteSource>)> = Vec::new();
+        for (i, reader) in readers.iter().enumerate() {
+            let source = ReaderSource::new(reader, i + 1).map_err(js_error)?;
+            sources.push((source.name().to_string(), Rc::new(source)));
         }
-        Ok(out)
+        opened_to_js(CoreCheckpoint::open_files(sources))
+    }
+
+    /// The shard files a `*.index.json` names, so a caller with a file system can find them beside it.
+    #[wasm_bindgen(js_name = shardsNamedByIndex)]
+    pub fn shards_named_by_index(
+        #[wasm_bindgen(unchecked_param_type = "RangeReader")] index: JsValue,
+    ) -> Result<Vec<String>, JsValue> {
+        console_error_panic_hook::set_once();
+        let source = ReaderSource::new(index, 1).map_err(js_error)?;
+        let index = NamedSource { name: source.name().to_string(), source: Rc::new(source) };
+        crate::fileset::files_named_by_index(&index).map_err(js_error)
     }
 
     /// The tensor drawn by default (the patch embedding), if one was found.
@@ -332,6 +354,28 @@ impl Checkpoint {
         }
         grid_info(&rendered)
     }
+}
+
+/// One `OpenedCheckpoint` object per checkpoint found among files opened together.
+fn opened_to_js(opened: Vec<Opened>) -> Result<js_sys::Array, JsValue> {
+    let out = js_sys::Array::new();
+    for opened in opened {
+        let entry = js_sys::Object::new();
+        js_sys::Reflect::set(&entry, &"label".into(), &opened.label.into())?;
+        let files: js_sys::Array = opened.files.iter().map(|f| JsValue::from_str(f)).collect();
+        js_sys::Reflect::set(&entry, &"files".into(), &files)?;
+        match opened.checkpoint {
+            Ok(inner) => js_sys::Reflect::set(&entry, &"checkpoint".into(), &Checkpoint { inner }.into())?,
+            Err(e) => {
+                if matches!(e, Error::UnknownFormat(_)) {
+                    js_sys::Reflect::set(&entry, &"notACheckpoint".into(), &JsValue::TRUE)?;
+                }
+                js_sys::Reflect::set(&entry, &"error".into(), &e.to_string().into())?
+            }
+        };
+        out.push(&entry);
+    }
+    Ok(out)
 }
 
 impl Checkpoint {

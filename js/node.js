@@ -1,0 +1,117 @@
+// Node's side of the package: the module's own .wasm read from disk, and checkpoint files read by ranges
+// (fs.readSync on a descriptor) for openPath/openPaths and the command line. Node's modules are imported
+// only when these run, through a specifier bundlers leave alone, so a browser bundle never includes them.
+
+/** True in Node (and runtimes that provide its modules: Deno, Bun, Electron), whatever `window` says. */
+export const inNode = typeof process === 'object' && typeof process.versions?.node === 'string';
+
+/** One of Node's built-in modules, e.g. `builtin('fs')`; the specifier is a variable so bundlers skip it. */
+export function builtin(name) {
+  const specifier = `node:${name}`;
+  return import(/* @vite-ignore */ /* webpackIgnore: true */ specifier);
+}
+
+/**
+ * What Node gives the glue for `module_or_path`: the package's own .wasm when nothing is given, a
+ * `file:` URL or a plain path read from disk (Node's fetch cannot read files), anything else as it is.
+ */
+export async function wasmSourceForNode(source) {
+  const { readFile } = await builtin('fs/promises');
+  if (source === undefined) return readFile(new URL('../pkg/patchlens_bg.wasm', import.meta.url));
+  if (source instanceof URL) return source.protocol === 'file:' ? readFile(source) : source;
+  if (typeof source === 'string') {
+    if (source.startsWith('file:')) return readFile(new URL(source));
+    if (!URL.canParse(source)) return readFile(source); // not a URL: a path
+  }
+  return source;
+}
+
+/** The sentence in Node's file-system error ("ENOENT: no such file or directory, open 'x'" → "no such file or directory"). */
+function problem(error) {
+  return /^[A-Z]+: ([^,]+)/.exec(error?.message ?? '')?.[1] ?? String(error?.message ?? error);
+}
+
+/** A `RangeReader` over one file: opened on its first read, closed when the module lets go of it. */
+function rangeReader(fs, path, name, size) {
+  let fd = null;
+  return {
+    name,
+    size,
+    read(offset, length) {
+      fd ??= fs.openSync(path, 'r');
+      const bytes = new Uint8Array(length);
+      let filled = 0;
+      while (filled < length) {
+        const n = fs.readSync(fd, bytes, filled, length - filled, offset + filled);
+        if (n === 0) break; // the file is shorter than it was: the module says so
+        filled += n;
+      }
+      return filled === length ? bytes : bytes.subarray(0, filled);
+    },
+    close() {
+      if (fd !== null) fs.closeSync(fd);
+      fd = null;
+    },
+  };
+}
+
+/** Sorts names by their UTF-8 bytes, as the Rust CLI sorts a folder's paths. */
+const byBytes = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/**
+ * The files behind some paths, as the Rust CLI finds them: a folder's files (top level, not hidden,
+ * sorted), an index's shards from the index's folder, each path once. Each has `inFolder` (a file found
+ * in a folder, not named: not being a checkpoint is no error for it) and a `reader`.
+ */
+async function expand(paths, Checkpoint) {
+  const fs = (await builtin('fs')).default;
+  const { basename, dirname, join } = await builtin('path');
+  const found = [];
+  const add = (path, inFolder) => {
+    if (found.some((f) => f.path === path)) return;
+    let size;
+    try {
+      const info = fs.statSync(path);
+      if (!info.isFile()) throw new Error(`${path} is not a file`);
+      size = info.size;
+    } catch (error) {
+      throw new Error(`Could not open ${path}: ${problem(error)}.`);
+    }
+    found.push({ path, inFolder, reader: rangeReader(fs, path, basename(path), size) });
+  };
+  for (const path of paths) {
+    if (isDirectory(fs, path)) {
+      let names;
+      try {
+        names = fs.readdirSync(path);
+      } catch (error) {
+        throw new Error(`Could not read the folder ${path}: ${problem(error)}.`);
+      }
+      names.filter((name) => !name.startsWith('.')).sort(byBytes).map((name) => join(path, name))
+        .filter((inside) => isFile(fs, inside)).forEach((inside) => add(inside, true));
+    } else if (path.endsWith('.index.json')) {
+      add(path, false);
+      const index = found.find((f) => f.path === path);
+      Checkpoint.shardsNamedByIndex(index.reader).forEach((shard) => add(join(dirname(path), shard), false));
+    } else {
+      add(path, false);
+    }
+  }
+  return found;
+}
+
+const isDirectory = (fs, path) => fs.statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+const isFile = (fs, path) => fs.statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
+
+/**
+ * Opens files and folders by path, read by ranges: one result per checkpoint among them (as
+ * `Checkpoint.openFiles` groups them), and the names of a folder's files that are no checkpoint at all,
+ * which are left out.
+ */
+export async function openPathsWithSkipped(paths, Checkpoint) {
+  const found = await expand(paths, Checkpoint);
+  const fromFolder = new Set(found.filter((f) => f.inFolder).map((f) => f.reader.name));
+  const all = Checkpoint.openReaders(found.map((f) => f.reader));
+  const skip = (o) => o.notACheckpoint && fromFolder.has(o.label);
+  return { opened: all.filter((o) => !skip(o)), skipped: all.filter(skip).map((o) => o.label) };
+}
