@@ -4,7 +4,9 @@ import init, { Checkpoint } from '../pkg/patchlens.js';
 import type { Grid, InitInput } from '../pkg/patchlens.js';
 
 export { init, Checkpoint };
-export type { Grid, GridInfo, InitInput, OpenedCheckpoint, RangeReader, RenderOptions, TensorInfo } from '../pkg/patchlens.js';
+export type {
+  CheckpointListing, Grid, GridInfo, InitInput, OpenedCheckpoint, RangeReader, RenderOptions, TensorInfo,
+} from '../pkg/patchlens.js';
 import type { OpenedCheckpoint } from '../pkg/patchlens.js';
 
 /** What `load` accepts: nothing, a URL or string, a Request, a Response or a promise of one, the .wasm's
