@@ -26,9 +26,14 @@ export async function wasmSourceForNode(source) {
   return source;
 }
 
-/** The sentence in Node's file-system error ("ENOENT: no such file or directory, open 'x'" → "no such file or directory"). */
-function problem(error) {
-  return /^[A-Z]+: ([^,]+)/.exec(error?.message ?? '')?.[1] ?? String(error?.message ?? error);
+/**
+ * What went wrong in a file-system error, worded as Rust words it, so both CLIs print the same line:
+ * "ENOENT: no such file or directory, open 'x'" → "No such file or directory (os error 2)".
+ */
+export function fsProblem(error) {
+  const what = /^[A-Z]+: ([^,]+)/.exec(error?.message ?? '')?.[1];
+  if (!what || typeof error.errno !== 'number') return String(error?.message ?? error).replace(/\.$/, '');
+  return `${what[0].toUpperCase()}${what.slice(1)} (os error ${Math.abs(error.errno)})`;
 }
 
 /** A `RangeReader` over one file: opened on its first read, closed when the module lets go of it. */
@@ -71,11 +76,9 @@ async function expand(paths, Checkpoint) {
     if (found.some((f) => f.path === path)) return;
     let size;
     try {
-      const info = fs.statSync(path);
-      if (!info.isFile()) throw new Error(`${path} is not a file`);
-      size = info.size;
+      size = fs.statSync(path).size;
     } catch (error) {
-      throw new Error(`Could not open ${path}: ${problem(error)}.`);
+      throw new Error(`Could not open ${path}: ${fsProblem(error)}.`);
     }
     found.push({ path, inFolder, reader: rangeReader(fs, path, basename(path), size) });
   };
@@ -85,7 +88,7 @@ async function expand(paths, Checkpoint) {
       try {
         names = fs.readdirSync(path);
       } catch (error) {
-        throw new Error(`Could not read the folder ${path}: ${problem(error)}.`);
+        throw new Error(`Could not read the folder ${path}: ${fsProblem(error)}.`);
       }
       names.filter((name) => !name.startsWith('.')).sort(byBytes).map((name) => join(path, name))
         .filter((inside) => isFile(fs, inside)).forEach((inside) => add(inside, true));

@@ -56,7 +56,11 @@ extern "C" {
 }
 
 fn js_error(error: Error) -> JsValue {
-    js_sys::Error::new(&error.to_string()).into()
+    match error {
+        // JS's own error for a value outside what is allowed: callers (the Node CLI) tell it from bad files.
+        Error::InvalidOption(_) => js_sys::RangeError::new(&error.to_string()).into(),
+        _ => js_sys::Error::new(&error.to_string()).into(),
+    }
 }
 
 fn plain_error(message: &str) -> JsValue {
@@ -138,10 +142,9 @@ fn parse_options(options: Option<RenderOptions>) -> Result<Request, JsValue> {
         gap_color,
     };
     let layout = match js.layout {
-        Some(text) => Some(
-            KernelLayout::parse(&text)
-                .ok_or_else(|| plain_error(&format!("The layout option is 'hwio' or 'oihw', not '{text}'.")))?,
-        ),
+        Some(text) => Some(KernelLayout::parse(&text).ok_or_else(|| {
+            js_error(Error::InvalidOption(format!("The layout option is 'hwio' or 'oihw', not '{text}'.")))
+        })?),
         None => None,
     };
     Ok(Request { tensor: js.tensor, layout, grid })
@@ -166,6 +169,13 @@ fn grid_info(rendered: &Rendered) -> Result<JsValue, JsValue> {
 
 #[wasm_bindgen]
 impl Checkpoint {
+    /// Throws what `render` would throw for these options before drawing anything (an unknown name, a wrong
+    /// type, a malformed colour or layout), so a caller can check them before opening a file.
+    #[wasm_bindgen(js_name = checkRenderOptions)]
+    pub fn check_render_options(options: Option<RenderOptions>) -> Result<(), JsValue> {
+        parse_options(options).map(|_| ())
+    }
+
     /// Opens a checkpoint held in memory (copies the bytes into the module).
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, JsValue> {

@@ -150,8 +150,20 @@ test('openPath rejects in one sentence: a missing file, a file that is no checkp
   for (const path of ['/nonexistent/model.pth', fixture('onet.pt').path.replace('onet.pt', 'manifest.json'), join(REPO, 'tests/fixtures/generated')]) {
     reasons.push(await api.openPath(path).then(() => 'opened', (error) => error.message));
   }
-  assert.match(reasons[0], /^Could not open \/nonexistent\/model\.pth: no such file or directory\.$/);
+  assert.match(reasons[0], /^Could not open \/nonexistent\/model\.pth: No such file or directory \(os error 2\)\.$/);
   assert.match(reasons[1], /not a checkpoint/);
   assert.match(reasons[2], /checkpoints \(.*\); open them with openPaths\.$/);
   for (const reason of reasons) assert.match(reason, /^[A-Z/].*\.$/);
+});
+
+test('an option out of range is a RangeError, a file that cannot be drawn a plain Error', async () => {
+  const checkpoint = await api.openBytes(fs.readFileSync(SAMPLE));
+  for (const options of [{ zoom: 0 }, { gap: 65 }, { gapColor: 'red' }, { layout: 'xyz' }]) {
+    assert.throws(() => checkpoint.render(options), (error) => error instanceof RangeError && /^[A-Z].*\.$/.test(error.message),
+      JSON.stringify(options));
+  }
+  assert.throws(() => checkpoint.render({ tensor: 'no.such.tensor' }), (error) => error.constructor === Error);
+  assert.doesNotThrow(() => api.Checkpoint.checkRenderOptions({ gapColor: '#336699', layout: 'oihw' }));
+  assert.throws(() => api.Checkpoint.checkRenderOptions({ gapColor: '#33669' }), RangeError);
+  checkpoint.free();
 });

@@ -1,0 +1,251 @@
+#!/usr/bin/env node
+// `npx patchlens`: the Rust CLI (src/bin/patchlens.rs) for Node — its commands, flags, help, messages and
+// exit statuses, and its pixels and listing text, which come from the module. This file only parses
+// arguments, writes the PNG and prints; the e2e tests compare both CLIs' outputs byte for byte.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Checkpoint, load } from './index.js';
+import { fsProblem, openPathsWithSkipped } from './node.js';
+import { encodePng } from './png.js';
+
+const VERSION = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+const USAGE = `\
+patchlens — see what a vision model's first layer learned: its patch-embedding filters as a grid.
+
+usage:
+  patchlens list [--all] [--json] FILE... | DIR
+  patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw] [--count N] [--columns C]
+                                         [--zoom Z] [--gap G] [--gap-color #rrggbb]
+  patchlens help [list | render]       (or: patchlens list --help, patchlens render --help)
+  patchlens --version
+
+Reads .npz/.npy, PyTorch (.pth/.pt/.bin, zip or legacy, whole-model pickles, TorchScript), .safetensors,
+.gguf and .onnx. Several files are opened together: the shards of a checkpoint (with or without its
+*.index.json; giving the index alone finds the shards beside it), an ONNX model and its external data.
+A folder stands for the files in it.
+
+exit status:
+  0  done
+  1  bad input: a file cannot be read or is no checkpoint, the tensor asked for is missing or cannot be
+     drawn, the files hold several checkpoints for render, or the PNG cannot be written
+  2  bad usage: an unknown command or option; a missing value, FILE or -o; a number, colour or layout
+     that is malformed or out of range`;
+
+const LIST_USAGE = `\
+usage: patchlens list [--all] [--json] FILE... | DIR
+
+Lists each checkpoint among the files: its format, size and notes, then its tensors in natural order
+(blocks.2 before blocks.10) with dtype and shape. * marks the tensor \`render\` draws by default (the patch
+embedding), and the last line says why it was picked.
+
+  --all       list every tensor, those that cannot be drawn with the reason (default: only the drawable
+              ones and a count of the others; when none can be drawn, all of them with their reasons)
+  --json      print one JSON document for all the checkpoints, every tensor included (default: text)
+  -h, --help  print this help
+
+A folder lists every checkpoint in it; an *.index.json lists its shards, found beside it, as one.`;
+
+const RENDER_USAGE = `\
+usage: patchlens render FILE... | DIR -o OUT.png [options]
+
+Draws one checkpoint's filters as a grid of tiles and writes it as a PNG: the page's pixels for the same
+options. Several files given together are one checkpoint (shards, an ONNX model and its external data).
+
+  -o, --output OUT.png  where to write the PNG (required)
+  --tensor NAME         the tensor to draw (default: the patch embedding; \`patchlens list\` shows the names)
+  --layout hwio|oihw    read a 4-D tensor's axes as (kh, kw, in, out) or (out, in, kh, kw) (default: the
+                        file's own convention; where the file does not say, what the shape says)
+  --count N             how many filters, from the first (default: 128)
+  --columns C           tiles per row (default: 16)
+  --zoom Z              screen pixels per filter pixel (default: 4)
+  --gap G               pixels between tiles (default: 2)
+  --gap-color #rrggbb   colour of the gaps (default: #1b1e24, the page's)
+  -h, --help            print this help
+
+With --zoom 1 --gap 0 the PNG is exactly the filters side by side.`;
+
+const TOP_HELP = 'patchlens --help';
+const LIST_HELP = 'patchlens list --help';
+const RENDER_HELP = 'patchlens render --help';
+
+/** The command line itself is wrong (exit 2): one sentence, then the command whose help to read. */
+class UsageError extends Error {
+  constructor(sentence, help) {
+    super(sentence);
+    this.help = help;
+  }
+}
+
+/** Writes to stdout; a closed pipe (`patchlens list f | head`) just ends the output. */
+function print(text) {
+  process.stdout.write(text);
+}
+process.stdout.on('error', (error) => {
+  if (error.code !== 'EPIPE') {
+    process.stderr.write(`patchlens: Could not write the output: ${error.message}.\n`);
+    process.exitCode = 1;
+  }
+});
+
+async function main(args) {
+  try {
+    await run(args);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      const what = error.help === TOP_HELP ? 'commands' : 'options';
+      process.stderr.write(`patchlens: ${error.message}\nRun \`${error.help}\` for the ${what}.\n`);
+      return 2;
+    }
+    process.stderr.write(`patchlens: ${error?.message ?? error}\n`);
+    return 1;
+  }
+}
+
+async function run(args) {
+  const [command, ...rest] = args;
+  const wantsHelp = () => rest.slice(0, rest.includes('--') ? rest.indexOf('--') : rest.length)
+    .some((a) => a === '-h' || a === '--help');
+  const noSuchCommand = (name) => new UsageError(`There is no command '${name}'; the commands are list and render.`, TOP_HELP);
+  if (command === 'list') return wantsHelp() ? print(`${LIST_USAGE}\n`) : list(rest);
+  if (command === 'render') return wantsHelp() ? print(`${RENDER_USAGE}\n`) : render(rest);
+  if (command === 'help') {
+    const topics = { list: LIST_USAGE, render: RENDER_USAGE };
+    if (rest.length > 0 && !Object.hasOwn(topics, rest[0])) throw noSuchCommand(rest[0]);
+    return print(`${rest.length > 0 ? topics[rest[0]] : USAGE}\n`);
+  }
+  if (command === '-h' || command === '--help') return print(`${USAGE}\n`);
+  if (command === '-V' || command === '--version') return print(`patchlens ${VERSION}\n`);
+  if (command === undefined) throw new UsageError('A command is needed: list or render.', TOP_HELP);
+  if (command.startsWith('-')) throw new UsageError(`Unknown option ${command}; a command (list or render) comes first.`, TOP_HELP);
+  throw noSuchCommand(command);
+}
+
+/** Opens the files; a file from a folder that is no checkpoint at all is left out, and said so. */
+async function open(paths) {
+  await load();
+  const { opened, skipped } = await openPathsWithSkipped(paths, Checkpoint);
+  if (skipped.length > 0) process.stderr.write(`patchlens: skipped ${skipped.join(', ')} (not checkpoints)\n`);
+  if (opened.length === 0) {
+    throw new Error('None of the files given is a checkpoint; name .npz, .npy, PyTorch, .safetensors, .gguf or .onnx files.');
+  }
+  return opened;
+}
+
+async function list(args) {
+  let all = false;
+  let json = false;
+  const paths = [];
+  let optionsEnded = false;
+  for (const arg of args) {
+    if (optionsEnded) paths.push(arg);
+    else if (arg === '--') optionsEnded = true;
+    else if (arg === '--all') all = true;
+    else if (arg === '--json') json = true;
+    else if (arg.startsWith('-')) throw new UsageError(`Unknown option ${arg} for list.`, LIST_HELP);
+    else paths.push(arg);
+  }
+  if (paths.length === 0) throw new UsageError('list needs a FILE or a folder.', LIST_HELP);
+  const opened = await open(paths);
+  const failed = opened.filter((o) => !o.checkpoint).map((o) => `${o.label}: ${o.error}`);
+  if (json) {
+    // The module's JSON for each checkpoint, put into the CLI's one document (same bytes as serde_json's).
+    const checkpoints = opened.map(({ label, files, checkpoint, error }) => (checkpoint
+      ? JSON.parse(checkpoint.listingJson(label, files)) : { label, files, error }));
+    print(`${JSON.stringify({ checkpoints }, null, 2)}\n`);
+  } else {
+    print(opened.filter((o) => o.checkpoint).map((o) => o.checkpoint.listing(o.label, all, o.files)).join('\n'));
+  }
+  opened.forEach((o) => o.checkpoint?.free());
+  if (failed.length > 0) throw new Error(failed.join('\npatchlens: '));
+}
+
+const U64_MAX = 2n ** 64n - 1n;
+// The module's sizes are 32-bit; a bigger count or column number draws what 2^32 − 1 draws (every filter,
+// one row), and a zoom or gap that big is refused either way.
+const U32_MAX = 0xffffffff;
+
+async function render(args) {
+  await load(); // the module checks the colour as the flags are read
+  const colour = (text) => {
+    try {
+      Checkpoint.checkRenderOptions({ gapColor: text });
+    } catch (error) {
+      throw new UsageError(error.message, RENDER_HELP);
+    }
+    return text;
+  };
+  const paths = [];
+  const options = {};
+  let output;
+  let optionsEnded = false;
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i];
+    if (optionsEnded) {
+      paths.push(arg);
+      continue;
+    }
+    const value = () => {
+      if (i + 1 >= args.length) throw new UsageError(`${arg} needs a value.`, RENDER_HELP);
+      i += 1;
+      return args[i];
+    };
+    const number = (text) => {
+      // As Rust parses a usize: digits, an optional leading +, at most 2^64 − 1.
+      if (!/^\+?[0-9]+$/.test(text) || BigInt(text) > U64_MAX) {
+        throw new UsageError(`${arg} takes a whole number, not '${text}'.`, RENDER_HELP);
+      }
+      return Math.min(Number(text), U32_MAX);
+    };
+    if (arg === '--') optionsEnded = true;
+    else if (arg === '-o' || arg === '--output') output = value();
+    else if (arg === '--tensor') options.tensor = value();
+    else if (arg === '--layout') {
+      const text = value();
+      if (text !== 'hwio' && text !== 'oihw') throw new UsageError(`--layout is hwio or oihw, not '${text}'.`, RENDER_HELP);
+      options.layout = text;
+    } else if (arg === '--count') options.count = number(value());
+    else if (arg === '--columns') options.columns = number(value());
+    else if (arg === '--zoom') options.zoom = number(value());
+    else if (arg === '--gap') options.gap = number(value());
+    else if (arg === '--gap-color') options.gapColor = colour(value());
+    else if (arg.startsWith('-')) throw new UsageError(`Unknown option ${arg} for render.`, RENDER_HELP);
+    else paths.push(arg);
+  }
+  if (paths.length === 0) throw new UsageError('render needs a FILE or a folder.', RENDER_HELP);
+  if (output === undefined) throw new UsageError('render needs -o OUT.png, the file to write.', RENDER_HELP);
+  const opened = await open(paths);
+  if (opened.length !== 1) {
+    opened.forEach((o) => o.checkpoint?.free());
+    throw new Error(`These files hold ${opened.length} checkpoints (${opened.map((o) => o.label).join(', ')}); render draws one at a time.`);
+  }
+  const [{ label, checkpoint, error }] = opened;
+  if (!checkpoint) throw new Error(`${label}: ${error}`);
+  try {
+    drawTo(output, checkpoint, options, label);
+  } finally {
+    checkpoint.free();
+  }
+}
+
+function drawTo(output, checkpoint, options, label) {
+  let grid;
+  try {
+    grid = checkpoint.render(options);
+  } catch (error) {
+    // An option out of range (a RangeError) is the command line's fault, whatever the file holds.
+    if (error instanceof RangeError) throw new UsageError(error.message, RENDER_HELP);
+    throw new Error(`${label}: ${error.message}`);
+  }
+  try {
+    writeFileSync(output, encodePng(grid.width, grid.height, grid.rgba));
+  } catch (error) {
+    throw new Error(`Could not write ${output}: ${fsProblem(error)}.`);
+  }
+  const shape = grid.shape.length > 0 ? grid.shape.join('×') : 'scalar';
+  process.stderr.write(`${output}: ${grid.tensor} ${grid.dtype} ${shape} (${grid.layout.toUpperCase()}), `
+    + `${grid.filtersShown} of ${grid.filtersTotal} filters, ${grid.width}×${grid.height} px, `
+    + `read ${checkpoint.bytesTransferred} of ${checkpoint.fileSize} bytes\n`);
+}
+
+process.exitCode = await main(process.argv.slice(2));
