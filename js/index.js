@@ -9,7 +9,10 @@
 // so multi-gigabyte checkpoints open without being loaded into memory; in Node, `openPath(path)` does
 // the same with the file system.
 import init, { Checkpoint } from '../pkg/patchlens.js';
-import { inNode, openPathsWithSkipped, wasmSourceForNode } from './node.js';
+import { openPathsWithSkipped, wasmSourceForNode } from './node.js';
+
+// Node (and runtimes with its modules: Deno, Bun, Electron), whatever `window` says.
+const inNode = typeof process === 'object' && typeof process.versions?.node === 'string';
 
 export { init, Checkpoint };
 

@@ -2,9 +2,6 @@
 // (fs.readSync on a descriptor) for openPath/openPaths and the command line. Node's modules are imported
 // only when these run, through a specifier bundlers leave alone, so a browser bundle never includes them.
 
-/** True in Node (and runtimes that provide its modules: Deno, Bun, Electron), whatever `window` says. */
-export const inNode = typeof process === 'object' && typeof process.versions?.node === 'string';
-
 /** One of Node's built-in modules, e.g. `builtin('fs')`; the specifier is a variable so bundlers skip it. */
 export function builtin(name) {
   const specifier = `node:${name}`;
