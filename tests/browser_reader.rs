@@ -90,7 +90,7 @@ fn a_malformed_reader_is_refused_in_one_sentence() {
         (no_size, "File 1 given to openReaders has no size (a whole number of bytes)."),
         (no_read, "File 1 given to openReaders has no read(offset, length) function."),
     ] {
-        let error = Checkpoint::open_readers(Array::of1(&value)).err().expect("refused");
+        let error = Checkpoint::open_readers(Array::of1(&value)).expect_err("refused");
         assert_eq!(js_sys::Error::from(error).message(), expected);
     }
 }
