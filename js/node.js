@@ -68,16 +68,16 @@ const byBytes = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 async function expand(paths, Checkpoint) {
   const fs = (await builtin('fs')).default;
   const { basename, dirname, join } = await builtin('path');
-  const found = [];
-  const add = (path, inFolder) => {
-    if (found.some((f) => f.path === path)) return;
-    let size;
+  const readerOf = (path) => {
     try {
-      size = fs.statSync(path).size;
+      return rangeReader(fs, path, basename(path), fs.statSync(path).size);
     } catch (error) {
       throw new Error(`Could not open ${path}: ${fsProblem(error)}.`);
     }
-    found.push({ path, inFolder, reader: rangeReader(fs, path, basename(path), size) });
+  };
+  const found = [];
+  const add = (path, inFolder, reader) => {
+    if (!found.some((f) => f.path === path)) found.push({ path, inFolder, reader });
   };
   for (const path of paths) {
     if (isDirectory(fs, path)) {
@@ -90,13 +90,21 @@ async function expand(paths, Checkpoint) {
       names.filter((name) => !name.startsWith('.')).sort(byBytes).map((name) => join(path, name))
         .filter((inside) => isFile(fs, inside)).forEach((inside) => add(inside, true));
     } else if (path.endsWith('.index.json')) {
-      add(path, false);
-      const index = found.find((f) => f.path === path);
-      Checkpoint.shardsNamedByIndex(index.reader).forEach((shard) => add(join(dirname(path), shard), false));
+      const index = readerOf(path);
+      let shards;
+      try {
+        shards = Checkpoint.shardsNamedByIndex(index);
+      } catch (error) {
+        throw new Error(`${path}: ${error.message}`);
+      }
+      add(path, false, index);
+      shards.forEach((shard) => add(join(dirname(path), shard), false));
     } else {
       add(path, false);
     }
   }
+  // As the Rust CLI does: the arguments are expanded first, then the files opened, in order.
+  for (const file of found) file.reader ??= readerOf(file.path);
   return found;
 }
 
