@@ -95,7 +95,9 @@ pub fn plan(kh: usize, kw: usize, n: usize, options: &GridOptions) -> Result<Pla
         used
     };
     let shown = clamp("count", options.count, 1, n, "the number of filters");
-    let columns = clamp("columns", options.columns, 1, shown, "the number of filters shown");
+    // More columns than filters is out of range; more than are shown is only laid out narrower (the user
+    // may be trying a smaller count and keeps the columns they chose).
+    let columns = clamp("columns", options.columns, 1, n, "the number of filters").min(shown);
     let gap = clamp("gap", options.gap, 0, MAX_GAP, "");
     let rows = shown.div_ceil(columns);
     let size = |zoom: usize| {
@@ -111,8 +113,7 @@ pub fn plan(kh: usize, kw: usize, n: usize, options: &GridOptions) -> Result<Pla
     let zoom = match options.fit_width {
         Some(width) => (1..=drawable_zoom).rev().find(|&z| size(z).is_some_and(|(w, _)| w <= width)).unwrap_or(1),
         None => {
-            let why = format!("larger grids exceed {MAX_SIDE} pixels a side");
-            let why = if drawable_zoom < MAX_ZOOM { why.as_str() } else { "" };
+            let why = if drawable_zoom < MAX_ZOOM { "a larger grid would not fit in a browser canvas" } else { "" };
             clamp("zoom", options.zoom, 1, drawable_zoom, why)
         }
     };
@@ -228,7 +229,7 @@ mod tests {
             notes,
             [
                 ("count", 4, "at most 4 — the number of filters"),
-                ("columns", 4, "at most 4 — the number of filters shown")
+                ("columns", 4, "at most 4 — the number of filters")
             ]
         );
         let low = GridOptions { count: 0, columns: 0, zoom: 0, ..GridOptions::default() };
@@ -236,6 +237,8 @@ mod tests {
         assert_eq!((grid.filters_shown, grid.columns, grid.zoom), (1, 1, 1));
         let notes: Vec<&str> = grid.adjustments.iter().map(|a| a.note.as_str()).collect();
         assert_eq!(notes, ["at least 1", "at least 1", "at least 1"]);
+        let few = render(&f, &GridOptions { count: 2, columns: 3, ..GridOptions::default() }).unwrap();
+        assert_eq!((few.columns, few.adjustments.len()), (2, 0), "columns past the count shown: laid out, not adjusted");
         let high = render(&f, &GridOptions { zoom: MAX_ZOOM + 1, gap: MAX_GAP + 1, ..GridOptions::default() }).unwrap();
         assert_eq!((high.zoom, high.gap), (MAX_ZOOM, MAX_GAP));
         assert_eq!(high.adjustments[2].note, format!("at most {MAX_GAP}"));
@@ -248,7 +251,7 @@ mod tests {
         let f = ramp_filters(16, 16, 3, 32);
         let grid = render(&f, &GridOptions { zoom: 64, ..GridOptions::default() }).unwrap();
         assert_eq!((grid.zoom, grid.width), (63, 16_158));
-        assert_eq!(grid.adjustments.last().unwrap().note, "at most 63 — larger grids exceed 16384 pixels a side");
+        assert_eq!(grid.adjustments.last().unwrap().note, "at most 63 — a larger grid would not fit in a browser canvas");
         let big = ramp_filters(64, 64, 3, 4096);
         assert!(render(&big, &GridOptions { count: 4096, columns: 4096, zoom: 1, gap: 0, ..GridOptions::default() })
             .is_err());
