@@ -238,6 +238,14 @@ function markOverflow(panel) {
   const overflowing = panel.canvas.width > 0 && panel.canvas.width > stageWidth();
   panel.stage.classList.toggle('overflowing', overflowing);
   panel.overflowNote.hidden = !overflowing;
+  // A box that scrolls must be reachable from the keyboard, so its arrow keys can scroll it.
+  if (overflowing) {
+    panel.stage.tabIndex = 0;
+    panel.stage.setAttribute('aria-label', 'Grid, wider than this box: scroll with the arrow keys');
+  } else {
+    panel.stage.removeAttribute('tabindex');
+    panel.stage.removeAttribute('aria-label');
+  }
 }
 
 function draw(panel, reply, started) {

@@ -254,3 +254,33 @@ export function assertOnlyLocalRequests(requests, serverUrl) {
   const foreign = requests.filter((url) => !url.startsWith('data:') && new URL(url).origin !== origin);
   assert.deepEqual(foreign, [], 'every request goes to the local server');
 }
+
+/**
+ * Names in natural order, written here independently of the module as the spec states it: runs of digits
+ * compare by value, everything else by code point, and names equal that way by plain code-point order.
+ */
+export function naturalSort(names) {
+  const runs = (name) => name.match(/\d+|\D+/g) ?? [];
+  const byCodePoint = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+  const compareRuns = (a, b) => {
+    const digits = /^\d/.test(a) && /^\d/.test(b);
+    if (!digits) return byCodePoint(a, b);
+    const [x, y] = [a.replace(/^0+/, ''), b.replace(/^0+/, '')];
+    return x.length - y.length || byCodePoint(x, y);
+  };
+  const compare = (a, b) => {
+    const [ra, rb] = [runs(a), runs(b)];
+    for (let i = 0; i < Math.min(ra.length, rb.length); i += 1) {
+      const order = compareRuns(ra[i], rb[i]);
+      if (order !== 0) return order;
+    }
+    return ra.length - rb.length || byCodePoint(a, b);
+  };
+  return [...names].sort(compare);
+}
+
+/** The panel's tensor picker as { value, label, disabled, title } per option, after ticking "show all" if asked. */
+export async function pickerOptions(page, { all = false } = {}) {
+  if (all && !(await page.isChecked('.show-all'))) await page.check('.show-all');
+  return page.$$eval('#tensor option', (list) => list.map((o) => ({ value: o.value, label: o.textContent, disabled: o.disabled, title: o.title })));
+}
