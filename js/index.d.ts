@@ -4,7 +4,9 @@ import init, { Checkpoint } from '../pkg/patchlens.js';
 import type { Grid, InitInput } from '../pkg/patchlens.js';
 
 export { init, Checkpoint };
-export type { Grid, GridInfo, InitInput, OpenedCheckpoint, RenderOptions, TensorInfo } from '../pkg/patchlens.js';
+export type {
+  CheckpointListing, Grid, GridInfo, InitInput, OpenedCheckpoint, RenderOptions, TensorInfo,
+} from '../pkg/patchlens.js';
 import type { OpenedCheckpoint } from '../pkg/patchlens.js';
 
 /**

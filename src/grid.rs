@@ -227,10 +227,7 @@ mod tests {
             grid.adjustments.iter().map(|a| (a.option, a.used, a.note.as_str())).collect();
         assert_eq!(
             notes,
-            [
-                ("count", 4, "at most 4 — the number of filters"),
-                ("columns", 4, "at most 4 — the number of filters")
-            ]
+            [("count", 4, "at most 4 — the number of filters"), ("columns", 4, "at most 4 — the number of filters")]
         );
         let low = GridOptions { count: 0, columns: 0, zoom: 0, ..GridOptions::default() };
         let grid = render(&f, &low).unwrap();
@@ -238,7 +235,11 @@ mod tests {
         let notes: Vec<&str> = grid.adjustments.iter().map(|a| a.note.as_str()).collect();
         assert_eq!(notes, ["at least 1", "at least 1", "at least 1"]);
         let few = render(&f, &GridOptions { count: 2, columns: 3, ..GridOptions::default() }).unwrap();
-        assert_eq!((few.columns, few.adjustments.len()), (2, 0), "columns past the count shown: laid out, not adjusted");
+        assert_eq!(
+            (few.columns, few.adjustments.len()),
+            (2, 0),
+            "columns past the count shown: laid out, not adjusted"
+        );
         let high = render(&f, &GridOptions { zoom: MAX_ZOOM + 1, gap: MAX_GAP + 1, ..GridOptions::default() }).unwrap();
         assert_eq!((high.zoom, high.gap), (MAX_ZOOM, MAX_GAP));
         assert_eq!(high.adjustments[2].note, format!("at most {MAX_GAP}"));
@@ -251,7 +252,10 @@ mod tests {
         let f = ramp_filters(16, 16, 3, 32);
         let grid = render(&f, &GridOptions { zoom: 64, ..GridOptions::default() }).unwrap();
         assert_eq!((grid.zoom, grid.width), (63, 16_158));
-        assert_eq!(grid.adjustments.last().unwrap().note, "at most 63 — a larger grid would not fit in a browser canvas");
+        assert_eq!(
+            grid.adjustments.last().unwrap().note,
+            "at most 63 — a larger grid would not fit in a browser canvas"
+        );
         let big = ramp_filters(64, 64, 3, 4096);
         assert!(render(&big, &GridOptions { count: 4096, columns: 4096, zoom: 1, gap: 0, ..GridOptions::default() })
             .is_err());

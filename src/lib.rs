@@ -13,6 +13,8 @@ pub mod fileset;
 pub mod fuzzing;
 pub mod grid;
 pub mod kernel;
+pub mod listing;
+pub mod natural;
 pub mod pick;
 pub mod scale;
 pub mod source;
@@ -25,6 +27,7 @@ pub use checkpoint::{Checkpoint, Opened, Rendered, TensorEntry};
 pub use error::{Error, Result};
 pub use grid::{Grid, GridOptions};
 pub use kernel::{Filters, KernelLayout};
+pub use listing::{CheckpointListing, ListedTensor, Listing};
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::FileSource;
 pub use source::{ByteSource, SliceSource};

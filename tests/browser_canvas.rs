@@ -82,3 +82,42 @@ fn bad_input_throws_a_sentence_and_the_module_keeps_working() {
     assert!(checkpoint.render(options(r#"{"colums": 3}"#)).is_err(), "a misspelt option is an error, not ignored");
     assert!(checkpoint.render(None).is_ok());
 }
+
+#[path = "common/synthetic.rs"]
+mod synthetic;
+
+#[wasm_bindgen_test]
+fn listing_is_the_cores_text_and_json_and_tensors_come_in_natural_order() {
+    use patchlens::listing::{json_document, CheckpointListing, Listing};
+    let bytes = synthetic::safetensors_bytes(&[
+        ("blocks.10.weight", "F32", &[4]),
+        ("blocks.2.weight", "F32", &[4]),
+        ("patch_embed.proj.weight", "F32", &[4, 3, 2, 2]),
+        ("steps", "I64", &[1]),
+    ]);
+    let core = patchlens::Checkpoint::open(patchlens::SliceSource(bytes.clone())).unwrap();
+    let expected = CheckpointListing::new("m.safetensors", &["m.safetensors".to_string()], &core);
+    let checkpoint = Checkpoint::from_bytes(&bytes).unwrap();
+
+    let names: Vec<String> = js_sys::Array::from(&checkpoint.tensors().unwrap())
+        .iter()
+        .map(|t| js_sys::Reflect::get(&t, &"name".into()).unwrap().as_string().unwrap())
+        .collect();
+    assert_eq!(names, ["blocks.2.weight", "blocks.10.weight", "patch_embed.proj.weight", "steps"]);
+
+    let text = checkpoint.listing("m.safetensors", false, None);
+    assert_eq!(text, expected.text(false));
+    assert!(text.contains("(3 more tensors cannot be drawn;"), "{text}");
+    assert_eq!(checkpoint.listing("m.safetensors", true, None), expected.text(true));
+    let shards = vec!["a.safetensors".to_string(), "b.safetensors".to_string()];
+    assert!(checkpoint.listing("m", false, Some(shards.clone())).starts_with("m: safetensors (2 files), 4 tensors"));
+
+    // The CLI's document is JSON.stringify of these entries: the same bytes as the core's.
+    let entry = js_sys::JSON::parse(&checkpoint.listing_json("m.safetensors", None)).unwrap();
+    let document = js_sys::Object::new();
+    js_sys::Reflect::set(&document, &"checkpoints".into(), &js_sys::Array::of1(&entry)).unwrap();
+    let stringified = js_sys::JSON::stringify_with_replacer_and_space(&document, &JsValue::NULL, &2.into()).unwrap();
+    assert_eq!(String::from(stringified), json_document(&[Listing::Listed(expected)]));
+    let entry = js_sys::JSON::parse(&checkpoint.listing_json("m", Some(shards))).unwrap();
+    assert_eq!(js_sys::Array::from(&js_sys::Reflect::get(&entry, &"files".into()).unwrap()).length(), 2);
+}

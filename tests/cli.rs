@@ -1,5 +1,6 @@
 //! The command-line tool, run as a user runs it: `list` marks the default tensor, `render`
 //! writes a PNG whose pixels are scikit-learn's tiles, and bad files fail with a sentence.
+//! The listing's rules, its JSON, the help and the exit statuses are in tests/cli_list.rs.
 #![cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 
 mod common;
@@ -28,13 +29,14 @@ fn out_path(name: &str) -> std::path::PathBuf {
 #[test]
 fn list_marks_the_patch_embedding() {
     let file = fixtures_dir().join("hybrid.npz");
-    let out = patchlens(&["list", file.to_str().unwrap()]);
+    let out = patchlens(&["list", "--all", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     let marked: Vec<&str> = text.lines().filter(|l| l.starts_with('*')).collect();
     assert_eq!(marked.len(), 1, "{text}");
     assert!(marked[0].contains("conv_root/kernel") && marked[0].contains("7×7×3×64"), "{text}");
-    assert!(text.contains("not drawable"), "the 1×1×1024 embedding is listed with its reason: {text}");
+    let embedding = text.lines().find(|l| l.contains("embedding/kernel")).unwrap();
+    assert!(embedding.contains("not drawable"), "the 1×1×1024 embedding is listed with its reason: {text}");
 }
 
 #[test]
@@ -89,7 +91,7 @@ fn png_with_no_gap_and_zoom_one_is_the_tiles_side_by_side() {
 #[test]
 fn list_shows_the_format_notes_and_why_the_default_was_picked() {
     let file = fixtures_dir().join("dino_checkpoint.pth");
-    let out = patchlens(&["list", file.to_str().unwrap()]);
+    let out = patchlens(&["list", "--all", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     let first = text.lines().next().unwrap();
@@ -171,5 +173,33 @@ fn bad_files_and_arguments_fail_with_a_sentence() {
     let run = patchlens(&["render", text.to_str().unwrap(), "-o", out.to_str().unwrap(), "--zoom", "big"]);
     assert!(String::from_utf8_lossy(&run.stderr).contains("--zoom takes a whole number"));
     let run = patchlens(&["frobnicate"]);
-    assert!(!run.status.success() && String::from_utf8_lossy(&run.stderr).contains("usage"));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("There is no command 'frobnicate'"));
+}
+
+#[test]
+fn out_of_range_options_are_corrected_and_said_as_the_page_does() {
+    let file = fixtures_dir().join("stored_f32.npz"); // 768 filters of 16×16
+    let out = out_path("corrected");
+    let run = patchlens(&[
+        "render",
+        file.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--count",
+        "5000",
+        "--columns",
+        "0",
+        "--zoom",
+        "1",
+        "--gap",
+        "0",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(said.contains("patchlens: --count: at most 768 — the number of filters.\n"), "{said}");
+    assert!(said.contains("patchlens: --columns: at least 1.\n"), "{said}");
+    assert!(said.contains("768 of 768 filters"), "{said}");
+    let (width, height, _) = decode_png(&out);
+    assert_eq!((width, height), (16, 768 * 16), "one column of every filter");
+    std::fs::remove_file(out).ok();
 }

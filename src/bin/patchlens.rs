@@ -3,52 +3,151 @@
 
 use patchlens::container::NamedSource;
 use patchlens::fileset::files_named_by_index;
-use patchlens::grid::{parse_color, GridOptions};
+use patchlens::grid::{self, parse_color, GridOptions};
+use patchlens::listing::{json_document, Listing};
 use patchlens::{ByteSource, Checkpoint, FileSource, KernelLayout, Opened};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 
 const USAGE: &str = "\
+patchlens — see what a vision model's first layer learned: its patch-embedding filters as a grid.
+
 usage:
-  patchlens list FILE... | DIR
+  patchlens list [--all] [--json] FILE... | DIR
   patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw] [--count N] [--columns C]
                                          [--zoom Z] [--gap G] [--gap-color #rrggbb]
+  patchlens help [list | render]       (or: patchlens list --help, patchlens render --help)
+  patchlens --version
 
 Reads .npz/.npy, PyTorch (.pth/.pt/.bin, zip or legacy, whole-model pickles, TorchScript), .safetensors,
 .gguf and .onnx. Several files are opened together: the shards of a checkpoint (with or without its
 *.index.json; giving the index alone finds the shards beside it), an ONNX model and its external data.
-`list` shows every tensor and marks with * the one `render` draws by default (the patch embedding), and
-says why. --layout reads a 4-D tensor as (kh, kw, in, out) or (out, in, kh, kw) instead of the file's own
-convention. Defaults: --count 128 --columns 16 --zoom 4 --gap 2 --gap-color #1b1e24 (the page's); with
---zoom 1 --gap 0 the PNG is exactly the filters side by side.";
+A folder stands for the files in it.
+
+exit status:
+  0  done
+  1  bad input: a file cannot be read or is no checkpoint, the tensor asked for is missing or cannot be
+     drawn, the files hold several checkpoints for render, or the PNG cannot be written
+  2  bad usage: an unknown command or option; a missing value, FILE or -o; a number, colour or layout
+     that is malformed or out of range";
+
+const LIST_USAGE: &str = "\
+usage: patchlens list [--all] [--json] FILE... | DIR
+
+Lists each checkpoint among the files: its format, size and notes, then its tensors in natural order
+(blocks.2 before blocks.10) with dtype and shape. * marks the tensor `render` draws by default (the patch
+embedding), and the last line says why it was picked.
+
+  --all       list every tensor, those that cannot be drawn with the reason (default: only the drawable
+              ones and a count of the others; when none can be drawn, all of them with their reasons)
+  --json      print one JSON document for all the checkpoints, every tensor included (default: text)
+  -h, --help  print this help
+
+A folder lists every checkpoint in it; an *.index.json lists its shards, found beside it, as one.";
+
+/// Render's usage, with the defaults written from the grid's own constants so they cannot drift.
+fn render_usage() -> String {
+    let [r, g, b] = grid::DEFAULT_GAP_COLOR;
+    format!(
+        "\
+usage: patchlens render FILE... | DIR -o OUT.png [options]
+
+Draws one checkpoint's filters as a grid of tiles and writes it as a PNG: the page's pixels for the same
+options. Several files given together are one checkpoint (shards, an ONNX model and its external data).
+
+  -o, --output OUT.png  where to write the PNG (required)
+  --tensor NAME         the tensor to draw (default: the patch embedding; `patchlens list` shows the names)
+  --layout hwio|oihw    read a 4-D tensor's axes as (kh, kw, in, out) or (out, in, kh, kw) (default: the
+                        file's own convention; where the file does not say, what the shape says)
+  --count N             how many filters, from the first (default: {count})
+  --columns C           tiles per row (default: {columns})
+  --zoom Z              screen pixels per filter pixel (default: {zoom})
+  --gap G               pixels between tiles (default: {gap})
+  --gap-color #rrggbb   colour of the gaps (default: #{r:02x}{g:02x}{b:02x}, the page's)
+  -h, --help            print this help
+
+With --zoom 1 --gap 0 the PNG is exactly the filters side by side.",
+        count = grid::DEFAULT_COUNT,
+        columns = grid::DEFAULT_COLUMNS,
+        zoom = grid::DEFAULT_ZOOM,
+        gap = grid::DEFAULT_GAP,
+    )
+}
+
+/// Why the command stopped: the exit status tells scripts which kind.
+enum Failure {
+    /// The command line itself is wrong (exit 2): one sentence, then the command whose help to read.
+    Usage { sentence: String, help: &'static str },
+    /// A file, or what was asked of it, cannot be done (exit 1).
+    Input(String),
+}
+
+const TOP_HELP: &str = "patchlens --help";
+
+fn usage(sentence: impl Into<String>, help: &'static str) -> Failure {
+    Failure::Usage { sentence: sentence.into(), help }
+}
+
+impl From<String> for Failure {
+    fn from(sentence: String) -> Failure {
+        Failure::Input(sentence)
+    }
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("patchlens: {message}");
-            ExitCode::FAILURE
+        Err(Failure::Input(sentence)) => {
+            eprintln!("patchlens: {sentence}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage { sentence, help }) => {
+            let what = if help == TOP_HELP { "commands" } else { "options" };
+            eprintln!("patchlens: {sentence}\nRun `{help}` for the {what}.");
+            ExitCode::from(2)
         }
     }
 }
 
-fn run(args: &[String]) -> Result<(), String> {
+fn run(args: &[String]) -> Result<(), Failure> {
+    let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {
-        Some("list") if args.len() > 1 => list(&args[1..]),
-        Some("list") => Err(format!("list needs a FILE.\n{USAGE}")),
-        Some("render") => render(&args[1..]),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            Ok(())
+        Some("list") if wants_help(rest) => print_help(LIST_USAGE),
+        Some("list") => list(rest),
+        Some("render") if wants_help(rest) => print_help(&render_usage()),
+        Some("render") => render(rest),
+        Some("help") => match rest.first().map(String::as_str) {
+            None => print_help(USAGE),
+            Some("list") => print_help(LIST_USAGE),
+            Some("render") => print_help(&render_usage()),
+            Some(other) => {
+                Err(usage(format!("There is no command '{other}'; the commands are list and render."), TOP_HELP))
+            }
+        },
+        Some("-h" | "--help") => print_help(USAGE),
+        Some("-V" | "--version") => print_help(&format!("patchlens {}", env!("CARGO_PKG_VERSION"))),
+        Some(flag) if flag.starts_with('-') => {
+            Err(usage(format!("Unknown option {flag}; a command (list or render) comes first."), TOP_HELP))
         }
-        Some("-V" | "--version") => {
-            println!("patchlens {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
+        Some(other) => {
+            Err(usage(format!("There is no command '{other}'; the commands are list and render."), TOP_HELP))
         }
-        _ => Err(USAGE.to_string()),
+        None => Err(usage("A command is needed: list or render.", TOP_HELP)),
     }
+}
+
+/// `-h`/`--help` anywhere before a `--` asks for help, whatever else is wrong with the line.
+fn wants_help(args: &[String]) -> bool {
+    args.iter().take_while(|a| *a != "--").any(|a| a == "-h" || a == "--help")
+}
+
+fn print_help(text: &str) -> Result<(), Failure> {
+    // `patchlens --help | head` closes the pipe early: that is no failure (println! would panic).
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    Ok(())
 }
 
 /// A file found in a folder rather than named: not being a checkpoint is no error for it.
@@ -69,7 +168,7 @@ fn expand(args: &[String]) -> Result<Vec<Found>, String> {
         let path = PathBuf::from(arg);
         if path.is_dir() {
             let mut inside: Vec<PathBuf> = std::fs::read_dir(&path)
-                .map_err(|e| format!("could not read the folder {arg}: {e}"))?
+                .map_err(|e| format!("Could not read the folder {arg}: {e}."))?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
                 .filter(|p| p.is_file() && !is_hidden(p))
                 .collect();
@@ -118,133 +217,129 @@ fn open(args: &[String]) -> Result<Vec<Opened>, String> {
         eprintln!("patchlens: skipped {} (not checkpoints)", skipped.join(", "));
     }
     if opened.is_empty() {
-        return Err("no checkpoint among the files given.".into());
+        return Err(
+            "None of the files given is a checkpoint; name .npz, .npy, PyTorch, .safetensors, .gguf or .onnx files."
+                .into(),
+        );
     }
     Ok(opened)
 }
 
-fn list(args: &[String]) -> Result<(), String> {
-    use std::io::Write;
-    let opened = open(args)?;
-    let mut out = std::io::stdout().lock();
-    // A closed pipe (`patchlens list f | head`) just ends the listing.
-    let mut line = |text: String| match writeln!(out, "{text}") {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("could not write the listing: {e}")),
-        _ => Ok(()),
-    };
-    let mut failed = Vec::new();
-    for (n, group) in opened.iter().enumerate() {
-        let checkpoint = match &group.checkpoint {
-            Ok(checkpoint) => checkpoint,
-            Err(e) => {
-                failed.push(format!("{}: {e}", group.label));
-                continue;
-            }
-        };
-        if n > 0 {
-            line(String::new())?;
-        }
-        let tensors = checkpoint.tensors();
-        let files = if group.files.len() > 1 { format!(" ({} files)", group.files.len()) } else { String::new() };
-        line(format!(
-            "{}: {}{files}, {} tensors, {} bytes",
-            group.label,
-            checkpoint.format(),
-            tensors.len(),
-            checkpoint.file_size()
-        ))?;
-        for note in checkpoint.notes() {
-            line(format!("  note: {note}"))?;
-        }
-        let default = checkpoint.default_tensor();
-        // Columns as wide as the longest entry, so long names never push the others out of line.
-        let rows: Vec<[String; 3]> = tensors
-            .iter()
-            .map(|entry| match &entry.info {
-                Some(info) => [entry.name.clone(), info.dtype.to_string(), info.shape_text()],
-                None => [entry.name.clone(), "?".into(), "?".into()],
-            })
-            .collect();
-        let width = |k: usize| rows.iter().map(|r| r[k].chars().count()).max().unwrap_or(0);
-        let (name_width, dtype_width, shape_width) = (width(0), width(1), width(2));
-        for (entry, [name, dtype, shape]) in tensors.iter().zip(&rows) {
-            let mark = if Some(&entry.name) == default.as_ref() { "*" } else { " " };
-            let mut note = match (&entry.problem, entry.recognized) {
-                (Some(problem), _) => format!("not drawable: {problem}"),
-                (None, Some(what)) => what.to_string(),
-                (None, None) => String::new(),
-            };
-            if let Some(layout) = entry.layout.filter(|_| entry.layout_inferred) {
-                let separator = if note.is_empty() { "" } else { "; " };
-                note = format!("{note}{separator}read as {}", layout.name().to_uppercase());
-            }
-            line(
-                format!("{mark} {name:<name_width$}  {dtype:<dtype_width$}  {shape:<shape_width$}  {note}")
-                    .trim_end()
-                    .to_string(),
-            )?;
-        }
-        match (default, checkpoint.default_reason()) {
-            (Some(name), Some(reason)) => line(format!("default: {name}, {reason}"))?,
-            _ => line("(no patch embedding found; pick a tensor with --tensor)".to_string())?,
+fn list(args: &[String]) -> Result<(), Failure> {
+    const HELP: &str = "patchlens list --help";
+    let (mut all, mut json) = (false, false);
+    let mut files = Vec::new();
+    let mut options_ended = false;
+    for arg in args {
+        match arg.as_str() {
+            _ if options_ended => files.push(arg.clone()),
+            "--" => options_ended = true,
+            "--all" => all = true,
+            "--json" => json = true,
+            flag if flag.starts_with('-') => return Err(usage(format!("Unknown option {flag} for list."), HELP)),
+            path => files.push(path.to_string()),
         }
     }
+    if files.is_empty() {
+        return Err(usage("list needs a FILE or a folder.", HELP));
+    }
+    let opened = open(&files)?;
+    let listings: Vec<Listing> = opened.iter().map(Listing::of).collect();
+    let failed: Vec<String> = listings
+        .iter()
+        .filter_map(|listing| match listing {
+            Listing::Failed { label, error, .. } => Some(format!("{label}: {error}")),
+            Listing::Listed(_) => None,
+        })
+        .collect();
+    let text = if json {
+        format!("{}\n", json_document(&listings))
+    } else {
+        let texts: Vec<String> = listings
+            .iter()
+            .filter_map(|listing| match listing {
+                Listing::Listed(listed) => Some(listed.text(all)),
+                Listing::Failed { .. } => None,
+            })
+            .collect();
+        texts.join("\n")
+    };
+    // A closed pipe (`patchlens list f | head`) just ends the listing.
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(Failure::Input(format!("Could not write the listing: {e}.")))
+        }
+        _ => {}
+    }
     if !failed.is_empty() {
-        return Err(failed.join("\n"));
+        return Err(Failure::Input(failed.join("\npatchlens: ")));
     }
     Ok(())
 }
 
-fn render(args: &[String]) -> Result<(), String> {
+fn render(args: &[String]) -> Result<(), Failure> {
+    const HELP: &str = "patchlens render --help";
     let mut files = Vec::new();
     let mut out = None;
     let mut tensor = None;
     let mut layout = None;
     let mut options = GridOptions::default();
+    let mut options_ended = false;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
-        let mut value = |flag: &str| rest.next().cloned().ok_or_else(|| format!("{flag} needs a value."));
-        let number =
-            |flag: &str, v: String| v.parse::<usize>().map_err(|_| format!("{flag} takes a whole number, not '{v}'."));
+        if options_ended {
+            files.push(arg.clone());
+            continue;
+        }
+        let mut value = |flag: &str| rest.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value."), HELP));
+        let number = |flag: &str, v: String| {
+            v.parse::<usize>().map_err(|_| usage(format!("{flag} takes a whole number, not '{v}'."), HELP))
+        };
         match arg.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
+            "--" => options_ended = true,
             "-o" | "--output" => out = Some(PathBuf::from(value(arg)?)),
             "--tensor" => tensor = Some(value(arg)?),
             "--layout" => {
                 let v = value(arg)?;
-                layout = Some(KernelLayout::parse(&v).ok_or_else(|| format!("--layout is hwio or oihw, not '{v}'."))?)
+                let parsed = KernelLayout::parse(&v);
+                layout = Some(parsed.ok_or_else(|| usage(format!("--layout is hwio or oihw, not '{v}'."), HELP))?);
             }
             "--count" => options.count = number(arg, value(arg)?)?,
             "--columns" => options.columns = number(arg, value(arg)?)?,
             "--zoom" => options.zoom = number(arg, value(arg)?)?,
             "--gap" => options.gap = number(arg, value(arg)?)?,
-            "--gap-color" => options.gap_color = parse_color(&value(arg)?).map_err(|e| e.to_string())?,
-            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}.\n{USAGE}")),
+            "--gap-color" => options.gap_color = parse_color(&value(arg)?).map_err(|e| usage(e.to_string(), HELP))?,
+            flag if flag.starts_with('-') => return Err(usage(format!("Unknown option {flag} for render."), HELP)),
             path => files.push(path.to_string()),
         }
     }
     if files.is_empty() {
-        return Err(format!("render needs a FILE.\n{USAGE}"));
+        return Err(usage("render needs a FILE or a folder.", HELP));
     }
-    let out = out.ok_or_else(|| format!("render needs -o OUT.png.\n{USAGE}"))?;
+    let out = out.ok_or_else(|| usage("render needs -o OUT.png, the file to write.", HELP))?;
     let mut opened = open(&files)?;
     if opened.len() != 1 {
         let labels: Vec<&str> = opened.iter().map(|o| o.label.as_str()).collect();
-        return Err(format!(
-            "these files hold {} checkpoints ({}); render draws one at a time.",
+        return Err(Failure::Input(format!(
+            "These files hold {} checkpoints ({}); render draws one at a time.",
             opened.len(),
             labels.join(", ")
-        ));
+        )));
     }
     let group = opened.remove(0);
     let label = group.label;
     let checkpoint = group.checkpoint.map_err(|e| format!("{label}: {e}"))?;
-    let rendered = checkpoint.render_as(tensor.as_deref(), layout, &options).map_err(|e| format!("{label}: {e}"))?;
+    let rendered = checkpoint.render_as(tensor.as_deref(), layout, &options).map_err(|e| match e {
+        // An option out of range is the command line's fault, whatever the file holds.
+        patchlens::Error::InvalidOption(sentence) => usage(sentence, HELP),
+        e => Failure::Input(format!("{label}: {e}")),
+    })?;
     write_png(&out, rendered.grid.width, rendered.grid.height, &rendered.grid.rgba)
-        .map_err(|e| format!("could not write {}: {e}", out.display()))?;
+        .map_err(|e| format!("Could not write {}: {e}.", out.display()))?;
+    // Values out of range were brought into range, as the page does; say which and why.
+    for adjustment in &rendered.grid.adjustments {
+        eprintln!("patchlens: --{}: {}.", adjustment.option, adjustment.note);
+    }
     let t = &rendered.tensor;
     eprintln!(
         "{}: {} {} {} ({}), {} of {} filters, {}×{} px, read {} of {} bytes",

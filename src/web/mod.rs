@@ -8,6 +8,7 @@ pub use blob::BlobSource;
 use crate::error::Error;
 use crate::grid::{parse_color, GridOptions};
 use crate::kernel::KernelLayout;
+use crate::listing::{self, CheckpointListing};
 use crate::source::{ByteSource, SliceSource};
 use crate::{Checkpoint as CoreCheckpoint, Rendered};
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,6 @@ use web_sys::{
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
-/** One tensor in a checkpoint. `reason` says why it cannot be drawn, when it cannot. */
 /** One tensor in a checkpoint. `reason` says why it cannot be drawn, when it cannot. `layout` is how a 4-D
  *  tensor's axes are read ('hwio' = kh, kw, in, out; 'oihw' = out, in, kh, kw); `layoutInferred` is true when
  *  the file does not say and the shape decided; `recognized` says what a known first-layer name means. */
@@ -36,6 +36,10 @@ export interface GridInfo { width: number; height: number; tensor: string; dtype
 /** One checkpoint found among files opened together: the files it is made of, and either the open
  *  `checkpoint` or the `error` sentence that says why it could not be opened. */
 export interface OpenedCheckpoint { label: string; files: string[]; checkpoint?: Checkpoint; error?: string }
+/** What `patchlens list --json` says about one checkpoint (`checkpoint.listingJson`): every tensor in
+ *  natural order. The CLI prints `{ checkpoints: [...] }` of these, with `{ label, files, error }` for a
+ *  checkpoint that could not be opened. */
+export interface CheckpointListing { label: string; files: string[]; format: string; fileSize: number; defaultTensor: string | null; defaultReason: string | null; notes: string[]; tensors: TensorInfo[] }
 /** A rendered grid: `rgba` holds width × height pixels, 4 bytes each, alpha 255. */
 export interface Grid extends GridInfo { rgba: Uint8ClampedArray }
 "#;
@@ -59,23 +63,6 @@ fn plain_error(message: &str) -> JsValue {
 #[wasm_bindgen]
 pub struct Checkpoint {
     inner: CoreCheckpoint,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TensorInfoJs {
-    name: String,
-    dtype: String,
-    shape: Vec<usize>,
-    drawable: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    layout: Option<&'static str>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    layout_inferred: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    recognized: Option<&'static str>,
 }
 
 /// The keys `RenderOptions` may have; serde-wasm-bindgen ignores unknown ones, so we check.
@@ -207,31 +194,23 @@ impl Checkpoint {
         CoreCheckpoint::open(source).map(|inner| Checkpoint { inner }).map_err(js_error)
     }
 
-    /// Every tensor in file order, with whether it can be drawn.
+    /// Every tensor in natural order (`blocks.2` before `blocks.10`), with whether it can be drawn.
     #[wasm_bindgen(unchecked_return_type = "TensorInfo[]")]
     pub fn tensors(&self) -> Result<JsValue, JsValue> {
-        let list: Vec<TensorInfoJs> = self
-            .inner
-            .tensors()
-            .into_iter()
-            .map(|entry| {
-                let (dtype, shape) = entry
-                    .info
-                    .map(|i| (i.dtype.to_string(), i.shape))
-                    .unwrap_or_else(|| ("unknown".into(), Vec::new()));
-                TensorInfoJs {
-                    name: entry.name,
-                    dtype,
-                    shape,
-                    drawable: entry.problem.is_none(),
-                    reason: entry.problem,
-                    layout: entry.layout.map(KernelLayout::name),
-                    layout_inferred: entry.layout_inferred,
-                    recognized: entry.recognized,
-                }
-            })
-            .collect();
-        serde_wasm_bindgen::to_value(&list).map_err(|e| plain_error(&e.to_string()))
+        serde_wasm_bindgen::to_value(&listing::listed_tensors(&self.inner)).map_err(|e| plain_error(&e.to_string()))
+    }
+
+    /// What `patchlens list` prints for this checkpoint, shown as `label` and made of `files` (default: one
+    /// file named `label`): only drawable tensors unless `all`, each line ending in a newline.
+    pub fn listing(&self, label: &str, all: bool, files: Option<Vec<String>>) -> String {
+        self.listed(label, files).text(all)
+    }
+
+    /// What `patchlens list --json` prints for this checkpoint: one `CheckpointListing` as pretty JSON
+    /// (every tensor). The CLI's document is `JSON.stringify({ checkpoints: [...] }, null, 2)` of these.
+    #[wasm_bindgen(js_name = listingJson)]
+    pub fn listing_json(&self, label: &str, files: Option<Vec<String>>) -> String {
+        listing::to_pretty_json(&self.listed(label, files))
     }
 
     /// Opens files given together (a multi-file drop, a folder's files): shards of one checkpoint become
@@ -355,6 +334,11 @@ impl Checkpoint {
 }
 
 impl Checkpoint {
+    fn listed(&self, label: &str, files: Option<Vec<String>>) -> CheckpointListing {
+        let files = files.unwrap_or_else(|| vec![label.to_string()]);
+        CheckpointListing::new(label, &files, &self.inner)
+    }
+
     fn render_core(&self, options: Option<RenderOptions>) -> Result<Rendered, JsValue> {
         let request = parse_options(options)?;
         self.inner.render_as(request.tensor.as_deref(), request.layout, &request.grid).map_err(js_error)

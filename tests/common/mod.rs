@@ -2,6 +2,8 @@
 //! manifest written by `tests/reference/make_fixtures.py` (numpy + scikit-learn) says.
 #![allow(dead_code)]
 
+pub mod synthetic;
+
 use serde_json::Value;
 use std::path::PathBuf;
 
