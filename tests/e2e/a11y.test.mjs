@@ -92,11 +92,18 @@ test('every control works from the keyboard alone', async () => {
   assert.ok(fixture, 'a fixture with two drawable tensors');
   const { page, context, problems } = await openPage(session);
   await page.bringToFront(); // keys and the file chooser go to the focused page
+  // Playwright intercepts file choosers only once a listener exists (an asynchronous switch): listen from the
+  // start, so the chooser the Enter key opens below cannot come before the interception.
+  const choosers = [];
+  page.on('filechooser', (chooser) => choosers.push(chooser));
 
   // The file button opens the file chooser from the keyboard; what is picked is drawn.
   await tabTo(page, '#pick-button');
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
-  await settledAfter(page, () => chooser.setFiles(fixture.path));
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => true); // a round trip for the chooser event
+  for (let i = 0; i < 50 && choosers.length === 0; i += 1) await page.waitForTimeout(100);
+  assert.equal(choosers.length, 1, 'Enter on the button opened the file chooser');
+  await settledAfter(page, () => choosers[0].setFiles(fixture.path));
   assert.equal((await statusOf(page)).data.file, fixture.name);
   await page.waitForSelector('#tensor[data-listed="done"]:not([disabled])', { state: 'attached' });
 

@@ -256,25 +256,37 @@ export function assertOnlyLocalRequests(requests, serverUrl) {
 }
 
 /**
- * Names in natural order, written here independently of the module as the spec states it: runs of digits
- * compare by value, everything else by code point, and names equal that way by plain code-point order.
+ * Names in natural order, written here independently of the module as the spec states it: walking both names,
+ * runs of digits compare by value, any other character by code point; names equal that way (`a01`, `a1`)
+ * fall back to plain code-point order.
  */
 export function naturalSort(names) {
-  const runs = (name) => name.match(/\d+|\D+/g) ?? [];
-  const byCodePoint = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
-  const compareRuns = (a, b) => {
-    const digits = /^\d/.test(a) && /^\d/.test(b);
-    if (!digits) return byCodePoint(a, b);
-    const [x, y] = [a.replace(/^0+/, ''), b.replace(/^0+/, '')];
-    return x.length - y.length || byCodePoint(x, y);
+  const isDigit = (ch) => ch >= '0' && ch <= '9';
+  const byCodePoint = (a, b) => {
+    const [x, y] = [Array.from(a), Array.from(b)];
+    for (let i = 0; i < Math.min(x.length, y.length); i += 1) {
+      if (x[i] !== y[i]) return x[i].codePointAt(0) - y[i].codePointAt(0);
+    }
+    return x.length - y.length;
   };
   const compare = (a, b) => {
-    const [ra, rb] = [runs(a), runs(b)];
-    for (let i = 0; i < Math.min(ra.length, rb.length); i += 1) {
-      const order = compareRuns(ra[i], rb[i]);
-      if (order !== 0) return order;
+    const [x, y] = [Array.from(a), Array.from(b)];
+    let [i, j] = [0, 0];
+    while (i < x.length && j < y.length) {
+      if (isDigit(x[i]) && isDigit(y[j])) {
+        let [ei, ej] = [i, j];
+        while (ei < x.length && isDigit(x[ei])) ei += 1;
+        while (ej < y.length && isDigit(y[ej])) ej += 1;
+        const [p, q] = [x.slice(i, ei).join('').replace(/^0+/, ''), y.slice(j, ej).join('').replace(/^0+/, '')];
+        const order = p.length - q.length || byCodePoint(p, q);
+        if (order !== 0) return order;
+        [i, j] = [ei, ej];
+      } else {
+        if (x[i] !== y[j]) return x[i].codePointAt(0) - y[j].codePointAt(0);
+        [i, j] = [i + 1, j + 1];
+      }
     }
-    return ra.length - rb.length || byCodePoint(a, b);
+    return (x.length - i) - (y.length - j) || byCodePoint(a, b);
   };
   return [...names].sort(compare);
 }
