@@ -29,7 +29,8 @@ exit status:
   1  bad input: a file cannot be read or is no checkpoint, the tensor asked for is missing or cannot be
      drawn, the files hold several checkpoints for render, or the PNG cannot be written
   2  bad usage: an unknown command or option; a missing value, FILE or -o; a number, colour or layout
-     that is malformed or out of range`;
+     that is malformed; a grid too big to draw even at zoom 1
+A number out of range for the kernel (--count 5000 for 384 filters) is corrected and said, as the page does.`;
 
 const LIST_USAGE = `\
 usage: patchlens list [--all] [--json] FILE... | DIR
@@ -161,8 +162,8 @@ async function list(args) {
 }
 
 const U64_MAX = 2n ** 64n - 1n;
-// The module's sizes are 32-bit; a bigger count or column number draws what 2^32 − 1 draws (every filter,
-// one row), and a zoom or gap that big is refused either way.
+// The module's sizes are 32-bit; the module brings any number into range and says so without repeating
+// the number, so passing 2^32 − 1 for a bigger one changes nothing.
 const U32_MAX = 0xffffffff;
 
 async function render(args) {
@@ -233,7 +234,8 @@ function drawTo(output, checkpoint, options, label) {
   try {
     grid = checkpoint.render(options);
   } catch (error) {
-    // An option out of range (a RangeError) is the command line's fault, whatever the file holds.
+    // Ranges are corrected by the module; what is left (a RangeError: a grid too big even at zoom 1, say)
+    // is the command line's fault, whatever the file holds.
     if (error instanceof RangeError) throw new UsageError(error.message, RENDER_HELP);
     throw new Error(`${label}: ${error.message}`);
   }
@@ -242,6 +244,8 @@ function drawTo(output, checkpoint, options, label) {
   } catch (error) {
     throw new Error(`Could not write ${output}: ${fsProblem(error)}.`);
   }
+  // Values out of range were brought into range, as the page does; say which and why.
+  for (const { option, note } of grid.adjustments) process.stderr.write(`patchlens: --${option}: ${note}.\n`);
   const shape = grid.shape.length > 0 ? grid.shape.join('×') : 'scalar';
   process.stderr.write(`${output}: ${grid.tensor} ${grid.dtype} ${shape} (${grid.layout.toUpperCase()}), `
     + `${grid.filtersShown} of ${grid.filtersTotal} filters, ${grid.width}×${grid.height} px, `

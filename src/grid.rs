@@ -21,12 +21,14 @@ pub const MAX_PIXELS: usize = 64 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GridOptions {
-    /// How many filters to show, from the first; clamped to the number there are.
+    /// How many filters to show, from the first.
     pub count: usize,
     pub columns: usize,
     pub zoom: usize,
     pub gap: usize,
     pub gap_color: [u8; 3],
+    /// When set, `zoom` is ignored: the zoom is the largest whose grid is at most this many pixels wide.
+    pub fit_width: Option<usize>,
 }
 
 impl Default for GridOptions {
@@ -37,18 +39,86 @@ impl Default for GridOptions {
             zoom: DEFAULT_ZOOM,
             gap: DEFAULT_GAP,
             gap_color: DEFAULT_GAP_COLOR,
+            fit_width: None,
         }
     }
 }
 
-impl GridOptions {
-    fn validate(&self) -> Result<()> {
-        let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(Error::InvalidOption(what.to_string())) };
-        check(self.count >= 1, "The filter count must be at least 1.")?;
-        check(self.columns >= 1, "The number of columns must be at least 1.")?;
-        check((1..=MAX_ZOOM).contains(&self.zoom), &format!("The zoom must be between 1 and {MAX_ZOOM}."))?;
-        check(self.gap <= MAX_GAP, &format!("The gap must be at most {MAX_GAP} pixels."))
+/// An option that was out of range for this kernel and the value used instead, with why: the page puts
+/// the value back into its field and shows the note; the CLI prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adjustment {
+    /// The option's name: `count`, `columns`, `zoom` or `gap`.
+    pub option: &'static str,
+    pub used: usize,
+    /// Without the option's name, which the page and the CLI each spell their own way:
+    /// e.g. "at most 384 — the number of filters shown".
+    pub note: String,
+}
+
+/// Where every tile goes: the options made to fit the kernel, and the image size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub shown: usize,
+    pub columns: usize,
+    pub rows: usize,
+    pub zoom: usize,
+    pub gap: usize,
+    pub width: usize,
+    pub height: usize,
+    pub adjustments: Vec<Adjustment>,
+}
+
+/// Width or height of `cells` tiles of `tile` pixels with gaps between them; None on overflow.
+fn side(cells: usize, tile: usize, gap: usize) -> Option<usize> {
+    cells.checked_mul(tile)?.checked_add(cells.saturating_sub(1).checked_mul(gap)?)
+}
+
+fn fits(width: Option<usize>, height: Option<usize>) -> bool {
+    matches!((width, height), (Some(w), Some(h)) if w <= MAX_SIDE && h <= MAX_SIDE && w.saturating_mul(h) <= MAX_PIXELS)
+}
+
+/// Lays out `n` filters of `kh × kw` pixels. Values out of range are brought into range and reported;
+/// only a grid too big even at zoom 1 is an error.
+pub fn plan(kh: usize, kw: usize, n: usize, options: &GridOptions) -> Result<Plan> {
+    if n == 0 {
+        return Err(Error::NotDrawable("The kernel has no filters to draw.".into()));
     }
+    let mut adjustments = Vec::new();
+    let mut clamp = |option: &'static str, value: usize, low: usize, high: usize, why: &str| {
+        let used = value.clamp(low, high);
+        if used != value {
+            let bound = if value < low { "at least" } else { "at most" };
+            let why = if why.is_empty() || value < low { String::new() } else { format!(" — {why}") };
+            adjustments.push(Adjustment { option, used, note: format!("{bound} {used}{why}") });
+        }
+        used
+    };
+    let shown = clamp("count", options.count, 1, n, "the number of filters");
+    // More columns than filters is out of range; more than are shown is only laid out narrower (the user
+    // may be trying a smaller count and keeps the columns they chose).
+    let columns = clamp("columns", options.columns, 1, n, "the number of filters").min(shown);
+    let gap = clamp("gap", options.gap, 0, MAX_GAP, "");
+    let rows = shown.div_ceil(columns);
+    let size = |zoom: usize| {
+        let (w, h) = (side(columns, kw.saturating_mul(zoom), gap), side(rows, kh.saturating_mul(zoom), gap));
+        fits(w, h).then(|| (w.unwrap_or(0), h.unwrap_or(0)))
+    };
+    // The largest zoom whose grid can be drawn at all (browsers refuse bigger canvases).
+    let drawable_zoom = (1..=MAX_ZOOM).rev().find(|&z| size(z).is_some()).ok_or_else(|| {
+        Error::InvalidOption(format!(
+            "A grid of {shown} filters in {columns} columns would exceed {MAX_SIDE} pixels a side even at zoom 1; show fewer filters or use more columns."
+        ))
+    })?;
+    let zoom = match options.fit_width {
+        Some(width) => (1..=drawable_zoom).rev().find(|&z| size(z).is_some_and(|(w, _)| w <= width)).unwrap_or(1),
+        None => {
+            let why = if drawable_zoom < MAX_ZOOM { "a larger grid would not fit in a browser canvas" } else { "" };
+            clamp("zoom", options.zoom, 1, drawable_zoom, why)
+        }
+    };
+    let (width, height) = size(zoom).unwrap_or_default();
+    Ok(Plan { shown, columns, rows, zoom, gap, width, height, adjustments })
 }
 
 /// Parses `#rrggbb` (or `rrggbb`).
@@ -72,50 +142,37 @@ pub struct Grid {
     pub filters_total: usize,
     pub columns: usize,
     pub rows: usize,
+    pub zoom: usize,
+    pub gap: usize,
+    /// Options that were out of range, and the values used instead.
+    pub adjustments: Vec<Adjustment>,
 }
 
 /// Draws the first `options.count` filters.
 pub fn render(filters: &Filters, options: &GridOptions) -> Result<Grid> {
-    options.validate()?;
     let [kh, kw, c, n] = filters.dims();
-    let shown = options.count.min(n);
-    if shown == 0 {
-        return Err(Error::NotDrawable("The kernel has no filters to draw.".into()));
-    }
-    let columns = options.columns.min(shown);
-    let rows = shown.div_ceil(columns);
-    let (tile_w, tile_h) = (kw * options.zoom, kh * options.zoom);
-    let side = |cells: usize, tile: usize| cells.checked_mul(tile)?.checked_add((cells - 1).checked_mul(options.gap)?);
-    let (width, height) = match (side(columns, tile_w), side(rows, tile_h)) {
-        (Some(w), Some(h)) if w <= MAX_SIDE && h <= MAX_SIDE && w * h <= MAX_PIXELS => (w, h),
-        _ => {
-            return Err(Error::InvalidOption(format!(
-                "A grid of {shown} filters at zoom {} would exceed {MAX_SIDE} pixels a side; show fewer filters or lower the zoom.",
-                options.zoom
-            )))
-        }
-    };
-
+    let Plan { shown, columns, rows, zoom, gap, width, height, adjustments } = plan(kh, kw, n, options)?;
+    let tile_w = kw * zoom;
     let [r, g, b] = options.gap_color;
     let mut rgba = [r, g, b, 255].repeat(width * height);
     // One zoomed tile row is built once, then copied `zoom` times.
     let mut zoomed_row = vec![0u8; tile_w * 4];
     for (index, tile) in filters.tiles(0..shown).into_iter().enumerate() {
-        let (x0, y0) = ((index % columns) * (tile_w + options.gap), (index / columns) * (tile_h + options.gap));
+        let (x0, y0) = ((index % columns) * (tile_w + gap), (index / columns) * (kh * zoom + gap));
         for (source_y, source_row) in tile.chunks_exact(kw * c).enumerate() {
-            for (pixel, out) in source_row.chunks_exact(c).zip(zoomed_row.chunks_exact_mut(4 * options.zoom)) {
+            for (pixel, out) in source_row.chunks_exact(c).zip(zoomed_row.chunks_exact_mut(4 * zoom)) {
                 let rgb = if c == 1 { [pixel[0]; 3] } else { [pixel[0], pixel[1], pixel[2]] };
                 for dot in out.chunks_exact_mut(4) {
                     dot.copy_from_slice(&[rgb[0], rgb[1], rgb[2], 255]);
                 }
             }
-            for dy in 0..options.zoom {
-                let start = ((y0 + source_y * options.zoom + dy) * width + x0) * 4;
+            for dy in 0..zoom {
+                let start = ((y0 + source_y * zoom + dy) * width + x0) * 4;
                 rgba[start..start + tile_w * 4].copy_from_slice(&zoomed_row);
             }
         }
     }
-    Ok(Grid { width, height, rgba, filters_shown: shown, filters_total: n, columns, rows })
+    Ok(Grid { width, height, rgba, filters_shown: shown, filters_total: n, columns, rows, zoom, gap, adjustments })
 }
 
 #[cfg(test)]
@@ -131,7 +188,9 @@ mod tests {
     #[test]
     fn zero_gap_zoom_one_is_the_tiles_side_by_side() {
         let f = ramp_filters(2, 3, 3, 5);
-        let grid = render(&f, &GridOptions { count: 5, columns: 5, zoom: 1, gap: 0, gap_color: [0, 0, 0] }).unwrap();
+        let grid =
+            render(&f, &GridOptions { count: 5, columns: 5, zoom: 1, gap: 0, gap_color: [0, 0, 0], fit_width: None })
+                .unwrap();
         assert_eq!((grid.width, grid.height, grid.rows), (15, 2, 1));
         for i in 0..5 {
             let tile = f.tile(i).unwrap();
@@ -148,7 +207,7 @@ mod tests {
     #[test]
     fn layout_zoom_gap_and_empty_cells() {
         let f = ramp_filters(2, 2, 1, 5);
-        let o = GridOptions { count: 5, columns: 3, zoom: 2, gap: 1, gap_color: [9, 8, 7] };
+        let o = GridOptions { count: 5, columns: 3, zoom: 2, gap: 1, gap_color: [9, 8, 7], fit_width: None };
         let grid = render(&f, &o).unwrap();
         // 3 columns of 4 px + 2 gaps; 2 rows of 4 px + 1 gap.
         assert_eq!((grid.width, grid.height, grid.columns, grid.rows, grid.filters_shown), (14, 9, 3, 2, 5));
@@ -160,20 +219,59 @@ mod tests {
     }
 
     #[test]
-    fn count_is_clamped_and_options_are_checked() {
+    fn out_of_range_options_are_brought_into_range_and_reported() {
         let f = ramp_filters(2, 2, 3, 4);
         let grid = render(&f, &GridOptions { count: 128, ..GridOptions::default() }).unwrap();
         assert_eq!((grid.filters_shown, grid.filters_total, grid.columns), (4, 4, 4));
-        for bad in [
-            GridOptions { count: 0, ..GridOptions::default() },
-            GridOptions { columns: 0, ..GridOptions::default() },
-            GridOptions { zoom: 0, ..GridOptions::default() },
-            GridOptions { zoom: MAX_ZOOM + 1, ..GridOptions::default() },
-        ] {
-            assert!(matches!(render(&f, &bad), Err(Error::InvalidOption(_))));
-        }
+        let notes: Vec<(&str, usize, &str)> =
+            grid.adjustments.iter().map(|a| (a.option, a.used, a.note.as_str())).collect();
+        assert_eq!(
+            notes,
+            [("count", 4, "at most 4 — the number of filters"), ("columns", 4, "at most 4 — the number of filters")]
+        );
+        let low = GridOptions { count: 0, columns: 0, zoom: 0, ..GridOptions::default() };
+        let grid = render(&f, &low).unwrap();
+        assert_eq!((grid.filters_shown, grid.columns, grid.zoom), (1, 1, 1));
+        let notes: Vec<&str> = grid.adjustments.iter().map(|a| a.note.as_str()).collect();
+        assert_eq!(notes, ["at least 1", "at least 1", "at least 1"]);
+        let few = render(&f, &GridOptions { count: 2, columns: 3, ..GridOptions::default() }).unwrap();
+        assert_eq!(
+            (few.columns, few.adjustments.len()),
+            (2, 0),
+            "columns past the count shown: laid out, not adjusted"
+        );
+        let high = render(&f, &GridOptions { zoom: MAX_ZOOM + 1, gap: MAX_GAP + 1, ..GridOptions::default() }).unwrap();
+        assert_eq!((high.zoom, high.gap), (MAX_ZOOM, MAX_GAP));
+        assert_eq!(high.adjustments[2].note, format!("at most {MAX_GAP}"));
+        assert_eq!(high.adjustments[3].note, format!("at most {MAX_ZOOM}"));
+    }
+
+    #[test]
+    fn a_zoom_past_the_canvas_limit_becomes_the_largest_that_fits() {
+        // 16 columns of 16 px filters: zoom 63 gives 16·1008 + 15·2 = 16158 px, zoom 64 would be 16414.
+        let f = ramp_filters(16, 16, 3, 32);
+        let grid = render(&f, &GridOptions { zoom: 64, ..GridOptions::default() }).unwrap();
+        assert_eq!((grid.zoom, grid.width), (63, 16_158));
+        assert_eq!(
+            grid.adjustments.last().unwrap().note,
+            "at most 63 — a larger grid would not fit in a browser canvas"
+        );
         let big = ramp_filters(64, 64, 3, 4096);
-        assert!(render(&big, &GridOptions { count: 4096, columns: 4096, zoom: 64, gap: 0, gap_color: [0; 3] }).is_err());
+        assert!(render(&big, &GridOptions { count: 4096, columns: 4096, zoom: 1, gap: 0, ..GridOptions::default() })
+            .is_err());
+    }
+
+    #[test]
+    fn fit_width_picks_the_largest_zoom_that_fits() {
+        // B/16 at 16 columns with 2 px gaps: 16·16·z + 30 ≤ 954 → z = 3 (798 px); zoom 4 would be 1054.
+        let f = ramp_filters(16, 16, 3, 128);
+        let fitted = |width| render(&f, &GridOptions { fit_width: Some(width), zoom: 9, ..GridOptions::default() });
+        let grid = fitted(954).unwrap();
+        assert_eq!((grid.zoom, grid.width), (3, 798));
+        assert!(grid.adjustments.is_empty(), "the zoom option is not used, so not adjusted");
+        assert_eq!(fitted(1054).unwrap().zoom, 4);
+        assert_eq!(fitted(10).unwrap().zoom, 1, "never below 1; the stage scrolls then");
+        assert_eq!(fitted(usize::MAX).unwrap().zoom, 45, "11550 × 5774 px: zoom 46 passes 64 Mi pixels");
     }
 
     #[test]

@@ -175,3 +175,31 @@ fn bad_files_and_arguments_fail_with_a_sentence() {
     let run = patchlens(&["frobnicate"]);
     assert!(String::from_utf8_lossy(&run.stderr).contains("There is no command 'frobnicate'"));
 }
+
+#[test]
+fn out_of_range_options_are_corrected_and_said_as_the_page_does() {
+    let file = fixtures_dir().join("stored_f32.npz"); // 768 filters of 16×16
+    let out = out_path("corrected");
+    let run = patchlens(&[
+        "render",
+        file.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--count",
+        "5000",
+        "--columns",
+        "0",
+        "--zoom",
+        "1",
+        "--gap",
+        "0",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(said.contains("patchlens: --count: at most 768 — the number of filters.\n"), "{said}");
+    assert!(said.contains("patchlens: --columns: at least 1.\n"), "{said}");
+    assert!(said.contains("768 of 768 filters"), "{said}");
+    let (width, height, _) = decode_png(&out);
+    assert_eq!((width, height), (16, 768 * 16), "one column of every filter");
+    std::fs::remove_file(out).ok();
+}

@@ -9,15 +9,24 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   fileInput: $('file-input'), pickButton: $('pick-button'), sampleButton: $('sample-button'),
   controls: $('controls'), panels: $('panels'),
-  count: $('count'), columns: $('columns'), zoom: $('zoom'), gap: $('gap'), gapColor: $('gap-color'),
-  download: $('download'),
+  count: $('count'), columns: $('columns'), zoom: $('zoom'), fit: $('fit'), gap: $('gap'), gapColor: $('gap-color'),
+  download: $('download'), openError: $('open-error'), openErrorText: $('open-error-text'), openErrorClose: $('open-error-close'),
 };
+/** The number fields, by the option name the module reports adjustments under, with the page's label. */
+const NUMBER_FIELDS = [
+  { option: 'count', input: ui.count, label: 'Filters' }, { option: 'columns', input: ui.columns, label: 'Columns' },
+  { option: 'zoom', input: ui.zoom, label: 'Zoom' }, { option: 'gap', input: ui.gap, label: 'Gap' },
+];
+/** The tensor picker gets a filter box once it would list more than this many entries. */
+const FILTER_BOX_AFTER = 20;
+/** How many undrawable tensors the page names, with their reasons, when nothing can be drawn. */
+const REASONS_SHOWN = 8;
 const bridge = new CheckpointBridge(new URL('./worker.js', import.meta.url));
 
 /**
  * The panels on the page, in order; panel 0 is the static one in index.html (its elements keep their ids).
- * Each: { section, head, title, headDownload, alert, status, tensor, layout, notes, canvas, emptyNote,
- *         shown: { checkpoint, grid } | null, tensorList: TensorInfo[] | null }
+ * Each holds its elements plus: shown: { checkpoint, grid } | null (what its canvas shows), tensorList:
+ * TensorInfo[] | null (null until listed), isSample, and shownStatus (the status text of what is shown).
  */
 const panels = [panelOf(document.querySelector('.panel[data-panel="0"]'))];
 const template = panels[0].section.cloneNode(true); // pristine copy for further panels
@@ -28,10 +37,16 @@ function panelOf(section) {
   const panel = {
     section, head: q('.panel-head'), title: q('.panel-title'), headDownload: q('.panel-download'),
     alert: q('.alert'), status: q('.status'), tensor: q('.tensor'), layout: q('.layout'), notes: q('.notes'),
-    canvas: q('.grid'), emptyNote: q('.empty-note'), shown: null, tensorList: null,
+    canvas: q('.grid'), stage: q('.stage'), emptyNote: q('.empty-note'), overflowNote: q('.overflow-note'),
+    attribution: q('.attribution'), reasons: q('.reasons'), reasonsTitle: q('.reasons-title'),
+    reasonsList: q('.reasons-list'), filter: q('.tensor-filter'), filterLabel: q('.tensor-filter-label'),
+    showAll: q('.show-all'), tensorCount: q('.tensor-count'),
+    shown: null, tensorList: null, isSample: false, shownStatus: null,
   };
   panel.tensor.addEventListener('input', () => rerender());
   panel.layout.addEventListener('input', () => rerender());
+  panel.showAll.addEventListener('input', () => fillTensorList(panel));
+  panel.filter.addEventListener('input', () => fillTensorList(panel));
   panel.headDownload.addEventListener('click', () => download(panel));
   return panel;
 }
@@ -51,28 +66,63 @@ function setPanelCount(count) {
 
 // ---- options -------------------------------------------------------------------------------------
 
-/** A whole number from a number input, clamped to its min/max; null while the field is invalid. */
+/** A number field's value as a whole number (negative ones as 0, which the module raises to its minimum);
+ *  null while the field holds no whole number. Ranges are the module's to enforce: it reports what it changed. */
 function whole(input) {
   const value = Number(input.value);
   if (input.value === '' || !Number.isInteger(value)) return null;
-  return Math.min(Math.max(value, Number(input.min)), Number(input.max));
+  return Math.max(0, value);
+}
+
+/** The width a grid may take in a panel without scrolling: the stage's inner width (all panels share it). */
+function stageWidth() {
+  const stage = panels[0].stage;
+  const style = getComputedStyle(stage);
+  const chrome = ['paddingLeft', 'paddingRight', 'borderLeftWidth', 'borderRightWidth']
+    .reduce((sum, key) => sum + parseFloat(style[key]), 0);
+  return Math.max(1, Math.floor(ui.panels.clientWidth - chrome));
 }
 
 /** The shared controls plus a panel's tensor and layout as RenderOptions; fields being edited are left out. */
 function renderOptions(panel) {
   const fields = {
-    count: whole(ui.count), columns: whole(ui.columns), zoom: whole(ui.zoom), gap: whole(ui.gap),
-    gapColor: ui.gapColor.value, tensor: panel?.tensor.value || null, layout: panel?.layout.value || null,
+    count: whole(ui.count), columns: whole(ui.columns), gap: whole(ui.gap), gapColor: ui.gapColor.value,
+    tensor: panel?.tensor.value || null, layout: panel?.layout.value || null,
+    ...(ui.fit.checked ? { fitWidth: stageWidth() } : { zoom: whole(ui.zoom) }),
   };
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null));
 }
 
-/** True when every number field holds a whole number, i.e. a redraw would show what the controls say. */
-const controlsComplete = () => [ui.count, ui.columns, ui.zoom, ui.gap].every((input) => whole(input) !== null);
+/** True when every number field in use holds a whole number, i.e. a redraw would show what the controls say. */
+const controlsComplete = () => NUMBER_FIELDS
+  .every(({ input }) => (input === ui.zoom && ui.fit.checked) || whole(input) !== null);
+
+/**
+ * Puts the values the module used back into the fields, with a note saying why. With several panels a field
+ * changes only when every panel had to adjust it, to the largest value used (so no panel loses filters).
+ */
+function showAdjustments(grids) {
+  for (const { option, input, label } of NUMBER_FIELDS) {
+    const note = $(`${option}-note`);
+    if (option === 'zoom' && ui.fit.checked) {
+      input.value = String(grids[0].zoom); // the field says what fit chose
+      note.textContent = '';
+      continue;
+    }
+    const adjusted = grids.map((grid) => grid.adjustments.find((a) => a.option === option));
+    if (grids.length === 0 || adjusted.some((a) => !a)) {
+      note.textContent = '';
+      continue;
+    }
+    const widest = adjusted.reduce((best, a) => (a.value > best.value ? a : best));
+    input.value = String(widest.value);
+    note.textContent = `${label}: ${widest.note}.`;
+  }
+}
 
 // ---- status, alert, canvas ----------------------------------------------------------------------
 
-const STATUS_FIELDS = ['file', 'format', 'tensor', 'dtype', 'shape', 'layout', 'filtersShown', 'filtersTotal',
+const STATUS_FIELDS = ['file', 'format', 'tensor', 'dtype', 'shape', 'layout', 'filtersShown', 'filtersTotal', 'zoom',
   'bytesRead', 'reads', 'fileSize', 'ms', 'openMs', 'listMs', 'renderMs', 'wasmMemory'];
 
 function setStatus(panel, state, text, data = {}) {
@@ -107,10 +157,14 @@ const dims = (shape) => shape.join('×');
 
 function clearGrid(panel) {
   panel.shown = null;
+  panel.shownStatus = null;
   panel.canvas.width = 0;
   panel.canvas.height = 0;
   panel.canvas.setAttribute('aria-label', 'No grid drawn');
   panel.emptyNote.hidden = false;
+  panel.stage.classList.add('empty');
+  panel.attribution.hidden = true;
+  markOverflow(panel);
   panel.headDownload.disabled = true;
   if (panel === panels[0]) ui.download.disabled = true;
 }
@@ -125,23 +179,73 @@ function showNotes(panel, checkpoint) {
 }
 
 /**
- * Fills a panel's tensor picker. Until the full list arrives (`tensors` null) it shows just the drawn
- * tensor; `data-listed` on the select says which: 'none', 'pending' or 'done'.
+ * Fills a panel's tensor picker from its list: drawable tensors only unless "show all" is ticked (the rest then
+ * follow, disabled, with their reasons), narrowed by the filter box, the default marked. Until the list arrives
+ * (`tensorList` null) it shows just the drawn tensor; `data-listed` on the select says which: 'none', 'pending'
+ * or 'done'. When nothing can be drawn, the reasons are written out beside the picker.
  */
-function fillTensorList(panel, tensors, selected) {
-  const known = tensors ?? (selected ? [{ name: selected, drawable: true }] : []);
-  const options = known.map((t) => {
+function fillTensorList(panel) {
+  const selected = panel.shown?.grid.tensor ?? null;
+  const listed = panel.tensorList;
+  const all = listed ?? (selected ? [{ name: selected, drawable: true }] : []);
+  const drawable = all.filter((t) => t.drawable);
+  if (listed && drawable.length === 0) panel.showAll.checked = true; // an empty picker would hide the reasons
+  const visible = panel.showAll.checked ? all : drawable;
+  const needle = panel.filter.value.trim().toLowerCase();
+  const matching = visible.filter((t) => !needle || t.name.toLowerCase().includes(needle) || t.name === selected);
+  const defaultName = panel.shown?.checkpoint.defaultTensor;
+  const options = matching.map((t) => {
     let label = t.dtype ? `${t.name} — ${t.dtype} ${dims(t.shape)}` : t.name;
     if (t.layoutInferred) label += ` (read as ${t.layout.toUpperCase()})`;
-    const option = new Option(t.drawable ? label : `${label} (${t.reason ?? 'not drawable'})`, t.name);
+    if (t.name === defaultName) label += ' · default';
+    const option = new Option(t.drawable ? label : `${label} — ${t.reason ?? 'not drawable'}`, t.name);
     option.disabled = !t.drawable;
     option.title = t.drawable ? (t.recognized ?? '') : (t.reason ?? 'This tensor cannot be drawn as filters.');
     return option;
   });
   panel.tensor.replaceChildren(...options);
   panel.tensor.value = selected ?? '';
-  panel.tensor.disabled = !tensors || !options.some((o) => !o.disabled);
-  panel.tensor.dataset.listed = tensors ? 'done' : selected ? 'pending' : 'none';
+  panel.tensor.disabled = !listed || options.every((o) => o.disabled && !panel.showAll.checked);
+  panel.tensor.dataset.listed = listed ? 'done' : selected ? 'pending' : 'none';
+  panel.filterLabel.hidden = visible.length <= FILTER_BOX_AFTER && !needle;
+  panel.tensorCount.textContent = listed ? `(${drawable.length} drawable of ${all.length})` : '';
+  showReasons(panel, listed && drawable.length === 0 ? all : null);
+}
+
+/** Writes out why nothing in a panel's checkpoint can be drawn: 4-D tensors first, as the likeliest filters. */
+function showReasons(panel, undrawable) {
+  panel.reasons.hidden = !undrawable;
+  if (!undrawable) return;
+  const name = panel.title.textContent || 'this checkpoint';
+  const count = undrawable.length;
+  panel.reasonsTitle.textContent = count === 0
+    ? `${name} holds no tensors.`
+    : `Nothing in ${name} can be drawn as filters (${count} ${count === 1 ? 'tensor' : 'tensors'}):`;
+  const likely = [...undrawable].sort((a, b) => (b.shape?.length === 4) - (a.shape?.length === 4));
+  const items = likely.slice(0, REASONS_SHOWN).map((t) => Object.assign(document.createElement('li'), {
+    textContent: `${t.name}${t.dtype ? ` (${t.dtype} ${dims(t.shape)})` : ''}: ${t.reason ?? 'not drawable'}`,
+  }));
+  if (count > REASONS_SHOWN) {
+    items.push(Object.assign(document.createElement('li'), {
+      textContent: `…and ${count - REASONS_SHOWN} more, listed with their reasons in the picker below.`,
+    }));
+  }
+  panel.reasonsList.replaceChildren(...items);
+}
+
+/** Marks a stage whose grid is wider than it (an explicit zoom): it scrolls, and says so. */
+function markOverflow(panel) {
+  const overflowing = panel.canvas.width > 0 && panel.canvas.width > stageWidth();
+  panel.stage.classList.toggle('overflowing', overflowing);
+  panel.overflowNote.hidden = !overflowing;
+  // A box that scrolls must be reachable from the keyboard, so its arrow keys can scroll it.
+  if (overflowing) {
+    panel.stage.tabIndex = 0;
+    panel.stage.setAttribute('aria-label', 'Grid, wider than this box: scroll with the arrow keys');
+  } else {
+    panel.stage.removeAttribute('tabindex');
+    panel.stage.removeAttribute('aria-label');
+  }
 }
 
 function draw(panel, reply, started) {
@@ -155,10 +259,12 @@ function draw(panel, reply, started) {
   panel.shown = { checkpoint, grid };
   panel.section.classList.remove('failed');
   panel.title.textContent = checkpoint.name;
-  if (panel.tensorList) panel.tensor.value = grid.tensor;
-  else fillTensorList(panel, null, grid.tensor);
+  fillTensorList(panel);
   showNotes(panel, checkpoint);
   panel.emptyNote.hidden = true;
+  panel.stage.classList.remove('empty');
+  panel.attribution.hidden = !panel.isSample;
+  markOverflow(panel);
   panel.headDownload.disabled = false;
   if (panel === panels[0]) ui.download.disabled = false;
   panel.canvas.setAttribute('aria-label',
@@ -166,24 +272,26 @@ function draw(panel, reply, started) {
   const files = checkpoint.files?.length > 1 ? ` (${checkpoint.files.length} files)` : '';
   const text = [
     `${checkpoint.name}${files}`, checkpoint.format, grid.tensor, grid.dtype, dims(grid.shape),
-    `${grid.filtersShown} of ${grid.filtersTotal} filters`,
+    `${grid.filtersShown} of ${grid.filtersTotal} filters`, `zoom ${grid.zoom}${ui.fit.checked ? ' (fit)' : ''}`,
     `read ${humanBytes(reply.bytesRead)} of ${humanBytes(checkpoint.fileSize)}`, `${ms} ms`,
   ].join(' · ');
-  setStatus(panel, 'ready', text, {
+  const data = {
     file: checkpoint.name, format: checkpoint.format, tensor: grid.tensor, dtype: grid.dtype,
     shape: grid.shape.join(','), layout: grid.layout, filtersShown: grid.filtersShown, filtersTotal: grid.filtersTotal,
-    bytesRead: reply.bytesRead, reads: reply.reads, fileSize: checkpoint.fileSize, ms,
+    zoom: grid.zoom, bytesRead: reply.bytesRead, reads: reply.reads, fileSize: checkpoint.fileSize, ms,
     openMs: reply.timings.openMs?.toFixed(1), renderMs: reply.timings.renderMs.toFixed(1), wasmMemory: reply.wasmMemory,
-  });
+  };
+  setStatus(panel, 'ready', text, data);
+  panel.shownStatus = { text, data };
 }
 
 /** Shows a panel whose checkpoint could not be opened or drawn. */
 function showFailure(panel, reply) {
   // Among several panels, one that could not even list its tensors is just its error.
   panel.section.classList.toggle('failed', panels.length > 1 && !reply.tensors);
-  panel.tensorList = reply.tensors ?? null;
-  fillTensorList(panel, panel.tensorList ?? []);
+  panel.tensorList = reply.tensors ?? [];
   panel.title.textContent = reply.label ?? '';
+  fillTensorList(panel);
   showNotes(panel, reply.checkpoint);
   const count = reply.tensors?.length;
   const listed = reply.tensors ? ` (${count} ${count === 1 ? 'tensor' : 'tensors'} listed, none drawn)` : '';
@@ -193,28 +301,46 @@ function showFailure(panel, reply) {
 
 // ---- opening and rendering ----------------------------------------------------------------------
 
-async function openFiles(files, started, seq = ++openSeq) {
+/** Opens files (a drop, the picker, the sample) into panels. If none of them opens while something is on
+ *  screen, that stays, dimmed, with the error above it until the error is closed. */
+async function openFiles(files, started, { seq = ++openSeq, sample = false } = {}) {
   const first = panels[0];
-  setPanelCount(1);
-  clearAlert(first);
-  clearGrid(first);
-  first.tensorList = null;
-  first.layout.value = '';
-  fillTensorList(first, null); // the new file's tensors replace the old ones; render its default first
-  showNotes(first, null);
   const names = files.map((f) => f.name).join(', ');
+  const generation = bridge.generation;
+  clearAlert(first);
   setStatus(first, 'busy', `Opening ${names}…`, { file: files.length === 1 ? files[0].name : undefined });
   const reply = await bridge.open(files, renderOptions(null));
   if (reply.superseded || seq !== openSeq) return;
-  if (!reply.ok) {
-    setStatus(first, 'error', `Could not open ${names}.`);
-    showAlert(first, reply.message);
+  const failed = !reply.ok || !reply.replaced;
+  const message = !reply.ok ? reply.message
+    : reply.panels.map((p) => (reply.panels.length > 1 ? `${p.label}: ${p.message}` : p.message)).join(' ');
+  // The worker keeps what it had open unless it was restarted meanwhile; only then is the old grid gone too.
+  if (failed && first.shown && reply.ok && bridge.generation === generation) {
+    keepPrevious(names, message);
     return;
   }
-  setPanelCount(reply.panels.length);
+  closeOpenError();
+  setPanelCount(failed ? 1 : reply.panels.length);
+  for (const panel of panels) {
+    clearGrid(panel);
+    clearAlert(panel);
+    panel.tensorList = null;
+    panel.layout.value = '';
+    panel.showAll.checked = false;
+    panel.filter.value = '';
+    panel.isSample = sample;
+    fillTensorList(panel);
+    showNotes(panel, null);
+    showReasons(panel, null);
+  }
+  if (failed) {
+    first.title.textContent = '';
+    setStatus(first, 'error', `Could not open ${names}.`);
+    showAlert(first, message);
+    return;
+  }
   reply.panels.forEach((panelReply, i) => {
     const panel = panels[i];
-    if (i > 0) { clearGrid(panel); clearAlert(panel); panel.tensorList = null; }
     if (panelReply.ok) {
       draw(panel, panelReply, started);
       listTensors(panel, i, seq); // after the pixels: listing a big npz reads every entry's header
@@ -222,6 +348,32 @@ async function openFiles(files, started, seq = ++openSeq) {
       showFailure(panel, panelReply);
     }
   });
+  const drawn = reply.panels.filter((p) => p.ok).map((p) => p.grid);
+  if (drawn.length > 0) showAdjustments(drawn);
+}
+
+/** A failed open while a grid is shown: the grid and its status stay, dimmed, beside the error. */
+function keepPrevious(names, message) {
+  ui.openErrorText.textContent = `Could not open ${names}: ${message}`;
+  ui.openError.hidden = false;
+  ui.panels.classList.add('stale');
+  for (const panel of panels) {
+    if (panel.shownStatus) setStatus(panel, 'error', panel.shownStatus.text, panel.shownStatus.data);
+  }
+  ui.openErrorClose.focus();
+}
+
+function closeOpenError() {
+  const wasOpen = !ui.openError.hidden;
+  ui.openError.hidden = true;
+  ui.openErrorText.textContent = '';
+  ui.panels.classList.remove('stale');
+  for (const panel of panels) {
+    if (panel.shownStatus && panel.status.dataset.state === 'error') {
+      setStatus(panel, 'ready', panel.shownStatus.text, panel.shownStatus.data);
+    }
+  }
+  if (wasOpen && document.activeElement === document.body) ui.pickButton.focus();
 }
 
 async function listTensors(panel, index, seq) {
@@ -232,7 +384,7 @@ async function listTensors(panel, index, seq) {
     return;
   }
   panel.tensorList = reply.tensors;
-  fillTensorList(panel, panel.tensorList, panel.shown?.grid.tensor);
+  fillTensorList(panel);
   panel.status.dataset.listMs = reply.timings.listMs.toFixed(1);
 }
 
@@ -248,24 +400,29 @@ async function rerender() {
     for (const { panel } of live) {
       clearGrid(panel);
       panel.tensorList = null;
-      fillTensorList(panel, null);
+      fillTensorList(panel);
       setStatus(panel, 'error', 'No checkpoint open: the reader stopped. Open the file again.');
     }
     showAlert(panels[0], reply.message);
     return;
   }
+  const stale = !ui.openError.hidden;
+  const drawn = [];
   for (const panelReply of reply.panels) {
     const panel = panels[panelReply.panel];
     if (!panel) continue;
     if (panelReply.ok) {
       clearAlert(panel);
       draw(panel, panelReply, started);
+      drawn.push(panelReply.grid);
+      if (stale) panel.status.dataset.state = 'error';
     } else {
       // The previous grid stays, and so does the status describing it.
-      panel.status.dataset.state = 'ready';
+      panel.status.dataset.state = stale ? 'error' : 'ready';
       showAlert(panel, panelReply.message);
     }
   }
+  if (drawn.length > 0) showAdjustments(drawn);
 }
 
 async function openSample(started) {
@@ -286,7 +443,7 @@ async function openSample(started) {
     showAlert(first, `The sample could not be loaded: ${error.message}.`);
     return;
   }
-  if (seq === openSeq) openFiles([file], started, seq);
+  if (seq === openSeq) openFiles([file], started, { seq, sample: true });
 }
 
 function download(panel) {
@@ -314,7 +471,25 @@ ui.fileInput.addEventListener('change', (event) => {
 ui.sampleButton.addEventListener('click', (event) => openSample(event.timeStamp));
 
 ui.controls.addEventListener('submit', (event) => event.preventDefault());
-ui.controls.addEventListener('input', () => rerender());
+ui.controls.addEventListener('input', (event) => {
+  if (event.target === ui.zoom) ui.fit.checked = false; // a zoom typed in wins over fitting
+  rerender();
+});
+ui.openErrorClose.addEventListener('click', () => closeOpenError());
+
+// Fitting follows the stage's width: redraw when it changes (window resized, phone turned), once per frame.
+let fittedWidth = null;
+let resizeFrame = 0;
+new ResizeObserver(() => {
+  cancelAnimationFrame(resizeFrame);
+  resizeFrame = requestAnimationFrame(() => {
+    const width = stageWidth();
+    if (width === fittedWidth) return;
+    fittedWidth = width;
+    if (ui.fit.checked) rerender();
+    else panels.forEach(markOverflow);
+  });
+}).observe(ui.panels);
 ui.download.addEventListener('click', () => download(panels[0]));
 
 /** The files inside a dropped folder (its top level: a model folder holds its shards and index there). */

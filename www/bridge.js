@@ -6,7 +6,9 @@
 //                                                   checkpoint among the files), then draw each
 //                  { id, type: 'render', requests: [{ panel, options }] }      redraw panels
 //                  { id, type: 'list', panel }                                  list a panel's tensors
-//   worker → page  open/render: { id, ok: true, panels: Panel[] }
+//   worker → page  open:        { id, ok: true, replaced, panels: Panel[] }  replaced: false when none of the
+//                                files opened; the worker then still holds the checkpoints it had
+//                  render:      { id, ok: true, panels: Panel[] }
 //                  list:        { id, ok: true, panel, tensors: TensorInfo[], bytesRead, reads, timings: { listMs } }
 //                  failure:     { id, ok: false, message, fatal }   (the request as a whole)
 //                  { type: 'ready', wasmMemory }   once, when the module has loaded (no id)
@@ -28,6 +30,9 @@ export class CheckpointBridge {
 
   /** Called with the worker's 'ready' message each time a (re)started worker has loaded the module. */
   onReady = null;
+
+  /** Counts the workers started: a new one holds no checkpoints, whatever the page still shows. */
+  generation = 0;
 
   constructor(url) {
     this.#url = url;
@@ -68,6 +73,7 @@ export class CheckpointBridge {
   #ensureWorker() {
     if (this.#worker) return this.#worker;
     const worker = new Worker(this.#url, { type: 'module' });
+    this.generation += 1;
     worker.onmessage = ({ data }) => this.#settle(data);
     // Module load failures and uncaught errors: the worker is unusable, start afresh next time.
     worker.onerror = (event) => {

@@ -19,7 +19,7 @@ let panels = [];
 
 const TENSOR_FIELDS = ['name', 'dtype', 'shape', 'drawable', 'reason', 'layout', 'layoutInferred', 'recognized'];
 const GRID_FIELDS = ['width', 'height', 'tensor', 'dtype', 'shape', 'layout', 'filterShape',
-  'filtersShown', 'filtersTotal', 'columns', 'rows'];
+  'filtersShown', 'filtersTotal', 'columns', 'rows', 'zoom', 'gap', 'adjustments'];
 
 // Copies named fields into a plain object: works whether the module returns plain objects or classes.
 const pick = (source, fields) => Object.fromEntries(fields.map((f) => [f, source[f]]).filter(([, v]) => v !== undefined));
@@ -79,12 +79,18 @@ function closeAll() {
 async function handle({ type, files, options, requests, panel }) {
   await ready;
   if (type === 'open') {
-    closeAll();
     const { result: opened, ms: openMs } = measured(() => Checkpoint.openFiles(files)); // lazy: ranges only
-    panels = opened.map((o) => ({ label: o.label, files: o.files, checkpoint: o.checkpoint ?? null, error: o.error }));
+    const fresh = opened.map((o) => ({ label: o.label, files: o.files, checkpoint: o.checkpoint ?? null, error: o.error }));
+    if (fresh.every((p) => !p.checkpoint)) {
+      // Nothing opened: the checkpoints already open stay, so the page can keep showing them.
+      const failures = fresh.map((p, i) => ({ panel: i, label: p.label, files: p.files, ok: false, message: p.error, checkpoint: null }));
+      return { reply: { ok: true, replaced: false, panels: failures }, transfer: [] };
+    }
+    closeAll();
+    panels = fresh;
     const transfer = [];
     const replies = panels.map((_, i) => renderPanel(i, options, { openMs }, transfer));
-    return { reply: { ok: true, panels: replies }, transfer };
+    return { reply: { ok: true, replaced: true, panels: replies }, transfer };
   }
   if (panels.length === 0) throw new Error('Open a checkpoint first.');
   if (type === 'render') {

@@ -31,7 +31,8 @@ exit status:
   1  bad input: a file cannot be read or is no checkpoint, the tensor asked for is missing or cannot be
      drawn, the files hold several checkpoints for render, or the PNG cannot be written
   2  bad usage: an unknown command or option; a missing value, FILE or -o; a number, colour or layout
-     that is malformed or out of range";
+     that is malformed; a grid too big to draw even at zoom 1
+A number out of range for the kernel (--count 5000 for 384 filters) is corrected and said, as the page does.";
 
 const LIST_USAGE: &str = "\
 usage: patchlens list [--all] [--json] FILE... | DIR
@@ -330,12 +331,16 @@ fn render(args: &[String]) -> Result<(), Failure> {
     let label = group.label;
     let checkpoint = group.checkpoint.map_err(|e| format!("{label}: {e}"))?;
     let rendered = checkpoint.render_as(tensor.as_deref(), layout, &options).map_err(|e| match e {
-        // An option out of range is the command line's fault, whatever the file holds.
+        // Ranges are corrected by the grid; what is left (a grid too big even at zoom 1) is the command line's.
         patchlens::Error::InvalidOption(sentence) => usage(sentence, HELP),
         e => Failure::Input(format!("{label}: {e}")),
     })?;
     write_png(&out, rendered.grid.width, rendered.grid.height, &rendered.grid.rgba)
         .map_err(|e| format!("Could not write {}: {e}.", out.display()))?;
+    // Values out of range were brought into range, as the page does; say which and why.
+    for adjustment in &rendered.grid.adjustments {
+        eprintln!("patchlens: --{}: {}.", adjustment.option, adjustment.note);
+    }
     let t = &rendered.tensor;
     eprintln!(
         "{}: {} {} {} ({}), {} of {} filters, {}×{} px, read {} of {} bytes",

@@ -29,10 +29,13 @@ const TYPES: &'static str = r#"
  *  the file does not say and the shape decided; `recognized` says what a known first-layer name means. */
 export interface TensorInfo { name: string; dtype: string; shape: number[]; drawable: boolean; reason?: string; layout?: 'hwio' | 'oihw'; layoutInferred?: boolean; recognized?: string }
 /** How to draw the grid. Defaults: the default tensor, its own layout, the first 128 filters, 16 columns,
- *  zoom 4, 2 px gaps of #1b1e24. */
-export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw'; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string }
-/** What a rendered grid shows. `filterShape` is [kh, kw, c]. */
-export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number }
+ *  zoom 4, 2 px gaps of #1b1e24. `fitWidth` (pixels) replaces `zoom` by the largest zoom whose grid is at most
+ *  that wide (at least 1). Values out of range are brought into range and reported in `adjustments`. */
+export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw'; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string; fitWidth?: number }
+/** An option that was out of range, the value used instead, and why ("at most 384 — the number of filters"). */
+export interface Adjustment { option: 'count' | 'columns' | 'zoom' | 'gap'; value: number; note: string }
+/** What a rendered grid shows. `filterShape` is [kh, kw, c]; `zoom` and `gap` are the ones used. */
+export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[] }
 /** One checkpoint found among files opened together: the files it is made of, and either the open
  *  `checkpoint` or the `error` sentence that says why it could not be opened; `notACheckpoint` is true when
  *  the file is in no format patchlens reads (a folder's README, say). */
@@ -75,7 +78,7 @@ pub struct Checkpoint {
 }
 
 /// The keys `RenderOptions` may have; serde-wasm-bindgen ignores unknown ones, so we check.
-const OPTION_KEYS: [&str; 7] = ["tensor", "layout", "count", "columns", "zoom", "gap", "gapColor"];
+const OPTION_KEYS: [&str; 8] = ["tensor", "layout", "count", "columns", "zoom", "gap", "gapColor", "fitWidth"];
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -87,6 +90,7 @@ struct RenderOptionsJs {
     zoom: Option<usize>,
     gap: Option<usize>,
     gap_color: Option<String>,
+    fit_width: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -103,6 +107,16 @@ struct GridInfoJs {
     filters_total: usize,
     columns: usize,
     rows: usize,
+    zoom: usize,
+    gap: usize,
+    adjustments: Vec<AdjustmentJs>,
+}
+
+#[derive(Serialize)]
+struct AdjustmentJs {
+    option: &'static str,
+    value: usize,
+    note: String,
 }
 
 /// What to draw (tensor and layout; `None` = the checkpoint's own choice) and how (the grid).
@@ -140,6 +154,7 @@ fn parse_options(options: Option<RenderOptions>) -> Result<Request, JsValue> {
         zoom: js.zoom.unwrap_or(defaults.zoom),
         gap: js.gap.unwrap_or(defaults.gap),
         gap_color,
+        fit_width: js.fit_width,
     };
     let layout = match js.layout {
         Some(text) => Some(KernelLayout::parse(&text).ok_or_else(|| {
@@ -163,6 +178,11 @@ fn grid_info(rendered: &Rendered) -> Result<JsValue, JsValue> {
         filters_total: rendered.grid.filters_total,
         columns: rendered.grid.columns,
         rows: rendered.grid.rows,
+        zoom: rendered.grid.zoom,
+        gap: rendered.grid.gap,
+        adjustments: (rendered.grid.adjustments.iter())
+            .map(|a| AdjustmentJs { option: a.option, value: a.used, note: a.note.clone() })
+            .collect(),
     };
     serde_wasm_bindgen::to_value(&info).map_err(|e| plain_error(&e.to_string()))
 }

@@ -30,6 +30,7 @@ test('count, columns, zoom and gap redraw without reopening the file', async () 
   await setField(page, 'count', count);
   await setField(page, 'columns', 4);
   let status = await setField(page, 'zoom', 3);
+  assert.equal(await page.isChecked('#fit'), false, 'a zoom typed in wins over fitting');
   const rows = Math.ceil(count / 4);
   const used = Math.min(4, count);
   assert.equal(status.data.filtersShown, String(count));
@@ -53,16 +54,53 @@ test('count, columns, zoom and gap redraw without reopening the file', async () 
   await context.close();
 });
 
-test('settings the module refuses keep the last grid and say why; fixing them clears the alert', async () => {
-  const { page, context, problems } = await openPage(session);
-  const before = await setField(page, 'count', 384);
-  const refused = await setField(page, 'zoom', 64); // 16 × 14 × 64 px across: past the module's limit
-  assert.match(refused.alert ?? '', /^[A-Z].*\.$/, `a sentence: ${refused.alert}`);
-  assert.deepEqual(refused.canvas, before.canvas, 'the last grid stays');
-  assert.equal(refused.text, before.text, 'and so does the status that describes it');
-  const fixed = await setField(page, 'zoom', 2);
-  assert.equal(fixed.alert, null);
-  assert.equal(fixed.canvas.width, 16 * 14 * 2 + 15 * 2);
+/** The notes under the number fields, by field, and whether the zoom fits the width. */
+const fieldNotes = (page) => page.evaluate(() => ({
+  count: document.getElementById('count-note').textContent, columns: document.getElementById('columns-note').textContent,
+  zoom: document.getElementById('zoom-note').textContent, gap: document.getElementById('gap-note').textContent,
+}));
+
+test('a value out of range is corrected in its field with a note, and the status describes the canvas', async () => {
+  const { page, context, problems } = await openPage(session); // the sample: 384 filters of 14×14
+  let status = await setField(page, 'count', 5000);
+  assert.equal(await page.inputValue('#count'), '384');
+  assert.equal((await fieldNotes(page)).count, 'Filters: at most 384 — the number of filters.');
+  assert.equal(status.data.filtersShown, '384');
+  assert.match(status.text, /384 of 384 filters/);
+
+  status = await setField(page, 'columns', 5000);
+  assert.equal(await page.inputValue('#columns'), '384');
+  assert.equal((await fieldNotes(page)).columns, 'Columns: at most 384 — the number of filters.');
+  assert.equal((await fieldNotes(page)).count, '', 'a note lasts until the next change');
+  assert.equal(status.canvas.width, 384 * 14 * Number(status.data.zoom) + 383 * 2);
+
+  await setField(page, 'columns', 16);
+  status = await setField(page, 'count', 0);
+  assert.equal(await page.inputValue('#columns'), '16', 'a small count leaves the columns chosen alone');
+  assert.equal(await page.inputValue('#count'), '1');
+  assert.equal((await fieldNotes(page)).count, 'Filters: at least 1.');
+  assert.equal(status.data.filtersShown, '1');
+
+  await setField(page, 'count', 128);
+  status = await setField(page, 'zoom', 64); // 16 × 14 × 64 px across, 8 rows: past a canvas's 64 Mpx
+  assert.equal(await page.isChecked('#fit'), false, 'a zoom typed in turns fitting off');
+  assert.equal(await page.inputValue('#zoom'), '51');
+  assert.equal((await fieldNotes(page)).zoom, 'Zoom: at most 51 — a larger grid would not fit in a browser canvas.');
+  assert.equal(status.data.zoom, '51');
+  assert.deepEqual(status.canvas, { width: 16 * 14 * 51 + 15 * 2, height: 8 * 14 * 51 + 7 * 2 }, 'the canvas is what the status says');
+  assert.match(status.text, /zoom 51 ·/);
+  assert.equal(status.alert, null, 'corrected, not refused');
+  assert.equal(await page.isVisible('.overflow-note'), true, 'the stage says it scrolls');
+
+  status = await setField(page, 'gap', 100);
+  assert.equal(await page.inputValue('#gap'), '64');
+  assert.equal((await fieldNotes(page)).gap, 'Gap: at most 64.');
+
+  await setField(page, 'gap', 2);
+  status = await settledAfter(page, () => page.check('#fit'));
+  assert.equal(status.data.zoom, '4', '1280 px wide: zoom 4 (926 px) fits, 5 would not');
+  assert.equal(await page.inputValue('#zoom'), '4', 'the field shows the zoom fitting chose');
+  assert.equal(await page.isVisible('.overflow-note'), false);
   assert.deepEqual(problems, []);
   await context.close();
 });

@@ -254,3 +254,45 @@ export function assertOnlyLocalRequests(requests, serverUrl) {
   const foreign = requests.filter((url) => !url.startsWith('data:') && new URL(url).origin !== origin);
   assert.deepEqual(foreign, [], 'every request goes to the local server');
 }
+
+/**
+ * Names in natural order, written here independently of the module as the spec states it: walking both names,
+ * runs of digits compare by value, any other character by code point; names equal that way (`a01`, `a1`)
+ * fall back to plain code-point order.
+ */
+export function naturalSort(names) {
+  const isDigit = (ch) => ch >= '0' && ch <= '9';
+  const byCodePoint = (a, b) => {
+    const [x, y] = [Array.from(a), Array.from(b)];
+    for (let i = 0; i < Math.min(x.length, y.length); i += 1) {
+      if (x[i] !== y[i]) return x[i].codePointAt(0) - y[i].codePointAt(0);
+    }
+    return x.length - y.length;
+  };
+  const compare = (a, b) => {
+    const [x, y] = [Array.from(a), Array.from(b)];
+    let [i, j] = [0, 0];
+    while (i < x.length && j < y.length) {
+      if (isDigit(x[i]) && isDigit(y[j])) {
+        let [ei, ej] = [i, j];
+        while (ei < x.length && isDigit(x[ei])) ei += 1;
+        while (ej < y.length && isDigit(y[ej])) ej += 1;
+        const [p, q] = [x.slice(i, ei).join('').replace(/^0+/, ''), y.slice(j, ej).join('').replace(/^0+/, '')];
+        const order = p.length - q.length || byCodePoint(p, q);
+        if (order !== 0) return order;
+        [i, j] = [ei, ej];
+      } else {
+        if (x[i] !== y[j]) return x[i].codePointAt(0) - y[j].codePointAt(0);
+        [i, j] = [i + 1, j + 1];
+      }
+    }
+    return (x.length - i) - (y.length - j) || byCodePoint(a, b);
+  };
+  return [...names].sort(compare);
+}
+
+/** The panel's tensor picker as { value, label, disabled, title } per option, after ticking "show all" if asked. */
+export async function pickerOptions(page, { all = false } = {}) {
+  if (all && !(await page.isChecked('.show-all'))) await page.check('.show-all');
+  return page.$$eval('#tensor option', (list) => list.map((o) => ({ value: o.value, label: o.textContent, disabled: o.disabled, title: o.title })));
+}

@@ -156,9 +156,12 @@ test('openPath rejects in one sentence: a missing file, a file that is no checkp
   for (const reason of reasons) assert.match(reason, /^[A-Z/].*\.$/);
 });
 
-test('an option out of range is a RangeError, a file that cannot be drawn a plain Error', async () => {
+test('numbers out of range are corrected and said; what cannot be corrected is a RangeError', async () => {
   const checkpoint = await api.openBytes(fs.readFileSync(SAMPLE));
-  for (const options of [{ zoom: 0 }, { gap: 65 }, { gapColor: 'red' }, { layout: 'xyz' }]) {
+  const corrected = checkpoint.render({ zoom: 0, gap: 65 });
+  assert.deepEqual(corrected.adjustments.map((a) => a.option).sort(), ['gap', 'zoom']);
+  // 384 filters of 14 px in one column with 64 px gaps: taller than a canvas can be, even at zoom 1.
+  for (const options of [{ gapColor: 'red' }, { layout: 'xyz' }, { count: 384, columns: 1, gap: 64 }]) {
     assert.throws(() => checkpoint.render(options), (error) => error instanceof RangeError && /^[A-Z].*\.$/.test(error.message),
       JSON.stringify(options));
   }

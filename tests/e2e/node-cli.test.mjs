@@ -91,6 +91,14 @@ test('render: a layout asked for, files given together (ONNX and its external da
   assertSamePixels(shards.node, shards.rust, 'shards from their index');
 });
 
+test('render: numbers out of range are corrected and said, as the Rust CLI says them', () => {
+  const { rust, node } = renderBoth([join(GENERATED, 'onet.pt'), '--zoom', '0', '--count', '99999999999', '--columns', '0',
+    '--gap', '100']);
+  assertSamePixels(node, rust, 'corrected grid');
+  const said = run('node', ['render', join(GENERATED, 'onet.pt'), '--zoom', '0', '-o', join(scratch, 'zoom.png')]);
+  assert.match(said.stderr, /^patchlens: --zoom: at least 1\.$/m);
+});
+
 test('list: the same bytes as the Rust CLI, text and JSON, files, indexes and folders', () => {
   const cases = [
     ['list', join(GENERATED, 'dino_checkpoint.pth')],
@@ -117,8 +125,9 @@ test('help, version, usage errors (exit 2) and bad input (exit 1) as the Rust CL
     [], ['frobnicate'], ['--frobnicate'], ['help', 'frobnicate'], ['list'], ['list', '--frobnicate', onet],
     ['render', onet], ['render', '-o', out], ['render', onet, '-o'], ['render', onet, '-o', out, '--zoom', 'x'],
     ['render', onet, '-o', out, '--count', '-1'], ['render', onet, '-o', out, '--layout', 'xyz'],
-    ['render', onet, '-o', out, '--gap-color', 'red'], ['render', onet, '-o', out, '--zoom', '0'],
-    ['render', onet, '-o', out, '--gap', '65'],
+    ['render', onet, '-o', out, '--gap-color', 'red'],
+    // 768 filters of 16 px in one column with 64 px gaps: too tall for any canvas, even at zoom 1.
+    ['render', join(GENERATED, 'stored_f32.npz'), '-o', out, '--count', '768', '--columns', '1', '--gap', '64'],
   ];
   for (const args of usage) {
     const { status, stderr } = sameOutput(args);
