@@ -77,7 +77,10 @@ fn bad_input_throws_a_sentence_and_the_module_keeps_working() {
     let checkpoint = Checkpoint::from_bytes(&NPZ[..NPZ.len() / 2]);
     assert!(checkpoint.is_err());
     let checkpoint = Checkpoint::from_bytes(NPZ).unwrap();
-    assert!(checkpoint.render(options(r#"{"zoom": 0}"#)).is_err());
+    // Numbers out of range are corrected and reported; a malformed value is a RangeError.
+    assert!(checkpoint.render(options(r#"{"zoom": 0}"#)).is_ok());
+    let malformed = checkpoint.render(options(r#"{"gapColor": "red"}"#)).expect_err("a malformed colour");
+    assert!(malformed.is_instance_of::<js_sys::RangeError>());
     assert!(checkpoint.render(options(r#"{"tensor": "nope"}"#)).is_err());
     assert!(checkpoint.render(options(r#"{"colums": 3}"#)).is_err(), "a misspelt option is an error, not ignored");
     assert!(checkpoint.render(None).is_ok());
