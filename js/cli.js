@@ -244,8 +244,11 @@ function drawTo(output, checkpoint, options, label) {
   } catch (error) {
     throw new Error(`Could not write ${output}: ${fsProblem(error)}.`);
   }
-  // Values out of range were brought into range, as the page does; say which and why.
-  for (const { option, note } of grid.adjustments) process.stderr.write(`patchlens: --${option}: ${note}.\n`);
+  // Values out of range were brought into range, as the page does; say which and why, for the values given
+  // (the default count of 128 for a kernel of 32 filters is no one's mistake).
+  for (const { option, note } of grid.adjustments.filter((a) => a.option in options)) {
+    process.stderr.write(`patchlens: --${option}: ${note}.\n`);
+  }
   const shape = grid.shape.length > 0 ? grid.shape.join('×') : 'scalar';
   process.stderr.write(`${output}: ${grid.tensor} ${grid.dtype} ${shape} (${grid.layout.toUpperCase()}), `
     + `${grid.filtersShown} of ${grid.filtersTotal} filters, ${grid.width}×${grid.height} px, `

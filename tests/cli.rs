@@ -203,3 +203,14 @@ fn out_of_range_options_are_corrected_and_said_as_the_page_does() {
     assert_eq!((width, height), (16, 768 * 16), "one column of every filter");
     std::fs::remove_file(out).ok();
 }
+
+#[test]
+fn a_default_that_does_not_fit_the_kernel_is_corrected_silently() {
+    let file = fixtures_dir().join("grayscale.npz");
+    let out = out_path("quiet-default");
+    let run = patchlens(&["render", file.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(!said.contains("--count"), "the default count was not the user's: {said}");
+    std::fs::remove_file(out).ok();
+}

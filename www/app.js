@@ -115,6 +115,7 @@ function showAdjustments(grids) {
       continue;
     }
     const widest = adjusted.reduce((best, a) => (a.value > best.value ? a : best));
+    input.dataset.requested ??= input.value; // what the user asked for comes back for the next file
     input.value = String(widest.value);
     note.textContent = `${label}: ${widest.note}.`;
   }
@@ -307,6 +308,13 @@ async function openFiles(files, started, { seq = ++openSeq, sample = false } = {
   const first = panels[0];
   const names = files.map((f) => f.name).join(', ');
   const generation = bridge.generation;
+  // A value corrected for the last file's kernel is not a choice: the next file gets what was asked for.
+  for (const { input, option } of NUMBER_FIELDS) {
+    if (input.dataset.requested === undefined) continue;
+    input.value = input.dataset.requested;
+    delete input.dataset.requested;
+    $(`${option}-note`).textContent = '';
+  }
   clearAlert(first);
   setStatus(first, 'busy', `Opening ${names}…`, { file: files.length === 1 ? files[0].name : undefined });
   const reply = await bridge.open(files, renderOptions(null));
@@ -472,6 +480,7 @@ ui.sampleButton.addEventListener('click', (event) => openSample(event.timeStamp)
 
 ui.controls.addEventListener('submit', (event) => event.preventDefault());
 ui.controls.addEventListener('input', (event) => {
+  delete event.target.dataset.requested; // typed over: the new value is the request
   if (event.target === ui.zoom) ui.fit.checked = false; // a zoom typed in wins over fitting
   rerender();
 });

@@ -285,6 +285,7 @@ fn render(args: &[String]) -> Result<(), Failure> {
     let mut tensor = None;
     let mut layout = None;
     let mut options = GridOptions::default();
+    let mut given: Vec<&str> = Vec::new(); // the grid options named on the command line
     let mut options_ended = false;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -305,10 +306,22 @@ fn render(args: &[String]) -> Result<(), Failure> {
                 let parsed = KernelLayout::parse(&v);
                 layout = Some(parsed.ok_or_else(|| usage(format!("--layout is hwio or oihw, not '{v}'."), HELP))?);
             }
-            "--count" => options.count = number(arg, value(arg)?)?,
-            "--columns" => options.columns = number(arg, value(arg)?)?,
-            "--zoom" => options.zoom = number(arg, value(arg)?)?,
-            "--gap" => options.gap = number(arg, value(arg)?)?,
+            "--count" => {
+                options.count = number(arg, value(arg)?)?;
+                given.push("count");
+            }
+            "--columns" => {
+                options.columns = number(arg, value(arg)?)?;
+                given.push("columns");
+            }
+            "--zoom" => {
+                options.zoom = number(arg, value(arg)?)?;
+                given.push("zoom");
+            }
+            "--gap" => {
+                options.gap = number(arg, value(arg)?)?;
+                given.push("gap");
+            }
             "--gap-color" => options.gap_color = parse_color(&value(arg)?).map_err(|e| usage(e.to_string(), HELP))?,
             flag if flag.starts_with('-') => return Err(usage(format!("Unknown option {flag} for render."), HELP)),
             path => files.push(path.to_string()),
@@ -337,8 +350,9 @@ fn render(args: &[String]) -> Result<(), Failure> {
     })?;
     write_png(&out, rendered.grid.width, rendered.grid.height, &rendered.grid.rgba)
         .map_err(|e| format!("Could not write {}: {e}.", out.display()))?;
-    // Values out of range were brought into range, as the page does; say which and why.
-    for adjustment in &rendered.grid.adjustments {
+    // Values out of range were brought into range, as the page does; say which and why, for the values given
+    // (the default count of 128 for a kernel of 32 filters is no one's mistake).
+    for adjustment in rendered.grid.adjustments.iter().filter(|a| given.contains(&a.option)) {
         eprintln!("patchlens: --{}: {}.", adjustment.option, adjustment.note);
     }
     let t = &rendered.tensor;

@@ -99,6 +99,18 @@ test('a value out of range is corrected in its field with a note, and the status
   await setField(page, 'gap', 2);
   status = await settledAfter(page, () => page.check('#fit'));
   assert.equal(status.data.zoom, '4', '1280 px wide: zoom 4 (926 px) fits, 5 would not');
+
+  // A correction made for one kernel does not carry over: the next file gets the value asked for.
+  const small = manifest.fixtures.find((f) => f.name === 'grayscale.npz'); // 20 filters
+  await setField(page, 'count', 128);
+  status = await settledAfter(page, () => page.setInputFiles('#file-input', small.path));
+  assert.equal(await page.inputValue('#count'), '20');
+  assert.equal((await fieldNotes(page)).count, 'Filters: at most 20 — the number of filters.');
+  status = await settledAfter(page, () => page.click('#sample-button'));
+  assert.equal(await page.inputValue('#count'), '128', 'the sample gets the 128 asked for');
+  assert.equal(status.data.filtersShown, '128');
+  assert.equal((await fieldNotes(page)).count, '');
+  assert.equal(status.data.zoom, '4', '1280 px wide: zoom 4 (926 px) fits, 5 would not');
   assert.equal(await page.inputValue('#zoom'), '4', 'the field shows the zoom fitting chose');
   assert.equal(await page.isVisible('.overflow-note'), false);
   assert.deepEqual(problems, []);
