@@ -58,14 +58,23 @@ fn is_named(name: &str, suffix: &str) -> bool {
     name.strip_suffix(suffix).is_some_and(|rest| rest.is_empty() || rest.ends_with(['/', '.']))
 }
 
-/// A name's rank in [`KNOWN_NAMES`] and the entry it matched (suffix, description), if it has one.
-fn known(name: &str) -> Option<(usize, &'static (&'static str, &'static str))> {
-    KNOWN_NAMES.iter().enumerate().find(|(_, (suffix, _))| is_named(name, suffix))
+/// A table of known names, most certain first: (name suffix, what a tensor so named is). The patch
+/// embedding's is [`KNOWN_NAMES`]; the position embedding's lives in `analysis::positions`.
+pub type NameTable = [(&'static str, &'static str)];
+
+/// A name's rank in `table` and the entry it matched (suffix, description), if it has one.
+fn known(table: &'static NameTable, name: &str) -> Option<(usize, &'static (&'static str, &'static str))> {
+    table.iter().enumerate().find(|(_, (suffix, _))| is_named(name, suffix))
+}
+
+/// What a tensor's name says it is in `table`, if anything.
+pub(crate) fn recognize_in(table: &'static NameTable, name: &str) -> Option<&'static str> {
+    known(table, name).map(|(_, (_, what))| *what)
 }
 
 /// What a tensor's name says it is, for the tensor list: `Some("timm / DINO … patch embedding")`.
 pub fn recognize(name: &str) -> Option<&'static str> {
-    known(name).map(|(_, (_, what))| *what)
+    recognize_in(KNOWN_NAMES, name)
 }
 
 /// The tensor drawn by default and why it was chosen.
@@ -75,20 +84,28 @@ pub struct Pick {
     pub reason: String,
 }
 
-/// A tensor with a known name: its index, the [`KNOWN_NAMES`] entry it matched, and which copy it is.
-struct Candidate {
-    index: usize,
+/// A tensor with a known name: its index, the table entry it matched, and which copy it is.
+pub(crate) struct Candidate {
+    pub(crate) index: usize,
     entry: &'static (&'static str, &'static str),
     copy: Copy,
 }
 
-/// The tensors with a known name, best first: by name rank, then copy, then file order.
-fn known_candidates(names: &[String]) -> Vec<Candidate> {
+impl Candidate {
+    /// Why it was picked: "named like the {what} ({suffix})", and which copy it is if that mattered.
+    pub(crate) fn reason(&self) -> String {
+        let (suffix, what) = self.entry;
+        format!("named like the {what} ({suffix}){}", copy_note(self.copy))
+    }
+}
+
+/// The tensors with a name in `table`, best first: by name rank, then copy, then file order.
+pub(crate) fn known_candidates(table: &'static NameTable, names: &[String]) -> Vec<Candidate> {
     let mut found: Vec<(usize, Candidate)> = names
         .iter()
         .enumerate()
         .filter_map(|(index, name)| {
-            known(name).map(|(rank, entry)| (rank, Candidate { index, entry, copy: copy_of(name) }))
+            known(table, name).map(|(rank, entry)| (rank, Candidate { index, entry, copy: copy_of(name) }))
         })
         .collect();
     found.sort_by_key(|(rank, c)| (*rank, c.copy, c.index));
@@ -98,7 +115,7 @@ fn known_candidates(names: &[String]) -> Vec<Candidate> {
 /// The best-ranked known name, by names alone: usually the pick, so a caller can read it before its
 /// header is known (an npz entry's header and data then come in one read).
 pub fn likely_patch_embedding(names: &[String]) -> Option<usize> {
-    known_candidates(names).first().map(|c| c.index)
+    known_candidates(KNOWN_NAMES, names).first().map(|c| c.index)
 }
 
 fn copy_note(copy: Copy) -> &'static str {
@@ -119,9 +136,9 @@ pub fn pick_patch_embedding(
     layout: impl Fn(&TensorInfo) -> KernelLayout,
 ) -> Option<Pick> {
     let drawable = |i: usize| info(i).filter(|t| not_drawable_reason(t, layout(t)).is_none());
-    for Candidate { index, entry: (suffix, what), copy } in known_candidates(names) {
-        if drawable(index).is_some() {
-            return Some(Pick { index, reason: format!("named like the {what} ({suffix}){}", copy_note(copy)) });
+    for candidate in known_candidates(KNOWN_NAMES, names) {
+        if drawable(candidate.index).is_some() {
+            return Some(Pick { index: candidate.index, reason: candidate.reason() });
         }
     }
     // No known name: the first kernel that can be drawn as RGB, then as gray, the better copies first.
