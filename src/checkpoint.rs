@@ -8,7 +8,8 @@ use crate::grid::{self, Grid, GridOptions};
 use crate::kernel::{infer_layout, not_drawable_reason, Filters, KernelLayout};
 use crate::pick::{likely_patch_embedding, pick_patch_embedding, recognize, Pick};
 use crate::source::{ByteSource, Metered, ReadStats};
-use crate::tensor::TensorInfo;
+use crate::tensor::{element_count, MemoryOrder, TensorInfo, Values, MAX_TENSOR_BYTES};
+use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use std::rc::Rc;
 
 /// One tensor as listed to users: what it is and whether it can be drawn.
@@ -238,6 +239,24 @@ impl Checkpoint {
         Ok((info, Filters::from_tensor(tensor, layout)?, layout))
     }
 
+    /// A float tensor's values by name, widened to f64 in C order (row-major), as the analysis views
+    /// take them; the same read as drawing it.
+    pub fn tensor_values(&self, name: &str) -> Result<(TensorInfo, Vec<f64>)> {
+        let index = self.index_of(name)?;
+        let info = self.container.info(index)?;
+        let count = info.element_count()?;
+        if count.checked_mul(8).map_or(true, |bytes| bytes > MAX_TENSOR_BYTES) {
+            return Err(Error::TooLarge(format!(
+                "Tensor {name} is {count} values, more than the {} MiB patchlens reads at once as float64.",
+                MAX_TENSOR_BYTES >> 20
+            )));
+        }
+        let tensor = self.container.read(index)?;
+        let values = c_order_f64(tensor.values, &info.shape, tensor.order)
+            .ok_or_else(|| Error::Malformed(format!("Tensor {name} has the wrong number of values for its shape.")))?;
+        Ok((info, values))
+    }
+
     /// Renders a tensor's first filters as a grid; `None` picks the default tensor.
     pub fn render(&self, tensor: Option<&str>, options: &GridOptions) -> Result<Rendered> {
         self.render_as(tensor, None, options)
@@ -254,5 +273,20 @@ impl Checkpoint {
         let [kh, kw, c, _] = filters.dims();
         let grid = grid::render(&filters, options)?;
         Ok(Rendered { grid, tensor: info, filter_shape: [kh, kw, c], layout })
+    }
+}
+
+/// Values widened to f64 and put in C order; `None` if their count does not fit the shape.
+fn c_order_f64(values: Values, shape: &[usize], order: MemoryOrder) -> Option<Vec<f64>> {
+    let wide = match values {
+        Values::F32(v) => v.into_iter().map(f64::from).collect(),
+        Values::F64(v) => v,
+    };
+    match order {
+        MemoryOrder::C => (Some(wide.len()) == element_count("", shape).ok()).then_some(wide),
+        // A Fortran-order array read in its logical (row-major) order.
+        MemoryOrder::Fortran => {
+            ArrayD::from_shape_vec(IxDyn(shape).f(), wide).ok().map(|a| a.iter().copied().collect())
+        }
     }
 }

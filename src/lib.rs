@@ -5,7 +5,9 @@
 //! [`Checkpoint`] ties the steps together; the CLI and the browser bindings (`web`, wasm32 only)
 //! are thin layers over it.
 
+pub mod analysis;
 pub mod checkpoint;
+pub mod colormap;
 pub mod container;
 pub mod error;
 pub mod fileset;
