@@ -33,6 +33,7 @@ def up_to_date(outdir, script_hash):
         return False
     files = [f["file"] for f in manifest["fixtures"]] + [e["file"] for e in manifest["errors"]]
     files += [t["file"] for f in manifest["fixtures"] for t in f["tiles"]]
+    files += [f["positions"][image] for f in manifest["fixtures"] if "positions" in f for image in ("cosine", "dot")]
     return manifest.get("script_hash") == script_hash and all((outdir / f).exists() for f in files)
 
 
@@ -50,6 +51,7 @@ def main(argv=None):
 
     started = time.monotonic()
     sys.path.insert(0, str(HERE))
+    import matplotlib
     import ml_dtypes
     import numpy as np
     import sklearn
@@ -74,7 +76,7 @@ def main(argv=None):
     manifest = {
         "generator": "tests/reference/make_fixtures.py", "script_hash": script_hash, "options": options,
         "versions": {"numpy": np.__version__, "scikit-learn": sklearn.__version__,
-                     "ml_dtypes": ml_dtypes.__version__},
+                     "ml_dtypes": ml_dtypes.__version__, "matplotlib": matplotlib.__version__},
         "fixtures": fixtures, "errors": errors,
     }
     tmp = args.outdir / "manifest.json.tmp"
