@@ -2,12 +2,12 @@
 //! found, reading which of its tokens are grid positions ([`TokenGrid`]), and drawing how alike the
 //! positions are ([`render`]: cosine similarity per position, or the raw Gram matrix).
 
+mod image;
 mod similarity;
 mod tokens;
 
-pub use similarity::{
-    render, ColorBar, GridPosition, PixelPair, PositionImage, SimilarityMode, SimilarityOptions, DEFAULT_GAP,
-};
+pub use image::{ColorBar, GridPosition, PixelPair, PositionImage};
+pub use similarity::{render, SimilarityMode, SimilarityOptions, DEFAULT_GAP};
 pub use tokens::{TokenGrid, INFERRED_EXTRA_TOKENS, MAX_POSITIONS};
 
 use crate::pick::{known_candidates, recognize_in, NameTable, Pick};

@@ -2,17 +2,15 @@
 //! with every other, one tile per position in `viridis` over [−1, 1] (the ViT paper's Figure 7), or the
 //! raw Gram matrix P·Pᵀ as one image in `inferno` over the data's range (the probing-vits notebook).
 
+use super::image::{image_size, paint, ColorBar, PositionImage};
 use super::tokens::{TokenGrid, MAX_POSITIONS};
 use super::tokens_and_width;
-use crate::colormap::{Colormap, Lookup, Normalize, LUT_SIZE};
+use crate::colormap::Colormap;
 use crate::error::{Error, Result};
-use crate::grid::{MAX_GAP, MAX_PIXELS, MAX_SIDE};
+use crate::grid::MAX_GAP;
 
 /// Pixels between the cosine image's tiles, as in the paper's figure.
 pub const DEFAULT_GAP: usize = 1;
-
-/// The gaps between tiles: opaque black.
-const GAP_RGBA: [u8; 4] = [0, 0, 0, 255];
 
 /// Dot-product accumulators: enough independent sums to keep two vector adders busy.
 const LANES: usize = 8;
@@ -62,97 +60,6 @@ impl Default for SimilarityOptions {
     }
 }
 
-/// What the page needs to draw the colour bar: the map, the value range it spans, and where to put ticks.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ColorBar {
-    pub colormap: Colormap,
-    /// The value drawn in the first entry's colour (matplotlib's `vmin`).
-    pub min: f64,
-    /// The value drawn in the last entry's colour (`vmax`); equal to `min` for constant data.
-    pub max: f64,
-    /// −1, 0, 1 for cosine; min, 0 (when strictly inside) and max for dot.
-    pub ticks: Vec<f64>,
-}
-
-impl ColorBar {
-    pub fn lut(&self) -> &'static [[u8; 3]; LUT_SIZE] {
-        self.colormap.lut()
-    }
-
-    pub fn normalize(&self) -> Normalize {
-        Normalize { vmin: self.min, vmax: self.max }
-    }
-}
-
-/// One grid position: its index among the positions (row-major), its place, and its token in the tensor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GridPosition {
-    pub index: usize,
-    pub row: usize,
-    pub col: usize,
-    /// Index along the embedding's token axis (`extra + index`).
-    pub token: usize,
-}
-
-/// What one pixel shows: the similarity of positions `a` and `b`. In the cosine image `a` is the tile's
-/// position and `b` the pixel's place inside it; in the dot image `a` is the row and `b` the column.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PixelPair {
-    pub a: GridPosition,
-    pub b: GridPosition,
-    pub value: f64,
-}
-
-/// The drawn similarities. Per-pixel facts are computed from the layout rather than stored: [`Self::pair_at`].
-#[derive(Debug, Clone)]
-pub struct PositionImage {
-    pub width: usize,
-    pub height: usize,
-    /// Row-major RGBA; bad (NaN) values are transparent, as matplotlib draws them.
-    pub rgba: Vec<u8>,
-    pub mode: SimilarityMode,
-    pub grid: TokenGrid,
-    /// Pixels between tiles (0 for the dot image).
-    pub gap: usize,
-    /// The N × N similarities of the N grid positions, row-major: `values[a * N + b]`.
-    pub values: Vec<f64>,
-    pub colorbar: ColorBar,
-}
-
-impl PositionImage {
-    /// The positions and value behind pixel (x, y); `None` on a gap or outside the image.
-    pub fn pair_at(&self, x: usize, y: usize) -> Option<PixelPair> {
-        let (rows, cols) = (self.grid.rows, self.grid.cols);
-        let (a, b) = match self.mode {
-            SimilarityMode::Cosine => {
-                let (tile_col, j) = (x / (cols + self.gap), x % (cols + self.gap));
-                let (tile_row, i) = (y / (rows + self.gap), y % (rows + self.gap));
-                if tile_row >= rows || tile_col >= cols || i >= rows || j >= cols {
-                    return None;
-                }
-                (tile_row * cols + tile_col, i * cols + j)
-            }
-            SimilarityMode::Dot => (y, x),
-        };
-        let n = self.grid.positions();
-        if a >= n || b >= n {
-            return None;
-        }
-        let value = *self.values.get(a * n + b)?;
-        Some(PixelPair { a: self.position(a), b: self.position(b), value })
-    }
-
-    /// The colour-map entry pixel (x, y) was drawn with, as `Colormap.__call__` chose it.
-    pub fn lookup_at(&self, x: usize, y: usize) -> Option<Lookup> {
-        self.pair_at(x, y).map(|pair| self.colorbar.normalize().lookup(pair.value))
-    }
-
-    fn position(&self, index: usize) -> GridPosition {
-        let cols = self.grid.cols;
-        GridPosition { index, row: index / cols, col: index % cols, token: self.grid.extra + index }
-    }
-}
-
 /// Draws the similarities of a position embedding's grid positions. `values` are the embedding in C
 /// order, of `shape` (tokens, width) or (1, tokens, width); `grid` says which tokens are positions.
 pub fn render(values: &[f64], shape: &[usize], grid: &TokenGrid, options: &SimilarityOptions) -> Result<PositionImage> {
@@ -163,6 +70,9 @@ pub fn render(values: &[f64], shape: &[usize], grid: &TokenGrid, options: &Simil
             dims.join(" × ")
         ))
     })?;
+    if tokens == 0 || width == 0 {
+        return Err(Error::NotDrawable(format!("The position embedding ({tokens} × {width}) is empty.")));
+    }
     if tokens.checked_mul(width) != Some(values.len()) {
         return Err(Error::Malformed(format!(
             "The position embedding has {} values but its shape {tokens} × {width} needs {}.",
@@ -170,7 +80,7 @@ pub fn render(values: &[f64], shape: &[usize], grid: &TokenGrid, options: &Simil
             tokens.saturating_mul(width)
         )));
     }
-    if grid.extra.checked_add(grid.rows.saturating_mul(grid.cols)) != Some(tokens) {
+    if grid.rows == 0 || grid.cols == 0 || grid.extra.checked_add(grid.rows.saturating_mul(grid.cols)) != Some(tokens) {
         return Err(Error::InvalidOption(format!(
             "{} extra tokens and a {} × {} grid do not make the position embedding's {tokens} tokens.",
             grid.extra, grid.rows, grid.cols
@@ -191,7 +101,8 @@ pub fn render(values: &[f64], shape: &[usize], grid: &TokenGrid, options: &Simil
     let positions = &values[grid.extra * width..tokens * width];
     let (similarities, colorbar) = match options.mode {
         SimilarityMode::Cosine => {
-            let colorbar = ColorBar { colormap: Colormap::Viridis, min: -1.0, max: 1.0, ticks: vec![-1.0, 0.0, 1.0] };
+            let colorbar =
+                ColorBar { colormap: options.mode.colormap(), min: -1.0, max: 1.0, ticks: vec![-1.0, 0.0, 1.0] };
             (gram(&unit_rows(positions, width), n, width), colorbar)
         }
         SimilarityMode::Dot => {
@@ -274,46 +185,14 @@ fn dot_colorbar(values: &[f64]) -> Result<ColorBar> {
     if max > min {
         ticks.push(max);
     }
-    Ok(ColorBar { colormap: Colormap::Inferno, min, max, ticks })
-}
-
-/// (width, height) of the image, checked against what a canvas holds.
-fn image_size(mode: SimilarityMode, grid: &TokenGrid, gap: usize) -> Result<(usize, usize)> {
-    let side =
-        |tiles: usize, tile: usize| tiles.checked_mul(tile)?.checked_add(tiles.saturating_sub(1).checked_mul(gap)?);
-    let size = match mode {
-        SimilarityMode::Cosine => side(grid.cols, grid.cols).zip(side(grid.rows, grid.rows)),
-        SimilarityMode::Dot => Some((grid.positions(), grid.positions())),
-    };
-    match size {
-        Some((w, h)) if w <= MAX_SIDE && h <= MAX_SIDE && w.saturating_mul(h) <= MAX_PIXELS => Ok((w, h)),
-        _ => Err(Error::TooLarge(format!(
-            "A {} × {} grid drawn as the {} image would be larger than a canvas can hold.",
-            grid.rows,
-            grid.cols,
-            mode.name()
-        ))),
-    }
-}
-
-fn paint(image: &PositionImage) -> Vec<u8> {
-    let (colormap, normalize) = (image.colorbar.colormap, image.colorbar.normalize());
-    let mut rgba = Vec::with_capacity(image.width * image.height * 4);
-    for y in 0..image.height {
-        for x in 0..image.width {
-            let color = match image.pair_at(x, y) {
-                Some(pair) => colormap.rgba(normalize.lookup(pair.value)),
-                None => GAP_RGBA,
-            };
-            rgba.extend_from_slice(&color);
-        }
-    }
-    rgba
+    Ok(ColorBar { colormap: SimilarityMode::Dot.colormap(), min, max, ticks })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::image::GAP_RGBA;
     use super::*;
+    use crate::colormap::Lookup;
 
     fn grid(tokens: usize) -> TokenGrid {
         TokenGrid::infer(tokens).unwrap()
@@ -419,6 +298,7 @@ mod tests {
             render(&values, &[5, 3], &grid(5), &options),
             render(&values, &[1, 1, 5, 2], &grid(5), &options),
             render(&values, &[5, 2], &grid(4), &options),
+            render(&[], &[5, 0], &grid(5), &options),
             render(&values, &[5, 2], &grid(5), &SimilarityOptions { gap: MAX_GAP + 1, ..options }),
         ];
         for result in cases {

@@ -25,12 +25,12 @@ pub struct TokenGrid {
 impl TokenGrid {
     /// Grid positions (tokens less the extra ones).
     pub fn positions(&self) -> usize {
-        self.rows * self.cols
+        self.rows.saturating_mul(self.cols)
     }
 
     /// Every token the embedding must have.
     pub fn tokens(&self) -> usize {
-        self.extra + self.positions()
+        self.extra.saturating_add(self.positions())
     }
 
     /// The first of [`INFERRED_EXTRA_TOKENS`] that leaves a square grid of `tokens` minus it.
