@@ -92,7 +92,11 @@ fn every_pixel_matches_matplotlib_in_both_modes() {
         let tokens = info.shape[info.shape.len() - 2];
         let grid = TokenGrid::infer(tokens).unwrap();
         let expect = |key: &str| want[key].as_u64().unwrap() as usize;
-        assert_eq!((grid.extra, grid.rows, grid.cols), (expect("extra_tokens"), expect("rows"), expect("cols")), "{file}");
+        assert_eq!(
+            (grid.extra, grid.rows, grid.cols),
+            (expect("extra_tokens"), expect("rows"), expect("cols")),
+            "{file}"
+        );
 
         let cosine = render(&values, &info.shape, &grid, &SimilarityOptions::default()).unwrap();
         assert_eq!(cosine.gap, expect("gap"));
