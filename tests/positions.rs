@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use patchlens::analysis::positions::{
-    pick_position_embedding, render, PositionImage, SimilarityMode, SimilarityOptions, TokenGrid,
+    pick_position_embedding, render, tokens_and_width, PositionImage, SimilarityMode, SimilarityOptions, TokenGrid,
 };
 use patchlens::colormap::{Colormap, Lookup};
 use patchlens::{Checkpoint, FileSource};
@@ -89,7 +89,7 @@ fn every_pixel_matches_matplotlib_in_both_modes() {
         assert_eq!(names[pick.index], str_of(want, "tensor"), "{file}: picked ({})", pick.reason);
 
         let (info, values) = checkpoint.tensor_values(&names[pick.index]).unwrap();
-        let tokens = info.shape[info.shape.len() - 2];
+        let (tokens, _) = tokens_and_width(&info.shape).unwrap_or_else(|| panic!("{file}: shape {:?}", info.shape));
         let grid = TokenGrid::infer(tokens).unwrap();
         let expect = |key: &str| want[key].as_u64().unwrap() as usize;
         assert_eq!(
