@@ -112,6 +112,21 @@ fn every_pixel_matches_matplotlib_in_both_modes() {
     }
 }
 
+#[test]
+fn tensor_values_are_c_order_and_refusals_are_sentences() {
+    // Fortran-order storage (the SigLIP fixture) is put in C order: the pixel test above fails otherwise.
+    let checkpoint = open("positions_siglip.npz");
+    let (info, values) = checkpoint.tensor_values("params/img/pos_embedding").unwrap();
+    assert_eq!((info.shape.as_slice(), values.len()), ([1, 256, 48].as_slice(), 256 * 48));
+    let (_, kernel) = checkpoint.tensor_values("params/img/embedding/kernel").unwrap();
+    assert_eq!(kernel.len(), 16 * 16 * 3 * 48);
+    let missing = checkpoint.tensor_values("pos_embed").unwrap_err().to_string();
+    let ints = open("non_float.npz").tensor_values("counts").unwrap_err().to_string();
+    for text in [missing, ints] {
+        assert!(text.ends_with('.') && text.len() > 20, "{text}");
+    }
+}
+
 /// Native timings for the two sizes the brief names (run with `--release -- --ignored --nocapture`).
 #[test]
 #[ignore]
