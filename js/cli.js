@@ -16,6 +16,7 @@ usage:
   patchlens list [--all] [--json] FILE... | DIR
   patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw] [--count N] [--columns C]
                                          [--zoom Z] [--gap G] [--gap-color #rrggbb]
+                                         [--normalize filter|global|symmetric] [--channels] [--order file|norm]
   patchlens help [list | render]       (or: patchlens list --help, patchlens render --help)
   patchlens --version
 
@@ -61,6 +62,11 @@ options. Several files given together are one checkpoint (shards, an ONNX model 
   --zoom Z              screen pixels per filter pixel (default: 4)
   --gap G               pixels between tiles (default: 2)
   --gap-color #rrggbb   colour of the gaps (default: #1b1e24, the page's)
+  --normalize MODE      how a filter's values become 0..255: filter (each filter's own min and max, the
+                        notebook's), global (one min and max for the whole kernel) or symmetric (zero is
+                        mid-grey, ±max|w| the ends) (default: filter)
+  --channels            draw each filter's R, G and B as three grey tiles side by side
+  --order file|norm     the filters' order: as in the file, or largest L2 norm first (default: file)
   -h, --help            print this help
 
 With --zoom 1 --gap 0 the PNG is exactly the filters side by side.`;
@@ -210,6 +216,18 @@ async function render(args) {
     else if (arg === '--zoom') options.zoom = number(value());
     else if (arg === '--gap') options.gap = number(value());
     else if (arg === '--gap-color') options.gapColor = colour(value());
+    else if (arg === '--normalize') {
+      const text = value();
+      if (!['filter', 'global', 'symmetric'].includes(text)) {
+        throw new UsageError(`--normalize is filter, global or symmetric, not '${text}'.`, RENDER_HELP);
+      }
+      options.normalize = text;
+    } else if (arg === '--channels') options.channels = true;
+    else if (arg === '--order') {
+      const text = value();
+      if (text !== 'file' && text !== 'norm') throw new UsageError(`--order is file or norm, not '${text}'.`, RENDER_HELP);
+      options.order = text;
+    }
     else if (arg.startsWith('-')) throw new UsageError(`Unknown option ${arg} for render.`, RENDER_HELP);
     else paths.push(arg);
   }

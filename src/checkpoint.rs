@@ -9,6 +9,7 @@ use crate::kernel::{infer_layout, not_drawable_reason, Filters, KernelLayout};
 use crate::pick::{likely_patch_embedding, pick_patch_embedding, recognize, Pick};
 use crate::source::{ByteSource, Metered, ReadStats};
 use crate::tensor::TensorInfo;
+use crate::view::FilterView;
 use std::rc::Rc;
 
 /// One tensor as listed to users: what it is and whether it can be drawn.
@@ -37,6 +38,8 @@ pub struct Rendered {
     pub filter_shape: [usize; 3],
     /// How the tensor's axes were read.
     pub layout: KernelLayout,
+    /// The file index of each filter drawn, in drawing order (the view may sort them).
+    pub shown: Vec<usize>,
 }
 
 pub struct Checkpoint {
@@ -250,9 +253,22 @@ impl Checkpoint {
         layout: Option<KernelLayout>,
         options: &GridOptions,
     ) -> Result<Rendered> {
+        self.render_view(tensor, layout, &FilterView::default(), options)
+    }
+
+    /// As [`Checkpoint::render_as`], through the filters view `view` (normalisation, channels, order).
+    pub fn render_view(
+        &self,
+        tensor: Option<&str>,
+        layout: Option<KernelLayout>,
+        view: &FilterView,
+        options: &GridOptions,
+    ) -> Result<Rendered> {
         let (info, filters, layout) = self.filters_as(tensor, layout)?;
         let [kh, kw, c, _] = filters.dims();
-        let grid = grid::render(&filters, options)?;
-        Ok(Rendered { grid, tensor: info, filter_shape: [kh, kw, c], layout })
+        let (tiles, mut shown) = view.tiles(&filters);
+        let grid = grid::render_tiles(&tiles, &GridOptions { split_channels: view.channels, ..options.clone() })?;
+        shown.truncate(grid.filters_shown);
+        Ok(Rendered { grid, tensor: info, filter_shape: [kh, kw, c], layout, shown })
     }
 }

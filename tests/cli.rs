@@ -214,3 +214,26 @@ fn a_default_that_does_not_fit_the_kernel_is_corrected_silently() {
     assert!(!said.contains("--count"), "the default count was not the user's: {said}");
     std::fs::remove_file(out).ok();
 }
+
+#[test]
+fn the_filters_view_options_reach_the_png() {
+    let file = fixtures_dir().join("stored_f32.npz");
+    let plain = out_path("view-plain");
+    let sorted = out_path("view-sorted");
+    let path = |p: &std::path::PathBuf| p.to_str().unwrap().to_string();
+    let base = ["render", file.to_str().unwrap(), "--count", "4", "--columns", "4", "--zoom", "1", "--gap", "0"];
+    assert!(patchlens(&[&base[..], &["-o", &path(&plain)]].concat()).status.success());
+    let run = patchlens(&[&base[..], &["-o", &path(&sorted), "--order", "norm", "--normalize", "symmetric"]].concat());
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let (_, _, a) = decode_png(&plain);
+    let (width, _, b) = decode_png(&sorted);
+    assert_eq!(width, 64);
+    assert_ne!(a, b, "another order and normalisation draw other pixels");
+    let run = patchlens(&[&base[..], &["-o", &path(&sorted), "--normalize", "each"]].concat());
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--normalize is filter, global or symmetric, not 'each'."));
+    let help = String::from_utf8(patchlens(&["render", "--help"]).stdout).unwrap();
+    assert!(help.contains("--normalize MODE") && help.contains("--channels") && help.contains("--order file|norm"));
+    std::fs::remove_file(plain).ok();
+    std::fs::remove_file(sorted).ok();
+}

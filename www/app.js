@@ -10,6 +10,7 @@ const ui = {
   fileInput: $('file-input'), pickButton: $('pick-button'), sampleButton: $('sample-button'),
   controls: $('controls'), panels: $('panels'),
   count: $('count'), columns: $('columns'), zoom: $('zoom'), fit: $('fit'), gap: $('gap'), gapColor: $('gap-color'),
+  normalize: $('normalize'), order: $('order'), channels: $('channels'),
   download: $('download'), openError: $('open-error'), openErrorText: $('open-error-text'), openErrorClose: $('open-error-close'),
 };
 /** The number fields, by the option name the module reports adjustments under, with the page's label. */
@@ -87,6 +88,7 @@ function stageWidth() {
 function renderOptions(panel) {
   const fields = {
     count: whole(ui.count), columns: whole(ui.columns), gap: whole(ui.gap), gapColor: ui.gapColor.value,
+    normalize: ui.normalize.value, order: ui.order.value, channels: ui.channels.checked,
     tensor: panel?.tensor.value || null, layout: panel?.layout.value || null,
     ...(ui.fit.checked ? { fitWidth: stageWidth() } : { zoom: whole(ui.zoom) }),
   };
@@ -121,9 +123,50 @@ function showAdjustments(grids) {
   }
 }
 
+// ---- the page address keeps the settings -------------------------------------------------------------
+
+/** The settings kept in the page address (`#normalize=symmetric&order=norm&count=64`), with their defaults. */
+const HASH_FIELDS = [
+  ['normalize', () => ui.normalize, 'filter'], ['order', () => ui.order, 'file'], ['channels', () => ui.channels, false],
+  ['count', () => ui.count, '128'], ['columns', () => ui.columns, '16'], ['zoom', () => ui.zoom, null],
+  ['gap', () => ui.gap, '2'], ['gap-color', () => ui.gapColor, '#1b1e24'],
+];
+
+/** Writes the settings that differ from the defaults into the address, so a reload or a shared link keeps them. */
+function saveSettings() {
+  const params = new URLSearchParams();
+  for (const [key, field, fallback] of HASH_FIELDS) {
+    const input = field();
+    if (input.type === 'checkbox') { if (input.checked) params.set(key, '1'); continue; }
+    if (key === 'zoom') { if (!ui.fit.checked) params.set(key, input.value); continue; }
+    const value = input.dataset.requested ?? input.value; // what was asked for, not a correction for one kernel
+    if (value !== fallback) params.set(key, value);
+  }
+  const hash = params.toString();
+  history.replaceState(null, '', hash ? `#${hash}` : location.pathname + location.search);
+}
+
+/** Puts the settings from the address into the controls (a zoom given there turns fitting off). */
+function loadSettings() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  for (const [key, field] of HASH_FIELDS) {
+    if (!params.has(key)) continue;
+    const input = field();
+    const value = params.get(key);
+    if (input.type === 'checkbox') input.checked = value === '1';
+    else if (input.tagName === 'SELECT') { if ([...input.options].some((o) => o.value === value)) input.value = value; }
+    else input.value = value;
+    if (key === 'zoom') ui.fit.checked = false;
+  }
+}
+
 // ---- status, alert, canvas ----------------------------------------------------------------------
 
+/** How the status line names a normalisation other than the notebook's. */
+const VIEW_WORDS = { filter: '', global: ', scaled over the whole kernel', symmetric: ', symmetric (0 = grey)' };
+
 const STATUS_FIELDS = ['file', 'format', 'tensor', 'dtype', 'shape', 'layout', 'filtersShown', 'filtersTotal', 'zoom',
+  'normalize', 'order', 'channels',
   'bytesRead', 'reads', 'fileSize', 'ms', 'openMs', 'listMs', 'renderMs', 'wasmMemory'];
 
 function setStatus(panel, state, text, data = {}) {
@@ -273,13 +316,14 @@ function draw(panel, reply, started) {
   const files = checkpoint.files?.length > 1 ? ` (${checkpoint.files.length} files)` : '';
   const text = [
     `${checkpoint.name}${files}`, checkpoint.format, grid.tensor, grid.dtype, dims(grid.shape),
-    `${grid.filtersShown} of ${grid.filtersTotal} filters`, `zoom ${grid.zoom}${ui.fit.checked ? ' (fit)' : ''}`,
+    `${grid.filtersShown} of ${grid.filtersTotal} filters${VIEW_WORDS[grid.normalize]}${grid.order === 'norm' ? ', largest norm first' : ''}${grid.channels ? ', R G B apart' : ''}`,
+    `zoom ${grid.zoom}${ui.fit.checked ? ' (fit)' : ''}`,
     `read ${humanBytes(reply.bytesRead)} of ${humanBytes(checkpoint.fileSize)}`, `${ms} ms`,
   ].join(' · ');
   const data = {
     file: checkpoint.name, format: checkpoint.format, tensor: grid.tensor, dtype: grid.dtype,
     shape: grid.shape.join(','), layout: grid.layout, filtersShown: grid.filtersShown, filtersTotal: grid.filtersTotal,
-    zoom: grid.zoom, bytesRead: reply.bytesRead, reads: reply.reads, fileSize: checkpoint.fileSize, ms,
+    zoom: grid.zoom, normalize: grid.normalize, order: grid.order, channels: grid.channels, bytesRead: reply.bytesRead, reads: reply.reads, fileSize: checkpoint.fileSize, ms,
     openMs: reply.timings.openMs?.toFixed(1), renderMs: reply.timings.renderMs.toFixed(1), wasmMemory: reply.wasmMemory,
   };
   setStatus(panel, 'ready', text, data);
@@ -482,9 +526,11 @@ ui.controls.addEventListener('submit', (event) => event.preventDefault());
 ui.controls.addEventListener('input', (event) => {
   delete event.target.dataset.requested; // typed over: the new value is the request
   if (event.target === ui.zoom) ui.fit.checked = false; // a zoom typed in wins over fitting
+  saveSettings();
   rerender();
 });
 ui.openErrorClose.addEventListener('click', () => closeOpenError());
+window.addEventListener('hashchange', () => { loadSettings(); rerender(); }); // an address edited by hand
 
 // Fitting follows the stage's width: redraw when it changes (window resized, phone turned), once per frame.
 let fittedWidth = null;
@@ -555,4 +601,5 @@ document.addEventListener('drop', async (event) => {
 // The module compiles while the sample downloads. `?sample=none` skips the sample (the benchmark uses it).
 bridge.onReady = () => { document.documentElement.dataset.module = 'ready'; };
 bridge.warm();
+loadSettings();
 if (new URLSearchParams(location.search).get('sample') !== 'none') openSample(performance.now());

@@ -5,7 +5,7 @@ use patchlens::container::NamedSource;
 use patchlens::fileset::files_named_by_index;
 use patchlens::grid::{self, parse_color, GridOptions};
 use patchlens::listing::{json_document, Listing};
-use patchlens::{ByteSource, Checkpoint, FileSource, KernelLayout, Opened};
+use patchlens::{ByteSource, Checkpoint, FileSource, FilterView, KernelLayout, Normalize, Opened, Order};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,6 +18,7 @@ usage:
   patchlens list [--all] [--json] FILE... | DIR
   patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw] [--count N] [--columns C]
                                          [--zoom Z] [--gap G] [--gap-color #rrggbb]
+                                         [--normalize filter|global|symmetric] [--channels] [--order file|norm]
   patchlens help [list | render]       (or: patchlens list --help, patchlens render --help)
   patchlens --version
 
@@ -67,6 +68,11 @@ options. Several files given together are one checkpoint (shards, an ONNX model 
   --zoom Z              screen pixels per filter pixel (default: {zoom})
   --gap G               pixels between tiles (default: {gap})
   --gap-color #rrggbb   colour of the gaps (default: #{r:02x}{g:02x}{b:02x}, the page's)
+  --normalize MODE      how a filter's values become 0..255: filter (each filter's own min and max, the
+                        notebook's), global (one min and max for the whole kernel) or symmetric (zero is
+                        mid-grey, ±max|w| the ends) (default: filter)
+  --channels            draw each filter's R, G and B as three grey tiles side by side
+  --order file|norm     the filters' order: as in the file, or largest L2 norm first (default: file)
   -h, --help            print this help
 
 With --zoom 1 --gap 0 the PNG is exactly the filters side by side.",
@@ -284,6 +290,7 @@ fn render(args: &[String]) -> Result<(), Failure> {
     let mut out = None;
     let mut tensor = None;
     let mut layout = None;
+    let mut view = FilterView::default();
     let mut options = GridOptions::default();
     let mut given: Vec<&str> = Vec::new(); // the grid options named on the command line
     let mut options_ended = false;
@@ -322,6 +329,18 @@ fn render(args: &[String]) -> Result<(), Failure> {
                 options.gap = number(arg, value(arg)?)?;
                 given.push("gap");
             }
+            "--normalize" => {
+                let v = value(arg)?;
+                let parsed = Normalize::parse(&v);
+                let why = format!("--normalize is filter, global or symmetric, not '{v}'.");
+                view.normalize = parsed.ok_or_else(|| usage(why, HELP))?;
+            }
+            "--channels" => view.channels = true,
+            "--order" => {
+                let v = value(arg)?;
+                view.order =
+                    Order::parse(&v).ok_or_else(|| usage(format!("--order is file or norm, not '{v}'."), HELP))?;
+            }
             "--gap-color" => options.gap_color = parse_color(&value(arg)?).map_err(|e| usage(e.to_string(), HELP))?,
             flag if flag.starts_with('-') => return Err(usage(format!("Unknown option {flag} for render."), HELP)),
             path => files.push(path.to_string()),
@@ -343,7 +362,7 @@ fn render(args: &[String]) -> Result<(), Failure> {
     let group = opened.remove(0);
     let label = group.label;
     let checkpoint = group.checkpoint.map_err(|e| format!("{label}: {e}"))?;
-    let rendered = checkpoint.render_as(tensor.as_deref(), layout, &options).map_err(|e| match e {
+    let rendered = checkpoint.render_view(tensor.as_deref(), layout, &view, &options).map_err(|e| match e {
         // Ranges are corrected by the grid; what is left (a grid too big even at zoom 1) is the command line's.
         patchlens::Error::InvalidOption(sentence) => usage(sentence, HELP),
         e => Failure::Input(format!("{label}: {e}")),
