@@ -7,6 +7,7 @@ use crate::fileset;
 use crate::grid::{self, Grid, GridOptions};
 use crate::kernel::{infer_layout, not_drawable_reason, Filters, KernelLayout};
 use crate::pick::{likely_patch_embedding, pick_patch_embedding, recognize, Pick};
+use crate::scale::FilterStats;
 use crate::source::{ByteSource, Metered, ReadStats};
 use crate::tensor::TensorInfo;
 use crate::view::FilterView;
@@ -40,6 +41,8 @@ pub struct Rendered {
     pub layout: KernelLayout,
     /// The file index of each filter drawn, in drawing order (the view may sort them).
     pub shown: Vec<usize>,
+    /// The raw numbers of each filter drawn, in drawing order (the page's inspector shows them).
+    pub stats: Vec<FilterStats>,
 }
 
 pub struct Checkpoint {
@@ -269,6 +272,7 @@ impl Checkpoint {
         let (tiles, mut shown) = view.tiles(&filters);
         let grid = grid::render_tiles(&tiles, &GridOptions { split_channels: view.channels, ..options.clone() })?;
         shown.truncate(grid.filters_shown);
-        Ok(Rendered { grid, tensor: info, filter_shape: [kh, kw, c], layout, shown })
+        let stats = filters.stats(&shown);
+        Ok(Rendered { grid, tensor: info, filter_shape: [kh, kw, c], layout, shown, stats })
     }
 }

@@ -213,6 +213,35 @@ fn scale_filters<T: ScaleFloat>(kernel: &Array4<T>, indices: &[usize], normalize
     (0..indices.len()).map(|i| by_position.iter().skip(i).step_by(indices.len()).copied().collect()).collect()
 }
 
+/// A filter's raw numbers, for the page's inspector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FilterStats {
+    /// Smallest and largest value, NaNs ignored (NaN when every value is NaN), as the scaler sees them.
+    pub min: f64,
+    pub max: f64,
+    /// Mean of all values in f64 (NaN when one is NaN).
+    pub mean: f64,
+    /// L2 norm in f64, as `Order::Norm` sorts by.
+    pub norm: f64,
+}
+
+fn stats<T: ScaleFloat>(kernel: &Array4<T>, indices: &[usize]) -> Vec<FilterStats> {
+    let mut fits = vec![NanMinMax::<f64>::EMPTY; indices.len()];
+    let mut sums = vec![(0.0f64, 0.0f64); indices.len()];
+    for lane in kernel.lanes(Axis(3)) {
+        for ((fit, sum), &i) in fits.iter_mut().zip(sums.iter_mut()).zip(indices) {
+            let v = lane[i].to_f64();
+            fit.add(v);
+            *sum = (sum.0 + v, sum.1 + v * v);
+        }
+    }
+    let len = (kernel.len() / kernel.dim().3.max(1)) as f64;
+    let stats = fits.into_iter().zip(sums);
+    stats
+        .map(|(fit, (sum, squares))| FilterStats { min: fit.lo, max: fit.hi, mean: sum / len, norm: squares.sqrt() })
+        .collect()
+}
+
 /// Each filter's L2 norm, summed in f64 position by position in (y, x, channel) order — numpy's
 /// `np.linalg.norm(kernel.reshape(-1, n).astype(np.float64), axis=0)` adds row by row the same way.
 fn norms<T: ScaleFloat>(kernel: &Array4<T>) -> Vec<f64> {
@@ -247,6 +276,16 @@ impl Filters {
         self.tiles(index..index.saturating_add(1)).pop()
     }
 
+    /// Raw min, max, mean and norm of the filters at `indices` (each < n; others are left out).
+    pub fn stats(&self, indices: &[usize]) -> Vec<FilterStats> {
+        let n = self.dims()[3];
+        let indices: Vec<usize> = indices.iter().copied().filter(|&i| i < n).collect();
+        match self {
+            Filters::F32(a) => stats(a, &indices),
+            Filters::F64(a) => stats(a, &indices),
+        }
+    }
+
     /// Each filter's L2 norm of its raw values, in f64.
     pub fn norms(&self) -> Vec<f64> {
         match self {
@@ -271,6 +310,19 @@ impl Filters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_are_the_raw_numbers_of_each_filter() {
+        // Filter i holds i, i + 1, …, i + 11.
+        let filters =
+            Filters::F32(Array4::from_shape_fn((2, 2, 3, 4), |(y, x, c, n)| ((y * 2 + x) * 3 + c + n) as f32));
+        let [a, b] = filters.stats(&[3, 0])[..] else { panic!("two filters") };
+        assert_eq!((a.min, a.max, a.mean), (3.0, 14.0, 8.5));
+        assert_eq!(a.norm, (3..15).map(|v| (v * v) as f64).sum::<f64>().sqrt());
+        assert_eq!(a.norm, filters.norms()[3], "the norm the order sorts by");
+        assert_eq!((b.min, b.max), (0.0, 11.0));
+        assert!(filters.stats(&[9]).is_empty());
+    }
 
     #[test]
     fn tiles_past_the_last_filter_are_none_not_a_panic() {

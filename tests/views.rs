@@ -89,3 +89,22 @@ fn the_grid_draws_filters_in_norm_order_and_channels_apart() {
         assert_eq!(&rendered.grid.rgba[at..at + 3], &[value; 3], "filter 1, channel {channel}");
     }
 }
+
+#[test]
+fn the_inspectors_numbers_equal_numpy() {
+    for case in cases() {
+        let (_, filters) = open(&case);
+        let expected = case["stats"].as_array().unwrap();
+        let indices: Vec<usize> = (0..expected.len()).collect();
+        for (i, (stats, row)) in filters.stats(&indices).iter().zip(expected).enumerate() {
+            let number = |v: &Value| v.as_f64().unwrap_or_else(|| v.as_str().unwrap().parse::<f64>().unwrap());
+            let want: Vec<f64> = row.as_array().unwrap().iter().map(number).collect();
+            let got = [stats.min, stats.max, stats.mean, stats.norm];
+            for (what, (g, w)) in ["min", "max", "mean", "norm"].iter().zip(got.iter().zip(&want)) {
+                // numpy sums pairwise, patchlens in order: the mean may differ in the last bits.
+                let close = (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= 1e-12 * w.abs().max(1e-300);
+                assert!(close, "{} filter {i} {what}: {g} vs numpy's {w}", str_of(&case, "file"));
+            }
+        }
+    }
+}

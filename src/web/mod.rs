@@ -41,7 +41,9 @@ export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw'; coun
 export interface Adjustment { option: 'count' | 'columns' | 'zoom' | 'gap'; value: number; note: string }
 /** What a rendered grid shows. `filterShape` is [kh, kw, c]; `zoom` and `gap` are the ones used; `shown` is the
  *  file index of each filter drawn, in drawing order. */
-export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[]; normalize: 'filter' | 'global' | 'symmetric'; channels: boolean; order: 'file' | 'norm'; shown: number[] }
+export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[]; normalize: 'filter' | 'global' | 'symmetric'; channels: boolean; order: 'file' | 'norm'; shown: number[]; tiles: TileStats[] }
+/** One drawn filter: its index in the file and its raw numbers (min and max ignore NaNs; mean and L2 norm in f64). */
+export interface TileStats { index: number; min: number; max: number; mean: number; norm: number }
 /** One checkpoint found among files opened together: the files it is made of, and either the open
  *  `checkpoint` or the `error` sentence that says why it could not be opened; `notACheckpoint` is true when
  *  the file is in no format patchlens reads (a folder's README, say). */
@@ -125,6 +127,17 @@ struct GridInfoJs {
     order: &'static str,
     /// The file index of each filter drawn, in drawing order.
     shown: Vec<usize>,
+    /// Each drawn filter's raw numbers, in drawing order.
+    tiles: Vec<TileStatsJs>,
+}
+
+#[derive(Serialize)]
+struct TileStatsJs {
+    index: usize,
+    min: f64,
+    max: f64,
+    mean: f64,
+    norm: f64,
 }
 
 #[derive(Serialize)]
@@ -219,6 +232,9 @@ fn grid_info(rendered: &Rendered, view: &FilterView) -> Result<JsValue, JsValue>
         channels: view.channels,
         order: view.order.name(),
         shown: rendered.shown.clone(),
+        tiles: (rendered.shown.iter().zip(&rendered.stats))
+            .map(|(&index, s)| TileStatsJs { index, min: s.min, max: s.max, mean: s.mean, norm: s.norm })
+            .collect(),
     };
     serde_wasm_bindgen::to_value(&info).map_err(|e| plain_error(&e.to_string()))
 }

@@ -111,3 +111,58 @@ test('the settings live in the page address: a reload restores them and draws th
   assert.equal(shared.canvas.width, 8 * sample.kernel_shape[1] * 2 + 7 * 2);
   await context.close();
 });
+
+test('the inspector: hovering names a tile and its numbers, a click opens it large, arrows move, Esc closes', async () => {
+  const { page, context, problems } = await openPage(session);
+  const { zoom, gap } = await controlsOf(page);
+  const [kh, kw] = sample.kernel_shape;
+  const box = await page.locator('#grid').boundingBox();
+  const pitch = kw * zoom + gap;
+  // Tile 5 (row 0, column 5), in its middle.
+  await page.mouse.move(box.x + 5 * pitch + (kw * zoom) / 2, box.y + (kh * zoom) / 2);
+  const digits = (v) => (v === 'nan' ? 'NaN' : Number(Number(v).toPrecision(4)).toString());
+  const [min, max, mean, norm] = sample.stats[5].map(digits);
+  assert.equal(await page.textContent('.tile-readout'), `Filter 5 of 384 · min ${min} · max ${max} · mean ${mean} · L2 norm ${norm}`);
+  assert.equal(await page.isVisible('.tile-mark'), true);
+  await page.mouse.move(box.x + kw * zoom + 1, box.y + 2); // over the gap between tiles 0 and 1
+  assert.equal(await page.textContent('.tile-readout'), '');
+
+  await page.mouse.click(box.x + 5 * pitch + 3, box.y + 3);
+  assert.equal(await page.isVisible('#inspector'), true);
+  assert.match(await page.textContent('#inspector-title'), /^Filter 5 of 384 — embedding\/kernel$/);
+  const shown = await page.evaluate(() => {
+    const tile = document.getElementById('inspector-tile');
+    return { width: tile.width, height: tile.height, pixel: [...tile.getContext('2d').getImageData(0, 0, 1, 1).data] };
+  });
+  const scale = Math.floor(192 / Math.max(kh, kw));
+  assert.deepEqual([shown.width, shown.height], [kw * scale, kh * scale], 'enlarged');
+  const tiles = readFileSync(sampleTiles());
+  const first = 5 * kh * kw * 3;
+  assert.deepEqual(shown.pixel, [tiles[first], tiles[first + 1], tiles[first + 2], 255], 'the filter\'s own top-left pixel');
+  assert.match(await page.textContent('#inspector-numbers'), new RegExp(`L2 norm${norm.replace('.', '\\.')}`));
+  await page.keyboard.press('ArrowRight');
+  assert.match(await page.textContent('#inspector-title'), /^Filter 6 of 384/);
+  await page.keyboard.press('ArrowDown');
+  assert.match(await page.textContent('#inspector-title'), /^Filter 22 of 384/, 'down one row of 16');
+  await page.keyboard.press('Escape');
+  assert.equal(await page.isVisible('#inspector'), false);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'grid', 'the focus goes back to the grid');
+
+  // From the keyboard alone: arrows walk the tiles, Enter opens the one marked.
+  await page.keyboard.press('Home');
+  assert.match(await page.textContent('.tile-readout'), /^Filter 0 of 384/);
+  await page.keyboard.press('End');
+  assert.match(await page.textContent('.tile-readout'), /^Filter 127 of 384/);
+  await page.keyboard.press('Enter');
+  assert.match(await page.textContent('#inspector-title'), /^Filter 127 of 384/);
+  await page.click('#inspector-close');
+
+  // Sorted by norm, a tile names its place and its filter.
+  await settledAfter(page, () => page.selectOption('#order', 'norm'));
+  await page.focus('#grid');
+  assert.match(await page.textContent('.tile-readout'), /^Tile 128 by norm/, 'the marked tile stays where it was');
+  await page.keyboard.press('Home');
+  assert.match(await page.textContent('.tile-readout'), new RegExp(`^Tile 1 by norm: filter ${sample.norm_order[0]} of 384`));
+  assert.deepEqual(problems, []);
+  await context.close();
+});

@@ -2,6 +2,7 @@
 fixtures make_fixtures.py has already written plus the bundled sample. Writes views.json beside the manifest:
 [{file, tensor, kernel_shape, global, symmetric, norm_order}], the tile files as <stem>.<k>.<mode>.u8."""
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,18 @@ CASES = [
 ]
 
 
+def filter_stats(kernel_hwcn, count=16):
+    """The inspector's numbers for the first filters: [nanmin, nanmax, mean, L2 norm] in float64; JSON has no NaN
+    or infinity, so those are the strings "nan", "inf", "-inf"."""
+    k = np.asarray(kernel_hwcn).astype(np.float64)
+    flat = k.reshape(-1, k.shape[3])[:, :count]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rows = np.stack([np.nanmin(flat, axis=0), np.nanmax(flat, axis=0), flat.mean(axis=0),
+                         np.linalg.norm(flat, axis=0)], axis=1)
+    return [[float(v) if np.isfinite(v) else str(v) for v in row] for row in rows]
+
+
 def build(outdir, big):
     outdir = Path(outdir)
     cases = []
@@ -34,7 +47,7 @@ def build(outdir, big):
         with np.load(path, allow_pickle=False) as z:
             kernel = load_as_kernel(z[tensor])
         entry = {"file": file, "tensor": tensor, "kernel_shape": list(kernel.shape),
-                 "norm_order": expected_norm_order(kernel)}
+                 "norm_order": expected_norm_order(kernel), "stats": filter_stats(kernel)}
         for mode, expected in (("global", expected_tiles_global), ("symmetric", expected_tiles_symmetric)):
             name = f"{path.stem}.views{k}.{mode}.u8"
             (outdir / name).write_bytes(expected(kernel).tobytes())
