@@ -43,6 +43,8 @@ pub struct Rendered {
     pub shown: Vec<usize>,
     /// The raw numbers of each filter drawn, in drawing order (the page's inspector shows them).
     pub stats: Vec<FilterStats>,
+    /// For a difference of two checkpoints: each drawn filter's cosine similarity, in drawing order.
+    pub similarity: Option<Vec<f64>>,
 }
 
 pub struct Checkpoint {
@@ -273,6 +275,6 @@ impl Checkpoint {
         let grid = grid::render_tiles(&tiles, &GridOptions { split_channels: view.channels, ..options.clone() })?;
         shown.truncate(grid.filters_shown);
         let stats = filters.stats(&shown);
-        Ok(Rendered { grid, tensor: info, filter_shape: [kh, kw, c], layout, shown, stats })
+        Ok(Rendered { grid, tensor: info, filter_shape: [kh, kw, c], layout, shown, stats, similarity: None })
     }
 }

@@ -6,6 +6,7 @@
 //! are thin layers over it.
 
 pub mod checkpoint;
+pub mod compare;
 pub mod container;
 pub mod error;
 pub mod fileset;

@@ -237,3 +237,21 @@ fn the_filters_view_options_reach_the_png() {
     std::fs::remove_file(plain).ok();
     std::fs::remove_file(sorted).ok();
 }
+
+#[test]
+fn the_difference_view_draws_a_minus_b_of_two_checkpoints() {
+    let (a, b) = (fixtures_dir().join("compare_a.npz"), fixtures_dir().join("compare_b.npz"));
+    let out = out_path("difference");
+    let args =
+        ["render", a.to_str().unwrap(), b.to_str().unwrap(), "-o", out.to_str().unwrap(), "--view", "difference"];
+    let run = patchlens(&[&args[..], &["--count", "4", "--columns", "4", "--zoom", "1", "--gap", "0"]].concat());
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let (width, height, _) = decode_png(&out);
+    assert_eq!((width, height), (4 * 14, 14));
+    let one = patchlens(&["render", a.to_str().unwrap(), "-o", out.to_str().unwrap(), "--view", "difference"]);
+    assert_eq!(one.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&one.stderr).contains("the difference view draws two"));
+    let bad = patchlens(&["render", a.to_str().unwrap(), "-o", out.to_str().unwrap(), "--view", "pie"]);
+    assert_eq!(bad.status.code(), Some(2));
+    std::fs::remove_file(out).ok();
+}

@@ -10,11 +10,17 @@ use patchlens::grid::GridOptions;
 use patchlens::{Checkpoint, FileSource, FilterView, Normalize, Order};
 use serde_json::Value;
 
+fn views() -> Value {
+    let text = std::fs::read_to_string(fixtures_dir().join("views.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 fn cases() -> Vec<Value> {
     let path = fixtures_dir().join("views.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; run tests/reference/make_fixtures.py", path.display()));
-    let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
+    let views: Value = serde_json::from_str(&text).unwrap();
+    let cases = views["cases"].as_array().unwrap().clone();
     assert!(cases.len() >= 8, "views.json lists the cases");
     cases
 }
@@ -107,4 +113,41 @@ fn the_inspectors_numbers_equal_numpy() {
             }
         }
     }
+}
+
+#[test]
+fn the_difference_of_two_checkpoints_equals_numpy() {
+    let pair = &views()["difference"];
+    let open_file =
+        |key: &str| Checkpoint::open(FileSource::open(fixtures_dir().join(str_of(pair, key))).unwrap()).unwrap();
+    let (a, b) = (open_file("a"), open_file("b"));
+    let (_, fa) = a.filters(None).unwrap();
+    let (_, fb) = b.filters(None).unwrap();
+    let change = patchlens::compare::difference(&fa, &fb).unwrap();
+    let number = |v: &Value| v.as_f64().unwrap_or_else(|| v.as_str().unwrap().parse::<f64>().unwrap());
+    let cosine: Vec<f64> = pair["cosine"].as_array().unwrap().iter().map(number).collect();
+    for (i, (got, want)) in change.cosine.iter().zip(&cosine).enumerate() {
+        // numpy's reduction may group its additions differently: equal to the last bits.
+        let close = (got - want).abs() <= 1e-12 || (got.is_nan() && want.is_nan());
+        assert!(close, "filter {i}: cosine {got} vs numpy's {want}");
+    }
+    assert_eq!(change.cosine[3], 1.0, "the filter left alone");
+    let order: Vec<usize> = pair["order"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    assert_eq!(change.most_changed_first(), order);
+    let n = fa.dims()[3];
+    let expected = std::fs::read(fixtures_dir().join(str_of(pair, "symmetric"))).unwrap();
+    let tiles = change.filters.tiles_of(&(0..n).collect::<Vec<_>>(), Normalize::Symmetric);
+    assert_eq!(tiles.concat(), expected, "A − B, symmetric");
+
+    // The view: most changed first, with each tile's similarity.
+    let options = GridOptions { count: 4, columns: 4, zoom: 1, gap: 0, ..GridOptions::default() };
+    let rendered = patchlens::compare::render_difference(&a, &b, [None, None], [None, None], &options).unwrap();
+    assert_eq!(rendered.shown, order[..4]);
+    assert_eq!(
+        rendered.similarity.as_deref().unwrap(),
+        &order[..4].iter().map(|&i| change.cosine[i]).collect::<Vec<_>>()[..]
+    );
+    let other = Checkpoint::open(FileSource::open(fixtures_dir().join("grayscale.npz")).unwrap()).unwrap();
+    let refused = patchlens::compare::render_difference(&a, &other, [None, None], [None, None], &options);
+    assert!(refused.unwrap_err().to_string().contains("differ in shape"));
 }

@@ -386,6 +386,34 @@ impl Checkpoint {
         Ok(out)
     }
 
+    /// The difference view: this checkpoint's kernel minus `other`'s (the same shape), drawn symmetrically (zero
+    /// is grey), most changed first; `similarity` holds each drawn filter's cosine similarity. `options.tensor`
+    /// and `options.layout` pick this checkpoint's kernel; `otherTensor` the other's (default: its own pick).
+    #[wasm_bindgen(js_name = renderDifference, unchecked_return_type = "Grid & { similarity: number[] }")]
+    pub fn render_difference(
+        &self,
+        other: &Checkpoint,
+        options: Option<RenderOptions>,
+        other_tensor: Option<String>,
+    ) -> Result<JsValue, JsValue> {
+        let request = parse_options(options)?;
+        let rendered = crate::compare::render_difference(
+            &self.inner,
+            &other.inner,
+            [request.tensor.as_deref(), other_tensor.as_deref()],
+            [request.layout, None],
+            &request.grid,
+        )
+        .map_err(js_error)?;
+        let view = FilterView { normalize: Normalize::Symmetric, ..FilterView::default() };
+        let out = grid_info(&rendered, &view)?;
+        let similarity = serde_wasm_bindgen::to_value(&rendered.similarity.unwrap_or_default())?;
+        js_sys::Reflect::set(&out, &"similarity".into(), &similarity)?;
+        let rgba = js_sys::Uint8ClampedArray::from(&rendered.grid.rgba[..]);
+        js_sys::Reflect::set(&out, &"rgba".into(), &rgba)?;
+        Ok(out)
+    }
+
     /// Renders the grid straight onto a canvas (an `HTMLCanvasElement` or `OffscreenCanvas`),
     /// resizing it to the grid.
     #[wasm_bindgen(js_name = renderToCanvas, unchecked_return_type = "GridInfo")]

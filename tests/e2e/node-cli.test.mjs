@@ -82,6 +82,11 @@ test('render: the filters view\'s normalisations, order and channels draw the sa
     const { rust, node } = renderBoth([SAMPLE, '--count', '24', ...view]);
     assertSamePixels(node, rust, view.join(' '));
   }
+  const pair = [join(GENERATED, 'compare_a.npz'), join(GENERATED, 'compare_b.npz')];
+  const difference = renderBoth([...pair, '--view', 'difference', '--count', '16']);
+  assertSamePixels(difference.node, difference.rust, 'the difference view');
+  const one = sameOutput(['render', pair[0], '--view', 'difference', '-o', join(scratch, 'never.png')]);
+  assert.equal(one.status, 1, 'a difference needs two checkpoints');
   const refused = sameOutput(['render', SAMPLE, '--normalize', 'each', '-o', join(scratch, 'never.png')]);
   assert.equal(refused.status, 2, 'a normalisation that does not exist is a usage error');
 });

@@ -16,7 +16,7 @@ let sample; // the views.json case of the bundled sample
 let scratch;
 before(async () => {
   session = await startSession();
-  const cases = JSON.parse(readFileSync(join(dirname(MANIFEST), 'views.json'), 'utf8'));
+  const { cases } = JSON.parse(readFileSync(join(dirname(MANIFEST), 'views.json'), 'utf8'));
   sample = cases.find((c) => c.file === 'dinov2_vits14.npz');
   assert.ok(sample, 'views.json has the sample');
   scratch = mkdtempSync(join(tmpdir(), 'patchlens-views-'));

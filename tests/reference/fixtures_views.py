@@ -53,5 +53,30 @@ def build(outdir, big):
             (outdir / name).write_bytes(expected(kernel).tobytes())
             entry[mode] = name
         cases.append(entry)
-    (outdir / "views.json").write_text(json.dumps(cases, indent=1))
+    (outdir / "views.json").write_text(json.dumps({"cases": cases, "difference": difference(outdir)}, indent=1))
     return [], []
+
+
+def difference(outdir):
+    """A pair of checkpoints of the same shape — the real sample and a "fine-tuned" copy (some filters nudged, one
+    left alone, one zeroed in both) — with A − B's symmetric tiles, each filter's cosine similarity and the
+    most-changed-first order."""
+    with np.load(outdir / "dinov2_vits14.npz") as z:
+        a = z["embedding/kernel"].astype(np.float32)
+    rng = np.random.default_rng(70)
+    n = a.shape[3]
+    nudge = rng.normal(0, 1, a.shape).astype(np.float32) * (rng.uniform(0, 0.5, n).astype(np.float32) * a.std())
+    b = (a + nudge).astype(np.float32)
+    b[..., 3] = a[..., 3]          # unchanged: similarity 1
+    a[..., 7] = 0                  # zero in both: similarity undefined (NaN), drawn last
+    b[..., 7] = 0
+    np.savez(outdir / "compare_a.npz", **{"embedding/kernel": a})
+    np.savez(outdir / "compare_b.npz", **{"embedding/kernel": b})
+    diff = a - b
+    (outdir / "compare.symmetric.u8").write_bytes(expected_tiles_symmetric(diff).tobytes())
+    x, y = a.reshape(-1, n).astype(np.float64), b.reshape(-1, n).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosine = (x * y).sum(axis=0) / np.sqrt((x * x).sum(axis=0) * (y * y).sum(axis=0))
+    return {"a": "compare_a.npz", "b": "compare_b.npz", "tensor": "embedding/kernel", "kernel_shape": list(a.shape),
+            "symmetric": "compare.symmetric.u8", "cosine": [float(c) if np.isfinite(c) else str(c) for c in cosine],
+            "order": [int(i) for i in np.argsort(cosine, kind="stable")]}
