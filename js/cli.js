@@ -16,6 +16,8 @@ usage:
   patchlens list [--all] [--json] FILE... | DIR
   patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw] [--count N] [--columns C]
                                          [--zoom Z] [--gap G] [--gap-color #rrggbb]
+                                         [--normalize filter|global|symmetric] [--channels] [--order file|norm]
+                                         [--view filters|difference]
   patchlens help [list | render]       (or: patchlens list --help, patchlens render --help)
   patchlens --version
 
@@ -61,6 +63,13 @@ options. Several files given together are one checkpoint (shards, an ONNX model 
   --zoom Z              screen pixels per filter pixel (default: 4)
   --gap G               pixels between tiles (default: 2)
   --gap-color #rrggbb   colour of the gaps (default: #1b1e24, the page's)
+  --normalize MODE      how a filter's values become 0..255: filter (each filter's own min and max, the
+                        notebook's), global (one min and max for the whole kernel) or symmetric (zero is
+                        mid-grey, ±max|w| the ends) (default: filter)
+  --channels            draw each filter's R, G and B as three grey tiles side by side
+  --order file|norm     the filters' order: as in the file, or largest L2 norm first (default: file)
+  --view VIEW           filters (default), or difference: two checkpoints of the same shape given together,
+                        A − B drawn symmetrically, least similar filters first
   -h, --help            print this help
 
 With --zoom 1 --gap 0 the PNG is exactly the filters side by side.`;
@@ -179,6 +188,7 @@ async function render(args) {
   const paths = [];
   const options = {};
   let output;
+  let difference = false;
   let optionsEnded = false;
   for (let i = 0; i < args.length; i += 1) {
     const arg = args[i];
@@ -210,29 +220,47 @@ async function render(args) {
     else if (arg === '--zoom') options.zoom = number(value());
     else if (arg === '--gap') options.gap = number(value());
     else if (arg === '--gap-color') options.gapColor = colour(value());
-    else if (arg.startsWith('-')) throw new UsageError(`Unknown option ${arg} for render.`, RENDER_HELP);
+    else if (arg === '--normalize') {
+      const text = value();
+      if (!['filter', 'global', 'symmetric'].includes(text)) {
+        throw new UsageError(`--normalize is filter, global or symmetric, not '${text}'.`, RENDER_HELP);
+      }
+      options.normalize = text;
+    } else if (arg === '--channels') options.channels = true;
+    else if (arg === '--order') {
+      const text = value();
+      if (text !== 'file' && text !== 'norm') throw new UsageError(`--order is file or norm, not '${text}'.`, RENDER_HELP);
+      options.order = text;
+    } else if (arg === '--view') {
+      const text = value();
+      if (text !== 'filters' && text !== 'difference') throw new UsageError(`--view is filters or difference, not '${text}'.`, RENDER_HELP);
+      difference = text === 'difference';
+    } else if (arg.startsWith('-')) throw new UsageError(`Unknown option ${arg} for render.`, RENDER_HELP);
     else paths.push(arg);
   }
   if (paths.length === 0) throw new UsageError('render needs a FILE or a folder.', RENDER_HELP);
   if (output === undefined) throw new UsageError('render needs -o OUT.png, the file to write.', RENDER_HELP);
   const opened = await open(paths);
-  if (opened.length !== 1) {
-    opened.forEach((o) => o.checkpoint?.free());
-    throw new Error(`These files hold ${opened.length} checkpoints (${opened.map((o) => o.label).join(', ')}); render draws one at a time.`);
-  }
-  const [{ label, checkpoint, error }] = opened;
-  if (!checkpoint) throw new Error(`${label}: ${error}`);
+  const wanted = difference ? 2 : 1;
   try {
-    drawTo(output, checkpoint, options, label);
+    if (opened.length !== wanted) {
+      const what = difference ? 'the difference view draws two: A − B' : 'render draws one at a time';
+      const s = opened.length === 1 ? '' : 's';
+      throw new Error(`These files hold ${opened.length} checkpoint${s} (${opened.map((o) => o.label).join(', ')}); ${what}.`);
+    }
+    const failed = opened.find((o) => !o.checkpoint);
+    if (failed) throw new Error(`${failed.label}: ${failed.error}`);
+    const [{ label, checkpoint }, other] = opened;
+    drawTo(output, checkpoint, options, label, other?.checkpoint);
   } finally {
-    checkpoint.free();
+    opened.forEach((o) => o.checkpoint?.free());
   }
 }
 
-function drawTo(output, checkpoint, options, label) {
+function drawTo(output, checkpoint, options, label, other) {
   let grid;
   try {
-    grid = checkpoint.render(options);
+    grid = other ? checkpoint.renderDifference(other, options) : checkpoint.render(options);
   } catch (error) {
     // Ranges are corrected by the module; what is left (a RangeError: a grid too big even at zoom 1, say)
     // is the command line's fault, whatever the file holds.
@@ -252,7 +280,8 @@ function drawTo(output, checkpoint, options, label) {
   const shape = grid.shape.length > 0 ? grid.shape.join('×') : 'scalar';
   process.stderr.write(`${output}: ${grid.tensor} ${grid.dtype} ${shape} (${grid.layout.toUpperCase()}), `
     + `${grid.filtersShown} of ${grid.filtersTotal} filters, ${grid.width}×${grid.height} px, `
-    + `read ${checkpoint.bytesTransferred} of ${checkpoint.fileSize} bytes\n`);
+    + `read ${checkpoint.bytesTransferred + (other?.bytesTransferred ?? 0)} of `
+    + `${checkpoint.fileSize + (other?.fileSize ?? 0)} bytes\n`);
 }
 
 process.exitCode = await main(process.argv.slice(2));

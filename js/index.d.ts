@@ -5,7 +5,8 @@ import type { Grid, InitInput } from '../pkg/patchlens.js';
 
 export { init, Checkpoint };
 export type {
-  CheckpointListing, Grid, GridInfo, InitInput, OpenedCheckpoint, RangeReader, RenderOptions, TensorInfo,
+  Adjustment, CheckpointListing, Grid, GridInfo, InitInput, OpenedCheckpoint, RangeReader, RenderOptions, TensorInfo,
+  TileStats,
 } from '../pkg/patchlens.js';
 import type { OpenedCheckpoint } from '../pkg/patchlens.js';
 

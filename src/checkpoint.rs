@@ -7,8 +7,10 @@ use crate::fileset;
 use crate::grid::{self, Grid, GridOptions};
 use crate::kernel::{infer_layout, not_drawable_reason, Filters, KernelLayout};
 use crate::pick::{likely_patch_embedding, pick_patch_embedding, recognize, Pick};
+use crate::scale::FilterStats;
 use crate::source::{ByteSource, Metered, ReadStats};
 use crate::tensor::{element_count, MemoryOrder, TensorInfo, Values, MAX_TENSOR_BYTES};
+use crate::view::FilterView;
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use std::rc::Rc;
 
@@ -38,6 +40,12 @@ pub struct Rendered {
     pub filter_shape: [usize; 3],
     /// How the tensor's axes were read.
     pub layout: KernelLayout,
+    /// The file index of each filter drawn, in drawing order (the view may sort them).
+    pub shown: Vec<usize>,
+    /// The raw numbers of each filter drawn, in drawing order (the page's inspector shows them).
+    pub stats: Vec<FilterStats>,
+    /// For a difference of two checkpoints: each drawn filter's cosine similarity, in drawing order.
+    pub similarity: Option<Vec<f64>>,
 }
 
 pub struct Checkpoint {
@@ -269,10 +277,24 @@ impl Checkpoint {
         layout: Option<KernelLayout>,
         options: &GridOptions,
     ) -> Result<Rendered> {
+        self.render_view(tensor, layout, &FilterView::default(), options)
+    }
+
+    /// As [`Checkpoint::render_as`], through the filters view `view` (normalisation, channels, order).
+    pub fn render_view(
+        &self,
+        tensor: Option<&str>,
+        layout: Option<KernelLayout>,
+        view: &FilterView,
+        options: &GridOptions,
+    ) -> Result<Rendered> {
         let (info, filters, layout) = self.filters_as(tensor, layout)?;
         let [kh, kw, c, _] = filters.dims();
-        let grid = grid::render(&filters, options)?;
-        Ok(Rendered { grid, tensor: info, filter_shape: [kh, kw, c], layout })
+        let (tiles, mut shown) = view.tiles(&filters);
+        let grid = grid::render_tiles(&tiles, &GridOptions { split_channels: view.channels, ..options.clone() })?;
+        shown.truncate(grid.filters_shown);
+        let stats = filters.stats(&shown);
+        Ok(Rendered { grid, tensor: info, filter_shape: [kh, kw, c], layout, shown, stats, similarity: None })
     }
 }
 

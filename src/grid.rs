@@ -3,6 +3,8 @@
 
 use crate::error::{Error, Result};
 use crate::kernel::Filters;
+use crate::scale::Normalize;
+use std::ops::Range;
 
 /// The reference notebook's grid: the first 128 filters, 8 rows of 16.
 pub const DEFAULT_COUNT: usize = 128;
@@ -29,6 +31,52 @@ pub struct GridOptions {
     pub gap_color: [u8; 3],
     /// When set, `zoom` is ignored: the zoom is the largest whose grid is at most this many pixels wide.
     pub fit_width: Option<usize>,
+    /// Draws each RGB tile as three grey tiles (R, G, B) side by side, `gap` apart, in one cell.
+    pub split_channels: bool,
+}
+
+/// What a grid lays out: `count()` tiles of the same shape, each `[height, width, channels]` bytes (1 channel:
+/// grey, 3: RGB) in (y, x, channel) order, made only for the range asked for.
+pub trait TileSource {
+    fn tile_shape(&self) -> [usize; 3];
+    fn count(&self) -> usize;
+    fn tiles(&self, range: Range<usize>) -> Vec<Vec<u8>>;
+}
+
+impl TileSource for Filters {
+    fn tile_shape(&self) -> [usize; 3] {
+        let [kh, kw, c, _] = self.dims();
+        [kh, kw, c]
+    }
+    fn count(&self) -> usize {
+        self.dims()[3]
+    }
+    fn tiles(&self, range: Range<usize>) -> Vec<Vec<u8>> {
+        Filters::tiles(self, range)
+    }
+}
+
+/// A kernel's filters normalised one way and shown in an order (`order[k]` is the file index of tile k).
+pub struct FilterTiles<'a> {
+    pub filters: &'a Filters,
+    pub normalize: Normalize,
+    pub order: Option<Vec<usize>>,
+}
+
+impl TileSource for FilterTiles<'_> {
+    fn tile_shape(&self) -> [usize; 3] {
+        self.filters.tile_shape()
+    }
+    fn count(&self) -> usize {
+        self.filters.count()
+    }
+    fn tiles(&self, range: Range<usize>) -> Vec<Vec<u8>> {
+        let indices: Vec<usize> = match &self.order {
+            Some(order) => order.get(range.start.min(order.len())..range.end.min(order.len())).unwrap_or(&[]).to_vec(),
+            None => range.collect(),
+        };
+        self.filters.tiles_of(&indices, self.normalize)
+    }
 }
 
 impl Default for GridOptions {
@@ -40,6 +88,7 @@ impl Default for GridOptions {
             gap: DEFAULT_GAP,
             gap_color: DEFAULT_GAP_COLOR,
             fit_width: None,
+            split_channels: false,
         }
     }
 }
@@ -81,6 +130,11 @@ fn fits(width: Option<usize>, height: Option<usize>) -> bool {
 /// Lays out `n` filters of `kh × kw` pixels. Values out of range are brought into range and reported;
 /// only a grid too big even at zoom 1 is an error.
 pub fn plan(kh: usize, kw: usize, n: usize, options: &GridOptions) -> Result<Plan> {
+    plan_parts(kh, kw, 1, n, options)
+}
+
+/// As [`plan`], for cells of `parts` tiles side by side (the channels of one filter), `gap` apart.
+fn plan_parts(kh: usize, kw: usize, parts: usize, n: usize, options: &GridOptions) -> Result<Plan> {
     if n == 0 {
         return Err(Error::NotDrawable("The kernel has no filters to draw.".into()));
     }
@@ -101,7 +155,8 @@ pub fn plan(kh: usize, kw: usize, n: usize, options: &GridOptions) -> Result<Pla
     let gap = clamp("gap", options.gap, 0, MAX_GAP, "");
     let rows = shown.div_ceil(columns);
     let size = |zoom: usize| {
-        let (w, h) = (side(columns, kw.saturating_mul(zoom), gap), side(rows, kh.saturating_mul(zoom), gap));
+        let cell = side(parts, kw.saturating_mul(zoom), gap).unwrap_or(usize::MAX);
+        let (w, h) = (side(columns, cell, gap), side(rows, kh.saturating_mul(zoom), gap));
         fits(w, h).then(|| (w.unwrap_or(0), h.unwrap_or(0)))
     };
     // The largest zoom whose grid can be drawn at all (browsers refuse bigger canvases).
@@ -150,25 +205,41 @@ pub struct Grid {
 
 /// Draws the first `options.count` filters.
 pub fn render(filters: &Filters, options: &GridOptions) -> Result<Grid> {
-    let [kh, kw, c, n] = filters.dims();
-    let Plan { shown, columns, rows, zoom, gap, width, height, adjustments } = plan(kh, kw, n, options)?;
+    render_tiles(filters, options)
+}
+
+/// Draws the first `options.count` tiles of any source.
+pub fn render_tiles(source: &dyn TileSource, options: &GridOptions) -> Result<Grid> {
+    let [kh, kw, c] = source.tile_shape();
+    let n = source.count();
+    let parts = if options.split_channels && c == 3 { 3 } else { 1 };
+    let Plan { shown, columns, rows, zoom, gap, width, height, adjustments } = plan_parts(kh, kw, parts, n, options)?;
     let tile_w = kw * zoom;
+    let cell_w = parts * tile_w + (parts - 1) * gap;
+
     let [r, g, b] = options.gap_color;
     let mut rgba = [r, g, b, 255].repeat(width * height);
     // One zoomed tile row is built once, then copied `zoom` times.
     let mut zoomed_row = vec![0u8; tile_w * 4];
-    for (index, tile) in filters.tiles(0..shown).into_iter().enumerate() {
-        let (x0, y0) = ((index % columns) * (tile_w + gap), (index / columns) * (kh * zoom + gap));
-        for (source_y, source_row) in tile.chunks_exact(kw * c).enumerate() {
-            for (pixel, out) in source_row.chunks_exact(c).zip(zoomed_row.chunks_exact_mut(4 * zoom)) {
-                let rgb = if c == 1 { [pixel[0]; 3] } else { [pixel[0], pixel[1], pixel[2]] };
-                for dot in out.chunks_exact_mut(4) {
-                    dot.copy_from_slice(&[rgb[0], rgb[1], rgb[2], 255]);
+    for (index, tile) in source.tiles(0..shown).into_iter().enumerate() {
+        let (cell_x, y0) = ((index % columns) * (cell_w + gap), (index / columns) * (kh * zoom + gap));
+        for part in 0..parts {
+            let x0 = cell_x + part * (tile_w + gap);
+            for (source_y, source_row) in tile.chunks_exact(kw * c).enumerate() {
+                for (pixel, out) in source_row.chunks_exact(c).zip(zoomed_row.chunks_exact_mut(4 * zoom)) {
+                    let rgb = match (c, parts) {
+                        (1, _) => [pixel[0]; 3],
+                        (_, 3) => [pixel[part]; 3],
+                        _ => [pixel[0], pixel[1], pixel[2]],
+                    };
+                    for dot in out.chunks_exact_mut(4) {
+                        dot.copy_from_slice(&[rgb[0], rgb[1], rgb[2], 255]);
+                    }
                 }
-            }
-            for dy in 0..zoom {
-                let start = ((y0 + source_y * zoom + dy) * width + x0) * 4;
-                rgba[start..start + tile_w * 4].copy_from_slice(&zoomed_row);
+                for dy in 0..zoom {
+                    let start = ((y0 + source_y * zoom + dy) * width + x0) * 4;
+                    rgba[start..start + tile_w * 4].copy_from_slice(&zoomed_row);
+                }
             }
         }
     }
@@ -188,9 +259,11 @@ mod tests {
     #[test]
     fn zero_gap_zoom_one_is_the_tiles_side_by_side() {
         let f = ramp_filters(2, 3, 3, 5);
-        let grid =
-            render(&f, &GridOptions { count: 5, columns: 5, zoom: 1, gap: 0, gap_color: [0, 0, 0], fit_width: None })
-                .unwrap();
+        let grid = render(
+            &f,
+            &GridOptions { count: 5, columns: 5, zoom: 1, gap: 0, gap_color: [0, 0, 0], ..GridOptions::default() },
+        )
+        .unwrap();
         assert_eq!((grid.width, grid.height, grid.rows), (15, 2, 1));
         for i in 0..5 {
             let tile = f.tile(i).unwrap();
@@ -207,7 +280,7 @@ mod tests {
     #[test]
     fn layout_zoom_gap_and_empty_cells() {
         let f = ramp_filters(2, 2, 1, 5);
-        let o = GridOptions { count: 5, columns: 3, zoom: 2, gap: 1, gap_color: [9, 8, 7], fit_width: None };
+        let o = GridOptions { count: 5, columns: 3, zoom: 2, gap: 1, gap_color: [9, 8, 7], ..GridOptions::default() };
         let grid = render(&f, &o).unwrap();
         // 3 columns of 4 px + 2 gaps; 2 rows of 4 px + 1 gap.
         assert_eq!((grid.width, grid.height, grid.columns, grid.rows, grid.filters_shown), (14, 9, 3, 2, 5));
@@ -272,6 +345,47 @@ mod tests {
         assert_eq!(fitted(1054).unwrap().zoom, 4);
         assert_eq!(fitted(10).unwrap().zoom, 1, "never below 1; the stage scrolls then");
         assert_eq!(fitted(usize::MAX).unwrap().zoom, 45, "11550 × 5774 px: zoom 46 passes 64 Mi pixels");
+    }
+
+    #[test]
+    fn split_channels_draws_r_g_b_as_grey_tiles_a_gap_apart_in_one_cell() {
+        let f = ramp_filters(2, 2, 3, 2);
+        let o = GridOptions {
+            columns: 2,
+            zoom: 1,
+            gap: 1,
+            gap_color: [9, 9, 9],
+            split_channels: true,
+            ..GridOptions::default()
+        };
+        let grid = render(&f, &o).unwrap();
+        // A cell is 3 tiles of 2 px with 2 gaps (8 px); two cells and a gap: 17 px.
+        assert_eq!((grid.width, grid.height), (17, 2));
+        let px = |x: usize, y: usize| &grid.rgba[(y * 17 + x) * 4..(y * 17 + x) * 4 + 4];
+        let tile = f.tile(1).unwrap();
+        for channel in 0..3 {
+            let x = 9 + channel * 3; // second cell
+            assert_eq!(px(x + 1, 1), &[tile[9 + channel], tile[9 + channel], tile[9 + channel], 255]);
+            if channel < 2 {
+                assert_eq!(px(x + 2, 0), &[9, 9, 9, 255], "gap after channel {channel}");
+            }
+        }
+        // Grey filters have one channel: nothing to split.
+        let grey = render(&ramp_filters(2, 2, 1, 2), &o).unwrap();
+        assert_eq!(grey.width, 5);
+    }
+
+    #[test]
+    fn filter_tiles_follow_their_order_and_normalisation() {
+        let f = ramp_filters(2, 2, 3, 4);
+        let reversed = FilterTiles { filters: &f, normalize: Normalize::Filter, order: Some(vec![3, 2, 1, 0]) };
+        assert_eq!(reversed.tiles(0..2), vec![f.tile(3).unwrap(), f.tile(2).unwrap()]);
+        assert_eq!(reversed.tiles(3..9), vec![f.tile(0).unwrap()], "clamped to the filters there are");
+        let global = FilterTiles { filters: &f, normalize: Normalize::Global, order: None };
+        // Ramps 0..11 + i over the whole kernel (0..14): filter 3's last value is the kernel's maximum.
+        assert_eq!(global.tiles(3..4)[0][11], 255);
+        assert_eq!(global.tiles(0..1)[0][0], 0);
+        assert!(global.tiles(0..1)[0][11] < 255, "filter 0 is darker than the brightest");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod analysis;
 pub mod checkpoint;
 pub mod colormap;
+pub mod compare;
 pub mod container;
 pub mod error;
 pub mod fileset;
@@ -21,6 +22,7 @@ pub mod pick;
 pub mod scale;
 pub mod source;
 pub mod tensor;
+pub mod view;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
@@ -30,6 +32,8 @@ pub use error::{Error, Result};
 pub use grid::{Grid, GridOptions};
 pub use kernel::{Filters, KernelLayout};
 pub use listing::{CheckpointListing, ListedTensor, Listing};
+pub use scale::Normalize;
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::FileSource;
 pub use source::{ByteSource, SliceSource};
+pub use view::{FilterView, Order};

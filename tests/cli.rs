@@ -214,3 +214,44 @@ fn a_default_that_does_not_fit_the_kernel_is_corrected_silently() {
     assert!(!said.contains("--count"), "the default count was not the user's: {said}");
     std::fs::remove_file(out).ok();
 }
+
+#[test]
+fn the_filters_view_options_reach_the_png() {
+    let file = fixtures_dir().join("stored_f32.npz");
+    let plain = out_path("view-plain");
+    let sorted = out_path("view-sorted");
+    let path = |p: &std::path::PathBuf| p.to_str().unwrap().to_string();
+    let base = ["render", file.to_str().unwrap(), "--count", "4", "--columns", "4", "--zoom", "1", "--gap", "0"];
+    assert!(patchlens(&[&base[..], &["-o", &path(&plain)]].concat()).status.success());
+    let run = patchlens(&[&base[..], &["-o", &path(&sorted), "--order", "norm", "--normalize", "symmetric"]].concat());
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let (_, _, a) = decode_png(&plain);
+    let (width, _, b) = decode_png(&sorted);
+    assert_eq!(width, 64);
+    assert_ne!(a, b, "another order and normalisation draw other pixels");
+    let run = patchlens(&[&base[..], &["-o", &path(&sorted), "--normalize", "each"]].concat());
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--normalize is filter, global or symmetric, not 'each'."));
+    let help = String::from_utf8(patchlens(&["render", "--help"]).stdout).unwrap();
+    assert!(help.contains("--normalize MODE") && help.contains("--channels") && help.contains("--order file|norm"));
+    std::fs::remove_file(plain).ok();
+    std::fs::remove_file(sorted).ok();
+}
+
+#[test]
+fn the_difference_view_draws_a_minus_b_of_two_checkpoints() {
+    let (a, b) = (fixtures_dir().join("compare_a.npz"), fixtures_dir().join("compare_b.npz"));
+    let out = out_path("difference");
+    let args =
+        ["render", a.to_str().unwrap(), b.to_str().unwrap(), "-o", out.to_str().unwrap(), "--view", "difference"];
+    let run = patchlens(&[&args[..], &["--count", "4", "--columns", "4", "--zoom", "1", "--gap", "0"]].concat());
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let (width, height, _) = decode_png(&out);
+    assert_eq!((width, height), (4 * 14, 14));
+    let one = patchlens(&["render", a.to_str().unwrap(), "-o", out.to_str().unwrap(), "--view", "difference"]);
+    assert_eq!(one.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&one.stderr).contains("the difference view draws two"));
+    let bad = patchlens(&["render", a.to_str().unwrap(), "-o", out.to_str().unwrap(), "--view", "pie"]);
+    assert_eq!(bad.status.code(), Some(2));
+    std::fs::remove_file(out).ok();
+}

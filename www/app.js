@@ -10,6 +10,7 @@ const ui = {
   fileInput: $('file-input'), pickButton: $('pick-button'), sampleButton: $('sample-button'),
   controls: $('controls'), panels: $('panels'),
   count: $('count'), columns: $('columns'), zoom: $('zoom'), fit: $('fit'), gap: $('gap'), gapColor: $('gap-color'),
+  normalize: $('normalize'), order: $('order'), channels: $('channels'),
   download: $('download'), openError: $('open-error'), openErrorText: $('open-error-text'), openErrorClose: $('open-error-close'),
 };
 /** The number fields, by the option name the module reports adjustments under, with the page's label. */
@@ -40,9 +41,29 @@ function panelOf(section) {
     canvas: q('.grid'), stage: q('.stage'), emptyNote: q('.empty-note'), overflowNote: q('.overflow-note'),
     attribution: q('.attribution'), reasons: q('.reasons'), reasonsTitle: q('.reasons-title'),
     reasonsList: q('.reasons-list'), filter: q('.tensor-filter'), filterLabel: q('.tensor-filter-label'),
-    showAll: q('.show-all'), tensorCount: q('.tensor-count'),
-    shown: null, tensorList: null, isSample: false, shownStatus: null,
+    showAll: q('.show-all'), tensorCount: q('.tensor-count'), mark: q('.tile-mark'), readout: q('.tile-readout'),
+    shown: null, tensorList: null, isSample: false, shownStatus: null, current: null,
   };
+  panel.canvas.addEventListener('mousemove', (event) => markTile(panel, tileAt(panel, event.offsetX, event.offsetY)));
+  panel.canvas.addEventListener('mouseleave', () => { if (document.activeElement !== panel.canvas) markTile(panel, null); });
+  panel.canvas.addEventListener('click', (event) => {
+    const index = tileAt(panel, event.offsetX, event.offsetY);
+    if (index !== null) openInspector(panel, index);
+  });
+  panel.canvas.addEventListener('focus', () => markTile(panel, panel.current ?? 0));
+  panel.canvas.addEventListener('blur', () => markTile(panel, null));
+  panel.canvas.addEventListener('keydown', (event) => {
+    if (!panel.shown) return;
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      openInspector(panel, panel.current ?? 0);
+      return;
+    }
+    const next = step(panel, panel.current ?? 0, event.key);
+    if (next === null) return;
+    event.preventDefault();
+    markTile(panel, next);
+  });
   panel.tensor.addEventListener('input', () => rerender());
   panel.layout.addEventListener('input', () => rerender());
   panel.showAll.addEventListener('input', () => fillTensorList(panel));
@@ -87,6 +108,7 @@ function stageWidth() {
 function renderOptions(panel) {
   const fields = {
     count: whole(ui.count), columns: whole(ui.columns), gap: whole(ui.gap), gapColor: ui.gapColor.value,
+    normalize: ui.normalize.value, order: ui.order.value, channels: ui.channels.checked,
     tensor: panel?.tensor.value || null, layout: panel?.layout.value || null,
     ...(ui.fit.checked ? { fitWidth: stageWidth() } : { zoom: whole(ui.zoom) }),
   };
@@ -121,9 +143,187 @@ function showAdjustments(grids) {
   }
 }
 
+// ---- the inspector: what a tile is ---------------------------------------------------------------------
+
+/** Where a panel's tiles are: each cell (a filter, or its three channels apart) and the step to the next one. */
+function cells(grid) {
+  const [kh, kw, c] = grid.filterShape;
+  const parts = grid.channels && c === 3 ? 3 : 1;
+  const tileW = kw * grid.zoom;
+  const cellW = parts * tileW + (parts - 1) * grid.gap;
+  const cellH = kh * grid.zoom;
+  return { kh, kw, c, parts, tileW, cellW, cellH, pitchX: cellW + grid.gap, pitchY: cellH + grid.gap };
+}
+
+/** The tile under canvas pixel (x, y), or null over a gap or an empty cell. */
+function tileAt(panel, x, y) {
+  const grid = panel.shown?.grid;
+  if (!grid) return null;
+  const g = cells(grid);
+  const [column, row] = [Math.floor(x / g.pitchX), Math.floor(y / g.pitchY)];
+  if (x - column * g.pitchX >= g.cellW || y - row * g.pitchY >= g.cellH || column >= grid.columns) return null;
+  const index = row * grid.columns + column;
+  return index < grid.filtersShown ? index : null;
+}
+
+/** The tile an arrow key moves to from `index`, or null for other keys. */
+function step(panel, index, key) {
+  const { columns, filtersShown } = panel.shown.grid;
+  const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns, Home: -index, End: filtersShown - 1 - index };
+  if (!(key in moves)) return null;
+  return Math.min(Math.max(index + moves[key], 0), filtersShown - 1);
+}
+
+const number = (value) => (Number.isNaN(value) ? 'NaN' : Number(value.toPrecision(4)).toString());
+
+/** One line on a tile: which filter it is, and its raw numbers. */
+function describeTile(grid, index) {
+  const t = grid.tiles[index];
+  const which = grid.order === 'file' ? `Filter ${t.index}` : `Tile ${index + 1} by norm: filter ${t.index}`;
+  return `${which} of ${grid.filtersTotal} · min ${number(t.min)} · max ${number(t.max)} · mean ${number(t.mean)} · L2 norm ${number(t.norm)}`;
+}
+
+/** Outlines tile `index` (null: none) and says what it is under the grid. */
+function markTile(panel, index) {
+  const grid = panel.shown?.grid;
+  if (!grid || index === null || !grid.tiles?.[index]) {
+    panel.mark.hidden = true;
+    panel.readout.textContent = '';
+    return;
+  }
+  panel.current = index;
+  const g = cells(grid);
+  const [column, row] = [index % grid.columns, Math.floor(index / grid.columns)];
+  Object.assign(panel.mark.style, {
+    left: `${panel.canvas.offsetLeft + column * g.pitchX}px`, top: `${panel.canvas.offsetTop + row * g.pitchY}px`,
+    width: `${g.cellW}px`, height: `${g.cellH}px`,
+  });
+  panel.mark.hidden = false;
+  panel.readout.textContent = describeTile(grid, index);
+}
+
+/** A tile's pixels at zoom 1 from the panel's canvas: its RGB image and, for colour filters, each channel in grey. */
+function tileImages(panel, index) {
+  const grid = panel.shown.grid;
+  const g = cells(grid);
+  const [column, row] = [index % grid.columns, Math.floor(index / grid.columns)];
+  const cell = panel.canvas.getContext('2d').getImageData(column * g.pitchX, row * g.pitchY, g.cellW, g.cellH);
+  const at = (part, x, y) => ((y * grid.zoom) * g.cellW + part * (g.tileW + grid.gap) + x * grid.zoom) * 4;
+  const image = (pick) => {
+    const out = new ImageData(g.kw, g.kh);
+    for (let y = 0; y < g.kh; y += 1) {
+      for (let x = 0; x < g.kw; x += 1) out.data.set([...pick(x, y), 255], (y * g.kw + x) * 4);
+    }
+    return out;
+  };
+  const rgb = image((x, y) => (g.parts === 3
+    ? [0, 1, 2].map((p) => cell.data[at(p, x, y)])
+    : [...cell.data.subarray(at(0, x, y), at(0, x, y) + 3)]));
+  const planes = g.c === 3 ? [0, 1, 2].map((ch) => image((x, y) => {
+    const v = g.parts === 3 ? cell.data[at(ch, x, y)] : cell.data[at(0, x, y) + ch];
+    return [v, v, v];
+  })) : [];
+  return { rgb, planes };
+}
+
+/** Draws `image` onto `canvas` enlarged `scale` times, pixel for pixel. */
+function drawEnlarged(canvas, image, scale) {
+  const small = Object.assign(document.createElement('canvas'), { width: image.width, height: image.height });
+  small.getContext('2d').putImageData(image, 0, 0);
+  canvas.width = image.width * scale;
+  canvas.height = image.height * scale;
+  const context = canvas.getContext('2d');
+  context.imageSmoothingEnabled = false;
+  context.drawImage(small, 0, 0, canvas.width, canvas.height);
+}
+
+const inspector = {
+  dialog: $('inspector'), title: $('inspector-title'), close: $('inspector-close'), tile: $('inspector-tile'),
+  channels: [...document.querySelectorAll('#inspector .channel')], numbers: $('inspector-numbers'), panel: null,
+};
+
+/** Opens tile `index` of a panel large, with its channels and numbers. */
+function openInspector(panel, index) {
+  const grid = panel.shown?.grid;
+  if (!grid?.tiles?.[index]) return;
+  inspector.panel = panel;
+  markTile(panel, index);
+  const t = grid.tiles[index];
+  const { rgb, planes } = tileImages(panel, index);
+  const scale = Math.max(1, Math.floor(192 / Math.max(rgb.width, rgb.height)));
+  drawEnlarged(inspector.tile, rgb, scale);
+  inspector.channels.forEach((figure, ch) => {
+    figure.hidden = planes.length === 0;
+    if (planes[ch]) drawEnlarged(figure.querySelector('canvas'), planes[ch], Math.max(1, Math.floor(scale / 2)));
+  });
+  inspector.title.textContent = `Filter ${t.index} of ${grid.filtersTotal} — ${grid.tensor}`;
+  const rows = [
+    ['place in the grid', `tile ${index + 1} of ${grid.filtersShown}, row ${Math.floor(index / grid.columns) + 1}, column ${(index % grid.columns) + 1}`],
+    ['min', number(t.min)], ['max', number(t.max)], ['mean', number(t.mean)], ['L2 norm', number(t.norm)],
+    ['shape', grid.filterShape.join(' × ')], ['dtype', grid.dtype],
+  ];
+  inspector.numbers.replaceChildren(...rows.flatMap(([term, value]) => [
+    Object.assign(document.createElement('dt'), { textContent: term }),
+    Object.assign(document.createElement('dd'), { textContent: value }),
+  ]));
+  if (!inspector.dialog.open) inspector.dialog.showModal();
+}
+
+inspector.close.addEventListener('click', () => inspector.dialog.close());
+inspector.dialog.addEventListener('keydown', (event) => {
+  const panel = inspector.panel;
+  if (!panel?.shown) return;
+  const next = step(panel, panel.current ?? 0, event.key);
+  if (next === null) return;
+  event.preventDefault();
+  openInspector(panel, next);
+});
+inspector.dialog.addEventListener('close', () => inspector.panel?.canvas.focus());
+
+// ---- the page address keeps the settings -------------------------------------------------------------
+
+/** The settings kept in the page address (`#normalize=symmetric&order=norm&count=64`), with their defaults. */
+const HASH_FIELDS = [
+  ['normalize', () => ui.normalize, 'filter'], ['order', () => ui.order, 'file'], ['channels', () => ui.channels, false],
+  ['count', () => ui.count, '128'], ['columns', () => ui.columns, '16'], ['zoom', () => ui.zoom, null],
+  ['gap', () => ui.gap, '2'], ['gap-color', () => ui.gapColor, '#1b1e24'],
+];
+
+/** Writes the settings that differ from the defaults into the address, so a reload or a shared link keeps them. */
+function saveSettings() {
+  const params = new URLSearchParams();
+  for (const [key, field, fallback] of HASH_FIELDS) {
+    const input = field();
+    if (input.type === 'checkbox') { if (input.checked) params.set(key, '1'); continue; }
+    if (key === 'zoom') { if (!ui.fit.checked) params.set(key, input.value); continue; }
+    const value = input.dataset.requested ?? input.value; // what was asked for, not a correction for one kernel
+    if (value !== fallback) params.set(key, value);
+  }
+  const hash = params.toString();
+  history.replaceState(null, '', hash ? `#${hash}` : location.pathname + location.search);
+}
+
+/** Puts the settings from the address into the controls (a zoom given there turns fitting off). */
+function loadSettings() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  for (const [key, field] of HASH_FIELDS) {
+    if (!params.has(key)) continue;
+    const input = field();
+    const value = params.get(key);
+    if (input.type === 'checkbox') input.checked = value === '1';
+    else if (input.tagName === 'SELECT') { if ([...input.options].some((o) => o.value === value)) input.value = value; }
+    else input.value = value;
+    if (key === 'zoom') ui.fit.checked = false;
+  }
+}
+
 // ---- status, alert, canvas ----------------------------------------------------------------------
 
+/** How the status line names a normalisation other than the notebook's. */
+const VIEW_WORDS = { filter: '', global: ', scaled over the whole kernel', symmetric: ', symmetric (0 = grey)' };
+
 const STATUS_FIELDS = ['file', 'format', 'tensor', 'dtype', 'shape', 'layout', 'filtersShown', 'filtersTotal', 'zoom',
+  'normalize', 'order', 'channels',
   'bytesRead', 'reads', 'fileSize', 'ms', 'openMs', 'listMs', 'renderMs', 'wasmMemory'];
 
 function setStatus(panel, state, text, data = {}) {
@@ -164,6 +364,9 @@ function clearGrid(panel) {
   panel.canvas.setAttribute('aria-label', 'No grid drawn');
   panel.emptyNote.hidden = false;
   panel.stage.classList.add('empty');
+  panel.canvas.removeAttribute('tabindex');
+  panel.current = null;
+  markTile(panel, null);
   panel.attribution.hidden = true;
   markOverflow(panel);
   panel.headDownload.disabled = true;
@@ -264,22 +467,27 @@ function draw(panel, reply, started) {
   showNotes(panel, checkpoint);
   panel.emptyNote.hidden = true;
   panel.stage.classList.remove('empty');
+  panel.canvas.tabIndex = 0; // arrow keys walk the tiles, Enter opens one
+  if (panel.current !== null && panel.current >= grid.filtersShown) panel.current = null;
+  markTile(panel, panel.mark.hidden ? null : panel.current);
   panel.attribution.hidden = !panel.isSample;
   markOverflow(panel);
   panel.headDownload.disabled = false;
   if (panel === panels[0]) ui.download.disabled = false;
   panel.canvas.setAttribute('aria-label',
-    `Grid of ${grid.filtersShown} filters from ${grid.tensor}, ${grid.columns} columns by ${grid.rows} rows`);
+    `Grid of ${grid.filtersShown} filters from ${grid.tensor}, ${grid.columns} columns by ${grid.rows} rows; `
+    + 'arrow keys name each filter, Enter opens it');
   const files = checkpoint.files?.length > 1 ? ` (${checkpoint.files.length} files)` : '';
   const text = [
     `${checkpoint.name}${files}`, checkpoint.format, grid.tensor, grid.dtype, dims(grid.shape),
-    `${grid.filtersShown} of ${grid.filtersTotal} filters`, `zoom ${grid.zoom}${ui.fit.checked ? ' (fit)' : ''}`,
+    `${grid.filtersShown} of ${grid.filtersTotal} filters${VIEW_WORDS[grid.normalize]}${grid.order === 'norm' ? ', largest norm first' : ''}${grid.channels ? ', R G B apart' : ''}`,
+    `zoom ${grid.zoom}${ui.fit.checked ? ' (fit)' : ''}`,
     `read ${humanBytes(reply.bytesRead)} of ${humanBytes(checkpoint.fileSize)}`, `${ms} ms`,
   ].join(' · ');
   const data = {
     file: checkpoint.name, format: checkpoint.format, tensor: grid.tensor, dtype: grid.dtype,
     shape: grid.shape.join(','), layout: grid.layout, filtersShown: grid.filtersShown, filtersTotal: grid.filtersTotal,
-    zoom: grid.zoom, bytesRead: reply.bytesRead, reads: reply.reads, fileSize: checkpoint.fileSize, ms,
+    zoom: grid.zoom, normalize: grid.normalize, order: grid.order, channels: grid.channels, bytesRead: reply.bytesRead, reads: reply.reads, fileSize: checkpoint.fileSize, ms,
     openMs: reply.timings.openMs?.toFixed(1), renderMs: reply.timings.renderMs.toFixed(1), wasmMemory: reply.wasmMemory,
   };
   setStatus(panel, 'ready', text, data);
@@ -482,9 +690,11 @@ ui.controls.addEventListener('submit', (event) => event.preventDefault());
 ui.controls.addEventListener('input', (event) => {
   delete event.target.dataset.requested; // typed over: the new value is the request
   if (event.target === ui.zoom) ui.fit.checked = false; // a zoom typed in wins over fitting
+  saveSettings();
   rerender();
 });
 ui.openErrorClose.addEventListener('click', () => closeOpenError());
+window.addEventListener('hashchange', () => { loadSettings(); rerender(); }); // an address edited by hand
 
 // Fitting follows the stage's width: redraw when it changes (window resized, phone turned), once per frame.
 let fittedWidth = null;
@@ -555,4 +765,5 @@ document.addEventListener('drop', async (event) => {
 // The module compiles while the sample downloads. `?sample=none` skips the sample (the benchmark uses it).
 bridge.onReady = () => { document.documentElement.dataset.module = 'ready'; };
 bridge.warm();
+loadSettings();
 if (new URLSearchParams(location.search).get('sample') !== 'none') openSample(performance.now());

@@ -19,7 +19,8 @@ let panels = [];
 
 const TENSOR_FIELDS = ['name', 'dtype', 'shape', 'drawable', 'reason', 'layout', 'layoutInferred', 'recognized'];
 const GRID_FIELDS = ['width', 'height', 'tensor', 'dtype', 'shape', 'layout', 'filterShape',
-  'filtersShown', 'filtersTotal', 'columns', 'rows', 'zoom', 'gap', 'adjustments'];
+  'filtersShown', 'filtersTotal', 'columns', 'rows', 'zoom', 'gap', 'adjustments', 'normalize', 'channels', 'order',
+  'shown', 'tiles'];
 
 // Copies named fields into a plain object: works whether the module returns plain objects or classes.
 const pick = (source, fields) => Object.fromEntries(fields.map((f) => [f, source[f]]).filter(([, v]) => v !== undefined));

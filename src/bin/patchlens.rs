@@ -5,7 +5,7 @@ use patchlens::container::NamedSource;
 use patchlens::fileset::files_named_by_index;
 use patchlens::grid::{self, parse_color, GridOptions};
 use patchlens::listing::{json_document, Listing};
-use patchlens::{ByteSource, Checkpoint, FileSource, KernelLayout, Opened};
+use patchlens::{ByteSource, Checkpoint, FileSource, FilterView, KernelLayout, Normalize, Opened, Order};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,6 +18,8 @@ usage:
   patchlens list [--all] [--json] FILE... | DIR
   patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw] [--count N] [--columns C]
                                          [--zoom Z] [--gap G] [--gap-color #rrggbb]
+                                         [--normalize filter|global|symmetric] [--channels] [--order file|norm]
+                                         [--view filters|difference]
   patchlens help [list | render]       (or: patchlens list --help, patchlens render --help)
   patchlens --version
 
@@ -67,6 +69,13 @@ options. Several files given together are one checkpoint (shards, an ONNX model 
   --zoom Z              screen pixels per filter pixel (default: {zoom})
   --gap G               pixels between tiles (default: {gap})
   --gap-color #rrggbb   colour of the gaps (default: #{r:02x}{g:02x}{b:02x}, the page's)
+  --normalize MODE      how a filter's values become 0..255: filter (each filter's own min and max, the
+                        notebook's), global (one min and max for the whole kernel) or symmetric (zero is
+                        mid-grey, ±max|w| the ends) (default: filter)
+  --channels            draw each filter's R, G and B as three grey tiles side by side
+  --order file|norm     the filters' order: as in the file, or largest L2 norm first (default: file)
+  --view VIEW           filters (default), or difference: two checkpoints of the same shape given together,
+                        A − B drawn symmetrically, least similar filters first
   -h, --help            print this help
 
 With --zoom 1 --gap 0 the PNG is exactly the filters side by side.",
@@ -284,6 +293,8 @@ fn render(args: &[String]) -> Result<(), Failure> {
     let mut out = None;
     let mut tensor = None;
     let mut layout = None;
+    let mut view = FilterView::default();
+    let mut difference = false;
     let mut options = GridOptions::default();
     let mut given: Vec<&str> = Vec::new(); // the grid options named on the command line
     let mut options_ended = false;
@@ -322,6 +333,26 @@ fn render(args: &[String]) -> Result<(), Failure> {
                 options.gap = number(arg, value(arg)?)?;
                 given.push("gap");
             }
+            "--normalize" => {
+                let v = value(arg)?;
+                let parsed = Normalize::parse(&v);
+                let why = format!("--normalize is filter, global or symmetric, not '{v}'.");
+                view.normalize = parsed.ok_or_else(|| usage(why, HELP))?;
+            }
+            "--channels" => view.channels = true,
+            "--view" => {
+                let v = value(arg)?;
+                difference = match v.as_str() {
+                    "filters" => false,
+                    "difference" => true,
+                    _ => return Err(usage(format!("--view is filters or difference, not '{v}'."), HELP)),
+                };
+            }
+            "--order" => {
+                let v = value(arg)?;
+                view.order =
+                    Order::parse(&v).ok_or_else(|| usage(format!("--order is file or norm, not '{v}'."), HELP))?;
+            }
             "--gap-color" => options.gap_color = parse_color(&value(arg)?).map_err(|e| usage(e.to_string(), HELP))?,
             flag if flag.starts_with('-') => return Err(usage(format!("Unknown option {flag} for render."), HELP)),
             path => files.push(path.to_string()),
@@ -332,18 +363,31 @@ fn render(args: &[String]) -> Result<(), Failure> {
     }
     let out = out.ok_or_else(|| usage("render needs -o OUT.png, the file to write.", HELP))?;
     let mut opened = open(&files)?;
-    if opened.len() != 1 {
+    let wanted = if difference { 2 } else { 1 };
+    if opened.len() != wanted {
         let labels: Vec<&str> = opened.iter().map(|o| o.label.as_str()).collect();
-        return Err(Failure::Input(format!(
-            "These files hold {} checkpoints ({}); render draws one at a time.",
-            opened.len(),
-            labels.join(", ")
-        )));
+        let what = if difference { "the difference view draws two: A − B" } else { "render draws one at a time" };
+        let count = opened.len();
+        let s = if count == 1 { "" } else { "s" };
+        return Err(Failure::Input(format!("These files hold {count} checkpoint{s} ({}); {what}.", labels.join(", "))));
     }
-    let group = opened.remove(0);
-    let label = group.label;
-    let checkpoint = group.checkpoint.map_err(|e| format!("{label}: {e}"))?;
-    let rendered = checkpoint.render_as(tensor.as_deref(), layout, &options).map_err(|e| match e {
+    let mut checkpoints = Vec::new();
+    for group in opened.drain(..) {
+        let label = group.label;
+        checkpoints.push((group.checkpoint.map_err(|e| format!("{label}: {e}"))?, label));
+    }
+    let (checkpoint, label) = &checkpoints[0];
+    let result = match checkpoints.get(1) {
+        Some((other, _)) => patchlens::compare::render_difference(
+            checkpoint,
+            other,
+            [tensor.as_deref(), None],
+            [layout, None],
+            &options,
+        ),
+        None => checkpoint.render_view(tensor.as_deref(), layout, &view, &options),
+    };
+    let rendered = result.map_err(|e| match e {
         // Ranges are corrected by the grid; what is left (a grid too big even at zoom 1) is the command line's.
         patchlens::Error::InvalidOption(sentence) => usage(sentence, HELP),
         e => Failure::Input(format!("{label}: {e}")),
@@ -367,8 +411,8 @@ fn render(args: &[String]) -> Result<(), Failure> {
         rendered.grid.filters_total,
         rendered.grid.width,
         rendered.grid.height,
-        checkpoint.bytes_read(),
-        checkpoint.file_size()
+        checkpoints.iter().map(|(c, _)| c.bytes_read()).sum::<u64>(),
+        checkpoints.iter().map(|(c, _)| c.file_size()).sum::<u64>()
     );
     Ok(())
 }

@@ -12,7 +12,9 @@ use crate::error::Error;
 use crate::grid::{parse_color, GridOptions};
 use crate::kernel::KernelLayout;
 use crate::listing::{self, CheckpointListing};
+use crate::scale::Normalize;
 use crate::source::{ByteSource, SliceSource};
+use crate::view::{FilterView, Order};
 use crate::{Checkpoint as CoreCheckpoint, Opened, Rendered};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
@@ -30,12 +32,18 @@ const TYPES: &'static str = r#"
 export interface TensorInfo { name: string; dtype: string; shape: number[]; drawable: boolean; reason?: string; layout?: 'hwio' | 'oihw'; layoutInferred?: boolean; recognized?: string }
 /** How to draw the grid. Defaults: the default tensor, its own layout, the first 128 filters, 16 columns,
  *  zoom 4, 2 px gaps of #1b1e24. `fitWidth` (pixels) replaces `zoom` by the largest zoom whose grid is at most
- *  that wide (at least 1). Values out of range are brought into range and reported in `adjustments`. */
-export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw'; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string; fitWidth?: number }
+ *  that wide (at least 1). Values out of range are brought into range and reported in `adjustments`.
+ *  The filters view: `normalize` 'filter' (each filter on its own, the default), 'global' (one min and max for
+ *  the kernel) or 'symmetric' (zero is mid-grey); `channels` draws R, G, B as grey tiles; `order` 'file' or
+ *  'norm' (largest L2 norm first). */
+export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw'; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string; fitWidth?: number; normalize?: 'filter' | 'global' | 'symmetric'; channels?: boolean; order?: 'file' | 'norm' }
 /** An option that was out of range, the value used instead, and why ("at most 384 — the number of filters"). */
 export interface Adjustment { option: 'count' | 'columns' | 'zoom' | 'gap'; value: number; note: string }
-/** What a rendered grid shows. `filterShape` is [kh, kw, c]; `zoom` and `gap` are the ones used. */
-export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[] }
+/** What a rendered grid shows. `filterShape` is [kh, kw, c]; `zoom` and `gap` are the ones used; `shown` is the
+ *  file index of each filter drawn, in drawing order. */
+export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[]; normalize: 'filter' | 'global' | 'symmetric'; channels: boolean; order: 'file' | 'norm'; shown: number[]; tiles: TileStats[] }
+/** One drawn filter: its index in the file and its raw numbers (min and max ignore NaNs; mean and L2 norm in f64). */
+export interface TileStats { index: number; min: number; max: number; mean: number; norm: number }
 /** One checkpoint found among files opened together: the files it is made of, and either the open
  *  `checkpoint` or the `error` sentence that says why it could not be opened; `notACheckpoint` is true when
  *  the file is in no format patchlens reads (a folder's README, say). */
@@ -78,7 +86,8 @@ pub struct Checkpoint {
 }
 
 /// The keys `RenderOptions` may have; serde-wasm-bindgen ignores unknown ones, so we check.
-const OPTION_KEYS: [&str; 8] = ["tensor", "layout", "count", "columns", "zoom", "gap", "gapColor", "fitWidth"];
+const OPTION_KEYS: [&str; 11] =
+    ["tensor", "layout", "count", "columns", "zoom", "gap", "gapColor", "fitWidth", "normalize", "channels", "order"];
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -91,6 +100,9 @@ struct RenderOptionsJs {
     gap: Option<usize>,
     gap_color: Option<String>,
     fit_width: Option<usize>,
+    normalize: Option<String>,
+    channels: Option<bool>,
+    order: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -110,6 +122,22 @@ struct GridInfoJs {
     zoom: usize,
     gap: usize,
     adjustments: Vec<AdjustmentJs>,
+    normalize: &'static str,
+    channels: bool,
+    order: &'static str,
+    /// The file index of each filter drawn, in drawing order.
+    shown: Vec<usize>,
+    /// Each drawn filter's raw numbers, in drawing order.
+    tiles: Vec<TileStatsJs>,
+}
+
+#[derive(Serialize)]
+struct TileStatsJs {
+    index: usize,
+    min: f64,
+    max: f64,
+    mean: f64,
+    norm: f64,
 }
 
 #[derive(Serialize)]
@@ -119,10 +147,11 @@ struct AdjustmentJs {
     note: String,
 }
 
-/// What to draw (tensor and layout; `None` = the checkpoint's own choice) and how (the grid).
+/// What to draw (tensor and layout; `None` = the checkpoint's own choice) and how (the view, the grid).
 struct Request {
     tensor: Option<String>,
     layout: Option<KernelLayout>,
+    view: FilterView,
     grid: GridOptions,
 }
 
@@ -155,6 +184,22 @@ fn parse_options(options: Option<RenderOptions>) -> Result<Request, JsValue> {
         gap: js.gap.unwrap_or(defaults.gap),
         gap_color,
         fit_width: js.fit_width,
+        ..defaults
+    };
+    let invalid = |what: &str, text: &str, choices: &str| {
+        js_error(Error::InvalidOption(format!("The {what} option is {choices}, not '{text}'.")))
+    };
+    let view = FilterView {
+        normalize: match js.normalize {
+            Some(text) => Normalize::parse(&text)
+                .ok_or_else(|| invalid("normalize", &text, "'filter', 'global' or 'symmetric'"))?,
+            None => Normalize::default(),
+        },
+        channels: js.channels.unwrap_or(false),
+        order: match js.order {
+            Some(text) => Order::parse(&text).ok_or_else(|| invalid("order", &text, "'file' or 'norm'"))?,
+            None => Order::default(),
+        },
     };
     let layout = match js.layout {
         Some(text) => Some(KernelLayout::parse(&text).ok_or_else(|| {
@@ -162,10 +207,10 @@ fn parse_options(options: Option<RenderOptions>) -> Result<Request, JsValue> {
         })?),
         None => None,
     };
-    Ok(Request { tensor: js.tensor, layout, grid })
+    Ok(Request { tensor: js.tensor, layout, view, grid })
 }
 
-fn grid_info(rendered: &Rendered) -> Result<JsValue, JsValue> {
+fn grid_info(rendered: &Rendered, view: &FilterView) -> Result<JsValue, JsValue> {
     let info = GridInfoJs {
         width: rendered.grid.width,
         height: rendered.grid.height,
@@ -182,6 +227,13 @@ fn grid_info(rendered: &Rendered) -> Result<JsValue, JsValue> {
         gap: rendered.grid.gap,
         adjustments: (rendered.grid.adjustments.iter())
             .map(|a| AdjustmentJs { option: a.option, value: a.used, note: a.note.clone() })
+            .collect(),
+        normalize: view.normalize.name(),
+        channels: view.channels,
+        order: view.order.name(),
+        shown: rendered.shown.clone(),
+        tiles: (rendered.shown.iter().zip(&rendered.stats))
+            .map(|(&index, s)| TileStatsJs { index, min: s.min, max: s.max, mean: s.mean, norm: s.norm })
             .collect(),
     };
     serde_wasm_bindgen::to_value(&info).map_err(|e| plain_error(&e.to_string()))
@@ -327,8 +379,36 @@ impl Checkpoint {
     /// Renders the grid to RGBA pixels.
     #[wasm_bindgen(unchecked_return_type = "Grid")]
     pub fn render(&self, options: Option<RenderOptions>) -> Result<JsValue, JsValue> {
-        let rendered = self.render_core(options)?;
-        let out = grid_info(&rendered)?;
+        let (rendered, view) = self.render_core(options)?;
+        let out = grid_info(&rendered, &view)?;
+        let rgba = js_sys::Uint8ClampedArray::from(&rendered.grid.rgba[..]);
+        js_sys::Reflect::set(&out, &"rgba".into(), &rgba)?;
+        Ok(out)
+    }
+
+    /// The difference view: this checkpoint's kernel minus `other`'s (the same shape), drawn symmetrically (zero
+    /// is grey), most changed first; `similarity` holds each drawn filter's cosine similarity. `options.tensor`
+    /// and `options.layout` pick this checkpoint's kernel; `otherTensor` the other's (default: its own pick).
+    #[wasm_bindgen(js_name = renderDifference, unchecked_return_type = "Grid & { similarity: number[] }")]
+    pub fn render_difference(
+        &self,
+        other: &Checkpoint,
+        options: Option<RenderOptions>,
+        other_tensor: Option<String>,
+    ) -> Result<JsValue, JsValue> {
+        let request = parse_options(options)?;
+        let rendered = crate::compare::render_difference(
+            &self.inner,
+            &other.inner,
+            [request.tensor.as_deref(), other_tensor.as_deref()],
+            [request.layout, None],
+            &request.grid,
+        )
+        .map_err(js_error)?;
+        let view = FilterView { normalize: Normalize::Symmetric, ..FilterView::default() };
+        let out = grid_info(&rendered, &view)?;
+        let similarity = serde_wasm_bindgen::to_value(&rendered.similarity.unwrap_or_default())?;
+        js_sys::Reflect::set(&out, &"similarity".into(), &similarity)?;
         let rgba = js_sys::Uint8ClampedArray::from(&rendered.grid.rgba[..]);
         js_sys::Reflect::set(&out, &"rgba".into(), &rgba)?;
         Ok(out)
@@ -342,7 +422,7 @@ impl Checkpoint {
         #[wasm_bindgen(unchecked_param_type = "HTMLCanvasElement | OffscreenCanvas")] canvas: JsValue,
         options: Option<RenderOptions>,
     ) -> Result<JsValue, JsValue> {
-        let rendered = self.render_core(options)?;
+        let (rendered, view) = self.render_core(options)?;
         let grid = &rendered.grid;
         let image =
             ImageData::new_with_u8_clamped_array_and_sh(Clamped(&grid.rgba), grid.width as u32, grid.height as u32)?;
@@ -361,7 +441,7 @@ impl Checkpoint {
         } else {
             return Err(plain_error("renderToCanvas needs an HTMLCanvasElement or an OffscreenCanvas."));
         }
-        grid_info(&rendered)
+        grid_info(&rendered, &view)
     }
 }
 
@@ -393,8 +473,11 @@ impl Checkpoint {
         CheckpointListing::new(label, &files, &self.inner)
     }
 
-    fn render_core(&self, options: Option<RenderOptions>) -> Result<Rendered, JsValue> {
+    fn render_core(&self, options: Option<RenderOptions>) -> Result<(Rendered, FilterView), JsValue> {
         let request = parse_options(options)?;
-        self.inner.render_as(request.tensor.as_deref(), request.layout, &request.grid).map_err(js_error)
+        let rendered = (self.inner)
+            .render_view(request.tensor.as_deref(), request.layout, &request.view, &request.grid)
+            .map_err(js_error)?;
+        Ok((rendered, request.view))
     }
 }

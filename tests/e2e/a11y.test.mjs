@@ -28,10 +28,14 @@ async function assertNoViolations(page, state) {
   assert.ok(results.passes.length > 10, `${state}: axe-core ran its checks (${results.passes.length} passed)`);
 }
 
-test('axe-core: no WCAG 2.1 AA violations with the sample drawn, an error shown, the picker open, on a phone', async () => {
+test('axe-core: no WCAG 2.1 AA violations with the sample drawn, the inspector open, an error shown, the picker open, on a phone', async () => {
   const { page, context } = await openPage(session);
   await page.waitForSelector('#tensor[data-listed="done"]', { state: 'attached' });
   await assertNoViolations(page, 'sample drawn');
+  await page.click('#grid', { position: { x: 3, y: 3 } });
+  assert.equal(await page.isVisible('#inspector'), true);
+  await assertNoViolations(page, 'inspector open');
+  await page.keyboard.press('Escape');
 
   const broken = manifest.errors[0];
   await settledAfter(page, () => dropBytes(page, readFileSync(broken.path), broken.name));

@@ -70,7 +70,8 @@ test('the fitted zoom follows the window; a typed zoom wins and the stage scroll
   assert.equal(await page.inputValue('#zoom'), narrower.data.zoom, 'the zoom field shows the zoom in use');
   if (tiles) assertSamePixels(await canvasPixels(page), expectedGrid(tiles.path, tiles.kernel_shape, await controlsOf(page)), 'fitted grid');
 
-  await page.setViewportSize({ width: 1280, height: 800 });
+  const wider = await settledAfter(page, () => page.setViewportSize({ width: 1280, height: 800 }));
+  assert.equal(wider.data.zoom, '4', 'back to the wide window, back to zoom 4');
   await settledAfter(page, () => page.fill('#zoom', '8'));
   assert.equal(await page.isChecked('#fit'), false);
   const g = await geometry(page);

@@ -77,6 +77,20 @@ test('render: a picked tensor at other settings, the same pixels as the Rust CLI
   assertSamePixels(node, expectedGrid(tiles.path, tiles.kernel_shape, settings), `${fixture.name}: against the tiles`);
 });
 
+test('render: the filters view\'s normalisations, order and channels draw the same pixels in both CLIs', () => {
+  for (const view of [['--normalize', 'global'], ['--normalize', 'symmetric', '--order', 'norm'], ['--channels', '--gap', '1']]) {
+    const { rust, node } = renderBoth([SAMPLE, '--count', '24', ...view]);
+    assertSamePixels(node, rust, view.join(' '));
+  }
+  const pair = [join(GENERATED, 'compare_a.npz'), join(GENERATED, 'compare_b.npz')];
+  const difference = renderBoth([...pair, '--view', 'difference', '--count', '16']);
+  assertSamePixels(difference.node, difference.rust, 'the difference view');
+  const one = sameOutput(['render', pair[0], '--view', 'difference', '-o', join(scratch, 'never.png')]);
+  assert.equal(one.status, 1, 'a difference needs two checkpoints');
+  const refused = sameOutput(['render', SAMPLE, '--normalize', 'each', '-o', join(scratch, 'never.png')]);
+  assert.equal(refused.status, 2, 'a normalisation that does not exist is a usage error');
+});
+
 test('render: a layout asked for, files given together (ONNX and its external data), shards', () => {
   const npy = join(GENERATED, 'conv1_weight.npy'); // a bare .npy of a PyTorch weight
   const layout = renderBoth([npy, '--layout', 'oihw']);
@@ -125,7 +139,8 @@ test('help, version, usage errors (exit 2) and bad input (exit 1) as the Rust CL
     [], ['frobnicate'], ['--frobnicate'], ['help', 'frobnicate'], ['list'], ['list', '--frobnicate', onet],
     ['render', onet], ['render', '-o', out], ['render', onet, '-o'], ['render', onet, '-o', out, '--zoom', 'x'],
     ['render', onet, '-o', out, '--count', '-1'], ['render', onet, '-o', out, '--layout', 'xyz'],
-    ['render', onet, '-o', out, '--gap-color', 'red'],
+    ['render', onet, '-o', out, '--gap-color', 'red'], ['render', onet, '-o', out, '--order', 'size'],
+    ['render', onet, '-o', out, '--normalize'],
     // 768 filters of 16 px in one column with 64 px gaps: too tall for any canvas, even at zoom 1.
     ['render', join(GENERATED, 'stored_f32.npz'), '-o', out, '--count', '768', '--columns', '1', '--gap', '64'],
   ];

@@ -63,3 +63,49 @@ def load_as_kernel(array):
     if array.dtype.kind == "V" and array.dtype.itemsize == 2 and array.dtype.names is None:
         return array.view(ml_dtypes.bfloat16)
     return array
+
+
+def _to_bytes(unit, work):
+    """imshow's conversion of floats meant for [0, 1]: clip, NaN -> 0, times 255 in the array's dtype, truncate."""
+    clipped = np.nan_to_num(np.clip(unit, 0, 1), nan=0.0)
+    product = clipped * 255
+    assert product.dtype == work, (product.dtype, work)
+    return product.astype(np.uint8)
+
+
+def _working(kernel_hwcn):
+    kernel = np.asarray(kernel_hwcn)
+    work = working_dtype(kernel.dtype)
+    return np.ascontiguousarray(kernel.astype(work.newbyteorder("="))), work
+
+
+def expected_tiles_global(kernel_hwcn):
+    """uint8 tiles (n, kh, kw, c), one min and max for the whole kernel: MinMaxScaler on kernel.reshape(-1, 1)
+    (torchvision make_grid(normalize=True) without scale_each), then imshow's conversion."""
+    kernel, work = _working(kernel_hwcn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = MinMaxScaler().fit_transform(kernel.reshape(-1, 1)).reshape(kernel.shape)
+    assert scaled.dtype == work, (scaled.dtype, work)
+    return np.ascontiguousarray(_to_bytes(scaled, work).transpose(3, 0, 1, 2))
+
+
+def expected_tiles_symmetric(kernel_hwcn):
+    """uint8 tiles (n, kh, kw, c) with zero at mid-grey: per filter a = max|w| (NaN if the filter holds one),
+    v = (w / a + 1) * 0.5 in the kernel's precision, 0.5 where a == 0; then imshow's conversion."""
+    kernel, work = _working(kernel_hwcn)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        a = np.abs(kernel).max(axis=(0, 1, 2))
+        unit = np.where(a == 0, work.type(0.5), (kernel / a + work.type(1)) * work.type(0.5))
+    assert unit.dtype == work, (unit.dtype, work)
+    return np.ascontiguousarray(_to_bytes(unit, work).transpose(3, 0, 1, 2))
+
+
+def expected_norm_order(kernel_hwcn):
+    """Filter indices by L2 norm in float64, largest first, ties in file order, NaN norms last."""
+    kernel, _ = _working(kernel_hwcn)
+    n = kernel.shape[3]
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.linalg.norm(kernel.reshape(-1, n).astype(np.float64), axis=0)
+    return [int(i) for i in np.argsort(-norms, kind="stable")]

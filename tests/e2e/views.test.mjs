@@ -1,0 +1,168 @@
+// The filters view's options on the page: each normalisation and the norm order draw exactly their numpy
+// formula's bytes (tests/reference/tiles.py via views.json), channels apart lay each filter out as R, G, B, and
+// the settings live in the page address: a reload or a shared link restores them.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import {
+  MANIFEST, assertSamePixels, canvasPixels, controlsOf, expectedGrid, openPage, settledAfter, startSession,
+  waitSettled,
+} from './harness.mjs';
+
+let session;
+let sample; // the views.json case of the bundled sample
+let scratch;
+before(async () => {
+  session = await startSession();
+  const { cases } = JSON.parse(readFileSync(join(dirname(MANIFEST), 'views.json'), 'utf8'));
+  sample = cases.find((c) => c.file === 'dinov2_vits14.npz');
+  assert.ok(sample, 'views.json has the sample');
+  scratch = mkdtempSync(join(tmpdir(), 'patchlens-views-'));
+});
+after(async () => {
+  await session?.close();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+const tilesOf = (mode) => join(dirname(MANIFEST), sample[mode]);
+const sampleTiles = () => join(dirname(MANIFEST), JSON.parse(readFileSync(MANIFEST, 'utf8')).fixtures
+  .find((f) => f.file === 'dinov2_vits14.npz').tiles[0].file);
+
+/** A tiles file with its tiles in `order` (the expected grid is then the usual layout rule). */
+function reordered(path, order) {
+  const bytes = readFileSync(path);
+  const [kh, kw, c] = sample.kernel_shape;
+  const size = kh * kw * c;
+  const out = Buffer.alloc(bytes.length);
+  order.forEach((index, k) => bytes.copy(out, k * size, index * size, (index + 1) * size));
+  const file = join(scratch, `order-${Date.now()}.u8`);
+  writeFileSync(file, out);
+  return file;
+}
+
+/** The grid the page should show for a tiles file at its current controls. */
+async function expected(path, page) {
+  return expectedGrid(path, sample.kernel_shape, await controlsOf(page));
+}
+
+test('each normalisation and the norm order draw their formula\'s bytes', async () => {
+  const { page, context, problems } = await openPage(session);
+  let status = await settledAfter(page, () => page.selectOption('#normalize', 'global'));
+  assert.equal(status.data.normalize, 'global');
+  assert.match(status.text, /scaled over the whole kernel/);
+  assertSamePixels(await canvasPixels(page), await expected(tilesOf('global'), page), 'global');
+
+  status = await settledAfter(page, () => page.selectOption('#normalize', 'symmetric'));
+  assertSamePixels(await canvasPixels(page), await expected(tilesOf('symmetric'), page), 'symmetric');
+
+  status = await settledAfter(page, () => page.selectOption('#order', 'norm'));
+  assert.equal(status.data.order, 'norm');
+  assert.match(status.text, /largest norm first/);
+  assertSamePixels(await canvasPixels(page), await expected(reordered(tilesOf('symmetric'), sample.norm_order), page), 'symmetric, by norm');
+
+  status = await settledAfter(page, () => page.selectOption('#normalize', 'filter'));
+  assertSamePixels(await canvasPixels(page), await expected(reordered(sampleTiles(), sample.norm_order), page), 'per filter, by norm');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('R, G, B apart: each filter is three grey tiles in one cell', async () => {
+  const { page, context } = await openPage(session);
+  await settledAfter(page, () => page.fill('#zoom', '2'));
+  const status = await settledAfter(page, () => page.check('#channels'));
+  assert.equal(status.data.channels, 'true');
+  const [kh, kw] = sample.kernel_shape;
+  const cell = 3 * kw * 2 + 2 * 2;
+  assert.deepEqual(status.canvas, { width: 16 * cell + 15 * 2, height: 8 * kh * 2 + 7 * 2 });
+  const pixels = await canvasPixels(page);
+  const tiles = readFileSync(sampleTiles());
+  for (const channel of [0, 1, 2]) {
+    const x = channel * (kw * 2 + 2) + 5 * 2; // filter 0, pixel (row 3, column 5)
+    const at = (3 * 2 * pixels.width + x) * 4;
+    const value = tiles[(3 * kw + 5) * 3 + channel];
+    assert.deepEqual([...pixels.rgba.subarray(at, at + 3)], [value, value, value], `channel ${channel}`);
+  }
+  await context.close();
+});
+
+test('the settings live in the page address: a reload restores them and draws the same pixels', async () => {
+  const { page, context } = await openPage(session);
+  await settledAfter(page, () => page.selectOption('#normalize', 'symmetric'));
+  await settledAfter(page, () => page.selectOption('#order', 'norm'));
+  await settledAfter(page, () => page.fill('#count', '64'));
+  const before = await canvasPixels(page);
+  const hash = await page.evaluate(() => location.hash);
+  assert.equal(hash, '#normalize=symmetric&order=norm&count=64');
+  await page.reload();
+  const status = await waitSettled(page);
+  assert.equal(await page.inputValue('#normalize'), 'symmetric');
+  assert.equal(await page.inputValue('#order'), 'norm');
+  assert.equal(await page.inputValue('#count'), '64');
+  assert.equal(status.data.filtersShown, '64');
+  assertSamePixels(await canvasPixels(page), before, 'after a reload');
+
+  // A shared link with a zoom: fitting is off and the zoom is the link's.
+  await page.goto(`${session.server.url}#zoom=2&columns=8`);
+  const shared = await waitSettled(page);
+  assert.equal(await page.isChecked('#fit'), false);
+  assert.equal(shared.data.zoom, '2');
+  assert.equal(shared.canvas.width, 8 * sample.kernel_shape[1] * 2 + 7 * 2);
+  await context.close();
+});
+
+test('the inspector: hovering names a tile and its numbers, a click opens it large, arrows move, Esc closes', async () => {
+  const { page, context, problems } = await openPage(session);
+  const { zoom, gap } = await controlsOf(page);
+  const [kh, kw] = sample.kernel_shape;
+  const box = await page.locator('#grid').boundingBox();
+  const pitch = kw * zoom + gap;
+  // Tile 5 (row 0, column 5), in its middle.
+  await page.mouse.move(box.x + 5 * pitch + (kw * zoom) / 2, box.y + (kh * zoom) / 2);
+  const digits = (v) => (v === 'nan' ? 'NaN' : Number(Number(v).toPrecision(4)).toString());
+  const [min, max, mean, norm] = sample.stats[5].map(digits);
+  assert.equal(await page.textContent('.tile-readout'), `Filter 5 of 384 · min ${min} · max ${max} · mean ${mean} · L2 norm ${norm}`);
+  assert.equal(await page.isVisible('.tile-mark'), true);
+  await page.mouse.move(box.x + kw * zoom + 1, box.y + 2); // over the gap between tiles 0 and 1
+  assert.equal(await page.textContent('.tile-readout'), '');
+
+  await page.mouse.click(box.x + 5 * pitch + 3, box.y + 3);
+  assert.equal(await page.isVisible('#inspector'), true);
+  assert.match(await page.textContent('#inspector-title'), /^Filter 5 of 384 — embedding\/kernel$/);
+  const shown = await page.evaluate(() => {
+    const tile = document.getElementById('inspector-tile');
+    return { width: tile.width, height: tile.height, pixel: [...tile.getContext('2d').getImageData(0, 0, 1, 1).data] };
+  });
+  const scale = Math.floor(192 / Math.max(kh, kw));
+  assert.deepEqual([shown.width, shown.height], [kw * scale, kh * scale], 'enlarged');
+  const tiles = readFileSync(sampleTiles());
+  const first = 5 * kh * kw * 3;
+  assert.deepEqual(shown.pixel, [tiles[first], tiles[first + 1], tiles[first + 2], 255], 'the filter\'s own top-left pixel');
+  assert.match(await page.textContent('#inspector-numbers'), new RegExp(`L2 norm${norm.replace('.', '\\.')}`));
+  await page.keyboard.press('ArrowRight');
+  assert.match(await page.textContent('#inspector-title'), /^Filter 6 of 384/);
+  await page.keyboard.press('ArrowDown');
+  assert.match(await page.textContent('#inspector-title'), /^Filter 22 of 384/, 'down one row of 16');
+  await page.keyboard.press('Escape');
+  assert.equal(await page.isVisible('#inspector'), false);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'grid', 'the focus goes back to the grid');
+
+  // From the keyboard alone: arrows walk the tiles, Enter opens the one marked.
+  await page.keyboard.press('Home');
+  assert.match(await page.textContent('.tile-readout'), /^Filter 0 of 384/);
+  await page.keyboard.press('End');
+  assert.match(await page.textContent('.tile-readout'), /^Filter 127 of 384/);
+  await page.keyboard.press('Enter');
+  assert.match(await page.textContent('#inspector-title'), /^Filter 127 of 384/);
+  await page.click('#inspector-close');
+
+  // Sorted by norm, a tile names its place and its filter.
+  await settledAfter(page, () => page.selectOption('#order', 'norm'));
+  await page.focus('#grid');
+  assert.match(await page.textContent('.tile-readout'), /^Tile 128 by norm/, 'the marked tile stays where it was');
+  await page.keyboard.press('Home');
+  assert.match(await page.textContent('.tile-readout'), new RegExp(`^Tile 1 by norm: filter ${sample.norm_order[0]} of 384`));
+  assert.deepEqual(problems, []);
+  await context.close();
+});
