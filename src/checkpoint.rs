@@ -191,6 +191,15 @@ impl Checkpoint {
         self.default_pick().map(|pick| pick.reason)
     }
 
+    /// Every tensor's name in file order, and one's header: for analyses that find their own tensor.
+    pub(crate) fn container_names(&self) -> &[String] {
+        self.container.names()
+    }
+
+    pub(crate) fn container_info(&self, index: usize) -> Option<TensorInfo> {
+        self.container.info(index).ok()
+    }
+
     fn default_pick(&self) -> Option<Pick> {
         let container = &self.container;
         pick_patch_embedding(container.names(), |i| container.info(i).ok(), |info| self.layout_of(info))

@@ -147,3 +147,45 @@ fn timings() {
         }
     }
 }
+
+/// The view as the page, CLI and API draw it: found by name, laid out by the grid. With the figure's defaults
+/// (1-px black gaps, a row of tiles per grid row) it is the similarity image pixel for pixel; `dot` is one tile.
+#[test]
+fn the_view_lays_the_image_out_as_a_grid_of_tiles() {
+    use patchlens::analysis::view::{position_defaults, PositionView};
+    use patchlens::grid::GridOptions;
+    let manifest = manifest();
+    for fixture in position_fixtures(&manifest) {
+        let file = str_of(fixture, "file");
+        let checkpoint = open(file);
+        let (name, reason) = checkpoint.default_position_embedding().unwrap();
+        assert_eq!(name, str_of(&fixture["positions"], "tensor"), "{file}");
+        assert!(!reason.is_empty());
+        for mode in [SimilarityMode::Cosine, SimilarityMode::Dot] {
+            let view = PositionView { mode, ..PositionView::default() };
+            let drawn = checkpoint
+                .render_positions(None, &view, |t| GridOptions { zoom: 1, ..position_defaults(mode, t) })
+                .unwrap();
+            let (info, values) = checkpoint.tensor_values(&name).unwrap();
+            let gap = if mode == SimilarityMode::Cosine { 1 } else { 0 };
+            let image = render(&values, &info.shape, &drawn.tokens, &SimilarityOptions { mode, gap }).unwrap();
+            assert_eq!((drawn.grid.width, drawn.grid.height), (image.width, image.height), "{file} {mode:?}");
+            for (p, (got, want)) in drawn.grid.rgba.chunks_exact(4).zip(image.rgba.chunks_exact(4)).enumerate() {
+                let want = if want[3] == 0 { [0, 0, 0, 255] } else { [want[0], want[1], want[2], 255] };
+                assert_eq!(got, want, "{file} {mode:?}: pixel {p}");
+            }
+            // Zoom and fitting work as for filters.
+            let zoomed = checkpoint
+                .render_positions(None, &view, |t| GridOptions { zoom: 2, ..position_defaults(mode, t) })
+                .unwrap();
+            assert_eq!(
+                zoomed.grid.width,
+                if gap == 1 { 2 * image.width - (drawn.tokens.cols - 1) } else { 2 * image.width }
+            );
+        }
+    }
+    let no_embedding = open("stored_f32.npz");
+    let refused =
+        no_embedding.render_positions(None, &PositionView::default(), |t| position_defaults(SimilarityMode::Cosine, t));
+    assert!(refused.unwrap_err().to_string().starts_with("No position embedding was found"));
+}

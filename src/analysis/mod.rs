@@ -2,3 +2,4 @@
 //! their shape, so the CLI, the page and the tests call the same code.
 
 pub mod positions;
+pub mod view;
