@@ -17,7 +17,8 @@ usage:
   patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw] [--count N] [--columns C]
                                          [--zoom Z] [--gap G] [--gap-color #rrggbb]
                                          [--normalize filter|global|symmetric] [--channels] [--order file|norm]
-                                         [--view filters|difference]
+                                         [--view filters|difference|positions] [--mode cosine|dot]
+                                         [--extra-tokens E] [--position-grid RxC]
   patchlens help [list | render]       (or: patchlens list --help, patchlens render --help)
   patchlens --version
 
@@ -68,8 +69,16 @@ options. Several files given together are one checkpoint (shards, an ONNX model 
                         mid-grey, ±max|w| the ends) (default: filter)
   --channels            draw each filter's R, G and B as three grey tiles side by side
   --order file|norm     the filters' order: as in the file, or largest L2 norm first (default: file)
-  --view VIEW           filters (default), or difference: two checkpoints of the same shape given together,
-                        A − B drawn symmetrically, least similar filters first
+  --view VIEW           filters (default); difference: two checkpoints of the same shape given together,
+                        A − B drawn symmetrically, least similar filters first; positions: how alike the
+                        position embedding's positions are (the ViT paper's Figure 7, centre)
+  --mode cosine|dot     positions: each position's cosine similarity with every other, one tile per position
+                        (viridis, −1 to 1), or the Gram matrix P·Pᵀ as one image (inferno) (default: cosine)
+  --extra-tokens E      positions: leading tokens that are not positions (default: 1, 0 or 2, whichever
+                        leaves a square grid)
+  --position-grid RxC   positions: rows × columns of a grid that is not square
+With --view positions, --tensor names the position embedding, and --count, --columns and --gap default to
+the figure's: every position, one row of tiles per grid row, 1-px black gaps.
   -h, --help            print this help
 
 With --zoom 1 --gap 0 the PNG is exactly the filters side by side.`;
@@ -233,8 +242,22 @@ async function render(args) {
       options.order = text;
     } else if (arg === '--view') {
       const text = value();
-      if (text !== 'filters' && text !== 'difference') throw new UsageError(`--view is filters or difference, not '${text}'.`, RENDER_HELP);
+      if (!['filters', 'difference', 'positions'].includes(text)) {
+        throw new UsageError(`--view is filters, difference or positions, not '${text}'.`, RENDER_HELP);
+      }
       difference = text === 'difference';
+      if (text === 'positions') options.view = 'positions';
+      else delete options.view;
+    } else if (arg === '--mode') {
+      const text = value();
+      if (text !== 'cosine' && text !== 'dot') throw new UsageError(`--mode is cosine or dot, not '${text}'.`, RENDER_HELP);
+      options.mode = text;
+    } else if (arg === '--extra-tokens') options.extraTokens = number(value());
+    else if (arg === '--position-grid') {
+      const text = value();
+      const match = /^(\d+)x(\d+)$/.exec(text);
+      if (!match) throw new UsageError(`--position-grid is ROWSxCOLUMNS, e.g. 14x14, not '${text}'.`, RENDER_HELP);
+      options.positionGrid = [Number(match[1]), Number(match[2])];
     } else if (arg.startsWith('-')) throw new UsageError(`Unknown option ${arg} for render.`, RENDER_HELP);
     else paths.push(arg);
   }
@@ -278,10 +301,15 @@ function drawTo(output, checkpoint, options, label, other) {
     process.stderr.write(`patchlens: --${option}: ${note}.\n`);
   }
   const shape = grid.shape.length > 0 ? grid.shape.join('×') : 'scalar';
+  const read = `read ${checkpoint.bytesTransferred + (other?.bytesTransferred ?? 0)} of `
+    + `${checkpoint.fileSize + (other?.fileSize ?? 0)} bytes`;
+  if (grid.view === 'positions') {
+    process.stderr.write(`${output}: ${grid.tensor} ${grid.dtype} ${shape}, position ${grid.mode} (${grid.reason}; `
+      + `${grid.tokensReason}), ${grid.width}×${grid.height} px, ${read}\n`);
+    return;
+  }
   process.stderr.write(`${output}: ${grid.tensor} ${grid.dtype} ${shape} (${grid.layout.toUpperCase()}), `
-    + `${grid.filtersShown} of ${grid.filtersTotal} filters, ${grid.width}×${grid.height} px, `
-    + `read ${checkpoint.bytesTransferred + (other?.bytesTransferred ?? 0)} of `
-    + `${checkpoint.fileSize + (other?.fileSize ?? 0)} bytes\n`);
+    + `${grid.filtersShown} of ${grid.filtersTotal} filters, ${grid.width}×${grid.height} px, ${read}\n`);
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -255,3 +255,40 @@ fn the_difference_view_draws_a_minus_b_of_two_checkpoints() {
     assert_eq!(bad.status.code(), Some(2));
     std::fs::remove_file(out).ok();
 }
+
+#[test]
+fn the_position_view_draws_the_figure() {
+    let file = fixtures_dir().join("positions_augreg.npz"); // (1, 197, 64): a class token and 14 × 14 positions
+    let out = out_path("positions");
+    let run = patchlens(&[
+        "render",
+        file.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--view",
+        "positions",
+        "--zoom",
+        "1",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(said.contains("position cosine") && said.contains("14 × 14"), "{said}");
+    let (width, height, rgba) = decode_png(&out);
+    assert_eq!((width, height), (14 * 14 + 13, 14 * 14 + 13), "14 × 14 tiles of 14 px, 1-px gaps");
+    assert_eq!(&rgba[14 * 4..14 * 4 + 4], &[0, 0, 0, 255], "the gaps are black");
+    let dot = patchlens(&[
+        "render",
+        file.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--view",
+        "positions",
+        "--mode",
+        "dot",
+    ]);
+    assert!(dot.status.success());
+    assert_eq!(decode_png(&out).0, 196 * 4, "one 196 × 196 image at zoom 4");
+    let bad = patchlens(&["render", file.to_str().unwrap(), "-o", out.to_str().unwrap(), "--position-grid", "14by14"]);
+    assert_eq!(bad.status.code(), Some(2));
+    std::fs::remove_file(out).ok();
+}

@@ -1,6 +1,8 @@
 //! The patchlens command line: list a checkpoint's tensors, or render its filters to a PNG
 //! with the same pixels the web page draws.
 
+use patchlens::analysis::positions::SimilarityMode;
+use patchlens::analysis::view::{position_defaults, PositionView};
 use patchlens::container::NamedSource;
 use patchlens::fileset::files_named_by_index;
 use patchlens::grid::{self, parse_color, GridOptions};
@@ -19,7 +21,8 @@ usage:
   patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw] [--count N] [--columns C]
                                          [--zoom Z] [--gap G] [--gap-color #rrggbb]
                                          [--normalize filter|global|symmetric] [--channels] [--order file|norm]
-                                         [--view filters|difference]
+                                         [--view filters|difference|positions] [--mode cosine|dot]
+                                         [--extra-tokens E] [--position-grid RxC]
   patchlens help [list | render]       (or: patchlens list --help, patchlens render --help)
   patchlens --version
 
@@ -74,8 +77,16 @@ options. Several files given together are one checkpoint (shards, an ONNX model 
                         mid-grey, ±max|w| the ends) (default: filter)
   --channels            draw each filter's R, G and B as three grey tiles side by side
   --order file|norm     the filters' order: as in the file, or largest L2 norm first (default: file)
-  --view VIEW           filters (default), or difference: two checkpoints of the same shape given together,
-                        A − B drawn symmetrically, least similar filters first
+  --view VIEW           filters (default); difference: two checkpoints of the same shape given together,
+                        A − B drawn symmetrically, least similar filters first; positions: how alike the
+                        position embedding's positions are (the ViT paper's Figure 7, centre)
+  --mode cosine|dot     positions: each position's cosine similarity with every other, one tile per position
+                        (viridis, −1 to 1), or the Gram matrix P·Pᵀ as one image (inferno) (default: cosine)
+  --extra-tokens E      positions: leading tokens that are not positions (default: 1, 0 or 2, whichever
+                        leaves a square grid)
+  --position-grid RxC   positions: rows × columns of a grid that is not square
+With --view positions, --tensor names the position embedding, and --count, --columns and --gap default to
+the figure's: every position, one row of tiles per grid row, 1-px black gaps.
   -h, --help            print this help
 
 With --zoom 1 --gap 0 the PNG is exactly the filters side by side.",
@@ -295,6 +306,8 @@ fn render(args: &[String]) -> Result<(), Failure> {
     let mut layout = None;
     let mut view = FilterView::default();
     let mut difference = false;
+    let mut positions = false;
+    let mut position_view = PositionView::default();
     let mut options = GridOptions::default();
     let mut given: Vec<&str> = Vec::new(); // the grid options named on the command line
     let mut options_ended = false;
@@ -342,18 +355,34 @@ fn render(args: &[String]) -> Result<(), Failure> {
             "--channels" => view.channels = true,
             "--view" => {
                 let v = value(arg)?;
-                difference = match v.as_str() {
-                    "filters" => false,
-                    "difference" => true,
-                    _ => return Err(usage(format!("--view is filters or difference, not '{v}'."), HELP)),
+                (difference, positions) = match v.as_str() {
+                    "filters" => (false, false),
+                    "difference" => (true, false),
+                    "positions" => (false, true),
+                    _ => return Err(usage(format!("--view is filters, difference or positions, not '{v}'."), HELP)),
                 };
+            }
+            "--mode" => {
+                let v = value(arg)?;
+                position_view.mode = SimilarityMode::parse(&v)
+                    .ok_or_else(|| usage(format!("--mode is cosine or dot, not '{v}'."), HELP))?;
+            }
+            "--extra-tokens" => position_view.extra_tokens = Some(number(arg, value(arg)?)?),
+            "--position-grid" => {
+                let v = value(arg)?;
+                let parsed = v.split_once('x').and_then(|(r, c)| Some((r.parse().ok()?, c.parse().ok()?)));
+                let why = format!("--position-grid is ROWSxCOLUMNS, e.g. 14x14, not '{v}'.");
+                position_view.grid = Some(parsed.ok_or_else(|| usage(why, HELP))?);
             }
             "--order" => {
                 let v = value(arg)?;
                 view.order =
                     Order::parse(&v).ok_or_else(|| usage(format!("--order is file or norm, not '{v}'."), HELP))?;
             }
-            "--gap-color" => options.gap_color = parse_color(&value(arg)?).map_err(|e| usage(e.to_string(), HELP))?,
+            "--gap-color" => {
+                options.gap_color = parse_color(&value(arg)?).map_err(|e| usage(e.to_string(), HELP))?;
+                given.push("gap-color");
+            }
             flag if flag.starts_with('-') => return Err(usage(format!("Unknown option {flag} for render."), HELP)),
             path => files.push(path.to_string()),
         }
@@ -377,6 +406,46 @@ fn render(args: &[String]) -> Result<(), Failure> {
         checkpoints.push((group.checkpoint.map_err(|e| format!("{label}: {e}"))?, label));
     }
     let (checkpoint, label) = &checkpoints[0];
+    let bytes_read = || checkpoints.iter().map(|(c, _)| c.bytes_read()).sum::<u64>();
+    let file_size = checkpoints.iter().map(|(c, _)| c.file_size()).sum::<u64>();
+    if positions {
+        let grid_options = |tokens: &_| {
+            let figure = position_defaults(position_view.mode, tokens);
+            let pick = |name: &str, ours: usize, theirs: usize| if given.contains(&name) { ours } else { theirs };
+            GridOptions {
+                count: pick("count", options.count, figure.count),
+                columns: pick("columns", options.columns, figure.columns),
+                gap: pick("gap", options.gap, figure.gap),
+                gap_color: if given.contains(&"gap-color") { options.gap_color } else { figure.gap_color },
+                ..options.clone()
+            }
+        };
+        let drawn =
+            checkpoint.render_positions(tensor.as_deref(), &position_view, grid_options).map_err(|e| match e {
+                patchlens::Error::InvalidOption(sentence) => usage(sentence, HELP),
+                e => Failure::Input(format!("{label}: {e}")),
+            })?;
+        write_png(&out, drawn.grid.width, drawn.grid.height, &drawn.grid.rgba)
+            .map_err(|e| format!("Could not write {}: {e}.", out.display()))?;
+        for adjustment in drawn.grid.adjustments.iter().filter(|a| given.contains(&a.option)) {
+            eprintln!("patchlens: --{}: {}.", adjustment.option, adjustment.note);
+        }
+        let t = &drawn.tensor;
+        eprintln!(
+            "{}: {} {} {}, position {} ({}; {}), {}×{} px, read {} of {file_size} bytes",
+            out.display(),
+            t.name,
+            t.dtype,
+            t.shape_text(),
+            drawn.mode.name(),
+            drawn.reason,
+            drawn.tokens.reason,
+            drawn.grid.width,
+            drawn.grid.height,
+            bytes_read()
+        );
+        return Ok(());
+    }
     let result = match checkpoints.get(1) {
         Some((other, _)) => patchlens::compare::render_difference(
             checkpoint,
@@ -411,8 +480,8 @@ fn render(args: &[String]) -> Result<(), Failure> {
         rendered.grid.filters_total,
         rendered.grid.width,
         rendered.grid.height,
-        checkpoints.iter().map(|(c, _)| c.bytes_read()).sum::<u64>(),
-        checkpoints.iter().map(|(c, _)| c.file_size()).sum::<u64>()
+        bytes_read(),
+        file_size
     );
     Ok(())
 }

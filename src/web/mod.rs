@@ -7,6 +7,8 @@ mod reader;
 pub use blob::BlobSource;
 pub use reader::ReaderSource;
 
+use crate::analysis::positions::SimilarityMode;
+use crate::analysis::view::{position_defaults, PositionView};
 use crate::container::NamedSource;
 use crate::error::Error;
 use crate::grid::{parse_color, GridOptions};
@@ -35,13 +37,18 @@ export interface TensorInfo { name: string; dtype: string; shape: number[]; draw
  *  that wide (at least 1). Values out of range are brought into range and reported in `adjustments`.
  *  The filters view: `normalize` 'filter' (each filter on its own, the default), 'global' (one min and max for
  *  the kernel) or 'symmetric' (zero is mid-grey); `channels` draws R, G, B as grey tiles; `order` 'file' or
- *  'norm' (largest L2 norm first). */
-export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw'; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string; fitWidth?: number; normalize?: 'filter' | 'global' | 'symmetric'; channels?: boolean; order?: 'file' | 'norm' }
+ *  'norm' (largest L2 norm first). `view: 'positions'` draws the position embedding instead (`tensor` then names
+ *  it): `mode` 'cosine' or 'dot', `extraTokens` and `positionGrid` [rows, columns] override what its shape says;
+ *  count, columns and gap default to the figure's (every position, a row per grid row, 1-px black gaps). */
+export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw'; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string; fitWidth?: number; normalize?: 'filter' | 'global' | 'symmetric'; channels?: boolean; order?: 'file' | 'norm'; view?: 'filters' | 'positions'; mode?: 'cosine' | 'dot'; extraTokens?: number; positionGrid?: [number, number] }
 /** An option that was out of range, the value used instead, and why ("at most 384 — the number of filters"). */
 export interface Adjustment { option: 'count' | 'columns' | 'zoom' | 'gap'; value: number; note: string }
 /** What a rendered grid shows. `filterShape` is [kh, kw, c]; `zoom` and `gap` are the ones used; `shown` is the
  *  file index of each filter drawn, in drawing order. */
 export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[]; normalize: 'filter' | 'global' | 'symmetric'; channels: boolean; order: 'file' | 'norm'; shown: number[]; tiles: TileStats[] }
+/** The position view's pixels: tiles of `cosine` similarity (one per position, viridis over [−1, 1]) or the `dot`
+ *  Gram matrix (one tile, inferno over its range), with the embedding's tokens and the colour bar to draw. */
+export interface PositionGrid { view: 'positions'; width: number; height: number; rgba: Uint8ClampedArray; tensor: string; dtype: string; shape: number[]; reason: string; mode: 'cosine' | 'dot'; extraTokens: number; gridRows: number; gridCols: number; tokensReason: string; colorbar: { colormap: string; min: number; max: number; ticks: number[]; lut: number[] }; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[] }
 /** One drawn filter: its index in the file and its raw numbers (min and max ignore NaNs; mean and L2 norm in f64). */
 export interface TileStats { index: number; min: number; max: number; mean: number; norm: number }
 /** One checkpoint found among files opened together: the files it is made of, and either the open
@@ -86,8 +93,23 @@ pub struct Checkpoint {
 }
 
 /// The keys `RenderOptions` may have; serde-wasm-bindgen ignores unknown ones, so we check.
-const OPTION_KEYS: [&str; 11] =
-    ["tensor", "layout", "count", "columns", "zoom", "gap", "gapColor", "fitWidth", "normalize", "channels", "order"];
+const OPTION_KEYS: [&str; 15] = [
+    "tensor",
+    "layout",
+    "count",
+    "columns",
+    "zoom",
+    "gap",
+    "gapColor",
+    "fitWidth",
+    "normalize",
+    "channels",
+    "order",
+    "view",
+    "mode",
+    "extraTokens",
+    "positionGrid",
+];
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -103,6 +125,10 @@ struct RenderOptionsJs {
     normalize: Option<String>,
     channels: Option<bool>,
     order: Option<String>,
+    view: Option<String>,
+    mode: Option<String>,
+    extra_tokens: Option<usize>,
+    position_grid: Option<[usize; 2]>,
 }
 
 #[derive(Serialize)]
@@ -132,6 +158,42 @@ struct GridInfoJs {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PositionInfoJs {
+    view: &'static str,
+    width: usize,
+    height: usize,
+    tensor: String,
+    dtype: String,
+    shape: Vec<usize>,
+    reason: String,
+    mode: &'static str,
+    extra_tokens: usize,
+    grid_rows: usize,
+    grid_cols: usize,
+    tokens_reason: String,
+    colorbar: ColorBarJs,
+    filter_shape: [usize; 3],
+    filters_shown: usize,
+    filters_total: usize,
+    columns: usize,
+    rows: usize,
+    zoom: usize,
+    gap: usize,
+    adjustments: Vec<AdjustmentJs>,
+}
+
+#[derive(Serialize)]
+struct ColorBarJs {
+    colormap: &'static str,
+    min: f64,
+    max: f64,
+    ticks: Vec<f64>,
+    /// 256 RGB entries, flat.
+    lut: Vec<u8>,
+}
+
+#[derive(Serialize)]
 struct TileStatsJs {
     index: usize,
     min: f64,
@@ -152,7 +214,18 @@ struct Request {
     tensor: Option<String>,
     layout: Option<KernelLayout>,
     view: FilterView,
+    /// The position view instead of filters, with the grid options the caller gave (the rest: the figure's).
+    positions: Option<(PositionView, Given)>,
     grid: GridOptions,
+}
+
+/// The grid options a caller named; the position view fills the others with its figure's defaults.
+#[derive(Clone, Copy)]
+struct Given {
+    count: Option<usize>,
+    columns: Option<usize>,
+    gap: Option<usize>,
+    gap_color: bool,
 }
 
 fn parse_options(options: Option<RenderOptions>) -> Result<Request, JsValue> {
@@ -173,6 +246,7 @@ fn parse_options(options: Option<RenderOptions>) -> Result<Request, JsValue> {
         }
     };
     let defaults = GridOptions::default();
+    let has_gap_color = js.gap_color.is_some();
     let gap_color = match js.gap_color {
         Some(text) => parse_color(&text).map_err(js_error)?,
         None => defaults.gap_color,
@@ -207,7 +281,21 @@ fn parse_options(options: Option<RenderOptions>) -> Result<Request, JsValue> {
         })?),
         None => None,
     };
-    Ok(Request { tensor: js.tensor, layout, view, grid })
+    let positions = match js.view.as_deref() {
+        None | Some("filters") => None,
+        Some("positions") => {
+            let mode = match js.mode.as_deref() {
+                None => SimilarityMode::Cosine,
+                Some(text) => SimilarityMode::parse(text).ok_or_else(|| invalid("mode", text, "'cosine' or 'dot'"))?,
+            };
+            let view =
+                PositionView { mode, extra_tokens: js.extra_tokens, grid: js.position_grid.map(|[r, c]| (r, c)) };
+            let given = Given { count: js.count, columns: js.columns, gap: js.gap, gap_color: has_gap_color };
+            Some((view, given))
+        }
+        Some(text) => return Err(invalid("view", text, "'filters' or 'positions'")),
+    };
+    Ok(Request { tensor: js.tensor, layout, view, positions, grid })
 }
 
 fn grid_info(rendered: &Rendered, view: &FilterView) -> Result<JsValue, JsValue> {
@@ -377,9 +465,13 @@ impl Checkpoint {
     }
 
     /// Renders the grid to RGBA pixels.
-    #[wasm_bindgen(unchecked_return_type = "Grid")]
+    #[wasm_bindgen(unchecked_return_type = "Grid | PositionGrid")]
     pub fn render(&self, options: Option<RenderOptions>) -> Result<JsValue, JsValue> {
-        let (rendered, view) = self.render_core(options)?;
+        let request = parse_options(options)?;
+        if let Some((view, given)) = request.positions {
+            return self.render_positions(request.tensor.as_deref(), &view, given, &request.grid);
+        }
+        let (rendered, view) = self.render_request(request)?;
         let out = grid_info(&rendered, &view)?;
         let rgba = js_sys::Uint8ClampedArray::from(&rendered.grid.rgba[..]);
         js_sys::Reflect::set(&out, &"rgba".into(), &rgba)?;
@@ -474,7 +566,69 @@ impl Checkpoint {
     }
 
     fn render_core(&self, options: Option<RenderOptions>) -> Result<(Rendered, FilterView), JsValue> {
-        let request = parse_options(options)?;
+        self.render_request(parse_options(options)?)
+    }
+
+    /// The position view's pixels and what they show (`PositionGrid` in the TypeScript section).
+    fn render_positions(
+        &self,
+        tensor: Option<&str>,
+        view: &PositionView,
+        given: Given,
+        options: &GridOptions,
+    ) -> Result<JsValue, JsValue> {
+        let grid_options = |tokens: &_| {
+            let figure = position_defaults(view.mode, tokens);
+            GridOptions {
+                count: given.count.unwrap_or(figure.count),
+                columns: given.columns.unwrap_or(figure.columns),
+                gap: given.gap.unwrap_or(figure.gap),
+                gap_color: if given.gap_color { options.gap_color } else { figure.gap_color },
+                ..options.clone()
+            }
+        };
+        let drawn = self.inner.render_positions(tensor, view, grid_options).map_err(js_error)?;
+        let info = PositionInfoJs {
+            view: "positions",
+            width: drawn.grid.width,
+            height: drawn.grid.height,
+            tensor: drawn.tensor.name.clone(),
+            dtype: drawn.tensor.dtype.to_string(),
+            shape: drawn.tensor.shape.clone(),
+            reason: drawn.reason.clone(),
+            mode: drawn.mode.name(),
+            extra_tokens: drawn.tokens.extra,
+            grid_rows: drawn.tokens.rows,
+            grid_cols: drawn.tokens.cols,
+            tokens_reason: drawn.tokens.reason.clone(),
+            colorbar: ColorBarJs {
+                colormap: drawn.colorbar.colormap.name(),
+                min: drawn.colorbar.min,
+                max: drawn.colorbar.max,
+                ticks: drawn.colorbar.ticks.clone(),
+                lut: drawn.colorbar.lut().iter().flatten().copied().collect(),
+            },
+            filter_shape: match drawn.mode {
+                SimilarityMode::Cosine => [drawn.tokens.rows, drawn.tokens.cols, 3],
+                SimilarityMode::Dot => [drawn.tokens.positions(), drawn.tokens.positions(), 3],
+            },
+            filters_shown: drawn.grid.filters_shown,
+            filters_total: drawn.grid.filters_total,
+            columns: drawn.grid.columns,
+            rows: drawn.grid.rows,
+            zoom: drawn.grid.zoom,
+            gap: drawn.grid.gap,
+            adjustments: (drawn.grid.adjustments.iter())
+                .map(|a| AdjustmentJs { option: a.option, value: a.used, note: a.note.clone() })
+                .collect(),
+        };
+        let out = serde_wasm_bindgen::to_value(&info).map_err(|e| plain_error(&e.to_string()))?;
+        let rgba = js_sys::Uint8ClampedArray::from(&drawn.grid.rgba[..]);
+        js_sys::Reflect::set(&out, &"rgba".into(), &rgba)?;
+        Ok(out)
+    }
+
+    fn render_request(&self, request: Request) -> Result<(Rendered, FilterView), JsValue> {
         let rendered = (self.inner)
             .render_view(request.tensor.as_deref(), request.layout, &request.view, &request.grid)
             .map_err(js_error)?;

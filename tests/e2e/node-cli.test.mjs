@@ -87,6 +87,11 @@ test('render: the filters view\'s normalisations, order and channels draw the sa
   assertSamePixels(difference.node, difference.rust, 'the difference view');
   const one = sameOutput(['render', pair[0], '--view', 'difference', '-o', join(scratch, 'never.png')]);
   assert.equal(one.status, 1, 'a difference needs two checkpoints');
+  for (const positions of [['--view', 'positions'], ['--view', 'positions', '--mode', 'dot', '--zoom', '2'],
+    ['--view', 'positions', '--extra-tokens', '1', '--position-grid', '7x28', '--count', '3']]) {
+    const { rust, node } = renderBoth([join(GENERATED, 'positions_augreg.npz'), ...positions]);
+    assertSamePixels(node, rust, positions.join(' '));
+  }
   const refused = sameOutput(['render', SAMPLE, '--normalize', 'each', '-o', join(scratch, 'never.png')]);
   assert.equal(refused.status, 2, 'a normalisation that does not exist is a usage error');
 });
