@@ -10,7 +10,7 @@ const ui = {
   fileInput: $('file-input'), pickButton: $('pick-button'), sampleButton: $('sample-button'),
   controls: $('controls'), panels: $('panels'),
   count: $('count'), columns: $('columns'), zoom: $('zoom'), fit: $('fit'), gap: $('gap'), gapColor: $('gap-color'),
-  normalize: $('normalize'), order: $('order'), channels: $('channels'),
+  view: $('view'), normalize: $('normalize'), order: $('order'), channels: $('channels'),
   download: $('download'), openError: $('open-error'), openErrorText: $('open-error-text'), openErrorClose: $('open-error-close'),
 };
 /** The number fields, by the option name the module reports adjustments under, with the page's label. */
@@ -39,7 +39,7 @@ function panelOf(section) {
     section, head: q('.panel-head'), title: q('.panel-title'), headDownload: q('.panel-download'),
     alert: q('.alert'), status: q('.status'), tensor: q('.tensor'), layout: q('.layout'), notes: q('.notes'),
     canvas: q('.grid'), stage: q('.stage'), emptyNote: q('.empty-note'), overflowNote: q('.overflow-note'),
-    attribution: q('.attribution'), reasons: q('.reasons'), reasonsTitle: q('.reasons-title'),
+    attribution: q('.attribution'), reasons: q('.reasons'), colorbar: q('.colorbar'), reasonsTitle: q('.reasons-title'),
     reasonsList: q('.reasons-list'), filter: q('.tensor-filter'), filterLabel: q('.tensor-filter-label'),
     showAll: q('.show-all'), tensorCount: q('.tensor-count'), mark: q('.tile-mark'), readout: q('.tile-readout'),
     shown: null, tensorList: null, isSample: false, shownStatus: null, current: null,
@@ -106,6 +106,12 @@ function stageWidth() {
 
 /** The shared controls plus a panel's tensor and layout as RenderOptions; fields being edited are left out. */
 function renderOptions(panel) {
+  if (ui.view.value !== 'filters') {
+    // The position figure: every position, a row of tiles per grid row, 1-px black gaps; zoom as set.
+    const mode = ui.view.value === 'positions-dot' ? 'dot' : 'cosine';
+    const fields = { view: 'positions', mode, ...(ui.fit.checked ? { fitWidth: stageWidth() } : { zoom: whole(ui.zoom) }) };
+    return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null));
+  }
   const fields = {
     count: whole(ui.count), columns: whole(ui.columns), gap: whole(ui.gap), gapColor: ui.gapColor.value,
     normalize: ui.normalize.value, order: ui.order.value, channels: ui.channels.checked,
@@ -125,6 +131,7 @@ const controlsComplete = () => NUMBER_FIELDS
  */
 function showAdjustments(grids) {
   for (const { option, input, label } of NUMBER_FIELDS) {
+    if (ui.view.value !== 'filters' && option !== 'zoom') continue; // the figure's own count, columns and gap
     const note = $(`${option}-note`);
     if (option === 'zoom' && ui.fit.checked) {
       input.value = String(grids[0].zoom); // the field says what fit chose
@@ -186,7 +193,8 @@ function describeTile(grid, index) {
 /** Outlines tile `index` (null: none) and says what it is under the grid. */
 function markTile(panel, index) {
   const grid = panel.shown?.grid;
-  if (!grid || index === null || !grid.tiles?.[index]) {
+  const known = grid?.tiles?.[index] || (grid?.view === 'positions' && index !== null && index < grid.filtersShown);
+  if (!grid || index === null || !known) {
     panel.mark.hidden = true;
     panel.readout.textContent = '';
     return;
@@ -199,7 +207,14 @@ function markTile(panel, index) {
     width: `${g.cellW}px`, height: `${g.cellH}px`,
   });
   panel.mark.hidden = false;
-  panel.readout.textContent = describeTile(grid, index);
+  panel.readout.textContent = grid.view === 'positions' ? describePosition(grid, index) : describeTile(grid, index);
+}
+
+/** One line on a tile of the position view: the position it stands for. */
+function describePosition(grid, index) {
+  if (grid.mode === 'dot') return `P·Pᵀ of the ${grid.gridRows * grid.gridCols} positions: pixel (i, j) is position i · position j`;
+  const [row, column] = [Math.floor(index / grid.gridCols), index % grid.gridCols];
+  return `Position ${index} (row ${row}, column ${column}): each pixel is its cosine similarity with the position at that place`;
 }
 
 /** A tile's pixels at zoom 1 from the panel's canvas: its RGB image and, for colour filters, each channel in grey. */
@@ -245,6 +260,7 @@ const inspector = {
 /** Opens tile `index` of a panel large, with its channels and numbers. */
 function openInspector(panel, index) {
   const grid = panel.shown?.grid;
+  if (grid?.view === 'positions') return; // a position tile's line under the grid says it all
   if (!grid?.tiles?.[index]) return;
   inspector.panel = panel;
   markTile(panel, index);
@@ -284,7 +300,7 @@ inspector.dialog.addEventListener('close', () => inspector.panel?.canvas.focus()
 
 /** The settings kept in the page address (`#normalize=symmetric&order=norm&count=64`), with their defaults. */
 const HASH_FIELDS = [
-  ['normalize', () => ui.normalize, 'filter'], ['order', () => ui.order, 'file'], ['channels', () => ui.channels, false],
+  ['view', () => ui.view, 'filters'], ['normalize', () => ui.normalize, 'filter'], ['order', () => ui.order, 'file'], ['channels', () => ui.channels, false],
   ['count', () => ui.count, '128'], ['columns', () => ui.columns, '16'], ['zoom', () => ui.zoom, null],
   ['gap', () => ui.gap, '2'], ['gap-color', () => ui.gapColor, '#1b1e24'],
 ];
@@ -323,6 +339,7 @@ function loadSettings() {
 const VIEW_WORDS = { filter: '', global: ', scaled over the whole kernel', symmetric: ', symmetric (0 = grey)' };
 
 const STATUS_FIELDS = ['file', 'format', 'tensor', 'dtype', 'shape', 'layout', 'filtersShown', 'filtersTotal', 'zoom',
+  'view', 'mode',
   'normalize', 'order', 'channels',
   'bytesRead', 'reads', 'fileSize', 'ms', 'openMs', 'listMs', 'renderMs', 'wasmMemory'];
 
@@ -437,6 +454,27 @@ function showReasons(panel, undrawable) {
   panel.reasonsList.replaceChildren(...items);
 }
 
+/** Draws a colour map's 256 entries as a bar with its ticks (the position view), or hides it. */
+function showColorbar(panel, bar) {
+  panel.colorbar.hidden = !bar;
+  if (!bar) return;
+  const canvas = panel.colorbar.querySelector('canvas');
+  const image = new ImageData(256, 1);
+  for (let i = 0; i < 256; i += 1) image.data.set([bar.lut[3 * i], bar.lut[3 * i + 1], bar.lut[3 * i + 2], 255], 4 * i);
+  canvas.getContext('2d').putImageData(image, 0, 0);
+  canvas.setAttribute('aria-label', `Colour bar: ${bar.colormap} from ${number(bar.min)} to ${number(bar.max)}`);
+  const span = bar.max - bar.min || 1;
+  panel.colorbar.querySelector('.colorbar-ticks').replaceChildren(...bar.ticks.map((tick) => Object.assign(
+    document.createElement('span'), { textContent: number(tick), style: `left: ${(100 * (tick - bar.min)) / span}%` },
+  )));
+}
+
+/** The settings a view does not use are disabled (the position figure sets its own count, columns and gap). */
+function enableSettings() {
+  const filters = ui.view.value === 'filters';
+  for (const input of [ui.normalize, ui.order, ui.channels, ui.count, ui.columns, ui.gap, ui.gapColor]) input.disabled = !filters;
+}
+
 /** Marks a stage whose grid is wider than it (an explicit zoom): it scrolls, and says so. */
 function markOverflow(panel) {
   const overflowing = panel.canvas.width > 0 && panel.canvas.width > stageWidth();
@@ -478,16 +516,26 @@ function draw(panel, reply, started) {
     `Grid of ${grid.filtersShown} filters from ${grid.tensor}, ${grid.columns} columns by ${grid.rows} rows; `
     + 'arrow keys name each filter, Enter opens it');
   const files = checkpoint.files?.length > 1 ? ` (${checkpoint.files.length} files)` : '';
+  const positions = grid.view === 'positions';
+  panel.section.classList.toggle('positions', positions); // the tensor picker is the filters'
+  showColorbar(panel, positions ? grid.colorbar : null);
+  if (positions) {
+    panel.canvas.setAttribute('aria-label', `Position ${grid.mode === 'dot' ? 'Gram matrix' : 'cosine similarity'} of ${grid.tensor}: ${grid.tokensReason}`);
+    panel.notes.replaceChildren(Object.assign(document.createElement('li'), { textContent: `Drawn: ${grid.tensor}, ${grid.reason}.` }));
+    panel.notes.hidden = false;
+  }
+  const what = positions
+    ? `position ${grid.mode === 'dot' ? 'Gram matrix P·Pᵀ' : 'cosine similarity'} (${grid.tokensReason})`
+    : `${grid.filtersShown} of ${grid.filtersTotal} filters${VIEW_WORDS[grid.normalize]}${grid.order === 'norm' ? ', largest norm first' : ''}${grid.channels ? ', R G B apart' : ''}`;
   const text = [
-    `${checkpoint.name}${files}`, checkpoint.format, grid.tensor, grid.dtype, dims(grid.shape),
-    `${grid.filtersShown} of ${grid.filtersTotal} filters${VIEW_WORDS[grid.normalize]}${grid.order === 'norm' ? ', largest norm first' : ''}${grid.channels ? ', R G B apart' : ''}`,
+    `${checkpoint.name}${files}`, checkpoint.format, grid.tensor, grid.dtype, dims(grid.shape), what,
     `zoom ${grid.zoom}${ui.fit.checked ? ' (fit)' : ''}`,
     `read ${humanBytes(reply.bytesRead)} of ${humanBytes(checkpoint.fileSize)}`, `${ms} ms`,
   ].join(' · ');
   const data = {
     file: checkpoint.name, format: checkpoint.format, tensor: grid.tensor, dtype: grid.dtype,
     shape: grid.shape.join(','), layout: grid.layout, filtersShown: grid.filtersShown, filtersTotal: grid.filtersTotal,
-    zoom: grid.zoom, normalize: grid.normalize, order: grid.order, channels: grid.channels, bytesRead: reply.bytesRead, reads: reply.reads, fileSize: checkpoint.fileSize, ms,
+    view: grid.view ?? 'filters', mode: grid.mode, zoom: grid.zoom, normalize: grid.normalize, order: grid.order, channels: grid.channels, bytesRead: reply.bytesRead, reads: reply.reads, fileSize: checkpoint.fileSize, ms,
     openMs: reply.timings.openMs?.toFixed(1), renderMs: reply.timings.renderMs.toFixed(1), wasmMemory: reply.wasmMemory,
   };
   setStatus(panel, 'ready', text, data);
@@ -689,12 +737,13 @@ ui.sampleButton.addEventListener('click', (event) => openSample(event.timeStamp)
 ui.controls.addEventListener('submit', (event) => event.preventDefault());
 ui.controls.addEventListener('input', (event) => {
   delete event.target.dataset.requested; // typed over: the new value is the request
+  if (event.target === ui.view) enableSettings();
   if (event.target === ui.zoom) ui.fit.checked = false; // a zoom typed in wins over fitting
   saveSettings();
   rerender();
 });
 ui.openErrorClose.addEventListener('click', () => closeOpenError());
-window.addEventListener('hashchange', () => { loadSettings(); rerender(); }); // an address edited by hand
+window.addEventListener('hashchange', () => { loadSettings(); enableSettings(); rerender(); }); // an address edited by hand
 
 // Fitting follows the stage's width: redraw when it changes (window resized, phone turned), once per frame.
 let fittedWidth = null;
@@ -766,4 +815,5 @@ document.addEventListener('drop', async (event) => {
 bridge.onReady = () => { document.documentElement.dataset.module = 'ready'; };
 bridge.warm();
 loadSettings();
+enableSettings();
 if (new URLSearchParams(location.search).get('sample') !== 'none') openSample(performance.now());

@@ -173,7 +173,7 @@ export async function panelsSettled(page, timeout = 30_000) {
   return page.evaluate(() => [...document.querySelectorAll('.panel')].map((panel) => {
     const status = panel.querySelector('.status');
     const alert = panel.querySelector('.alert');
-    const canvas = panel.querySelector('canvas');
+    const canvas = panel.querySelector('canvas.grid');
     return {
       text: status.textContent, data: { ...status.dataset }, alert: alert.hidden ? null : alert.textContent,
       title: panel.querySelector('.panel-title').textContent, canvas: { width: canvas.width, height: canvas.height },
@@ -184,7 +184,7 @@ export async function panelsSettled(page, timeout = 30_000) {
 /** The canvas pixels as RGBA bytes; `panel` picks a panel other than the first. */
 export async function canvasPixels(page, panel = 0) {
   const { width, height, base64 } = await page.evaluate((index) => {
-    const canvas = document.querySelectorAll('.panel canvas')[index];
+    const canvas = document.querySelectorAll('.panel canvas.grid')[index];
     if (canvas.width === 0 || canvas.height === 0) return { width: canvas.width, height: canvas.height, base64: '' };
     const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     let binary = '';

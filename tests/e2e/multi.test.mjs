@@ -81,7 +81,7 @@ test('different checkpoints dropped together get a panel each, and a broken one 
     .filter((s) => s.dataset.state !== 'error').every((s) => s.dataset.state === 'ready'));
   for (const [i, fixture] of chosen.entries()) {
     const tiles = defaultTiles(fixture);
-    await page.waitForFunction(({ i: index, w }) => document.querySelectorAll('.panel canvas')[index].width === w,
+    await page.waitForFunction(({ i: index, w }) => document.querySelectorAll('.panel canvas.grid')[index].width === w,
       { i, w: expectedGrid(tiles.path, tiles.kernel_shape, await controlsOf(page)).width });
     await assertPanelShows(page, i, (await panelsSettled(page))[i], fixture);
   }

@@ -5,11 +5,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import {
-  MANIFEST, assertSamePixels, canvasPixels, controlsOf, expectedGrid, openPage, settledAfter, startSession,
+  MANIFEST, REPO, assertSamePixels, canvasPixels, controlsOf, expectedGrid, openPage, settledAfter, startSession,
   waitSettled,
 } from './harness.mjs';
+import { decodePng } from './png.mjs';
 
 let session;
 let sample; // the views.json case of the bundled sample
@@ -163,6 +165,34 @@ test('the inspector: hovering names a tile and its numbers, a click opens it lar
   assert.match(await page.textContent('.tile-readout'), /^Tile 128 by norm/, 'the marked tile stays where it was');
   await page.keyboard.press('Home');
   assert.match(await page.textContent('.tile-readout'), new RegExp(`^Tile 1 by norm: filter ${sample.norm_order[0]} of 384`));
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('the position view: the figure the CLI draws, with its colour bar; the settings it does not use are off', async () => {
+  const file = join(dirname(MANIFEST), 'positions_augreg.npz');
+  const { page, context, problems } = await openPage(session);
+  await settledAfter(page, () => page.setInputFiles('#file-input', file));
+  for (const [choice, mode] of [['positions-cosine', 'cosine'], ['positions-dot', 'dot']]) {
+    const status = await settledAfter(page, () => page.selectOption('#view', choice));
+    assert.equal(status.data.view, 'positions', status.text);
+    assert.equal(status.data.mode, mode);
+    assert.equal(status.data.tensor, 'Transformer/posembed_input/pos_embedding');
+    assert.match(status.text, /1 class token; 14 × 14 positions/);
+    const out = join(scratch, `positions-${mode}.png`);
+    execFileSync(join(REPO, 'target/debug/patchlens'),
+      ['render', file, '-o', out, '--view', 'positions', '--mode', mode, '--zoom', status.data.zoom], { stdio: 'ignore' });
+    assertSamePixels(await canvasPixels(page), decodePng(readFileSync(out)), `position ${mode} equals the CLI's`);
+    assert.equal(await page.isVisible('.colorbar'), true);
+    const ticks = await page.$$eval('.colorbar-ticks span', (spans) => spans.map((s) => s.textContent));
+    if (mode === 'cosine') assert.deepEqual(ticks, ['-1', '0', '1']);
+    assert.equal(await page.isDisabled('#count'), true, 'the figure sets its own count');
+    assert.equal(await page.isVisible('.tensor-picker'), false);
+  }
+  const back = await settledAfter(page, () => page.selectOption('#view', 'filters'));
+  assert.equal(back.data.view, 'filters');
+  assert.equal(await page.isVisible('.colorbar'), false);
+  assert.equal(await page.isDisabled('#count'), false);
   assert.deepEqual(problems, []);
   await context.close();
 });
