@@ -11,7 +11,7 @@ const ui = {
   controls: $('controls'), panels: $('panels'),
   count: $('count'), columns: $('columns'), zoom: $('zoom'), fit: $('fit'), gap: $('gap'), gapColor: $('gap-color'),
   view: $('view'), normalize: $('normalize'), order: $('order'), channels: $('channels'),
-  download: $('download'), openError: $('open-error'), openErrorText: $('open-error-text'), openErrorClose: $('open-error-close'),
+  download: $('download'), compare: $('compare'), difference: $('difference'), openError: $('open-error'), openErrorText: $('open-error-text'), openErrorClose: $('open-error-close'),
 };
 /** The number fields, by the option name the module reports adjustments under, with the page's label. */
 const NUMBER_FIELDS = [
@@ -72,6 +72,25 @@ function panelOf(section) {
   return panel;
 }
 
+/** The panel showing A − B of the first two, while "Compare" is ticked; not one of `panels` (no checkpoint). */
+let differencePanel = null;
+
+function showDifferencePanel(on) {
+  if (!on) {
+    differencePanel?.section.remove();
+    differencePanel = null;
+    return;
+  }
+  if (differencePanel) return;
+  const section = template.cloneNode(true);
+  section.dataset.panel = 'difference';
+  section.classList.add('difference');
+  section.querySelectorAll('[id]').forEach((el) => el.removeAttribute('id'));
+  ui.panels.append(section);
+  differencePanel = panelOf(section);
+  differencePanel.head.hidden = false;
+}
+
 /** Makes exactly `count` panels: extra ones are copies of the first without ids; surplus ones go. */
 function setPanelCount(count) {
   while (panels.length > Math.max(count, 1)) panels.pop().section.remove();
@@ -83,6 +102,9 @@ function setPanelCount(count) {
     panels.push(panelOf(section));
   }
   for (const panel of panels) panel.head.hidden = panels.length < 2;
+  ui.compare.hidden = panels.length < 2;
+  if (panels.length < 2) ui.difference.checked = false;
+  showDifferencePanel(ui.difference.checked);
 }
 
 // ---- options -------------------------------------------------------------------------------------
@@ -186,6 +208,10 @@ const number = (value) => (Number.isNaN(value) ? 'NaN' : Number(value.toPrecisio
 /** One line on a tile: which filter it is, and its raw numbers. */
 function describeTile(grid, index) {
   const t = grid.tiles[index];
+  if (grid.view === 'difference') {
+    return `Tile ${index + 1}, least similar first: filter ${t.index} of ${grid.filtersTotal} · cosine similarity `
+      + `${number(grid.similarity[index])} · A − B: min ${number(t.min)} · max ${number(t.max)} · L2 norm ${number(t.norm)}`;
+  }
   const which = grid.order === 'file' ? `Filter ${t.index}` : `Tile ${index + 1} by norm: filter ${t.index}`;
   return `${which} of ${grid.filtersTotal} · min ${number(t.min)} · max ${number(t.max)} · mean ${number(t.mean)} · L2 norm ${number(t.norm)}`;
 }
@@ -524,7 +550,11 @@ function draw(panel, reply, started) {
     panel.notes.replaceChildren(Object.assign(document.createElement('li'), { textContent: `Drawn: ${grid.tensor}, ${grid.reason}.` }));
     panel.notes.hidden = false;
   }
-  const what = positions
+  const difference = grid.view === 'difference';
+  panel.section.classList.toggle('difference', difference);
+  const what = difference
+    ? `A − B, ${grid.filtersShown} of ${grid.filtersTotal} filters, least similar first, symmetric (0 = grey)`
+    : positions
     ? `position ${grid.mode === 'dot' ? 'Gram matrix P·Pᵀ' : 'cosine similarity'} (${grid.tokensReason})`
     : `${grid.filtersShown} of ${grid.filtersTotal} filters${VIEW_WORDS[grid.normalize]}${grid.order === 'norm' ? ', largest norm first' : ''}${grid.channels ? ', R G B apart' : ''}`;
   const text = [
@@ -614,6 +644,10 @@ async function openFiles(files, started, { seq = ++openSeq, sample = false } = {
   });
   const drawn = reply.panels.filter((p) => p.ok).map((p) => p.grid);
   if (drawn.length > 0) showAdjustments(drawn);
+  if (differencePanel) {
+    clearGrid(differencePanel);
+    rerender(); // A − B of the new first two
+  }
 }
 
 /** A failed open while a grid is shown: the grid and its status stay, dimmed, beside the error. */
@@ -658,7 +692,9 @@ async function rerender() {
   const started = performance.now();
   const seq = openSeq;
   for (const { panel } of live) panel.status.dataset.state = 'busy';
-  const reply = await bridge.render(live.map(({ panel, i }) => ({ panel: i, options: renderOptions(panel) })));
+  const requests = live.map(({ panel, i }) => ({ panel: i, options: renderOptions(panel) }));
+  if (differencePanel) requests.push({ panel: 'difference', options: renderOptions(panels[0]) });
+  const reply = await bridge.render(requests);
   if (reply.superseded || seq !== openSeq) return;
   if (!reply.ok) {
     for (const { panel } of live) {
@@ -673,8 +709,15 @@ async function rerender() {
   const stale = !ui.openError.hidden;
   const drawn = [];
   for (const panelReply of reply.panels) {
-    const panel = panels[panelReply.panel];
+    const panel = panelReply.panel === 'difference' ? differencePanel : panels[panelReply.panel];
     if (!panel) continue;
+    if (panel === differencePanel && !panelReply.ok) {
+      clearGrid(panel);
+      panel.title.textContent = panelReply.label;
+      setStatus(panel, 'error', `Could not draw ${panelReply.label}.`);
+      showAlert(panel, panelReply.message);
+      continue;
+    }
     if (panelReply.ok) {
       clearAlert(panel);
       draw(panel, panelReply, started);
@@ -743,6 +786,10 @@ ui.controls.addEventListener('input', (event) => {
   rerender();
 });
 ui.openErrorClose.addEventListener('click', () => closeOpenError());
+ui.difference.addEventListener('change', () => {
+  showDifferencePanel(ui.difference.checked);
+  rerender();
+});
 window.addEventListener('hashchange', () => { loadSettings(); enableSettings(); rerender(); }); // an address edited by hand
 
 // Fitting follows the stage's width: redraw when it changes (window resized, phone turned), once per frame.

@@ -46,7 +46,32 @@ function measured(work) {
 const readStats = (panel) => ({ bytesRead: panel.checkpoint.bytesRead, reads: panel.checkpoint.reads });
 
 /** Renders one panel; a failure is that panel's reply, not the request's. */
+/** The difference of the first two panels' kernels (A − B), as a panel of its own. */
+function renderDifference(options, transfer) {
+  const [a, b] = panels;
+  const base = { panel: 'difference', label: `${a?.label} − ${b?.label}`, files: [...(a?.files ?? []), ...(b?.files ?? [])] };
+  if (!a?.checkpoint || !b?.checkpoint) return { ...base, ok: false, message: 'A difference needs two open checkpoints.' };
+  try {
+    const { result: grid, ms } = measured(() => a.checkpoint.renderDifference(b.checkpoint, options));
+    const buffer = grid.rgba.slice().buffer;
+    const info = { ...pick(grid, GRID_FIELDS), view: 'difference', similarity: [...grid.similarity] };
+    transfer.push(buffer);
+    const checkpoint = {
+      name: base.label, files: base.files, format: 'difference', fileSize: a.checkpoint.fileSize + b.checkpoint.fileSize,
+      defaultTensor: grid.tensor, defaultReason: null, notes: [],
+    };
+    return {
+      ...base, ok: true, checkpoint, grid: info, rgba: buffer, bytesRead: a.checkpoint.bytesRead + b.checkpoint.bytesRead,
+      reads: a.checkpoint.reads + b.checkpoint.reads, timings: { renderMs: ms }, wasmMemory: wasm?.memory?.buffer.byteLength,
+    };
+  } catch (error) {
+    if (error instanceof WebAssembly.RuntimeError) throw error;
+    return { ...base, ok: false, message: String(error?.message ?? error), checkpoint: null };
+  }
+}
+
 function renderPanel(index, options, timings, transfer) {
+  if (index === 'difference') return renderDifference(options, transfer);
   const panel = panels[index];
   const base = { panel: index, label: panel?.label, files: panel?.files };
   if (!panel) return { ...base, ok: false, message: 'That panel is closed.' };

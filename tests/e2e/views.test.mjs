@@ -196,3 +196,36 @@ test('the position view: the figure the CLI draws, with its colour bar; the sett
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('compare: two checkpoints of one shape give an A − B panel, least similar first, the CLI\'s pixels', async () => {
+  const pair = ['compare_a.npz', 'compare_b.npz'].map((name) => join(dirname(MANIFEST), name));
+  const { page, context, problems } = await openPage(session);
+  assert.equal(await page.isVisible('#compare'), false, 'one checkpoint: nothing to compare');
+  await page.evaluate(() => { document.querySelector('.panel .status').dataset.state = 'test-waiting'; });
+  await page.setInputFiles('#file-input', pair);
+  await page.waitForFunction(() => document.querySelectorAll('.panel').length === 2
+    && [...document.querySelectorAll('.panel .status')].every((s) => s.dataset.state === 'ready'));
+  assert.equal(await page.isVisible('#compare'), true);
+  await page.check('#difference');
+  await page.waitForFunction(() => document.querySelector('.panel.difference .status')?.dataset.state === 'ready');
+  const status = await page.evaluate(() => ({ ...document.querySelector('.panel.difference .status').dataset,
+    text: document.querySelector('.panel.difference .status').textContent }));
+  assert.match(status.text, /A − B, 128 of 384 filters, least similar first/);
+  const { count, columns, gap } = await controlsOf(page);
+  const out = join(scratch, 'difference.png');
+  execFileSync(join(REPO, 'target/debug/patchlens'), ['render', ...pair, '-o', out, '--view', 'difference',
+    '--count', String(count), '--columns', String(columns), '--zoom', status.zoom, '--gap', String(gap)], { stdio: 'ignore' });
+  assertSamePixels(await canvasPixels(page, 2), decodePng(readFileSync(out)), 'A − B equals the CLI\'s');
+  const { difference } = JSON.parse(readFileSync(join(dirname(MANIFEST), 'views.json'), 'utf8'));
+  await page.locator('.panel.difference canvas.grid').scrollIntoViewIfNeeded();
+  const box = await page.locator('.panel.difference canvas.grid').boundingBox();
+  await page.mouse.move(box.x + 3, box.y + 3);
+  const first = difference.order[0];
+  const readout = await page.textContent('.panel.difference .tile-readout');
+  assert.ok(readout.startsWith(`Tile 1, least similar first: filter ${first} of 384 · cosine similarity `
+    + `${Number(Number(difference.cosine[first]).toPrecision(4))}`), readout);
+  await page.uncheck('#difference');
+  assert.equal(await page.$('.panel.difference'), null, 'unticked, the panel goes');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
