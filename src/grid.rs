@@ -17,6 +17,8 @@ pub const DEFAULT_GAP_COLOR: [u8; 3] = [0x1b, 0x1e, 0x24];
 /// Larger zooms or gaps make no useful picture and only risk huge allocations.
 pub const MAX_ZOOM: usize = 64;
 pub const MAX_GAP: usize = 64;
+/// A caption band holds a line of text; more is a mistake.
+pub const MAX_CAPTION: usize = 64;
 /// Browsers refuse canvases past 16384 px a side (and some past ~268 M px in all).
 pub const MAX_SIDE: usize = 16_384;
 pub const MAX_PIXELS: usize = 64 << 20;
@@ -33,6 +35,8 @@ pub struct GridOptions {
     pub fit_width: Option<usize>,
     /// Draws each RGB tile as three grey tiles (R, G, B) side by side, `gap` apart, in one cell.
     pub split_channels: bool,
+    /// Pixels of gap colour under each row of tiles, for the page to write a caption under each tile.
+    pub caption: usize,
 }
 
 /// What a grid lays out: `count()` tiles of the same shape, each `[height, width, channels]` bytes (1 channel:
@@ -89,6 +93,7 @@ impl Default for GridOptions {
             gap_color: DEFAULT_GAP_COLOR,
             fit_width: None,
             split_channels: false,
+            caption: 0,
         }
     }
 }
@@ -153,10 +158,12 @@ fn plan_parts(kh: usize, kw: usize, parts: usize, n: usize, options: &GridOption
     // may be trying a smaller count and keeps the columns they chose).
     let columns = clamp("columns", options.columns, 1, n, "the number of filters").min(shown);
     let gap = clamp("gap", options.gap, 0, MAX_GAP, "");
+    let caption = options.caption.min(MAX_CAPTION);
     let rows = shown.div_ceil(columns);
     let size = |zoom: usize| {
         let cell = side(parts, kw.saturating_mul(zoom), gap).unwrap_or(usize::MAX);
-        let (w, h) = (side(columns, cell, gap), side(rows, kh.saturating_mul(zoom), gap));
+        let row_height = kh.saturating_mul(zoom).saturating_add(caption);
+        let (w, h) = (side(columns, cell, gap), side(rows, row_height, gap));
         fits(w, h).then(|| (w.unwrap_or(0), h.unwrap_or(0)))
     };
     // The largest zoom whose grid can be drawn at all (browsers refuse bigger canvases).
@@ -199,6 +206,8 @@ pub struct Grid {
     pub rows: usize,
     pub zoom: usize,
     pub gap: usize,
+    /// Pixels of caption band under each row.
+    pub caption: usize,
     /// Options that were out of range, and the values used instead.
     pub adjustments: Vec<Adjustment>,
 }
@@ -222,7 +231,8 @@ pub fn render_tiles(source: &dyn TileSource, options: &GridOptions) -> Result<Gr
     // One zoomed tile row is built once, then copied `zoom` times.
     let mut zoomed_row = vec![0u8; tile_w * 4];
     for (index, tile) in source.tiles(0..shown).into_iter().enumerate() {
-        let (cell_x, y0) = ((index % columns) * (cell_w + gap), (index / columns) * (kh * zoom + gap));
+        let row_pitch = kh * zoom + options.caption.min(MAX_CAPTION) + gap;
+        let (cell_x, y0) = ((index % columns) * (cell_w + gap), (index / columns) * row_pitch);
         for part in 0..parts {
             let x0 = cell_x + part * (tile_w + gap);
             for (source_y, source_row) in tile.chunks_exact(kw * c).enumerate() {
@@ -243,7 +253,20 @@ pub fn render_tiles(source: &dyn TileSource, options: &GridOptions) -> Result<Gr
             }
         }
     }
-    Ok(Grid { width, height, rgba, filters_shown: shown, filters_total: n, columns, rows, zoom, gap, adjustments })
+    let caption = options.caption.min(MAX_CAPTION);
+    Ok(Grid {
+        width,
+        height,
+        rgba,
+        filters_shown: shown,
+        filters_total: n,
+        columns,
+        rows,
+        zoom,
+        gap,
+        caption,
+        adjustments,
+    })
 }
 
 #[cfg(test)]
@@ -386,6 +409,18 @@ mod tests {
         assert_eq!(global.tiles(3..4)[0][11], 255);
         assert_eq!(global.tiles(0..1)[0][0], 0);
         assert!(global.tiles(0..1)[0][11] < 255, "filter 0 is darker than the brightest");
+    }
+
+    #[test]
+    fn a_caption_band_under_each_row_is_gap_coloured() {
+        let f = ramp_filters(2, 2, 1, 4);
+        let o = GridOptions { columns: 2, zoom: 1, gap: 1, gap_color: [7, 7, 7], caption: 3, ..GridOptions::default() };
+        let grid = render(&f, &o).unwrap();
+        assert_eq!((grid.width, grid.height), (5, 2 * (2 + 3) + 1));
+        let px = |x: usize, y: usize| &grid.rgba[(y * 5 + x) * 4..(y * 5 + x) * 4 + 4];
+        assert_eq!(px(0, 3), &[7, 7, 7, 255], "band under the first row");
+        let tile = f.tile(2).unwrap(); // second row starts at 2 + 3 + 1 = 6
+        assert_eq!(px(0, 6), &[tile[0], tile[0], tile[0], 255]);
     }
 
     #[test]

@@ -18,6 +18,10 @@ const NUMBER_FIELDS = [
   { option: 'count', input: ui.count, label: 'Filters' }, { option: 'columns', input: ui.columns, label: 'Columns' },
   { option: 'zoom', input: ui.zoom, label: 'Zoom' }, { option: 'gap', input: ui.gap, label: 'Gap' },
 ];
+/** Pixels under each row of the difference panel for each tile's similarity, and the text's size. */
+const CAPTION_BAND = 14;
+const CAPTION_FONT = '11px system-ui, sans-serif';
+
 /** The tensor picker gets a filter box once it would list more than this many entries. */
 const FILTER_BOX_AFTER = 20;
 /** How many undrawable tensors the page names, with their reasons, when nothing can be drawn. */
@@ -181,7 +185,7 @@ function cells(grid) {
   const tileW = kw * grid.zoom;
   const cellW = parts * tileW + (parts - 1) * grid.gap;
   const cellH = kh * grid.zoom;
-  return { kh, kw, c, parts, tileW, cellW, cellH, pitchX: cellW + grid.gap, pitchY: cellH + grid.gap };
+  return { kh, kw, c, parts, tileW, cellW, cellH, pitchX: cellW + grid.gap, pitchY: cellH + (grid.caption ?? 0) + grid.gap };
 }
 
 /** The tile under canvas pixel (x, y), or null over a gap or an empty cell. */
@@ -480,6 +484,22 @@ function showReasons(panel, undrawable) {
   panel.reasonsList.replaceChildren(...items);
 }
 
+/** Writes each tile's cosine similarity in the band under it, where the cell is wide enough for the text. */
+function writeSimilarities(canvas, grid) {
+  const g = cells({ ...grid, caption: grid.caption });
+  const context = canvas.getContext('2d');
+  context.font = CAPTION_FONT;
+  context.textAlign = 'center';
+  context.textBaseline = 'top';
+  context.fillStyle = '#e6e8ec';
+  grid.similarity.forEach((value, index) => {
+    const text = Number.isNaN(value) ? 'n/a' : value.toFixed(3);
+    if (context.measureText(text).width > g.cellW) return;
+    const [column, row] = [index % grid.columns, Math.floor(index / grid.columns)];
+    context.fillText(text, column * g.pitchX + g.cellW / 2, row * g.pitchY + g.cellH + 2);
+  });
+}
+
 /** Draws a colour map's 256 entries as a bar with its ticks (the position view), or hides it. */
 function showColorbar(panel, bar) {
   panel.colorbar.hidden = !bar;
@@ -522,6 +542,7 @@ function draw(panel, reply, started) {
   panel.canvas.height = grid.height;
   const context = panel.canvas.getContext('2d');
   context.putImageData(new ImageData(new Uint8ClampedArray(reply.rgba), grid.width, grid.height), 0, 0);
+  if (grid.view === 'difference') writeSimilarities(panel.canvas, grid);
   const ms = Math.round(performance.now() - started);
 
   panel.shown = { checkpoint, grid };
@@ -693,7 +714,7 @@ async function rerender() {
   const seq = openSeq;
   for (const { panel } of live) panel.status.dataset.state = 'busy';
   const requests = live.map(({ panel, i }) => ({ panel: i, options: renderOptions(panel) }));
-  if (differencePanel) requests.push({ panel: 'difference', options: renderOptions(panels[0]) });
+  if (differencePanel) requests.push({ panel: 'difference', options: { ...renderOptions(panels[0]), caption: CAPTION_BAND } });
   const reply = await bridge.render(requests);
   if (reply.superseded || seq !== openSeq) return;
   if (!reply.ok) {

@@ -39,13 +39,14 @@ export interface TensorInfo { name: string; dtype: string; shape: number[]; draw
  *  the kernel) or 'symmetric' (zero is mid-grey); `channels` draws R, G, B as grey tiles; `order` 'file' or
  *  'norm' (largest L2 norm first). `view: 'positions'` draws the position embedding instead (`tensor` then names
  *  it): `mode` 'cosine' or 'dot', `extraTokens` and `positionGrid` [rows, columns] override what its shape says;
- *  count, columns and gap default to the figure's (every position, a row per grid row, 1-px black gaps). */
-export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw'; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string; fitWidth?: number; normalize?: 'filter' | 'global' | 'symmetric'; channels?: boolean; order?: 'file' | 'norm'; view?: 'filters' | 'positions'; mode?: 'cosine' | 'dot'; extraTokens?: number; positionGrid?: [number, number] }
+ *  count, columns and gap default to the figure's (every position, a row per grid row, 1-px black gaps).
+ *  `caption` leaves that many pixels of gap colour under each row of tiles, for text written by the caller. */
+export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw'; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string; fitWidth?: number; normalize?: 'filter' | 'global' | 'symmetric'; channels?: boolean; order?: 'file' | 'norm'; caption?: number; view?: 'filters' | 'positions'; mode?: 'cosine' | 'dot'; extraTokens?: number; positionGrid?: [number, number] }
 /** An option that was out of range, the value used instead, and why ("at most 384 — the number of filters"). */
 export interface Adjustment { option: 'count' | 'columns' | 'zoom' | 'gap'; value: number; note: string }
 /** What a rendered grid shows. `filterShape` is [kh, kw, c]; `zoom` and `gap` are the ones used; `shown` is the
  *  file index of each filter drawn, in drawing order. */
-export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[]; normalize: 'filter' | 'global' | 'symmetric'; channels: boolean; order: 'file' | 'norm'; shown: number[]; tiles: TileStats[] }
+export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; caption: number; adjustments: Adjustment[]; normalize: 'filter' | 'global' | 'symmetric'; channels: boolean; order: 'file' | 'norm'; shown: number[]; tiles: TileStats[] }
 /** The position view's pixels: tiles of `cosine` similarity (one per position, viridis over [−1, 1]) or the `dot`
  *  Gram matrix (one tile, inferno over its range), with the embedding's tokens and the colour bar to draw. */
 export interface PositionGrid { view: 'positions'; width: number; height: number; rgba: Uint8ClampedArray; tensor: string; dtype: string; shape: number[]; reason: string; mode: 'cosine' | 'dot'; extraTokens: number; gridRows: number; gridCols: number; tokensReason: string; colorbar: { colormap: string; min: number; max: number; ticks: number[]; lut: number[] }; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[] }
@@ -93,7 +94,7 @@ pub struct Checkpoint {
 }
 
 /// The keys `RenderOptions` may have; serde-wasm-bindgen ignores unknown ones, so we check.
-const OPTION_KEYS: [&str; 15] = [
+const OPTION_KEYS: [&str; 16] = [
     "tensor",
     "layout",
     "count",
@@ -105,6 +106,7 @@ const OPTION_KEYS: [&str; 15] = [
     "normalize",
     "channels",
     "order",
+    "caption",
     "view",
     "mode",
     "extraTokens",
@@ -125,6 +127,7 @@ struct RenderOptionsJs {
     normalize: Option<String>,
     channels: Option<bool>,
     order: Option<String>,
+    caption: Option<usize>,
     view: Option<String>,
     mode: Option<String>,
     extra_tokens: Option<usize>,
@@ -147,6 +150,7 @@ struct GridInfoJs {
     rows: usize,
     zoom: usize,
     gap: usize,
+    caption: usize,
     adjustments: Vec<AdjustmentJs>,
     normalize: &'static str,
     channels: bool,
@@ -258,6 +262,7 @@ fn parse_options(options: Option<RenderOptions>) -> Result<Request, JsValue> {
         gap: js.gap.unwrap_or(defaults.gap),
         gap_color,
         fit_width: js.fit_width,
+        caption: js.caption.unwrap_or(0),
         ..defaults
     };
     let invalid = |what: &str, text: &str, choices: &str| {
@@ -313,6 +318,7 @@ fn grid_info(rendered: &Rendered, view: &FilterView) -> Result<JsValue, JsValue>
         rows: rendered.grid.rows,
         zoom: rendered.grid.zoom,
         gap: rendered.grid.gap,
+        caption: rendered.grid.caption,
         adjustments: (rendered.grid.adjustments.iter())
             .map(|a| AdjustmentJs { option: a.option, value: a.used, note: a.note.clone() })
             .collect(),

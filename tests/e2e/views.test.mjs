@@ -215,7 +215,21 @@ test('compare: two checkpoints of one shape give an A − B panel, least similar
   const out = join(scratch, 'difference.png');
   execFileSync(join(REPO, 'target/debug/patchlens'), ['render', ...pair, '-o', out, '--view', 'difference',
     '--count', String(count), '--columns', String(columns), '--zoom', status.zoom, '--gap', String(gap)], { stdio: 'ignore' });
-  assertSamePixels(await canvasPixels(page, 2), decodePng(readFileSync(out)), 'A − B equals the CLI\'s');
+  // The page's grid has a band under each row for the similarities; its tiles are the CLI's, row by row.
+  const page2 = await canvasPixels(page, 2);
+  const cli = decodePng(readFileSync(out));
+  const tileH = 14 * Number(status.zoom);
+  assert.equal(page2.width, cli.width);
+  assert.equal(page2.height, cli.height + 8 * 14, 'eight rows, each with a 14-px band');
+  for (let row = 0; row < 8; row += 1) {
+    const from = (y) => y * cli.width * 4;
+    const ours = page2.rgba.subarray(from(row * (tileH + 14 + gap)), from(row * (tileH + 14 + gap) + tileH));
+    const theirs = cli.rgba.subarray(from(row * (tileH + gap)), from(row * (tileH + gap) + tileH));
+    assert.ok(Buffer.from(ours).equals(Buffer.from(theirs)), `row ${row} of tiles equals the CLI's`);
+  }
+  // A line through the middle of the first band crosses text: more than the gap colour's one value.
+  const inBand = [...page2.rgba.subarray((tileH + 7) * page2.width * 4, (tileH + 8) * page2.width * 4)];
+  assert.ok(new Set(inBand.filter((_, i) => i % 4 === 0)).size > 2, 'the similarities are written under the tiles');
   const { difference } = JSON.parse(readFileSync(join(dirname(MANIFEST), 'views.json'), 'utf8'));
   await page.locator('.panel.difference canvas.grid').scrollIntoViewIfNeeded();
   const box = await page.locator('.panel.difference canvas.grid').boundingBox();
