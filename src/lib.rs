@@ -5,6 +5,7 @@
 //! [`Checkpoint`] ties the steps together; the CLI and the browser bindings (`web`, wasm32 only)
 //! are thin layers over it.
 
+pub mod analysis;
 pub mod checkpoint;
 pub mod container;
 pub mod error;
