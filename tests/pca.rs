@@ -15,15 +15,7 @@ use serde_json::Value;
 const COMPONENT_TOLERANCE: f64 = 1e-9;
 
 fn index() -> Value {
-    let path = fixtures_dir().join("pca.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}. Generate the fixtures first: `.venv/bin/python tests/reference/make_fixtures.py {}`.",
-            path.display(),
-            fixtures_dir().display()
-        )
-    });
-    serde_json::from_str(&text).expect("pca.json is valid JSON")
+    generated_json("pca.json")
 }
 
 fn cases(index: &Value) -> impl Iterator<Item = &Value> {
