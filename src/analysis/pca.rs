@@ -109,10 +109,9 @@ fn fit_in<T: RealField + Copy + Into<f64>>(filters: &Filters, count: usize) -> R
     let mut rows = x.chunks_exact(d);
     let first = rows.next().unwrap_or_default();
     if rows.all(|row| row == first) {
-        let filters = if n == 1 { "The kernel's one filter".to_string() } else { format!("All {n} filters") };
-        return Err(Error::NotDrawable(format!(
-            "{filters} of the kernel are the same, so there is no variance for principal components to show."
-        )));
+        let which =
+            if n == 1 { "The kernel has a single filter".to_string() } else { format!("All {n} filters are the same") };
+        return Err(Error::NotDrawable(format!("{which}, so there is no variance for principal components to show.")));
     }
     centre(&mut x, d);
     let total = x.iter().map(|v| v * v).sum::<f64>();
@@ -181,7 +180,7 @@ fn top_components<T: RealField + Copy + Into<f64>>(
     let mut order: Vec<usize> = (0..size).collect();
     order.sort_by(|&i, &j| value(j).total_cmp(&value(i)));
     order.truncate(count);
-    // Rounding can leave a zero eigenvalue slightly negative; scikit-learn clips those to 0 too.
+    // Rounding can leave a zero eigenvalue slightly negative; scikit-learn's covariance solver clips those to 0 too.
     let variances = order.iter().map(|&j| value(j).max(0.0)).collect();
     let mut components = Vec::with_capacity(count * d);
     for &j in &order {
@@ -263,7 +262,11 @@ mod tests {
         assert!(matches!(error, Error::NotDrawable(_)) && is_sentence(&error), "{error}");
         assert!(error.to_string().starts_with("All 6 filters"), "{error}");
         let one = kernel([2, 2, 3], 1, |_| vec![0.5; 12]);
-        assert!(Pca::fit(&one, 1).unwrap_err().to_string().starts_with("The kernel's one filter"));
+        let error = Pca::fit(&one, 1).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "The kernel has a single filter, so there is no variance for principal components to show."
+        );
         for bad in [f64::NAN, f64::INFINITY] {
             let filters = kernel([1, 1, 3], 4, |i| vec![i as f64, if i == 2 { bad } else { 1.0 }, 0.0]);
             let error = Pca::fit(&filters, 2).unwrap_err();
