@@ -97,7 +97,7 @@ def build(outdir, big=False):
         write_case(outdir, "onet", "onet.pt", np.load(COMMITTED / "onet_pt.0.kernel.npy"), 27,
                    "MTCNN O-Net conv1 (3x3x3x32): all 27 components, the last ~1100x smaller than the first"),
         write_case(outdir, "random_b16", "pca_random_b16.npy", random_kernel(outdir, "random_b16", 7016, 768), 28,
-                   "standard normal 16x16x3x768 (B/16-shaped): top eigenvalues 0.04-1.6 % apart"),
+                   "standard normal 16x16x3x768 (B/16-shaped): its top eigenvalues are 0.04-2.4 % apart"),
     ]
     if big:
         cases.append(write_case(outdir, "random_l16", "pca_random_l16.npy",
