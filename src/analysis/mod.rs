@@ -1,5 +1,7 @@
-//! Views of a checkpoint beyond the filter grid (issue 7). Each is plain Rust over decoded values and
-//! their shape, so the CLI, the page and the tests call the same code.
+//! Views of a checkpoint beyond the filter grid: principal components of the filters, and how alike the
+//! position embedding's positions are. Each is plain Rust over decoded values, drawn through the same grid,
+//! so the CLI, the page and the tests call the same code.
 
+pub mod pca;
 pub mod positions;
 pub mod view;

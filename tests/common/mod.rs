@@ -14,7 +14,12 @@ pub fn fixtures_dir() -> PathBuf {
 }
 
 pub fn manifest() -> Value {
-    let path = fixtures_dir().join("manifest.json");
+    generated_json("manifest.json")
+}
+
+/// A JSON index that `tests/reference/make_fixtures.py` wrote beside the fixtures (manifest.json, pca.json).
+pub fn generated_json(file: &str) -> Value {
+    let path = fixtures_dir().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e}. Generate the fixtures first: `.venv/bin/python tests/reference/make_fixtures.py {}` (npm test does this).",
@@ -22,7 +27,7 @@ pub fn manifest() -> Value {
             fixtures_dir().display()
         )
     });
-    serde_json::from_str(&text).expect("manifest.json is valid JSON")
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file} is not valid JSON: {e}"))
 }
 
 pub fn fixtures(manifest: &Value) -> impl Iterator<Item = &Value> {
