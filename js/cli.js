@@ -17,8 +17,8 @@ usage:
   patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw] [--count N] [--columns C]
                                          [--zoom Z] [--gap G] [--gap-color #rrggbb]
                                          [--normalize filter|global|symmetric] [--channels] [--order file|norm]
-                                         [--view filters|difference|positions] [--mode cosine|dot]
-                                         [--extra-tokens E] [--position-grid RxC]
+                                         [--view filters|pca|positions|difference] [--components K]
+                                         [--mode cosine|dot] [--extra-tokens E] [--position-grid RxC]
   patchlens help [list | render]       (or: patchlens list --help, patchlens render --help)
   patchlens --version
 
@@ -69,9 +69,11 @@ options. Several files given together are one checkpoint (shards, an ONNX model 
                         mid-grey, ±max|w| the ends) (default: filter)
   --channels            draw each filter's R, G and B as three grey tiles side by side
   --order file|norm     the filters' order: as in the file, or largest L2 norm first (default: file)
-  --view VIEW           filters (default); difference: two checkpoints of the same shape given together,
-                        A − B drawn symmetrically, least similar filters first; positions: how alike the
-                        position embedding's positions are (the ViT paper's Figure 7, centre)
+  --view VIEW           filters (default); pca: the filters' principal components (the ViT paper's Figure 7,
+                        left); positions: how alike the position embedding's positions are (Figure 7,
+                        centre); difference: two checkpoints of the same shape given together, A − B drawn
+                        symmetrically, least similar filters first
+  --components K        pca: how many components (default: 28, drawn 7 to a row unless --columns says)
   --mode cosine|dot     positions: each position's cosine similarity with every other, one tile per position
                         (viridis, −1 to 1), or the Gram matrix P·Pᵀ as one image (inferno) (default: cosine)
   --extra-tokens E      positions: leading tokens that are not positions (default: 1, 0 or 2, whichever
@@ -242,12 +244,14 @@ async function render(args) {
       options.order = text;
     } else if (arg === '--view') {
       const text = value();
-      if (!['filters', 'difference', 'positions'].includes(text)) {
-        throw new UsageError(`--view is filters, difference or positions, not '${text}'.`, RENDER_HELP);
+      if (!['filters', 'pca', 'positions', 'difference'].includes(text)) {
+        throw new UsageError(`--view is filters, pca, positions or difference, not '${text}'.`, RENDER_HELP);
       }
       difference = text === 'difference';
-      if (text === 'positions') options.view = 'positions';
+      if (text === 'positions' || text === 'pca') options.view = text;
       else delete options.view;
+    } else if (arg === '--components') {
+      options.components = number(value());
     } else if (arg === '--mode') {
       const text = value();
       if (text !== 'cosine' && text !== 'dot') throw new UsageError(`--mode is cosine or dot, not '${text}'.`, RENDER_HELP);
@@ -303,6 +307,13 @@ function drawTo(output, checkpoint, options, label, other) {
   const shape = grid.shape.length > 0 ? grid.shape.join('×') : 'scalar';
   const read = `read ${checkpoint.bytesTransferred + (other?.bytesTransferred ?? 0)} of `
     + `${checkpoint.fileSize + (other?.fileSize ?? 0)} bytes`;
+  if (grid.view === 'pca') {
+    const explained = grid.explainedVarianceRatio.reduce((sum, r) => sum + r, 0);
+    process.stderr.write(`${output}: ${grid.tensor} ${grid.dtype} ${shape} (${grid.layout.toUpperCase()}), `
+      + `${grid.filtersShown} of ${grid.components} principal components, ${(100 * explained).toFixed(1)} % of the variance, `
+      + `${grid.width}×${grid.height} px, ${read}\n`);
+    return;
+  }
   if (grid.view === 'positions') {
     process.stderr.write(`${output}: ${grid.tensor} ${grid.dtype} ${shape}, position ${grid.mode} (${grid.reason}; `
       + `${grid.tokensReason}), ${grid.width}×${grid.height} px, ${read}\n`);

@@ -292,3 +292,36 @@ fn the_position_view_draws_the_figure() {
     assert_eq!(bad.status.code(), Some(2));
     std::fs::remove_file(out).ok();
 }
+
+#[test]
+fn the_pca_view_draws_28_components_7_to_a_row() {
+    let file = fixtures_dir().join("dinov2_vits14.npz");
+    let out = out_path("pca");
+    let run = patchlens(&[
+        "render",
+        file.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--view",
+        "pca",
+        "--zoom",
+        "1",
+        "--gap",
+        "0",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("28 of 28 principal components"));
+    assert_eq!(decode_png(&out).0, 7 * 14);
+    let many = patchlens(&[
+        "render",
+        file.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--view",
+        "pca",
+        "--components",
+        "999",
+    ]);
+    assert_eq!(many.status.code(), Some(2), "{}", String::from_utf8_lossy(&many.stderr));
+    std::fs::remove_file(out).ok();
+}

@@ -133,3 +133,29 @@ fn timing() {
         eprintln!("{} {:?}: {:.1} ms", str_of(case, "name"), filters.dims(), best * 1e3);
     }
 }
+
+/// The view the page, CLI and API draw: the components laid out by the grid, 4 × 7 for the paper's 28.
+#[test]
+fn the_view_lays_the_components_out_as_tiles() {
+    use patchlens::analysis::pca::{pca_tiles, Pca};
+    use patchlens::analysis::view::pca_defaults;
+    use patchlens::grid::GridOptions;
+    let checkpoint =
+        patchlens::Checkpoint::open(patchlens::FileSource::open(fixtures_dir().join("dinov2_vits14.npz")).unwrap())
+            .unwrap();
+    let drawn = checkpoint.render_pca(None, None, 28, |k| GridOptions { zoom: 1, gap: 0, ..pca_defaults(k) }).unwrap();
+    assert_eq!((drawn.grid.columns, drawn.grid.rows, drawn.components), (7, 4, 28));
+    assert_eq!((drawn.grid.width, drawn.grid.height), (7 * 14, 4 * 14));
+    let (_, filters) = checkpoint.filters(None).unwrap();
+    let pca = Pca::fit(&filters, 28).unwrap();
+    assert_eq!(drawn.explained_variance_ratio, pca.explained_variance_ratio());
+    let tiles = pca_tiles(&pca);
+    for k in [0, 6, 7, 27] {
+        let (x0, y0) = ((k % 7) * 14, (k / 7) * 14);
+        for (y, x) in [(0, 0), (5, 9), (13, 13)] {
+            let at = ((y0 + y) * drawn.grid.width + x0 + x) * 4;
+            let want = &tiles[k * 14 * 14 * 3 + (y * 14 + x) * 3..][..3];
+            assert_eq!(&drawn.grid.rgba[at..at + 3], want, "component {k} at ({x}, {y})");
+        }
+    }
+}

@@ -1,7 +1,8 @@
-//! The position-embedding view of a checkpoint: finds the embedding (or takes the one named), decides its
-//! grid, draws the similarity image, and hands it to the grid as tiles — one per position for `cosine`, one
-//! for `dot` — so zoom, gap, columns and fitting work as for filters.
+//! The analysis views of a checkpoint, handed to the grid as tiles so zoom, gap, columns and fitting work as
+//! for filters: the principal components of the filters (one tile per component), and the position
+//! embedding's similarity image (one tile per position for `cosine`, one for `dot`).
 
+use super::pca::{pca_tiles, Pca};
 use super::positions::{
     self as similarity, pick_position_embedding, tokens_and_width, unusable_reason, ColorBar, PositionImage,
     SimilarityMode, SimilarityOptions, TokenGrid,
@@ -9,6 +10,7 @@ use super::positions::{
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::grid::{self, Grid, GridOptions, TileSource};
+use crate::kernel::KernelLayout;
 use crate::tensor::TensorInfo;
 use std::ops::Range;
 
@@ -138,6 +140,79 @@ impl Checkpoint {
             mode: view.mode,
             colorbar: image.colorbar.clone(),
             image,
+        })
+    }
+}
+
+/// The principal-components figure: the first `components` of the filters, 4 × 7 for the paper's 28.
+pub fn pca_defaults(components: usize) -> GridOptions {
+    GridOptions { count: components, columns: PCA_COLUMNS.min(components.max(1)), ..GridOptions::default() }
+}
+
+/// The paper draws its 28 components in rows of 7.
+pub const PCA_COLUMNS: usize = 7;
+
+/// A drawn principal-components view.
+#[derive(Debug, Clone)]
+pub struct RenderedPca {
+    pub grid: Grid,
+    pub tensor: TensorInfo,
+    pub layout: KernelLayout,
+    /// (kh, kw, c) of a component.
+    pub filter_shape: [usize; 3],
+    /// How many components were computed.
+    pub components: usize,
+    /// The share of the variance each drawn component explains, in drawing order.
+    pub explained_variance_ratio: Vec<f64>,
+}
+
+/// Tiles already made: `count` of `shape`, back to back.
+struct MadeTiles {
+    shape: [usize; 3],
+    bytes: Vec<u8>,
+}
+
+impl TileSource for MadeTiles {
+    fn tile_shape(&self) -> [usize; 3] {
+        self.shape
+    }
+    fn count(&self) -> usize {
+        let len = self.shape.iter().product::<usize>();
+        if len == 0 {
+            0
+        } else {
+            self.bytes.len() / len
+        }
+    }
+    fn tiles(&self, range: Range<usize>) -> Vec<Vec<u8>> {
+        let len = self.shape.iter().product::<usize>();
+        range.take_while(|&i| i < self.count()).map(|i| self.bytes[i * len..(i + 1) * len].to_vec()).collect()
+    }
+}
+
+impl Checkpoint {
+    /// Draws the first `components` principal components of a tensor's filters (scikit-learn's
+    /// `PCA(svd_solver="full")` in f64), each scaled to bytes as a filter is, laid out by `options`.
+    pub fn render_pca(
+        &self,
+        tensor: Option<&str>,
+        layout: Option<KernelLayout>,
+        components: usize,
+        options: impl FnOnce(usize) -> GridOptions,
+    ) -> Result<RenderedPca> {
+        let (info, filters, layout) = self.filters_as(tensor, layout)?;
+        let pca = Pca::fit(&filters, components)?;
+        let shape = pca.filter_shape();
+        let grid = grid::render_tiles(&MadeTiles { shape, bytes: pca_tiles(&pca) }, &options(pca.len()))?;
+        let explained_variance_ratio =
+            pca.explained_variance_ratio().iter().take(grid.filters_shown).copied().collect();
+        Ok(RenderedPca {
+            grid,
+            tensor: info,
+            layout,
+            filter_shape: shape,
+            components: pca.len(),
+            explained_variance_ratio,
         })
     }
 }

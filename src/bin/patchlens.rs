@@ -1,8 +1,9 @@
 //! The patchlens command line: list a checkpoint's tensors, or render its filters to a PNG
 //! with the same pixels the web page draws.
 
+use patchlens::analysis::pca::DEFAULT_COMPONENTS;
 use patchlens::analysis::positions::SimilarityMode;
-use patchlens::analysis::view::{position_defaults, PositionView};
+use patchlens::analysis::view::{pca_defaults, position_defaults, PositionView};
 use patchlens::container::NamedSource;
 use patchlens::fileset::files_named_by_index;
 use patchlens::grid::{self, parse_color, GridOptions};
@@ -21,8 +22,8 @@ usage:
   patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw] [--count N] [--columns C]
                                          [--zoom Z] [--gap G] [--gap-color #rrggbb]
                                          [--normalize filter|global|symmetric] [--channels] [--order file|norm]
-                                         [--view filters|difference|positions] [--mode cosine|dot]
-                                         [--extra-tokens E] [--position-grid RxC]
+                                         [--view filters|pca|positions|difference] [--components K]
+                                         [--mode cosine|dot] [--extra-tokens E] [--position-grid RxC]
   patchlens help [list | render]       (or: patchlens list --help, patchlens render --help)
   patchlens --version
 
@@ -77,9 +78,11 @@ options. Several files given together are one checkpoint (shards, an ONNX model 
                         mid-grey, ±max|w| the ends) (default: filter)
   --channels            draw each filter's R, G and B as three grey tiles side by side
   --order file|norm     the filters' order: as in the file, or largest L2 norm first (default: file)
-  --view VIEW           filters (default); difference: two checkpoints of the same shape given together,
-                        A − B drawn symmetrically, least similar filters first; positions: how alike the
-                        position embedding's positions are (the ViT paper's Figure 7, centre)
+  --view VIEW           filters (default); pca: the filters' principal components (the ViT paper's Figure 7,
+                        left); positions: how alike the position embedding's positions are (Figure 7,
+                        centre); difference: two checkpoints of the same shape given together, A − B drawn
+                        symmetrically, least similar filters first
+  --components K        pca: how many components (default: 28, drawn 7 to a row unless --columns says)
   --mode cosine|dot     positions: each position's cosine similarity with every other, one tile per position
                         (viridis, −1 to 1), or the Gram matrix P·Pᵀ as one image (inferno) (default: cosine)
   --extra-tokens E      positions: leading tokens that are not positions (default: 1, 0 or 2, whichever
@@ -307,6 +310,8 @@ fn render(args: &[String]) -> Result<(), Failure> {
     let mut view = FilterView::default();
     let mut difference = false;
     let mut positions = false;
+    let mut pca = false;
+    let mut components = DEFAULT_COMPONENTS;
     let mut position_view = PositionView::default();
     let mut options = GridOptions::default();
     let mut given: Vec<&str> = Vec::new(); // the grid options named on the command line
@@ -355,12 +360,19 @@ fn render(args: &[String]) -> Result<(), Failure> {
             "--channels" => view.channels = true,
             "--view" => {
                 let v = value(arg)?;
-                (difference, positions) = match v.as_str() {
-                    "filters" => (false, false),
-                    "difference" => (true, false),
-                    "positions" => (false, true),
-                    _ => return Err(usage(format!("--view is filters, difference or positions, not '{v}'."), HELP)),
+                (difference, positions, pca) = match v.as_str() {
+                    "filters" => (false, false, false),
+                    "difference" => (true, false, false),
+                    "positions" => (false, true, false),
+                    "pca" => (false, false, true),
+                    _ => {
+                        let why = format!("--view is filters, pca, positions or difference, not '{v}'.");
+                        return Err(usage(why, HELP));
+                    }
                 };
+            }
+            "--components" => {
+                components = number(arg, value(arg)?)?;
             }
             "--mode" => {
                 let v = value(arg)?;
@@ -408,6 +420,44 @@ fn render(args: &[String]) -> Result<(), Failure> {
     let (checkpoint, label) = &checkpoints[0];
     let bytes_read = || checkpoints.iter().map(|(c, _)| c.bytes_read()).sum::<u64>();
     let file_size = checkpoints.iter().map(|(c, _)| c.file_size()).sum::<u64>();
+    if pca {
+        let grid_options = |k: usize| {
+            let figure = pca_defaults(k);
+            let pick = |name: &str, ours: usize, theirs: usize| if given.contains(&name) { ours } else { theirs };
+            GridOptions {
+                count: pick("count", options.count, figure.count),
+                columns: pick("columns", options.columns, figure.columns),
+                ..options.clone()
+            }
+        };
+        let drawn =
+            checkpoint.render_pca(tensor.as_deref(), layout, components, grid_options).map_err(|e| match e {
+                patchlens::Error::InvalidOption(sentence) => usage(sentence, HELP),
+                e => Failure::Input(format!("{label}: {e}")),
+            })?;
+        write_png(&out, drawn.grid.width, drawn.grid.height, &drawn.grid.rgba)
+            .map_err(|e| format!("Could not write {}: {e}.", out.display()))?;
+        for adjustment in drawn.grid.adjustments.iter().filter(|a| given.contains(&a.option)) {
+            eprintln!("patchlens: --{}: {}.", adjustment.option, adjustment.note);
+        }
+        let t = &drawn.tensor;
+        let explained: f64 = drawn.explained_variance_ratio.iter().sum();
+        eprintln!(
+            "{}: {} {} {} ({}), {} of {} principal components, {:.1} % of the variance, {}×{} px, read {} of {file_size} bytes",
+            out.display(),
+            t.name,
+            t.dtype,
+            t.shape_text(),
+            drawn.layout.name().to_uppercase(),
+            drawn.grid.filters_shown,
+            drawn.components,
+            100.0 * explained,
+            drawn.grid.width,
+            drawn.grid.height,
+            bytes_read()
+        );
+        return Ok(());
+    }
     if positions {
         let grid_options = |tokens: &_| {
             let figure = position_defaults(position_view.mode, tokens);

@@ -7,8 +7,9 @@ mod reader;
 pub use blob::BlobSource;
 pub use reader::ReaderSource;
 
+use crate::analysis::pca::DEFAULT_COMPONENTS;
 use crate::analysis::positions::SimilarityMode;
-use crate::analysis::view::{position_defaults, PositionView};
+use crate::analysis::view::{pca_defaults, position_defaults, PositionView};
 use crate::container::NamedSource;
 use crate::error::Error;
 use crate::grid::{parse_color, GridOptions};
@@ -40,8 +41,9 @@ export interface TensorInfo { name: string; dtype: string; shape: number[]; draw
  *  'norm' (largest L2 norm first). `view: 'positions'` draws the position embedding instead (`tensor` then names
  *  it): `mode` 'cosine' or 'dot', `extraTokens` and `positionGrid` [rows, columns] override what its shape says;
  *  count, columns and gap default to the figure's (every position, a row per grid row, 1-px black gaps).
+ *  `view: 'pca'` draws the first `components` (default 28) principal components of the filters, 7 to a row.
  *  `caption` leaves that many pixels of gap colour under each row of tiles, for text written by the caller. */
-export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw'; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string; fitWidth?: number; normalize?: 'filter' | 'global' | 'symmetric'; channels?: boolean; order?: 'file' | 'norm'; caption?: number; view?: 'filters' | 'positions'; mode?: 'cosine' | 'dot'; extraTokens?: number; positionGrid?: [number, number] }
+export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw'; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string; fitWidth?: number; normalize?: 'filter' | 'global' | 'symmetric'; channels?: boolean; order?: 'file' | 'norm'; caption?: number; components?: number; view?: 'filters' | 'pca' | 'positions'; mode?: 'cosine' | 'dot'; extraTokens?: number; positionGrid?: [number, number] }
 /** An option that was out of range, the value used instead, and why ("at most 384 — the number of filters"). */
 export interface Adjustment { option: 'count' | 'columns' | 'zoom' | 'gap'; value: number; note: string }
 /** What a rendered grid shows. `filterShape` is [kh, kw, c]; `zoom` and `gap` are the ones used; `shown` is the
@@ -50,6 +52,9 @@ export interface GridInfo { width: number; height: number; tensor: string; dtype
 /** The position view's pixels: tiles of `cosine` similarity (one per position, viridis over [−1, 1]) or the `dot`
  *  Gram matrix (one tile, inferno over its range), with the embedding's tokens and the colour bar to draw. */
 export interface PositionGrid { view: 'positions'; width: number; height: number; rgba: Uint8ClampedArray; tensor: string; dtype: string; shape: number[]; reason: string; mode: 'cosine' | 'dot'; extraTokens: number; gridRows: number; gridCols: number; tokensReason: string; colorbar: { colormap: string; min: number; max: number; ticks: number[]; lut: number[] }; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[] }
+/** The principal-components view's pixels: the first `components` of the filters (scikit-learn's PCA in f64), each
+ *  scaled as a filter is; `explainedVarianceRatio` of each drawn component. */
+export interface PcaGrid { view: 'pca'; width: number; height: number; rgba: Uint8ClampedArray; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; components: number; explainedVarianceRatio: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[] }
 /** One drawn filter: its index in the file and its raw numbers (min and max ignore NaNs; mean and L2 norm in f64). */
 export interface TileStats { index: number; min: number; max: number; mean: number; norm: number }
 /** One checkpoint found among files opened together: the files it is made of, and either the open
@@ -94,7 +99,7 @@ pub struct Checkpoint {
 }
 
 /// The keys `RenderOptions` may have; serde-wasm-bindgen ignores unknown ones, so we check.
-const OPTION_KEYS: [&str; 16] = [
+const OPTION_KEYS: [&str; 17] = [
     "tensor",
     "layout",
     "count",
@@ -107,6 +112,7 @@ const OPTION_KEYS: [&str; 16] = [
     "channels",
     "order",
     "caption",
+    "components",
     "view",
     "mode",
     "extraTokens",
@@ -128,6 +134,7 @@ struct RenderOptionsJs {
     channels: Option<bool>,
     order: Option<String>,
     caption: Option<usize>,
+    components: Option<usize>,
     view: Option<String>,
     mode: Option<String>,
     extra_tokens: Option<usize>,
@@ -188,6 +195,28 @@ struct PositionInfoJs {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PcaInfoJs {
+    view: &'static str,
+    width: usize,
+    height: usize,
+    tensor: String,
+    dtype: String,
+    shape: Vec<usize>,
+    layout: &'static str,
+    filter_shape: [usize; 3],
+    components: usize,
+    explained_variance_ratio: Vec<f64>,
+    filters_shown: usize,
+    filters_total: usize,
+    columns: usize,
+    rows: usize,
+    zoom: usize,
+    gap: usize,
+    adjustments: Vec<AdjustmentJs>,
+}
+
+#[derive(Serialize)]
 struct ColorBarJs {
     colormap: &'static str,
     min: f64,
@@ -220,6 +249,8 @@ struct Request {
     view: FilterView,
     /// The position view instead of filters, with the grid options the caller gave (the rest: the figure's).
     positions: Option<(PositionView, Given)>,
+    /// The principal-components view: how many, and the grid options the caller gave.
+    pca: Option<(usize, Given)>,
     grid: GridOptions,
 }
 
@@ -286,8 +317,13 @@ fn parse_options(options: Option<RenderOptions>) -> Result<Request, JsValue> {
         })?),
         None => None,
     };
+    let given = Given { count: js.count, columns: js.columns, gap: js.gap, gap_color: has_gap_color };
+    let pca = match js.view.as_deref() {
+        Some("pca") => Some((js.components.unwrap_or(DEFAULT_COMPONENTS), given)),
+        _ => None,
+    };
     let positions = match js.view.as_deref() {
-        None | Some("filters") => None,
+        None | Some("filters") | Some("pca") => None,
         Some("positions") => {
             let mode = match js.mode.as_deref() {
                 None => SimilarityMode::Cosine,
@@ -295,12 +331,11 @@ fn parse_options(options: Option<RenderOptions>) -> Result<Request, JsValue> {
             };
             let view =
                 PositionView { mode, extra_tokens: js.extra_tokens, grid: js.position_grid.map(|[r, c]| (r, c)) };
-            let given = Given { count: js.count, columns: js.columns, gap: js.gap, gap_color: has_gap_color };
             Some((view, given))
         }
-        Some(text) => return Err(invalid("view", text, "'filters' or 'positions'")),
+        Some(text) => return Err(invalid("view", text, "'filters', 'pca' or 'positions'")),
     };
-    Ok(Request { tensor: js.tensor, layout, view, positions, grid })
+    Ok(Request { tensor: js.tensor, layout, view, positions, pca, grid })
 }
 
 fn grid_info(rendered: &Rendered, view: &FilterView) -> Result<JsValue, JsValue> {
@@ -471,11 +506,14 @@ impl Checkpoint {
     }
 
     /// Renders the grid to RGBA pixels.
-    #[wasm_bindgen(unchecked_return_type = "Grid | PositionGrid")]
+    #[wasm_bindgen(unchecked_return_type = "Grid | PcaGrid | PositionGrid")]
     pub fn render(&self, options: Option<RenderOptions>) -> Result<JsValue, JsValue> {
         let request = parse_options(options)?;
         if let Some((view, given)) = request.positions {
             return self.render_positions(request.tensor.as_deref(), &view, given, &request.grid);
+        }
+        if let Some((components, given)) = request.pca {
+            return self.render_pca(request.tensor.as_deref(), request.layout, components, given, &request.grid);
         }
         let (rendered, view) = self.render_request(request)?;
         let out = grid_info(&rendered, &view)?;
@@ -618,6 +656,51 @@ impl Checkpoint {
                 SimilarityMode::Cosine => [drawn.tokens.rows, drawn.tokens.cols, 3],
                 SimilarityMode::Dot => [drawn.tokens.positions(), drawn.tokens.positions(), 3],
             },
+            filters_shown: drawn.grid.filters_shown,
+            filters_total: drawn.grid.filters_total,
+            columns: drawn.grid.columns,
+            rows: drawn.grid.rows,
+            zoom: drawn.grid.zoom,
+            gap: drawn.grid.gap,
+            adjustments: (drawn.grid.adjustments.iter())
+                .map(|a| AdjustmentJs { option: a.option, value: a.used, note: a.note.clone() })
+                .collect(),
+        };
+        let out = serde_wasm_bindgen::to_value(&info).map_err(|e| plain_error(&e.to_string()))?;
+        let rgba = js_sys::Uint8ClampedArray::from(&drawn.grid.rgba[..]);
+        js_sys::Reflect::set(&out, &"rgba".into(), &rgba)?;
+        Ok(out)
+    }
+
+    /// The principal components' pixels and what they show (`PcaGrid` in the TypeScript section).
+    fn render_pca(
+        &self,
+        tensor: Option<&str>,
+        layout: Option<KernelLayout>,
+        components: usize,
+        given: Given,
+        options: &GridOptions,
+    ) -> Result<JsValue, JsValue> {
+        let grid_options = |k: usize| {
+            let figure = pca_defaults(k);
+            GridOptions {
+                count: given.count.unwrap_or(figure.count),
+                columns: given.columns.unwrap_or(figure.columns),
+                ..options.clone()
+            }
+        };
+        let drawn = self.inner.render_pca(tensor, layout, components, grid_options).map_err(js_error)?;
+        let info = PcaInfoJs {
+            view: "pca",
+            width: drawn.grid.width,
+            height: drawn.grid.height,
+            tensor: drawn.tensor.name.clone(),
+            dtype: drawn.tensor.dtype.to_string(),
+            shape: drawn.tensor.shape.clone(),
+            layout: drawn.layout.name(),
+            filter_shape: drawn.filter_shape,
+            components: drawn.components,
+            explained_variance_ratio: drawn.explained_variance_ratio.clone(),
             filters_shown: drawn.grid.filters_shown,
             filters_total: drawn.grid.filters_total,
             columns: drawn.grid.columns,

@@ -87,6 +87,14 @@ test('render: the filters view\'s normalisations, order and channels draw the sa
   assertSamePixels(difference.node, difference.rust, 'the difference view');
   const one = sameOutput(['render', pair[0], '--view', 'difference', '-o', join(scratch, 'never.png')]);
   assert.equal(one.status, 1, 'a difference needs two checkpoints');
+  // Principal components are floating-point work that wasm and native may round apart: within one level, as
+  // each is of scikit-learn (tests/pca.rs).
+  for (const pca of [['--view', 'pca'], ['--view', 'pca', '--components', '9', '--columns', '3', '--zoom', '2']]) {
+    const { rust, node } = renderBoth([SAMPLE, ...pca]);
+    assert.deepEqual([node.width, node.height], [rust.width, rust.height], pca.join(' '));
+    const worst = node.rgba.reduce((most, v, i) => Math.max(most, Math.abs(v - rust.rgba[i])), 0);
+    assert.ok(worst <= 1, `${pca.join(' ')}: a pixel is ${worst} levels from the Rust CLI's`);
+  }
   for (const positions of [['--view', 'positions'], ['--view', 'positions', '--mode', 'dot', '--zoom', '2'],
     ['--view', 'positions', '--extra-tokens', '1', '--position-grid', '7x28', '--count', '3']]) {
     const { rust, node } = renderBoth([join(GENERATED, 'positions_augreg.npz'), ...positions]);
