@@ -10,7 +10,7 @@ const ui = {
   fileInput: $('file-input'), pickButton: $('pick-button'), sampleButton: $('sample-button'),
   controls: $('controls'), panels: $('panels'),
   count: $('count'), columns: $('columns'), zoom: $('zoom'), fit: $('fit'), gap: $('gap'), gapColor: $('gap-color'),
-  view: $('view'), normalize: $('normalize'), order: $('order'), channels: $('channels'),
+  view: $('view'), components: $('components'), normalize: $('normalize'), order: $('order'), channels: $('channels'),
   download: $('download'), compare: $('compare'), difference: $('difference'), openError: $('open-error'), openErrorText: $('open-error-text'), openErrorClose: $('open-error-close'),
 };
 /** The number fields, by the option name the module reports adjustments under, with the page's label. */
@@ -43,7 +43,8 @@ function panelOf(section) {
     section, head: q('.panel-head'), title: q('.panel-title'), headDownload: q('.panel-download'),
     alert: q('.alert'), status: q('.status'), tensor: q('.tensor'), layout: q('.layout'), notes: q('.notes'),
     canvas: q('.grid'), stage: q('.stage'), emptyNote: q('.empty-note'), overflowNote: q('.overflow-note'),
-    attribution: q('.attribution'), reasons: q('.reasons'), colorbar: q('.colorbar'), reasonsTitle: q('.reasons-title'),
+    attribution: q('.attribution'), reasons: q('.reasons'), colorbar: q('.colorbar'), scree: q('.scree'),
+    progress: q('.progress'), reasonsTitle: q('.reasons-title'),
     reasonsList: q('.reasons-list'), filter: q('.tensor-filter'), filterLabel: q('.tensor-filter-label'),
     showAll: q('.show-all'), tensorCount: q('.tensor-count'), mark: q('.tile-mark'), readout: q('.tile-readout'),
     shown: null, tensorList: null, isSample: false, shownStatus: null, current: null,
@@ -132,6 +133,13 @@ function stageWidth() {
 
 /** The shared controls plus a panel's tensor and layout as RenderOptions; fields being edited are left out. */
 function renderOptions(panel) {
+  const zoom = ui.fit.checked ? { fitWidth: stageWidth() } : { zoom: whole(ui.zoom) };
+  if (ui.view.value === 'pca') {
+    // The paper's figure: the components 7 to a row; the gap and its colour as set.
+    const fields = { view: 'pca', components: whole(ui.components), gap: whole(ui.gap), gapColor: ui.gapColor.value,
+      tensor: panel?.tensor.value || null, layout: panel?.layout.value || null, ...zoom };
+    return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null));
+  }
   if (ui.view.value !== 'filters') {
     // The position figure: every position, a row of tiles per grid row, 1-px black gaps; zoom as set.
     const mode = ui.view.value === 'positions-dot' ? 'dot' : 'cosine';
@@ -157,7 +165,7 @@ const controlsComplete = () => NUMBER_FIELDS
  */
 function showAdjustments(grids) {
   for (const { option, input, label } of NUMBER_FIELDS) {
-    if (ui.view.value !== 'filters' && option !== 'zoom') continue; // the figure's own count, columns and gap
+    if (ui.view.value !== 'filters' && option !== 'zoom' && !(ui.view.value === 'pca' && option === 'gap')) continue;
     const note = $(`${option}-note`);
     if (option === 'zoom' && ui.fit.checked) {
       input.value = String(grids[0].zoom); // the field says what fit chose
@@ -223,7 +231,8 @@ function describeTile(grid, index) {
 /** Outlines tile `index` (null: none) and says what it is under the grid. */
 function markTile(panel, index) {
   const grid = panel.shown?.grid;
-  const known = grid?.tiles?.[index] || (grid?.view === 'positions' && index !== null && index < grid.filtersShown);
+  const known = grid?.tiles?.[index]
+    || (['positions', 'pca'].includes(grid?.view) && index !== null && index < grid.filtersShown);
   if (!grid || index === null || !known) {
     panel.mark.hidden = true;
     panel.readout.textContent = '';
@@ -237,7 +246,9 @@ function markTile(panel, index) {
     width: `${g.cellW}px`, height: `${g.cellH}px`,
   });
   panel.mark.hidden = false;
-  panel.readout.textContent = grid.view === 'positions' ? describePosition(grid, index) : describeTile(grid, index);
+  panel.readout.textContent = grid.view === 'positions' ? describePosition(grid, index)
+    : grid.view === 'pca' ? `Component ${index}: explains ${(100 * grid.explainedVarianceRatio[index]).toFixed(2)} % of the variance`
+      : describeTile(grid, index);
 }
 
 /** One line on a tile of the position view: the position it stands for. */
@@ -290,7 +301,7 @@ const inspector = {
 /** Opens tile `index` of a panel large, with its channels and numbers. */
 function openInspector(panel, index) {
   const grid = panel.shown?.grid;
-  if (grid?.view === 'positions') return; // a position tile's line under the grid says it all
+  if (grid?.view === 'positions' || grid?.view === 'pca') return; // the line under the grid says it all
   if (!grid?.tiles?.[index]) return;
   inspector.panel = panel;
   markTile(panel, index);
@@ -330,7 +341,7 @@ inspector.dialog.addEventListener('close', () => inspector.panel?.canvas.focus()
 
 /** The settings kept in the page address (`#normalize=symmetric&order=norm&count=64`), with their defaults. */
 const HASH_FIELDS = [
-  ['view', () => ui.view, 'filters'], ['normalize', () => ui.normalize, 'filter'], ['order', () => ui.order, 'file'], ['channels', () => ui.channels, false],
+  ['view', () => ui.view, 'filters'], ['k', () => ui.components, '28'], ['normalize', () => ui.normalize, 'filter'], ['order', () => ui.order, 'file'], ['channels', () => ui.channels, false],
   ['count', () => ui.count, '128'], ['columns', () => ui.columns, '16'], ['zoom', () => ui.zoom, null],
   ['gap', () => ui.gap, '2'], ['gap-color', () => ui.gapColor, '#1b1e24'],
 ];
@@ -500,6 +511,27 @@ function writeSimilarities(canvas, grid) {
   });
 }
 
+/** The share of the variance each drawn component explains, as bars under the grid (a scree line), or hides it. */
+function showScree(panel, grid) {
+  panel.scree.hidden = !grid;
+  if (!grid) return;
+  const ratios = grid.explainedVarianceRatio;
+  const canvas = panel.scree.querySelector('canvas');
+  const bar = 6;
+  canvas.width = ratios.length * (bar + 2);
+  const context = canvas.getContext('2d');
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  context.fillStyle = '#7cc4ff';
+  const top = Math.max(...ratios, 1e-12);
+  ratios.forEach((r, k) => {
+    const h = Math.max(1, Math.round((r / top) * (canvas.height - 2)));
+    context.fillRect(k * (bar + 2) + 1, canvas.height - 1 - h, bar, h);
+  });
+  const percent = (r) => `${(100 * r).toFixed(2)} %`;
+  panel.scree.querySelector('.scree-note').textContent =
+    `Explained variance: component 0 ${percent(ratios[0])}, component ${ratios.length - 1} ${percent(ratios[ratios.length - 1])}.`;
+}
+
 /** Draws a colour map's 256 entries as a bar with its ticks (the position view), or hides it. */
 function showColorbar(panel, bar) {
   panel.colorbar.hidden = !bar;
@@ -518,7 +550,10 @@ function showColorbar(panel, bar) {
 /** The settings a view does not use are disabled (the position figure sets its own count, columns and gap). */
 function enableSettings() {
   const filters = ui.view.value === 'filters';
-  for (const input of [ui.normalize, ui.order, ui.channels, ui.count, ui.columns, ui.gap, ui.gapColor]) input.disabled = !filters;
+  const pca = ui.view.value === 'pca';
+  ui.controls.classList.toggle('pca', pca);
+  for (const input of [ui.normalize, ui.order, ui.channels, ui.count, ui.columns]) input.disabled = !filters;
+  for (const input of [ui.gap, ui.gapColor]) input.disabled = !filters && !pca;
 }
 
 /** Marks a stage whose grid is wider than it (an explicit zoom): it scrolls, and says so. */
@@ -571,9 +606,14 @@ function draw(panel, reply, started) {
     panel.notes.replaceChildren(Object.assign(document.createElement('li'), { textContent: `Drawn: ${grid.tensor}, ${grid.reason}.` }));
     panel.notes.hidden = false;
   }
+  const pca = grid.view === 'pca';
+  showScree(panel, pca ? grid : null);
   const difference = grid.view === 'difference';
   panel.section.classList.toggle('difference', difference);
-  const what = difference
+  const explained = pca ? grid.explainedVarianceRatio.reduce((sum, r) => sum + r, 0) : 0;
+  const what = pca
+    ? `${grid.filtersShown} of ${grid.components} principal components of ${grid.shape.join('×')}, ${(100 * explained).toFixed(1)} % of the variance`
+    : difference
     ? `A − B, ${grid.filtersShown} of ${grid.filtersTotal} filters, least similar first, symmetric (0 = grey)`
     : positions
     ? `position ${grid.mode === 'dot' ? 'Gram matrix P·Pᵀ' : 'cosine similarity'} (${grid.tokensReason})`
@@ -713,9 +753,18 @@ async function rerender() {
   const started = performance.now();
   const seq = openSeq;
   for (const { panel } of live) panel.status.dataset.state = 'busy';
+  // Slow views (principal components of a big kernel) say they are working after 200 ms.
+  const slow = setTimeout(() => {
+    for (const { panel } of live) {
+      panel.progress.textContent = ui.view.value === 'pca' ? 'Computing the principal components…' : 'Drawing…';
+      panel.progress.hidden = false;
+    }
+  }, 200);
   const requests = live.map(({ panel, i }) => ({ panel: i, options: renderOptions(panel) }));
   if (differencePanel) requests.push({ panel: 'difference', options: { ...renderOptions(panels[0]), caption: CAPTION_BAND } });
   const reply = await bridge.render(requests);
+  clearTimeout(slow);
+  for (const { panel } of live) panel.progress.hidden = true;
   if (reply.superseded || seq !== openSeq) return;
   if (!reply.ok) {
     for (const { panel } of live) {

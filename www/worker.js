@@ -20,7 +20,8 @@ let panels = [];
 const TENSOR_FIELDS = ['name', 'dtype', 'shape', 'drawable', 'reason', 'layout', 'layoutInferred', 'recognized'];
 const GRID_FIELDS = ['width', 'height', 'tensor', 'dtype', 'shape', 'layout', 'filterShape',
   'filtersShown', 'filtersTotal', 'columns', 'rows', 'zoom', 'gap', 'adjustments', 'normalize', 'channels', 'order',
-  'caption', 'shown', 'tiles', 'view', 'reason', 'mode', 'extraTokens', 'gridRows', 'gridCols', 'tokensReason', 'colorbar'];
+  'caption', 'shown', 'tiles', 'view', 'reason', 'mode', 'extraTokens', 'gridRows', 'gridCols', 'tokensReason', 'colorbar',
+  'components', 'explainedVarianceRatio'];
 
 // Copies named fields into a plain object: works whether the module returns plain objects or classes.
 const pick = (source, fields) => Object.fromEntries(fields.map((f) => [f, source[f]]).filter(([, v]) => v !== undefined));

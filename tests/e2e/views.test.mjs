@@ -243,3 +243,28 @@ test('compare: two checkpoints of one shape give an A − B panel, least similar
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('the principal-components view: 28 components 7 to a row, within a level of the CLI, with the scree line', async () => {
+  const { page, context, problems } = await openPage(session);
+  const status = await settledAfter(page, () => page.selectOption('#view', 'pca'));
+  assert.equal(status.data.view, 'pca', status.text);
+  assert.match(status.text, /28 of 28 principal components of 14×14×3×384, [\d.]+ % of the variance/);
+  assert.equal(await page.isVisible('#components'), true);
+  const out = join(scratch, 'pca.png');
+  execFileSync(join(REPO, 'target/debug/patchlens'), ['render', join(dirname(MANIFEST), 'dinov2_vits14.npz'), '-o', out,
+    '--view', 'pca', '--zoom', status.data.zoom], { stdio: 'ignore' });
+  const cli = decodePng(readFileSync(out));
+  const shown = await canvasPixels(page);
+  assert.deepEqual([shown.width, shown.height], [cli.width, cli.height]);
+  const worst = shown.rgba.reduce((most, v, i) => Math.max(most, Math.abs(v - cli.rgba[i])), 0);
+  assert.ok(worst <= 1, `a pixel is ${worst} levels from the CLI's`);
+  assert.equal(await page.isVisible('.scree'), true);
+  const box = await page.locator('#grid').boundingBox();
+  await page.mouse.move(box.x + 3, box.y + 3);
+  assert.match(await page.textContent('.tile-readout'), /^Component 0: explains [\d.]+ % of the variance$/);
+  const nine = await settledAfter(page, () => page.fill('#components', '9'));
+  assert.match(nine.text, /9 of 9 principal components/);
+  assert.match(await page.evaluate(() => location.hash), /view=pca&k=9/);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
