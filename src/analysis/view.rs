@@ -177,12 +177,7 @@ impl TileSource for MadeTiles {
         self.shape
     }
     fn count(&self) -> usize {
-        let len = self.shape.iter().product::<usize>();
-        if len == 0 {
-            0
-        } else {
-            self.bytes.len() / len
-        }
+        self.bytes.len().checked_div(self.shape.iter().product::<usize>()).unwrap_or(0)
     }
     fn tiles(&self, range: Range<usize>) -> Vec<Vec<u8>> {
         let len = self.shape.iter().product::<usize>();

@@ -421,25 +421,10 @@ fn render(args: &[String]) -> Result<(), Failure> {
     let bytes_read = || checkpoints.iter().map(|(c, _)| c.bytes_read()).sum::<u64>();
     let file_size = checkpoints.iter().map(|(c, _)| c.file_size()).sum::<u64>();
     if pca {
-        let grid_options = |k: usize| {
-            let figure = pca_defaults(k);
-            let pick = |name: &str, ours: usize, theirs: usize| if given.contains(&name) { ours } else { theirs };
-            GridOptions {
-                count: pick("count", options.count, figure.count),
-                columns: pick("columns", options.columns, figure.columns),
-                ..options.clone()
-            }
-        };
-        let drawn =
-            checkpoint.render_pca(tensor.as_deref(), layout, components, grid_options).map_err(|e| match e {
-                patchlens::Error::InvalidOption(sentence) => usage(sentence, HELP),
-                e => Failure::Input(format!("{label}: {e}")),
-            })?;
-        write_png(&out, drawn.grid.width, drawn.grid.height, &drawn.grid.rgba)
-            .map_err(|e| format!("Could not write {}: {e}.", out.display()))?;
-        for adjustment in drawn.grid.adjustments.iter().filter(|a| given.contains(&a.option)) {
-            eprintln!("patchlens: --{}: {}.", adjustment.option, adjustment.note);
-        }
+        let grid_options = |k: usize| given_or(pca_defaults(k), &options, &given);
+        let drawn = checkpoint.render_pca(tensor.as_deref(), layout, components, grid_options);
+        let drawn = drawn.map_err(|e| drawing_failed(label, e))?;
+        write_grid(&out, &drawn.grid, &given)?;
         let t = &drawn.tensor;
         let explained: f64 = drawn.explained_variance_ratio.iter().sum();
         eprintln!(
@@ -459,27 +444,10 @@ fn render(args: &[String]) -> Result<(), Failure> {
         return Ok(());
     }
     if positions {
-        let grid_options = |tokens: &_| {
-            let figure = position_defaults(position_view.mode, tokens);
-            let pick = |name: &str, ours: usize, theirs: usize| if given.contains(&name) { ours } else { theirs };
-            GridOptions {
-                count: pick("count", options.count, figure.count),
-                columns: pick("columns", options.columns, figure.columns),
-                gap: pick("gap", options.gap, figure.gap),
-                gap_color: if given.contains(&"gap-color") { options.gap_color } else { figure.gap_color },
-                ..options.clone()
-            }
-        };
-        let drawn =
-            checkpoint.render_positions(tensor.as_deref(), &position_view, grid_options).map_err(|e| match e {
-                patchlens::Error::InvalidOption(sentence) => usage(sentence, HELP),
-                e => Failure::Input(format!("{label}: {e}")),
-            })?;
-        write_png(&out, drawn.grid.width, drawn.grid.height, &drawn.grid.rgba)
-            .map_err(|e| format!("Could not write {}: {e}.", out.display()))?;
-        for adjustment in drawn.grid.adjustments.iter().filter(|a| given.contains(&a.option)) {
-            eprintln!("patchlens: --{}: {}.", adjustment.option, adjustment.note);
-        }
+        let grid_options = |tokens: &_| given_or(position_defaults(position_view.mode, tokens), &options, &given);
+        let drawn = checkpoint.render_positions(tensor.as_deref(), &position_view, grid_options);
+        let drawn = drawn.map_err(|e| drawing_failed(label, e))?;
+        write_grid(&out, &drawn.grid, &given)?;
         let t = &drawn.tensor;
         eprintln!(
             "{}: {} {} {}, position {} ({}; {}), {}×{} px, read {} of {file_size} bytes",
@@ -506,18 +474,8 @@ fn render(args: &[String]) -> Result<(), Failure> {
         ),
         None => checkpoint.render_view(tensor.as_deref(), layout, &view, &options),
     };
-    let rendered = result.map_err(|e| match e {
-        // Ranges are corrected by the grid; what is left (a grid too big even at zoom 1) is the command line's.
-        patchlens::Error::InvalidOption(sentence) => usage(sentence, HELP),
-        e => Failure::Input(format!("{label}: {e}")),
-    })?;
-    write_png(&out, rendered.grid.width, rendered.grid.height, &rendered.grid.rgba)
-        .map_err(|e| format!("Could not write {}: {e}.", out.display()))?;
-    // Values out of range were brought into range, as the page does; say which and why, for the values given
-    // (the default count of 128 for a kernel of 32 filters is no one's mistake).
-    for adjustment in rendered.grid.adjustments.iter().filter(|a| given.contains(&a.option)) {
-        eprintln!("patchlens: --{}: {}.", adjustment.option, adjustment.note);
-    }
+    let rendered = result.map_err(|e| drawing_failed(label, e))?;
+    write_grid(&out, &rendered.grid, &given)?;
     let t = &rendered.tensor;
     eprintln!(
         "{}: {} {} {} ({}), {} of {} filters, {}×{} px, read {} of {} bytes",
@@ -536,7 +494,40 @@ fn render(args: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn write_png(path: &PathBuf, width: usize, height: usize, rgba: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+/// A figure's own grid options (the position view's count, columns and gap, say), with what the command line
+/// gave instead; zoom always comes from the command line.
+fn given_or(figure: GridOptions, options: &GridOptions, given: &[&str]) -> GridOptions {
+    let pick = |name: &str, ours: usize, theirs: usize| if given.contains(&name) { ours } else { theirs };
+    GridOptions {
+        count: pick("count", options.count, figure.count),
+        columns: pick("columns", options.columns, figure.columns),
+        gap: pick("gap", options.gap, figure.gap),
+        gap_color: if given.contains(&"gap-color") { options.gap_color } else { figure.gap_color },
+        ..options.clone()
+    }
+}
+
+/// Why drawing stopped: ranges are corrected by the grid, so what is left of an option (a grid too big even at
+/// zoom 1) is the command line's fault; anything else is the file's.
+fn drawing_failed(label: &str, error: patchlens::Error) -> Failure {
+    match error {
+        patchlens::Error::InvalidOption(sentence) => usage(sentence, "patchlens render --help"),
+        e => Failure::Input(format!("{label}: {e}")),
+    }
+}
+
+/// Writes the PNG, then says which values given were out of range and what was used instead, as the page
+/// does (the default count of 128 for a kernel of 32 filters is no one's mistake, so it is not said).
+fn write_grid(out: &Path, grid: &grid::Grid, given: &[&str]) -> Result<(), Failure> {
+    write_png(out, grid.width, grid.height, &grid.rgba)
+        .map_err(|e| format!("Could not write {}: {e}.", out.display()))?;
+    for adjustment in grid.adjustments.iter().filter(|a| given.contains(&a.option)) {
+        eprintln!("patchlens: --{}: {}.", adjustment.option, adjustment.note);
+    }
+    Ok(())
+}
+
+fn write_png(path: &Path, width: usize, height: usize, rgba: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
     let file = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut encoder = png::Encoder::new(file, u32::try_from(width)?, u32::try_from(height)?);
     encoder.set_color(png::ColorType::Rgba);

@@ -242,6 +242,17 @@ struct AdjustmentJs {
     note: String,
 }
 
+fn adjustments_js(grid: &crate::grid::Grid) -> Vec<AdjustmentJs> {
+    grid.adjustments.iter().map(|a| AdjustmentJs { option: a.option, value: a.used, note: a.note.clone() }).collect()
+}
+
+/// A view's description as a JS object with its pixels added as `rgba`.
+fn with_pixels(info: &impl Serialize, rgba: &[u8]) -> Result<JsValue, JsValue> {
+    let out = serde_wasm_bindgen::to_value(info).map_err(|e| plain_error(&e.to_string()))?;
+    js_sys::Reflect::set(&out, &"rgba".into(), &js_sys::Uint8ClampedArray::from(rgba))?;
+    Ok(out)
+}
+
 /// What to draw (tensor and layout; `None` = the checkpoint's own choice) and how (the view, the grid).
 struct Request {
     tensor: Option<String>,
@@ -354,9 +365,7 @@ fn grid_info(rendered: &Rendered, view: &FilterView) -> Result<JsValue, JsValue>
         zoom: rendered.grid.zoom,
         gap: rendered.grid.gap,
         caption: rendered.grid.caption,
-        adjustments: (rendered.grid.adjustments.iter())
-            .map(|a| AdjustmentJs { option: a.option, value: a.used, note: a.note.clone() })
-            .collect(),
+        adjustments: adjustments_js(&rendered.grid),
         normalize: view.normalize.name(),
         channels: view.channels,
         order: view.order.name(),
@@ -662,14 +671,9 @@ impl Checkpoint {
             rows: drawn.grid.rows,
             zoom: drawn.grid.zoom,
             gap: drawn.grid.gap,
-            adjustments: (drawn.grid.adjustments.iter())
-                .map(|a| AdjustmentJs { option: a.option, value: a.used, note: a.note.clone() })
-                .collect(),
+            adjustments: adjustments_js(&drawn.grid),
         };
-        let out = serde_wasm_bindgen::to_value(&info).map_err(|e| plain_error(&e.to_string()))?;
-        let rgba = js_sys::Uint8ClampedArray::from(&drawn.grid.rgba[..]);
-        js_sys::Reflect::set(&out, &"rgba".into(), &rgba)?;
-        Ok(out)
+        with_pixels(&info, &drawn.grid.rgba)
     }
 
     /// The principal components' pixels and what they show (`PcaGrid` in the TypeScript section).
@@ -707,14 +711,9 @@ impl Checkpoint {
             rows: drawn.grid.rows,
             zoom: drawn.grid.zoom,
             gap: drawn.grid.gap,
-            adjustments: (drawn.grid.adjustments.iter())
-                .map(|a| AdjustmentJs { option: a.option, value: a.used, note: a.note.clone() })
-                .collect(),
+            adjustments: adjustments_js(&drawn.grid),
         };
-        let out = serde_wasm_bindgen::to_value(&info).map_err(|e| plain_error(&e.to_string()))?;
-        let rgba = js_sys::Uint8ClampedArray::from(&drawn.grid.rgba[..]);
-        js_sys::Reflect::set(&out, &"rgba".into(), &rgba)?;
-        Ok(out)
+        with_pixels(&info, &drawn.grid.rgba)
     }
 
     fn render_request(&self, request: Request) -> Result<(Rendered, FilterView), JsValue> {
