@@ -59,13 +59,24 @@ pub fn onnx(data: &[u8]) {
     }
 }
 
-/// The whole pipeline as a user drives it: open, list, pick, render.
+/// The whole pipeline as a user drives it: open, list, pick, render — in every view, since each computes on
+/// the file's numbers (NaN, infinities, zero filters, odd shapes).
 pub fn checkpoint(data: &[u8]) {
+    use crate::analysis::positions::SimilarityMode;
+    use crate::analysis::view::{position_defaults, PositionView};
+    use crate::view::{FilterView, Order};
     #[allow(clippy::unnecessary_to_owned)] // a Checkpoint owns its source, so it needs the bytes
     if let Ok(checkpoint) = Checkpoint::open(SliceSource(data.to_vec())) {
         let _ = checkpoint.tensors();
         let options = GridOptions { count: 16, zoom: 1, ..GridOptions::default() };
         let _ = checkpoint.render(None, &options);
+        let sorted = FilterView { normalize: crate::Normalize::Symmetric, channels: true, order: Order::Norm };
+        let _ = checkpoint.render_view(None, None, &sorted, &GridOptions { caption: 3, ..options.clone() });
+        let _ = checkpoint.render_pca(None, None, 4, |_| options.clone());
+        for mode in [SimilarityMode::Cosine, SimilarityMode::Dot] {
+            let view = PositionView { mode, ..PositionView::default() };
+            let _ = checkpoint.render_positions(None, &view, |t| GridOptions { zoom: 1, ..position_defaults(mode, t) });
+        }
     }
 }
 

@@ -13,6 +13,15 @@ SMALL = ["grayscale.npz", "no_drawable.npz", "non_float.npz", "npy_v2.npz", "npy
          "fortran_big_endian_f64.npz", "bf16.npz", "zip64_deflated.npz", "zip64_stored.npz", "prefix_params.npz"]
 
 
+def write_view_seed(path):
+    """A tiny AugReg-shaped ViT for the analysis views: a 4×4×3×12 patch embedding (principal components) and a
+    (1, 1 + 4·4, 8) position embedding (cosine and dot), so the fuzzer starts inside every view."""
+    import numpy as np
+    rng = np.random.default_rng(77)
+    np.savez(path, **{"embedding/kernel": rng.normal(0, 0.02, (4, 4, 3, 12)).astype(np.float32),
+                      "Transformer/posembed_input/pos_embedding": rng.normal(0, 0.02, (1, 17, 8)).astype(np.float32)})
+
+
 def main(fixtures):
     for target in ["checkpoint", "zip"]:
         out = REPO / "fuzz" / "seeds" / target
@@ -22,6 +31,7 @@ def main(fixtures):
     for target in ["torch", "safetensors", "gguf", "onnx"]:
         for seed in sorted((REPO / "fuzz" / "seeds" / target).iterdir())[:3]:
             shutil.copyfile(seed, REPO / "fuzz" / "seeds" / "checkpoint" / f"{target}-{seed.name}")
+    write_view_seed(REPO / "fuzz" / "seeds" / "checkpoint" / "views_vit.npz")
     out = REPO / "fuzz" / "seeds" / "npy_header"
     out.mkdir(parents=True, exist_ok=True)
     for name in ["npy_v2.npz", "npy_v3.npz", "fortran_big_endian_f64.npz", "bf16.npz", "non_float.npz"]:
