@@ -118,6 +118,8 @@ pub struct Plan {
     pub rows: usize,
     pub zoom: usize,
     pub gap: usize,
+    /// The caption band under each row, within `MAX_CAPTION`.
+    pub caption: usize,
     pub width: usize,
     pub height: usize,
     pub adjustments: Vec<Adjustment>,
@@ -180,7 +182,7 @@ fn plan_parts(kh: usize, kw: usize, parts: usize, n: usize, options: &GridOption
         }
     };
     let (width, height) = size(zoom).unwrap_or_default();
-    Ok(Plan { shown, columns, rows, zoom, gap, width, height, adjustments })
+    Ok(Plan { shown, columns, rows, zoom, gap, caption, width, height, adjustments })
 }
 
 /// Parses `#rrggbb` (or `rrggbb`).
@@ -222,16 +224,17 @@ pub fn render_tiles(source: &dyn TileSource, options: &GridOptions) -> Result<Gr
     let [kh, kw, c] = source.tile_shape();
     let n = source.count();
     let parts = if options.split_channels && c == 3 { 3 } else { 1 };
-    let Plan { shown, columns, rows, zoom, gap, width, height, adjustments } = plan_parts(kh, kw, parts, n, options)?;
+    let Plan { shown, columns, rows, zoom, gap, caption, width, height, adjustments } =
+        plan_parts(kh, kw, parts, n, options)?;
     let tile_w = kw * zoom;
     let cell_w = parts * tile_w + (parts - 1) * gap;
+    let row_pitch = kh * zoom + caption + gap;
 
     let [r, g, b] = options.gap_color;
     let mut rgba = [r, g, b, 255].repeat(width * height);
     // One zoomed tile row is built once, then copied `zoom` times.
     let mut zoomed_row = vec![0u8; tile_w * 4];
     for (index, tile) in source.tiles(0..shown).into_iter().enumerate() {
-        let row_pitch = kh * zoom + options.caption.min(MAX_CAPTION) + gap;
         let (cell_x, y0) = ((index % columns) * (cell_w + gap), (index / columns) * row_pitch);
         for part in 0..parts {
             let x0 = cell_x + part * (tile_w + gap);
@@ -253,7 +256,6 @@ pub fn render_tiles(source: &dyn TileSource, options: &GridOptions) -> Result<Gr
             }
         }
     }
-    let caption = options.caption.min(MAX_CAPTION);
     Ok(Grid {
         width,
         height,

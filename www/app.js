@@ -497,7 +497,7 @@ function showReasons(panel, undrawable) {
 
 /** Writes each tile's cosine similarity in the band under it, where the cell is wide enough for the text. */
 function writeSimilarities(canvas, grid) {
-  const g = cells({ ...grid, caption: grid.caption });
+  const g = cells(grid);
   const context = canvas.getContext('2d');
   context.font = CAPTION_FONT;
   context.textAlign = 'center';

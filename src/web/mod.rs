@@ -166,6 +166,9 @@ struct GridInfoJs {
     shown: Vec<usize>,
     /// Each drawn filter's raw numbers, in drawing order.
     tiles: Vec<TileStatsJs>,
+    /// The difference view's cosine similarity of each drawn filter, in drawing order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    similarity: Option<Vec<f64>>,
 }
 
 #[derive(Serialize)]
@@ -249,6 +252,10 @@ fn adjustments_js(grid: &crate::grid::Grid) -> Vec<AdjustmentJs> {
 /// A view's description as a JS object with its pixels added as `rgba`.
 fn with_pixels(info: &impl Serialize, rgba: &[u8]) -> Result<JsValue, JsValue> {
     let out = serde_wasm_bindgen::to_value(info).map_err(|e| plain_error(&e.to_string()))?;
+    add_pixels(out, rgba)
+}
+
+fn add_pixels(out: JsValue, rgba: &[u8]) -> Result<JsValue, JsValue> {
     js_sys::Reflect::set(&out, &"rgba".into(), &js_sys::Uint8ClampedArray::from(rgba))?;
     Ok(out)
 }
@@ -373,6 +380,7 @@ fn grid_info(rendered: &Rendered, view: &FilterView) -> Result<JsValue, JsValue>
         tiles: (rendered.shown.iter().zip(&rendered.stats))
             .map(|(&index, s)| TileStatsJs { index, min: s.min, max: s.max, mean: s.mean, norm: s.norm })
             .collect(),
+        similarity: rendered.similarity.clone(),
     };
     serde_wasm_bindgen::to_value(&info).map_err(|e| plain_error(&e.to_string()))
 }
@@ -525,10 +533,7 @@ impl Checkpoint {
             return self.render_pca(request.tensor.as_deref(), request.layout, components, given, &request.grid);
         }
         let (rendered, view) = self.render_request(request)?;
-        let out = grid_info(&rendered, &view)?;
-        let rgba = js_sys::Uint8ClampedArray::from(&rendered.grid.rgba[..]);
-        js_sys::Reflect::set(&out, &"rgba".into(), &rgba)?;
-        Ok(out)
+        add_pixels(grid_info(&rendered, &view)?, &rendered.grid.rgba)
     }
 
     /// The difference view: this checkpoint's kernel minus `other`'s (the same shape), drawn symmetrically (zero
@@ -551,12 +556,7 @@ impl Checkpoint {
         )
         .map_err(js_error)?;
         let view = FilterView { normalize: Normalize::Symmetric, ..FilterView::default() };
-        let out = grid_info(&rendered, &view)?;
-        let similarity = serde_wasm_bindgen::to_value(&rendered.similarity.unwrap_or_default())?;
-        js_sys::Reflect::set(&out, &"similarity".into(), &similarity)?;
-        let rgba = js_sys::Uint8ClampedArray::from(&rendered.grid.rgba[..]);
-        js_sys::Reflect::set(&out, &"rgba".into(), &rgba)?;
-        Ok(out)
+        add_pixels(grid_info(&rendered, &view)?, &rendered.grid.rgba)
     }
 
     /// Renders the grid straight onto a canvas (an `HTMLCanvasElement` or `OffscreenCanvas`),
