@@ -1,6 +1,7 @@
 //! The library's front door: open a checkpoint from any byte source, list its tensors,
 //! pick the patch embedding and render a grid. The CLI and the wasm bindings both use only this.
 
+use crate::analysis::pca::Pca;
 use crate::container::{self, Container, NamedSource};
 use crate::error::{Error, Result};
 use crate::fileset;
@@ -9,9 +10,10 @@ use crate::kernel::{infer_layout, not_drawable_reason, Filters, KernelLayout};
 use crate::pick::{likely_patch_embedding, pick_patch_embedding, recognize, Pick};
 use crate::scale::FilterStats;
 use crate::source::{ByteSource, Metered, ReadStats};
-use crate::tensor::{element_count, MemoryOrder, TensorInfo, Values, MAX_TENSOR_BYTES};
+use crate::tensor::{element_count, MemoryOrder, Tensor, TensorInfo, Values, MAX_TENSOR_BYTES};
 use crate::view::FilterView;
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// One tensor as listed to users: what it is and whether it can be drawn.
@@ -53,6 +55,11 @@ pub struct Checkpoint {
     /// One per file the checkpoint is made of (a sharded checkpoint has several).
     stats: Vec<Rc<ReadStats>>,
     file_size: u64,
+    /// The last tensor read, by index: changing a view's options redraws the same tensor, and over a slow
+    /// source (a URL) reading it again would cost more than drawing it.
+    last_read: RefCell<Option<(usize, Tensor)>>,
+    /// The last principal components fitted (tensor index, layout): fewer components are a prefix of them.
+    pub(crate) last_pca: RefCell<Option<(usize, KernelLayout, Pca)>>,
 }
 
 /// One checkpoint found among files opened together, or why it could not be opened.
@@ -71,7 +78,7 @@ impl Checkpoint {
         let stats = vec![metered.stats()];
         let file_size = metered.len();
         let container = container::open(Rc::new(metered))?;
-        Ok(Checkpoint { container, stats, file_size })
+        Ok(Checkpoint { container, stats, file_size, last_read: RefCell::new(None), last_pca: RefCell::new(None) })
     }
 
     /// Opens files given together (a multi-file drop, a folder): shards of one checkpoint become one,
@@ -94,6 +101,8 @@ impl Checkpoint {
                     container,
                     stats: members.iter().map(|(_, s, _)| Rc::clone(s)).collect(),
                     file_size: members.iter().map(|(_, _, len)| len).sum(),
+                    last_read: RefCell::new(None),
+                    last_pca: RefCell::new(None),
                 });
                 Opened { label: group.label, files: group.files, checkpoint }
             })
@@ -205,7 +214,20 @@ impl Checkpoint {
         pick_patch_embedding(container.names(), |i| container.info(i).ok(), |info| self.layout_of(info))
     }
 
-    fn index_of(&self, name: &str) -> Result<usize> {
+    /// Tensor `index`, from the last read when it was this one.
+    fn read(&self, index: usize) -> Result<Tensor> {
+        if let Some((cached, tensor)) = self.last_read.borrow().as_ref() {
+            if *cached == index {
+                return Ok(tensor.clone());
+            }
+        }
+        let tensor = self.container.read(index)?;
+        *self.last_read.borrow_mut() = Some((index, tensor.clone()));
+        Ok(tensor)
+    }
+
+    /// The index of the tensor named `name`.
+    pub(crate) fn index_of(&self, name: &str) -> Result<usize> {
         self.container
             .names()
             .iter()
@@ -229,7 +251,7 @@ impl Checkpoint {
         // header and data in one read, and the pick below then finds its header already known.
         let prefetched = match tensor {
             None => likely_patch_embedding(self.container.names())
-                .and_then(|index| self.container.read(index).ok().map(|t| (index, t))),
+                .and_then(|index| self.read(index).ok().map(|t| (index, t))),
             Some(_) => None,
         };
         let index = match tensor {
@@ -251,7 +273,7 @@ impl Checkpoint {
         }
         let tensor = match prefetched {
             Some((read, tensor)) if read == index => tensor,
-            _ => self.container.read(index)?,
+            _ => self.read(index)?,
         };
         Ok((info, Filters::from_tensor(tensor, layout)?, layout))
     }
@@ -268,7 +290,7 @@ impl Checkpoint {
                 MAX_TENSOR_BYTES >> 20
             )));
         }
-        let tensor = self.container.read(index)?;
+        let tensor = self.read(index)?;
         let values = c_order_f64(tensor.values, &info.shape, tensor.order)
             .ok_or_else(|| Error::Malformed(format!("Tensor {name} has the wrong number of values for its shape.")))?;
         Ok((info, values))

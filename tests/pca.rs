@@ -159,3 +159,24 @@ fn the_view_lays_the_components_out_as_tiles() {
         }
     }
 }
+
+/// A checkpoint keeps its last fit: fewer components after more are its leading ones, drawn exactly as a
+/// fresh fit of that many would be; more than were fitted are fitted again.
+#[test]
+fn a_redraw_with_fewer_components_reuses_the_fit() {
+    use patchlens::analysis::view::pca_defaults;
+    use patchlens::grid::GridOptions;
+    let open = || Checkpoint::open(FileSource::open(fixtures_dir().join("dinov2_vits14.npz")).unwrap()).unwrap();
+    let options = |k| GridOptions { zoom: 1, gap: 0, ..pca_defaults(k) };
+    let reused = open();
+    reused.render_pca(None, None, 28, options).unwrap();
+    let read_before = reused.bytes_read();
+    let leading = reused.render_pca(None, None, 10, options).unwrap();
+    assert_eq!(reused.bytes_read(), read_before, "the redraw reads nothing");
+    let fresh = open().render_pca(None, None, 10, options).unwrap();
+    assert_eq!(leading.grid.rgba, fresh.grid.rgba);
+    assert_eq!(leading.explained_variance_ratio, fresh.explained_variance_ratio);
+    // More than were fitted: fitted again, and the same as a fresh fit.
+    let more = reused.render_pca(None, None, 40, options).unwrap();
+    assert_eq!(more.grid.rgba, open().render_pca(None, None, 40, options).unwrap().grid.rgba);
+}

@@ -69,6 +69,17 @@ impl Pca {
     pub fn explained_variance_ratio(&self) -> &[f64] {
         &self.explained_variance_ratio
     }
+
+    /// The first `count` components, as `fit` with that count would give them (a component and its ratio do
+    /// not depend on how many are asked for); `None` if there are fewer.
+    pub fn leading(&self, count: usize) -> Option<Pca> {
+        let d = self.filter_shape.iter().product::<usize>();
+        Some(Pca {
+            components: self.components.get(..count.checked_mul(d)?)?.to_vec(),
+            explained_variance_ratio: self.explained_variance_ratio.get(..count)?.to_vec(),
+            filter_shape: self.filter_shape,
+        })
+    }
 }
 
 /// The components as tiles, tile-major, each kh × kw × c bytes in (y, x, channel) order: scaled by the

@@ -10,7 +10,7 @@ use super::positions::{
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::grid::{self, Grid, GridOptions, TileSource};
-use crate::kernel::KernelLayout;
+use crate::kernel::{Filters, KernelLayout};
 use crate::tensor::TensorInfo;
 use std::ops::Range;
 
@@ -144,6 +144,24 @@ impl Checkpoint {
     }
 }
 
+impl Checkpoint {
+    /// The first `count` principal components of a tensor's filters, from the last fit when it covered them:
+    /// redrawing with another zoom or fewer components is then free.
+    fn fitted_pca(&self, name: &str, layout: KernelLayout, filters: &Filters, count: usize) -> Result<Pca> {
+        let index = self.index_of(name)?;
+        if let Some((cached, cached_layout, pca)) = self.last_pca.borrow().as_ref() {
+            if (*cached, *cached_layout) == (index, layout) {
+                if let Some(leading) = pca.leading(count) {
+                    return Ok(leading);
+                }
+            }
+        }
+        let pca = Pca::fit(filters, count)?;
+        *self.last_pca.borrow_mut() = Some((index, layout, pca.clone()));
+        Ok(pca)
+    }
+}
+
 /// The principal-components figure: the first `components` of the filters, 4 × 7 for the paper's 28.
 pub fn pca_defaults(components: usize) -> GridOptions {
     GridOptions { count: components, columns: PCA_COLUMNS.min(components.max(1)), ..GridOptions::default() }
@@ -196,7 +214,7 @@ impl Checkpoint {
         options: impl FnOnce(usize) -> GridOptions,
     ) -> Result<RenderedPca> {
         let (info, filters, layout) = self.filters_as(tensor, layout)?;
-        let pca = Pca::fit(&filters, components)?;
+        let pca = self.fitted_pca(&info.name, layout, &filters, components)?;
         let shape = pca.filter_shape();
         let grid = grid::render_tiles(&MadeTiles { shape, bytes: pca_tiles(&pca) }, &options(pca.len()))?;
         let explained_variance_ratio =
