@@ -11,6 +11,8 @@ const ui = {
   controls: $('controls'), panels: $('panels'),
   count: $('count'), columns: $('columns'), zoom: $('zoom'), fit: $('fit'), gap: $('gap'), gapColor: $('gap-color'),
   view: $('view'), components: $('components'), normalize: $('normalize'), order: $('order'), channels: $('channels'),
+  extraTokens: $('extra-tokens'), positionGrid: $('position-grid'), positionGridNote: $('position-grid-note'),
+  link: $('link'), editing: $('editing'),
   download: $('download'), compare: $('compare'), difference: $('difference'), openError: $('open-error'), openErrorText: $('open-error-text'), openErrorClose: $('open-error-close'),
 };
 /** The number fields, by the option name the module reports adjustments under, with the page's label. */
@@ -31,7 +33,9 @@ const bridge = new CheckpointBridge(new URL('./worker.js', import.meta.url));
 /**
  * The panels on the page, in order; panel 0 is the static one in index.html (its elements keep their ids).
  * Each holds its elements plus: shown: { checkpoint, grid } | null (what its canvas shows), tensorList:
- * TensorInfo[] | null (null until listed), isSample, and shownStatus (the status text of what is shown).
+ * TensorInfo[] | null (null until listed), isSample, shownStatus (the status text of what is shown), settings
+ * (the controls it is drawn with: `readControls()`; its own while panels are not linked) and pointer (the
+ * canvas pixel under the mouse, for the position view's readout).
  */
 const panels = [panelOf(document.querySelector('.panel[data-panel="0"]'))];
 const template = panels[0].section.cloneNode(true); // pristine copy for further panels
@@ -47,10 +51,16 @@ function panelOf(section) {
     progress: q('.progress'), reasonsTitle: q('.reasons-title'),
     reasonsList: q('.reasons-list'), filter: q('.tensor-filter'), filterLabel: q('.tensor-filter-label'),
     showAll: q('.show-all'), tensorCount: q('.tensor-count'), mark: q('.tile-mark'), readout: q('.tile-readout'),
-    shown: null, tensorList: null, isSample: false, shownStatus: null, current: null,
+    shown: null, tensorList: null, isSample: false, shownStatus: null, current: null, settings: null, pointer: null,
   };
-  panel.canvas.addEventListener('mousemove', (event) => markTile(panel, tileAt(panel, event.offsetX, event.offsetY)));
-  panel.canvas.addEventListener('mouseleave', () => { if (document.activeElement !== panel.canvas) markTile(panel, null); });
+  panel.canvas.addEventListener('mousemove', (event) => {
+    panel.pointer = { x: event.offsetX, y: event.offsetY };
+    markTile(panel, tileAt(panel, event.offsetX, event.offsetY));
+  });
+  panel.canvas.addEventListener('mouseleave', () => {
+    panel.pointer = null;
+    if (document.activeElement !== panel.canvas) markTile(panel, null);
+  });
   panel.canvas.addEventListener('click', (event) => {
     const index = tileAt(panel, event.offsetX, event.offsetY);
     if (index !== null) openInspector(panel, index);
@@ -67,6 +77,7 @@ function panelOf(section) {
     const next = step(panel, panel.current ?? 0, event.key);
     if (next === null) return;
     event.preventDefault();
+    panel.pointer = null; // the keyboard names whole tiles
     markTile(panel, next);
   });
   panel.tensor.addEventListener('input', () => rerender());
@@ -110,17 +121,30 @@ function setPanelCount(count) {
   ui.compare.hidden = panels.length < 2;
   if (panels.length < 2) ui.difference.checked = false;
   showDifferencePanel(ui.difference.checked);
+  showPanelControls();
+}
+
+// ---- one set of settings, or one per panel -------------------------------------------------------------
+
+/** True while the controls set every panel; otherwise they set the panel chosen under "Settings of". */
+const linked = () => ui.link.checked || panels.length < 2;
+
+/** The panels the controls set now. */
+const governed = () => (linked() ? panels : [panels[Number(ui.editing.value)] ?? panels[0]]);
+
+/** Shows the link switch (two or more panels) and, unlinked, which panel the controls are for. */
+function showPanelControls() {
+  ui.controls.classList.toggle('panels', panels.length > 1);
+  ui.controls.classList.toggle('unlinked', !linked());
+  const chosen = Math.min(Number(ui.editing.value) || 0, panels.length - 1);
+  ui.editing.replaceChildren(...panels.map((panel, i) => new Option(
+    `${i + 1}: ${panel.title.textContent || 'panel'}`, String(i),
+  )));
+  ui.editing.value = String(chosen);
+  panels.forEach((panel, i) => panel.section.classList.toggle('editing', !linked() && i === chosen));
 }
 
 // ---- options -------------------------------------------------------------------------------------
-
-/** A number field's value as a whole number (negative ones as 0, which the module raises to its minimum);
- *  null while the field holds no whole number. Ranges are the module's to enforce: it reports what it changed. */
-function whole(input) {
-  const value = Number(input.value);
-  if (input.value === '' || !Number.isInteger(value)) return null;
-  return Math.max(0, value);
-}
 
 /** The width a grid may take in a panel without scrolling: the stage's inner width (all panels share it). */
 function stageWidth() {
@@ -131,33 +155,86 @@ function stageWidth() {
   return Math.max(1, Math.floor(ui.panels.clientWidth - chrome));
 }
 
-/** The shared controls plus a panel's tensor and layout as RenderOptions; fields being edited are left out. */
-function renderOptions(panel) {
-  const zoom = ui.fit.checked ? { fitWidth: stageWidth() } : { zoom: whole(ui.zoom) };
-  if (ui.view.value === 'pca') {
-    // The paper's figure: the components 7 to a row; the gap and its colour as set.
-    const fields = { view: 'pca', components: whole(ui.components), gap: whole(ui.gap), gapColor: ui.gapColor.value,
-      tensor: panel?.tensor.value || null, layout: panel?.layout.value || null, ...zoom };
-    return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null));
-  }
-  if (ui.view.value !== 'filters') {
-    // The position figure: every position, a row of tiles per grid row, 1-px black gaps; zoom as set.
-    const mode = ui.view.value === 'positions-dot' ? 'dot' : 'cosine';
-    const fields = { view: 'positions', mode, ...(ui.fit.checked ? { fitWidth: stageWidth() } : { zoom: whole(ui.zoom) }) };
-    return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null));
-  }
-  const fields = {
-    count: whole(ui.count), columns: whole(ui.columns), gap: whole(ui.gap), gapColor: ui.gapColor.value,
-    normalize: ui.normalize.value, order: ui.order.value, channels: ui.channels.checked,
-    tensor: panel?.tensor.value || null, layout: panel?.layout.value || null,
-    ...(ui.fit.checked ? { fitWidth: stageWidth() } : { zoom: whole(ui.zoom) }),
+/** What the controls say, as one object: a panel keeps a copy to be drawn with (its own, when unlinked). A
+ *  field the module corrected keeps what was asked for, so another kernel gets its own correction. */
+function readControls() {
+  const asked = (input) => input.dataset.requested ?? input.value;
+  return {
+    view: ui.view.value, components: ui.components.value, normalize: ui.normalize.value, order: ui.order.value,
+    channels: ui.channels.checked, count: asked(ui.count), columns: asked(ui.columns), zoom: asked(ui.zoom),
+    fit: ui.fit.checked, gap: asked(ui.gap), gapColor: ui.gapColor.value, extraTokens: ui.extraTokens.value,
+    positionGrid: ui.positionGrid.value,
   };
+}
+
+/** Puts a panel's settings into the controls (choosing it under "Settings of"). */
+function writeControls(settings) {
+  for (const { input, option } of NUMBER_FIELDS) {
+    delete input.dataset.requested;
+    $(`${option}-note`).textContent = '';
+  }
+  ui.view.value = settings.view;
+  ui.components.value = settings.components;
+  ui.normalize.value = settings.normalize;
+  ui.order.value = settings.order;
+  ui.channels.checked = settings.channels;
+  ui.count.value = settings.count;
+  ui.columns.value = settings.columns;
+  ui.zoom.value = settings.zoom;
+  ui.fit.checked = settings.fit;
+  ui.gap.value = settings.gap;
+  ui.gapColor.value = settings.gapColor;
+  ui.extraTokens.value = settings.extraTokens;
+  ui.positionGrid.value = settings.positionGrid;
+}
+
+/** A whole number typed in a field (negative ones as 0, which the module raises to its minimum); null when the
+ *  text is not one. Ranges are the module's to enforce: it reports what it changed. */
+function wholeText(text) {
+  const value = Number(text);
+  return text === '' || !Number.isInteger(value) ? null : Math.max(0, value);
+}
+
+/** "16x12" (or 16×12, 16 x 12) as [rows, columns]; null for an empty field, undefined for anything else. */
+function positionGrid(text) {
+  if (text.trim() === '') return null;
+  const match = /^\s*(\d+)\s*[x×*,]\s*(\d+)\s*$/i.exec(text);
+  return match ? [Number(match[1]), Number(match[2])] : undefined;
+}
+
+/** A panel's settings (`null` panel: the controls', for an open) plus its tensor and layout, as RenderOptions. */
+function renderOptions(panel, settings = panel?.settings ?? readControls()) {
+  const zoom = settings.fit ? { fitWidth: stageWidth() } : { zoom: wholeText(settings.zoom) };
+  const picked = { tensor: panel?.tensor.value || null, layout: panel?.layout.value || null };
+  let fields;
+  if (settings.view === 'pca') {
+    // The paper's figure: the components 7 to a row; the gap and its colour as set.
+    fields = { view: 'pca', components: wholeText(settings.components), gap: wholeText(settings.gap),
+      gapColor: settings.gapColor, ...picked, ...zoom };
+  } else if (settings.view !== 'filters') {
+    // The position figure: every position, a row of tiles per grid row, 1-px black gaps; zoom as set.
+    fields = { view: 'positions', mode: settings.view === 'positions-dot' ? 'dot' : 'cosine',
+      extraTokens: wholeText(settings.extraTokens), positionGrid: positionGrid(settings.positionGrid) ?? null, ...zoom };
+  } else {
+    fields = {
+      count: wholeText(settings.count), columns: wholeText(settings.columns), gap: wholeText(settings.gap),
+      gapColor: settings.gapColor, normalize: settings.normalize, order: settings.order, channels: settings.channels,
+      ...picked, ...zoom,
+    };
+  }
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null));
 }
 
+/** The input's value as a whole number, or null (see `wholeText`). */
+const whole = (input) => wholeText(input.value);
+
 /** True when every number field in use holds a whole number, i.e. a redraw would show what the controls say. */
-const controlsComplete = () => NUMBER_FIELDS
-  .every(({ input }) => (input === ui.zoom && ui.fit.checked) || whole(input) !== null);
+function controlsComplete() {
+  const grid = positionGrid(ui.positionGrid.value);
+  ui.positionGridNote.textContent = grid === undefined ? 'Grid: rows × columns, such as 16x12, or empty for square.' : '';
+  return grid !== undefined
+    && NUMBER_FIELDS.every(({ input }) => (input === ui.zoom && ui.fit.checked) || whole(input) !== null);
+}
 
 /**
  * Puts the values the module used back into the fields, with a note saying why. With several panels a field
@@ -246,16 +323,36 @@ function markTile(panel, index) {
     width: `${g.cellW}px`, height: `${g.cellH}px`,
   });
   panel.mark.hidden = false;
-  panel.readout.textContent = grid.view === 'positions' ? describePosition(grid, index)
+  panel.readout.textContent = grid.view === 'positions' ? describePosition(grid, index, pairAt(panel, index))
     : grid.view === 'pca' ? `Component ${index}: explains ${(100 * grid.explainedVarianceRatio[index]).toFixed(2)} % of the variance`
       : describeTile(grid, index);
 }
 
-/** One line on a tile of the position view: the position it stands for. */
-function describePosition(grid, index) {
+/** A position and its place in the grid, as the readout names it. */
+const positionName = (grid, p) => `position ${p} (row ${Math.floor(p / grid.gridCols)}, column ${p % grid.gridCols})`;
+
+/** The two positions behind the pixel under the pointer in tile `index` of a position view, and their number;
+ *  null without a pointer or over a gap. */
+function pairAt(panel, index) {
+  const grid = panel.shown.grid;
+  if (!panel.pointer || !grid.values) return null;
+  const n = grid.gridRows * grid.gridCols;
+  const g = cells(grid);
+  const [x, y] = [panel.pointer.x - (index % grid.columns) * g.pitchX, panel.pointer.y - Math.floor(index / grid.columns) * g.pitchY];
+  const [i, j] = [Math.floor(y / grid.zoom), Math.floor(x / grid.zoom)];
+  if (x < 0 || y < 0 || i >= g.kh || j >= g.kw) return null;
+  const [a, b] = grid.mode === 'dot' ? [i, j] : [index, i * grid.gridCols + j];
+  return a < n && b < n ? { a, b, value: grid.values[a * n + b] } : null;
+}
+
+/** One line on a tile of the position view: the position it stands for, and the pixel under the pointer. */
+function describePosition(grid, index, pair) {
+  const what = grid.mode === 'dot' ? 'P·Pᵀ' : 'cosine similarity';
+  if (pair) {
+    return `${positionName(grid, pair.a)} · ${positionName(grid, pair.b)}: ${what} ${number(pair.value)}`;
+  }
   if (grid.mode === 'dot') return `P·Pᵀ of the ${grid.gridRows * grid.gridCols} positions: pixel (i, j) is position i · position j`;
-  const [row, column] = [Math.floor(index / grid.gridCols), index % grid.gridCols];
-  return `Position ${index} (row ${row}, column ${column}): each pixel is its cosine similarity with the position at that place`;
+  return `Position ${index} (row ${Math.floor(index / grid.gridCols)}, column ${index % grid.gridCols}): each pixel is its cosine similarity with the position at that place`;
 }
 
 /** A tile's pixels at zoom 1 from the panel's canvas: its RGB image and, for colour filters, each channel in grey. */
@@ -296,29 +393,62 @@ function drawEnlarged(canvas, image, scale) {
 const inspector = {
   dialog: $('inspector'), title: $('inspector-title'), close: $('inspector-close'), tile: $('inspector-tile'),
   channels: [...document.querySelectorAll('#inspector .channel')], numbers: $('inspector-numbers'), panel: null,
+  tileCaption: $('inspector-tile-caption'),
 };
 
-/** Opens tile `index` of a panel large, with its channels and numbers. */
+/** The inspector's title and numbers for tile `index` of a grid, by view. */
+function inspectorText(grid, index) {
+  const place = ['place in the grid', `tile ${index + 1} of ${grid.filtersShown}, row ${Math.floor(index / grid.columns) + 1}, column ${(index % grid.columns) + 1}`];
+  if (grid.view === 'pca') {
+    const ratio = grid.explainedVarianceRatio;
+    const upTo = ratio.slice(0, index + 1).reduce((sum, r) => sum + r, 0);
+    return {
+      title: `Component ${index} of ${grid.components} — ${grid.tensor}`,
+      rows: [place, ['explained variance', `${(100 * ratio[index]).toFixed(3)} %`],
+        ['components 0…' + index + ' together', `${(100 * upTo).toFixed(2)} %`],
+        ['scaled', 'min–max over the component, as a filter'], ['shape', grid.filterShape.join(' × ')]],
+    };
+  }
+  if (grid.view === 'positions') {
+    const n = grid.gridRows * grid.gridCols;
+    const base = [['positions', `${grid.gridRows} × ${grid.gridCols}, after ${grid.extraTokens} extra ${grid.extraTokens === 1 ? 'token' : 'tokens'}`],
+      ['colour map', `${grid.colorbar.colormap}, ${number(grid.colorbar.min)} … ${number(grid.colorbar.max)}`]];
+    if (grid.mode === 'dot') return { title: `P·Pᵀ of ${grid.tensor}`, rows: [...base, ['image', `${n} × ${n}: pixel (i, j) is position i · position j`]] };
+    const others = [...grid.values.subarray(index * n, (index + 1) * n)].map((value, p) => ({ value, p }))
+      .filter(({ p, value }) => p !== index && !Number.isNaN(value)).sort((a, b) => b.value - a.value);
+    const named = (o) => (o ? `${positionName(grid, o.p)}, ${number(o.value)}` : 'none');
+    return {
+      title: `Position ${index} (row ${Math.floor(index / grid.gridCols)}, column ${index % grid.gridCols}) — ${grid.tensor}`,
+      rows: [place, ['token in the tensor', String(grid.extraTokens + index)], ...base,
+        ['most similar other', named(others[0])], ['least similar', named(others[others.length - 1])]],
+    };
+  }
+  const t = grid.tiles[index];
+  return {
+    title: `Filter ${t.index} of ${grid.filtersTotal} — ${grid.tensor}`,
+    rows: [place, ['min', number(t.min)], ['max', number(t.max)], ['mean', number(t.mean)], ['L2 norm', number(t.norm)],
+      ['shape', grid.filterShape.join(' × ')], ['dtype', grid.dtype]],
+  };
+}
+
+/** Opens tile `index` of a panel large, with its channels (colour filters and components) and numbers. */
 function openInspector(panel, index) {
   const grid = panel.shown?.grid;
-  if (grid?.view === 'positions' || grid?.view === 'pca') return; // the line under the grid says it all
-  if (!grid?.tiles?.[index]) return;
+  if (!grid || index === null || index >= grid.filtersShown) return;
+  if (grid.view !== 'pca' && grid.view !== 'positions' && !grid.tiles?.[index]) return;
   inspector.panel = panel;
   markTile(panel, index);
-  const t = grid.tiles[index];
   const { rgb, planes } = tileImages(panel, index);
+  const colourMapped = grid.view === 'positions'; // one colour map, not three channels
   const scale = Math.max(1, Math.floor(192 / Math.max(rgb.width, rgb.height)));
   drawEnlarged(inspector.tile, rgb, scale);
+  inspector.tileCaption.textContent = colourMapped ? grid.colorbar.colormap : 'RGB';
   inspector.channels.forEach((figure, ch) => {
-    figure.hidden = planes.length === 0;
-    if (planes[ch]) drawEnlarged(figure.querySelector('canvas'), planes[ch], Math.max(1, Math.floor(scale / 2)));
+    figure.hidden = planes.length === 0 || colourMapped;
+    if (planes[ch] && !colourMapped) drawEnlarged(figure.querySelector('canvas'), planes[ch], Math.max(1, Math.floor(scale / 2)));
   });
-  inspector.title.textContent = `Filter ${t.index} of ${grid.filtersTotal} — ${grid.tensor}`;
-  const rows = [
-    ['place in the grid', `tile ${index + 1} of ${grid.filtersShown}, row ${Math.floor(index / grid.columns) + 1}, column ${(index % grid.columns) + 1}`],
-    ['min', number(t.min)], ['max', number(t.max)], ['mean', number(t.mean)], ['L2 norm', number(t.norm)],
-    ['shape', grid.filterShape.join(' × ')], ['dtype', grid.dtype],
-  ];
+  const { title, rows } = inspectorText(grid, index);
+  inspector.title.textContent = title;
   inspector.numbers.replaceChildren(...rows.flatMap(([term, value]) => [
     Object.assign(document.createElement('dt'), { textContent: term }),
     Object.assign(document.createElement('dd'), { textContent: value }),
@@ -343,7 +473,8 @@ inspector.dialog.addEventListener('close', () => inspector.panel?.canvas.focus()
 const HASH_FIELDS = [
   ['view', () => ui.view, 'filters'], ['k', () => ui.components, '28'], ['normalize', () => ui.normalize, 'filter'], ['order', () => ui.order, 'file'], ['channels', () => ui.channels, false],
   ['count', () => ui.count, '128'], ['columns', () => ui.columns, '16'], ['zoom', () => ui.zoom, null],
-  ['gap', () => ui.gap, '2'], ['gap-color', () => ui.gapColor, '#1b1e24'],
+  ['gap', () => ui.gap, '2'], ['gap-color', () => ui.gapColor, '#1b1e24'], ['extra', () => ui.extraTokens, ''],
+  ['grid', () => ui.positionGrid, ''],
 ];
 
 /** Writes the settings that differ from the defaults into the address, so a reload or a shared link keeps them. */
@@ -552,6 +683,7 @@ function enableSettings() {
   const filters = ui.view.value === 'filters';
   const pca = ui.view.value === 'pca';
   ui.controls.classList.toggle('pca', pca);
+  ui.controls.classList.toggle('positions', ui.view.value.startsWith('positions'));
   for (const input of [ui.normalize, ui.order, ui.channels, ui.count, ui.columns]) input.disabled = !filters;
   for (const input of [ui.gap, ui.gapColor]) input.disabled = !filters && !pca;
 }
@@ -620,7 +752,7 @@ function draw(panel, reply, started) {
     : `${grid.filtersShown} of ${grid.filtersTotal} filters${VIEW_WORDS[grid.normalize]}${grid.order === 'norm' ? ', largest norm first' : ''}${grid.channels ? ', R G B apart' : ''}`;
   const text = [
     `${checkpoint.name}${files}`, checkpoint.format, grid.tensor, grid.dtype, dims(grid.shape), what,
-    `zoom ${grid.zoom}${ui.fit.checked ? ' (fit)' : ''}`,
+    `zoom ${grid.zoom}${panel.settings?.fit ? ' (fit)' : ''}`,
     `read ${humanBytes(reply.bytesRead)} of ${humanBytes(checkpoint.fileSize)}`, `${ms} ms`,
   ].join(' · ');
   const data = {
@@ -676,7 +808,9 @@ async function openFiles(files, started, { seq = ++openSeq, sample = false } = {
   }
   closeOpenError();
   setPanelCount(failed ? 1 : reply.panels.length);
+  const settings = readControls(); // what the open was drawn with
   for (const panel of panels) {
+    panel.settings = settings;
     clearGrid(panel);
     clearAlert(panel);
     panel.tensorList = null;
@@ -703,7 +837,8 @@ async function openFiles(files, started, { seq = ++openSeq, sample = false } = {
       showFailure(panel, panelReply);
     }
   });
-  const drawn = reply.panels.filter((p) => p.ok).map((p) => p.grid);
+  showPanelControls(); // the panels' names, now known
+  const drawn = reply.panels.filter((p, i) => p.ok && governed().includes(panels[i])).map((p) => p.grid);
   if (drawn.length > 0) showAdjustments(drawn);
   if (differencePanel) {
     clearGrid(differencePanel);
@@ -747,6 +882,8 @@ async function listTensors(panel, index, seq) {
   panel.status.dataset.listMs = reply.timings.listMs.toFixed(1);
 }
 
+/** Redraws every panel with its settings (all of them, since the bridge keeps only the newest request; an
+ *  unchanged panel costs little: its tensor and components are kept by its checkpoint). */
 async function rerender() {
   const live = panels.map((panel, i) => ({ panel, i })).filter(({ panel }) => panel.shown);
   if (live.length === 0 || !controlsComplete()) return;
@@ -756,12 +893,15 @@ async function rerender() {
   // Slow views (principal components of a big kernel) say they are working after 200 ms.
   const slow = setTimeout(() => {
     for (const { panel } of live) {
-      panel.progress.textContent = ui.view.value === 'pca' ? 'Computing the principal components…' : 'Drawing…';
+      panel.progress.textContent = panel.settings?.view === 'pca' ? 'Computing the principal components…' : 'Drawing…';
       panel.progress.hidden = false;
     }
   }, 200);
   const requests = live.map(({ panel, i }) => ({ panel: i, options: renderOptions(panel) }));
-  if (differencePanel) requests.push({ panel: 'difference', options: { ...renderOptions(panels[0]), caption: CAPTION_BAND } });
+  if (differencePanel) {
+    differencePanel.settings = panels[0].settings;
+    requests.push({ panel: 'difference', options: { ...renderOptions(panels[0]), caption: CAPTION_BAND } });
+  }
   const reply = await bridge.render(requests);
   clearTimeout(slow);
   for (const { panel } of live) panel.progress.hidden = true;
@@ -778,6 +918,7 @@ async function rerender() {
   }
   const stale = !ui.openError.hidden;
   const drawn = [];
+  const adjustable = [...governed(), ...(governed().includes(panels[0]) ? [differencePanel] : [])];
   for (const panelReply of reply.panels) {
     const panel = panelReply.panel === 'difference' ? differencePanel : panels[panelReply.panel];
     if (!panel) continue;
@@ -791,7 +932,7 @@ async function rerender() {
     if (panelReply.ok) {
       clearAlert(panel);
       draw(panel, panelReply, started);
-      drawn.push(panelReply.grid);
+      if (adjustable.includes(panel)) drawn.push(panelReply.grid); // the fields say what the controls' panels used
       if (stale) panel.status.dataset.state = 'error';
     } else {
       // The previous grid stays, and so does the status describing it.
@@ -823,11 +964,55 @@ async function openSample(started) {
   if (seq === openSeq) openFiles([file], started, { seq, sample: true });
 }
 
+/** Pixels between the position grid and its colour bar in a PNG, the bar's height and the tick labels' band. */
+const PNG_BAR = { margin: 6, height: 12, labels: 16, minWidth: 160 };
+
+/** What a panel's PNG holds: exactly its canvas, and for the position view the colour bar and its ticks under
+ *  it (the colours mean nothing without their scale). */
+function exportCanvas(panel) {
+  const grid = panel.shown.grid;
+  if (grid.view !== 'positions') return panel.canvas;
+  const bar = grid.colorbar;
+  const width = Math.max(grid.width, PNG_BAR.minWidth);
+  const top = grid.height + PNG_BAR.margin;
+  const out = Object.assign(document.createElement('canvas'),
+    { width, height: top + PNG_BAR.height + PNG_BAR.labels });
+  const context = out.getContext('2d');
+  context.fillStyle = '#000';
+  context.fillRect(0, 0, out.width, out.height);
+  context.drawImage(panel.canvas, 0, 0);
+  const strip = Object.assign(document.createElement('canvas'), { width: 256, height: 1 });
+  const image = new ImageData(256, 1);
+  for (let i = 0; i < 256; i += 1) image.data.set([bar.lut[3 * i], bar.lut[3 * i + 1], bar.lut[3 * i + 2], 255], 4 * i);
+  strip.getContext('2d').putImageData(image, 0, 0);
+  context.imageSmoothingEnabled = false;
+  context.drawImage(strip, 0, top, width, PNG_BAR.height);
+  context.font = CAPTION_FONT;
+  context.fillStyle = '#e6e8ec';
+  context.textBaseline = 'top';
+  const span = bar.max - bar.min || 1;
+  for (const tick of bar.ticks) {
+    const text = number(tick);
+    const x = ((tick - bar.min) / span) * width;
+    const half = context.measureText(text).width / 2;
+    context.fillRect(Math.min(Math.round(x), width - 1), top + PNG_BAR.height, 1, 3);
+    context.fillText(text, Math.min(Math.max(x - half, 2), width - 2 - 2 * half), top + PNG_BAR.height + 4);
+  }
+  return out;
+}
+
+/** A PNG's file name: the checkpoint, the tensor and, beyond filters, the view. */
+function pngName(panel) {
+  const { checkpoint, grid } = panel.shown;
+  const stem = checkpoint.name.replace(/\.[^.]+$/, '') || 'checkpoint';
+  const view = { pca: '-pca', positions: `-positions-${grid.mode}`, difference: '-difference' }[grid.view] ?? '';
+  return `${stem}-${grid.tensor}${view}.png`.replace(/[^\w.-]+/g, '_');
+}
+
 function download(panel) {
   if (!panel.shown) return;
-  const stem = panel.shown.checkpoint.name.replace(/\.[^.]+$/, '') || 'checkpoint';
-  const name = `${stem}-${panel.shown.grid.tensor}.png`.replace(/[^\w.-]+/g, '_');
-  panel.canvas.toBlob((blob) => {
+  const name = pngName(panel);
+  exportCanvas(panel).toBlob((blob) => {
     if (!blob) { showAlert(panel, 'The PNG could not be made from this canvas.'); return; }
     const link = document.createElement('a');
     link.href = URL.createObjectURL(blob);
@@ -848,19 +1033,44 @@ ui.fileInput.addEventListener('change', (event) => {
 ui.sampleButton.addEventListener('click', (event) => openSample(event.timeStamp));
 
 ui.controls.addEventListener('submit', (event) => event.preventDefault());
+/** The controls changed: the panels they set take them, and everything is redrawn. */
+function applyControls() {
+  const settings = readControls();
+  for (const panel of governed()) panel.settings = settings;
+  saveSettings();
+  rerender();
+}
+
 ui.controls.addEventListener('input', (event) => {
+  if (event.target === ui.link || event.target === ui.editing) return; // these choose panels, below
   delete event.target.dataset.requested; // typed over: the new value is the request
   if (event.target === ui.view) enableSettings();
   if (event.target === ui.zoom) ui.fit.checked = false; // a zoom typed in wins over fitting
-  saveSettings();
-  rerender();
+  applyControls();
 });
+// Linking again gives every panel the settings shown; unlinking keeps each panel's and shows the first's.
+ui.link.addEventListener('change', () => {
+  if (!ui.link.checked) ui.editing.value = '0';
+  showPanelControls();
+  if (ui.link.checked) applyControls();
+  else chooseEditedPanel();
+});
+ui.editing.addEventListener('change', () => chooseEditedPanel());
+
+/** Unlinked: shows the settings of the panel chosen under "Settings of", to be changed for it alone. */
+function chooseEditedPanel() {
+  const panel = governed()[0];
+  if (panel?.settings) writeControls(panel.settings);
+  enableSettings();
+  showPanelControls();
+  saveSettings();
+}
 ui.openErrorClose.addEventListener('click', () => closeOpenError());
 ui.difference.addEventListener('change', () => {
   showDifferencePanel(ui.difference.checked);
   rerender();
 });
-window.addEventListener('hashchange', () => { loadSettings(); enableSettings(); rerender(); }); // an address edited by hand
+window.addEventListener('hashchange', () => { loadSettings(); enableSettings(); applyControls(); }); // an address edited by hand
 
 // Fitting follows the stage's width: redraw when it changes (window resized, phone turned), once per frame.
 let fittedWidth = null;
@@ -871,7 +1081,7 @@ new ResizeObserver(() => {
     const width = stageWidth();
     if (width === fittedWidth) return;
     fittedWidth = width;
-    if (ui.fit.checked) rerender();
+    if (panels.some((panel) => panel.settings?.fit)) rerender();
     else panels.forEach(markOverflow);
   });
 }).observe(ui.panels);

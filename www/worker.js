@@ -21,7 +21,7 @@ const TENSOR_FIELDS = ['name', 'dtype', 'shape', 'drawable', 'reason', 'layout',
 const GRID_FIELDS = ['width', 'height', 'tensor', 'dtype', 'shape', 'layout', 'filterShape',
   'filtersShown', 'filtersTotal', 'columns', 'rows', 'zoom', 'gap', 'adjustments', 'normalize', 'channels', 'order',
   'caption', 'shown', 'tiles', 'view', 'reason', 'mode', 'extraTokens', 'gridRows', 'gridCols', 'tokensReason', 'colorbar',
-  'components', 'explainedVarianceRatio'];
+  'components', 'explainedVarianceRatio', 'values'];
 
 // Copies named fields into a plain object: works whether the module returns plain objects or classes.
 const pick = (source, fields) => Object.fromEntries(fields.map((f) => [f, source[f]]).filter(([, v]) => v !== undefined));
@@ -46,7 +46,6 @@ function measured(work) {
 /** How much of the panel's file(s) has been read since opening: distinct bytes, and the number of reads. */
 const readStats = (panel) => ({ bytesRead: panel.checkpoint.bytesRead, reads: panel.checkpoint.reads });
 
-/** Renders one panel; a failure is that panel's reply, not the request's. */
 /** The difference of the first two panels' kernels (A − B), as a panel of its own. */
 function renderDifference(options, transfer) {
   const [a, b] = panels;

@@ -50,8 +50,9 @@ export interface Adjustment { option: 'count' | 'columns' | 'zoom' | 'gap'; valu
  *  file index of each filter drawn, in drawing order. */
 export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; caption: number; adjustments: Adjustment[]; normalize: 'filter' | 'global' | 'symmetric'; channels: boolean; order: 'file' | 'norm'; shown: number[]; tiles: TileStats[] }
 /** The position view's pixels: tiles of `cosine` similarity (one per position, viridis over [−1, 1]) or the `dot`
- *  Gram matrix (one tile, inferno over its range), with the embedding's tokens and the colour bar to draw. */
-export interface PositionGrid { view: 'positions'; width: number; height: number; rgba: Uint8ClampedArray; tensor: string; dtype: string; shape: number[]; reason: string; mode: 'cosine' | 'dot'; extraTokens: number; gridRows: number; gridCols: number; tokensReason: string; colorbar: { colormap: string; min: number; max: number; ticks: number[]; lut: number[] }; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[] }
+ *  Gram matrix (one tile, inferno over its range), with the embedding's tokens and the colour bar to draw;
+ *  `values` holds the N × N numbers behind the colours, row-major (`values[a * N + b]`, N = gridRows · gridCols). */
+export interface PositionGrid { view: 'positions'; width: number; height: number; rgba: Uint8ClampedArray; tensor: string; dtype: string; shape: number[]; reason: string; mode: 'cosine' | 'dot'; extraTokens: number; gridRows: number; gridCols: number; tokensReason: string; colorbar: { colormap: string; min: number; max: number; ticks: number[]; lut: number[] }; values: Float64Array; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[] }
 /** The principal-components view's pixels: the first `components` of the filters (scikit-learn's PCA in f64), each
  *  scaled as a filter is; `explainedVarianceRatio` of each drawn component. */
 export interface PcaGrid { view: 'pca'; width: number; height: number; rgba: Uint8ClampedArray; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; components: number; explainedVarianceRatio: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[] }
@@ -673,7 +674,10 @@ impl Checkpoint {
             gap: drawn.grid.gap,
             adjustments: adjustments_js(&drawn.grid),
         };
-        with_pixels(&info, &drawn.grid.rgba)
+        let out = with_pixels(&info, &drawn.grid.rgba)?;
+        // The numbers behind the colours, so the page can say what is under the pointer.
+        js_sys::Reflect::set(&out, &"values".into(), &js_sys::Float64Array::from(drawn.image.values.as_slice()))?;
+        Ok(out)
     }
 
     /// The principal components' pixels and what they show (`PcaGrid` in the TypeScript section).

@@ -8,8 +8,8 @@ import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import {
-  MANIFEST, REPO, assertSamePixels, canvasPixels, controlsOf, expectedGrid, openPage, settledAfter, startSession,
-  waitSettled,
+  MANIFEST, REPO, assertSamePixels, canvasPixels, controlsOf, expectedGrid, openPage, panelsSettled, settledAfter,
+  startSession, waitSettled,
 } from './harness.mjs';
 import { decodePng } from './png.mjs';
 
@@ -265,6 +265,141 @@ test('the principal-components view: 28 components 7 to a row, within a level of
   const nine = await settledAfter(page, () => page.fill('#components', '9'));
   assert.match(nine.text, /9 of 9 principal components/);
   assert.match(await page.evaluate(() => location.hash), /view=pca&k=9/);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+/** Runs `action`, then waits until every panel has drawn what it causes (not the state before it). */
+async function allSettledAfter(page, action) {
+  await page.evaluate(() => document.querySelectorAll('.panel .status').forEach((s) => { s.dataset.state = 'test-waiting'; }));
+  await action();
+  return panelsSettled(page);
+}
+
+test('one switch keeps the panels in step; unlinked, each panel keeps its own view and options', async () => {
+  const files = ['positions_augreg.npz', 'dinov2_vits14.npz'].map((name) => join(dirname(MANIFEST), name));
+  const { page, context, problems } = await openPage(session);
+  assert.equal(await page.isVisible('#link'), false, 'one panel: nothing to link');
+  await page.evaluate(() => { document.querySelector('.panel .status').dataset.state = 'test-waiting'; });
+  await page.setInputFiles('#file-input', files);
+  await page.waitForFunction(() => document.querySelectorAll('.panel').length === 2);
+  await panelsSettled(page);
+  assert.equal(await page.isChecked('#link'), true, 'linked by default');
+  assert.equal(await page.isVisible('#editing'), false);
+  let [a, b] = await allSettledAfter(page, () => page.selectOption('#view', 'pca'));
+  assert.deepEqual([a.data.view, b.data.view], ['pca', 'pca'], 'linked: both follow');
+
+  await page.uncheck('#link');
+  assert.equal(await page.isVisible('#editing'), true);
+  assert.equal(await page.inputValue('#editing'), '0');
+  assert.match(await page.textContent('#editing option[value="1"]'), /^2: dinov2_vits14\.npz$/);
+  assert.deepEqual(await page.$$eval('.panel', (ps) => ps.map((p) => p.classList.contains('editing'))), [true, false]);
+  [a, b] = await allSettledAfter(page, () => page.selectOption('#view', 'positions-cosine'));
+  assert.deepEqual([a.data.view, b.data.view], ['positions', 'pca'], 'unlinked: only the chosen panel changes');
+
+  await page.selectOption('#editing', '1');
+  assert.equal(await page.inputValue('#view'), 'pca', 'the controls show the second panel\'s settings');
+  assert.equal(await page.isVisible('#components'), true);
+  [a, b] = await allSettledAfter(page, () => page.fill('#components', '5'));
+  assert.match(b.text, /5 of 5 principal components/);
+  assert.equal(a.data.view, 'positions');
+  await page.selectOption('#editing', '0');
+  assert.equal(await page.inputValue('#view'), 'positions-cosine');
+  assert.equal(await page.inputValue('#components'), '28', 'the first panel never had 5');
+
+  await page.selectOption('#editing', '1');
+  [a, b] = await allSettledAfter(page, () => page.check('#link'));
+  assert.match(a.text, /5 of 5 principal components/, 'linked again: every panel takes the settings shown');
+  assert.match(b.text, /5 of 5 principal components/);
+  assert.equal(await page.isVisible('#editing'), false);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('positions: extra tokens and the grid can be given, the pointer reads each pixel\'s number, the PNG keeps the colour bar', async () => {
+  const file = join(dirname(MANIFEST), 'positions_augreg.npz');
+  const { page, context, problems } = await openPage(session);
+  await settledAfter(page, () => page.setInputFiles('#file-input', file));
+  const square = await settledAfter(page, () => page.selectOption('#view', 'positions-cosine'));
+  assert.equal(await page.isVisible('#extra-tokens'), true);
+  assert.equal(await page.isVisible('#position-grid'), true);
+
+  const refused = await settledAfter(page, () => page.fill('#extra-tokens', '0'));
+  assert.equal(refused.alert, 'After 0 extra tokens the remaining 197 positions make no square grid; give the rows × columns too.');
+  assert.deepEqual(refused.canvas, square.canvas, 'the grid drawn before stays');
+  const wide = await settledAfter(page, () => page.fill('#extra-tokens', '1'));
+  assert.equal(wide.alert, null);
+  const given = await settledAfter(page, () => page.fill('#position-grid', '7x28'));
+  assert.match(given.text, /1 extra token, as given; 7 × 28 positions, as given/);
+  assert.match(await page.evaluate(() => location.hash), /extra=1&grid=7x28/);
+  await page.fill('#position-grid', '7 by 28');
+  assert.equal(await page.textContent('#position-grid-note'), 'Grid: rows × columns, such as 16x12, or empty for square.');
+  const back = await settledAfter(page, () => page.fill('#position-grid', ''));
+  assert.match(back.text, /14 × 14 positions/);
+  assert.equal(await page.textContent('#position-grid-note'), '');
+
+  // Tile 0, pixel (row 2, column 3): position 0 against position 2 · 14 + 3, its number in the colour-map bin
+  // matplotlib drew there (tests/reference/fixtures_positions.py, zoom 1 with 1-px gaps: 209 px wide).
+  const zoom = Number(back.data.zoom);
+  const box = await page.locator('#grid').boundingBox();
+  await page.mouse.move(box.x + 3 * zoom + zoom / 2, box.y + 2 * zoom + zoom / 2);
+  const readout = await page.textContent('.tile-readout');
+  const match = /^position 0 \(row 0, column 0\) · position 31 \(row 2, column 3\): cosine similarity (-?[\d.e-]+)$/.exec(readout);
+  assert.ok(match, readout);
+  const reference = readFileSync(join(dirname(MANIFEST), 'positions_augreg_npz.cosine.u16'));
+  const bin = reference.readUInt16LE((2 * 209 + 3) * 2);
+  const ours = Math.min(Math.floor(((Number(match[1]) + 1) / 2) * 256), 255);
+  assert.ok(Math.abs(ours - bin) <= 1, `cosine ${match[1]} is in bin ${ours}, matplotlib drew bin ${bin}`);
+  await page.mouse.move(box.x + zoom / 2, box.y + zoom / 2);
+  assert.match(await page.textContent('.tile-readout'), /position 0 \(row 0, column 0\): cosine similarity 1$/);
+
+  await page.mouse.click(box.x + (14 * zoom + 1) + 3, box.y + (14 * zoom + 1) + 3); // tile 15: row 1, column 1
+  assert.match(await page.textContent('#inspector-title'), /^Position 15 \(row 1, column 1\) — Transformer\/posembed_input\/pos_embedding$/);
+  assert.match(await page.textContent('#inspector-numbers'), /token in the tensor16/);
+  assert.match(await page.textContent('#inspector-numbers'), /most similar otherposition \d+ \(row \d+, column \d+\), [\d.]+/);
+  assert.equal(await page.isVisible('#inspector .channel'), false, 'a colour map has no R, G, B');
+  await page.keyboard.press('ArrowRight');
+  assert.match(await page.textContent('#inspector-title'), /^Position 16 /);
+  await page.keyboard.press('Escape');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  assert.equal(download.suggestedFilename(), 'positions_augreg-Transformer_posembed_input_pos_embedding-positions-cosine.png');
+  const png = decodePng(readFileSync(await download.path()));
+  const shown = await canvasPixels(page);
+  assert.deepEqual([png.width, png.height], [Math.max(shown.width, 160), shown.height + 6 + 12 + 16]);
+  const rows = png.rgba.subarray(0, shown.height * png.width * 4);
+  assert.ok(png.width === shown.width && Buffer.from(rows).equals(Buffer.from(shown.rgba)), 'the grid\'s own pixels on top');
+  // Under it, the bar runs through the colour map: its ends are the map's first and last colours.
+  const ends = await page.evaluate(() => {
+    const bar = document.querySelector('.colorbar canvas').getContext('2d');
+    return [[...bar.getImageData(0, 0, 1, 1).data], [...bar.getImageData(255, 0, 1, 1).data]];
+  });
+  const barRow = (shown.height + 6 + 6) * png.width * 4;
+  assert.deepEqual([...png.rgba.subarray(barRow, barRow + 4)], ends[0]);
+  assert.deepEqual([...png.rgba.subarray(barRow + (png.width - 1) * 4, barRow + png.width * 4)], ends[1]);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('the inspector opens a principal component large, with its channels and its share of the variance', async () => {
+  const { page, context, problems } = await openPage(session);
+  const status = await settledAfter(page, () => page.selectOption('#view', 'pca'));
+  const zoom = Number(status.data.zoom);
+  const { gap } = await controlsOf(page);
+  const box = await page.locator('#grid').boundingBox();
+  await page.mouse.move(box.x + 3 * (14 * zoom + gap) + 2, box.y + 2);
+  const readout = await page.textContent('.tile-readout');
+  await page.mouse.down();
+  await page.mouse.up();
+  assert.equal(await page.textContent('#inspector-title'), 'Component 3 of 28 — embedding/kernel');
+  const percent = Number(/explains ([\d.]+) %/.exec(readout)[1]);
+  const numbers = await page.textContent('#inspector-numbers');
+  const precise = Number(/explained variance([\d.]+) %/.exec(numbers)[1]);
+  assert.ok(Math.abs(precise - percent) <= 0.005 + 1e-9, `${numbers} vs ${readout}`);
+  assert.equal(await page.isVisible('#inspector .channel'), true, 'a colour component has R, G, B');
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await page.textContent('#inspector-title'), 'Component 10 of 28 — embedding/kernel', 'down one row of 7');
+  await page.keyboard.press('Escape');
   assert.deepEqual(problems, []);
   await context.close();
 });
