@@ -3,9 +3,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  drawableFixtures, dropBytes, loadManifest, openPage, settledAfter, startSession, statusOf, waitSettled,
+  MANIFEST, drawableFixtures, dropBytes, loadManifest, openPage, panelsSettled, settledAfter, startSession, statusOf,
+  waitSettled,
 } from './harness.mjs';
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -55,6 +57,24 @@ test('axe-core: no WCAG 2.1 AA violations with the sample drawn, the inspector o
   await waitSettled(page);
   assert.equal(await page.isVisible('.overflow-note'), true, 'the stage scrolls in this state');
   await assertNoViolations(page, 'a field corrected with a note, the stage scrolling');
+
+  // Two panels, unlinked: one shows position cosines (colour bar, its fields), the other principal components.
+  const pair = ['positions_augreg.npz', 'dinov2_vits14.npz'].map((name) => join(dirname(MANIFEST), name));
+  await page.setInputFiles('#file-input', pair);
+  await page.waitForFunction(() => document.querySelectorAll('.panel').length === 2);
+  await panelsSettled(page);
+  await page.uncheck('#link');
+  await page.selectOption('#view', 'positions-cosine');
+  await page.selectOption('#editing', '1');
+  await page.selectOption('#view', 'pca');
+  await page.waitForFunction(() => document.querySelectorAll('.panel .scree:not([hidden])').length === 1
+    && document.querySelectorAll('.panel .colorbar:not([hidden])').length === 1);
+  await panelsSettled(page);
+  await assertNoViolations(page, 'two panels unlinked: positions beside principal components');
+  await page.click('.panel[data-panel="0"] canvas.grid', { position: { x: 3, y: 3 } });
+  assert.equal(await page.isVisible('#inspector'), true);
+  await assertNoViolations(page, 'a position open in the inspector');
+  await page.keyboard.press('Escape');
   await context.close();
 
   const first = await session.browser.newContext({ viewport: { width: 1280, height: 800 } });
