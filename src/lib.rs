@@ -19,6 +19,7 @@ pub mod kernel;
 pub mod listing;
 pub mod natural;
 pub mod pick;
+pub mod remote;
 pub mod scale;
 pub mod source;
 pub mod tensor;
