@@ -75,7 +75,8 @@ pub struct RemoteSource<T> {
     /// How the file is named in error sentences: the last part of its URL's path.
     name: String,
     size: u64,
-    etag: Option<String>,
+    /// The first reply's ETag; every later reply must carry the same one (or none).
+    etag: RefCell<Option<String>>,
     /// Recent replies (offset, bytes), newest first.
     kept: RefCell<VecDeque<(u64, Vec<u8>)>>,
     stats: Rc<RemoteStats>,
@@ -86,6 +87,13 @@ impl<T: Transport> RemoteSource<T> {
     pub fn open(transport: T, name: &str, stats: Rc<RemoteStats>) -> Result<Opened<T>> {
         let reply = transport.get(0, PROBE_BYTES - 1)?;
         stats.record(reply.body.len());
+        Self::from_probe(transport, name, stats, reply)
+    }
+
+    /// As [`RemoteSource::open`], with the probe's reply already in hand: a browser asks for it with `fetch`,
+    /// which — unlike a synchronous request — can stream a whole file with progress when the server ignores
+    /// `Range`. The caller has counted the reply in `stats`.
+    pub fn from_probe(transport: T, name: &str, stats: Rc<RemoteStats>, reply: Reply) -> Result<Opened<T>> {
         match reply.status {
             200 => return Ok(Opened::Whole(reply.body)),
             206 => {}
@@ -108,13 +116,26 @@ impl<T: Transport> RemoteSource<T> {
             transport,
             name: name.to_string(),
             size,
-            etag: reply.etag.clone(),
+            etag: RefCell::new(reply.etag.clone()),
             kept: RefCell::default(),
             stats,
         };
         let body = source.checked(0, PROBE_BYTES.min(size), reply)?;
         source.keep(0, body);
         Ok(Opened::Ranged(source))
+    }
+
+    /// A file whose size is already known (the hub lists its files' sizes), read with no probe: a shard
+    /// that does not hold the kernel then costs no request at all. Its first reply sets the ETag to hold to.
+    pub fn with_size(transport: T, name: &str, size: u64, stats: Rc<RemoteStats>) -> RemoteSource<T> {
+        RemoteSource {
+            transport,
+            name: name.to_string(),
+            size,
+            etag: RefCell::default(),
+            kept: RefCell::default(),
+            stats,
+        }
     }
 
     /// The reply's body if it is exactly bytes `start..end` of the file this source opened.
@@ -139,10 +160,11 @@ impl<T: Transport> RemoteSource<T> {
                 return Err(bad_reply(name, "other bytes than the ones asked for"));
             }
         }
-        if let (Some(first), Some(now)) = (&self.etag, &reply.etag) {
-            if first != now {
-                return Err(changed(name));
-            }
+        let mut etag = self.etag.borrow_mut();
+        match (etag.as_ref(), &reply.etag) {
+            (Some(first), Some(now)) if first != now => return Err(changed(name)),
+            (None, Some(now)) => *etag = Some(now.clone()),
+            _ => {}
         }
         if reply.body.len() as u64 != end - start {
             return Err(bad_reply(name, "a reply of the wrong length"));
@@ -357,6 +379,19 @@ mod tests {
         let hidden = Server { hide_content_range: true, hide_length: true, ..serving(200_000) };
         let err = open(&hidden).err().unwrap().to_string();
         assert!(err.contains("does not tell this page how big model.bin is"), "{err}");
+    }
+
+    #[test]
+    fn a_known_size_needs_no_probe_and_the_first_reply_sets_the_etag() {
+        let server = Server { changes_after: Some(1), ..serving(200_000) };
+        let source = RemoteSource::with_size(&server, "shard.safetensors", 200_000, Rc::default());
+        assert_eq!(source.len(), 200_000);
+        assert!(server.asked.borrow().is_empty(), "nothing asked before a read");
+        assert_eq!(read_vec(&source, 10, 4).unwrap(), server.bytes[10..14]);
+        let err = read_vec(&source, 20, 4).unwrap_err().to_string();
+        assert!(err.contains("changed on the server"), "{err}");
+        let wrong = RemoteSource::with_size(&server, "shard.safetensors", 300_000, Rc::default());
+        assert!(read_vec(&wrong, 0, 4).is_err(), "a listed size the server contradicts");
     }
 
     #[test]

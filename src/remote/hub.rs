@@ -67,10 +67,11 @@ fn is_id_part(part: &str) -> bool {
 /// The hub API address that lists a model's files at a revision.
 pub fn api_url(hub: &str, id: &str, revision: &str) -> String {
     let hub = hub.trim_end_matches('/');
+    // `blobs=true` adds each file's size, so shards can be read without asking their size first.
     if revision == "main" {
-        format!("{hub}/api/models/{id}")
+        format!("{hub}/api/models/{id}?blobs=true")
     } else {
-        format!("{hub}/api/models/{id}/revision/{}", encode_revision(revision))
+        format!("{hub}/api/models/{id}/revision/{}?blobs=true", encode_revision(revision))
     }
 }
 
@@ -93,6 +94,15 @@ struct ModelInfo {
 #[derive(Deserialize)]
 struct Sibling {
     rfilename: String,
+    /// Present with `blobs=true`.
+    size: Option<u64>,
+}
+
+/// The size of each of a model's files the hub API's answer gives (with `blobs=true`).
+pub fn file_sizes(api_json: &[u8]) -> std::collections::BTreeMap<String, u64> {
+    serde_json::from_slice::<ModelInfo>(api_json)
+        .map(|info| info.siblings.into_iter().filter_map(|s| Some((s.rfilename, s.size?))).collect())
+        .unwrap_or_default()
 }
 
 /// The weights to open, from the hub API's answer about model `id`.
@@ -194,10 +204,10 @@ mod tests {
 
     #[test]
     fn hub_addresses_are_built_as_the_hub_serves_them() {
-        assert_eq!(api_url(HUB, "google/vit", "main"), "https://huggingface.co/api/models/google/vit");
+        assert_eq!(api_url(HUB, "google/vit", "main"), "https://huggingface.co/api/models/google/vit?blobs=true");
         assert_eq!(
             api_url(HUB, "google/vit", "refs/pr/1"),
-            "https://huggingface.co/api/models/google/vit/revision/refs%2Fpr%2F1"
+            "https://huggingface.co/api/models/google/vit/revision/refs%2Fpr%2F1?blobs=true"
         );
         assert_eq!(
             file_url(HUB, "google/vit", "main", "model.safetensors"),
@@ -226,6 +236,8 @@ mod tests {
         let err = choose(&["README.md", "tf_model.h5"]).unwrap_err().to_string();
         assert!(err.starts_with("The model o/m has no weights patchlens reads"), "{err}");
         assert!(choose_weights(b"[1, 2]", "o/m").is_err());
+        let sized = br#"{"siblings": [{"rfilename": "a.safetensors", "size": 12}, {"rfilename": "README.md"}]}"#;
+        assert_eq!(file_sizes(sized).into_iter().collect::<Vec<_>>(), [("a.safetensors".to_string(), 12)]);
     }
 
     #[test]
