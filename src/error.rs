@@ -23,6 +23,8 @@ pub enum Error {
     NotDrawable(String),
     /// Render options out of range.
     InvalidOption(String),
+    /// A server could not be reached or stopped answering mid-read: trying again may work.
+    Network(String),
 }
 
 impl fmt::Display for Error {
@@ -36,7 +38,8 @@ impl fmt::Display for Error {
             | Error::TooLarge(s)
             | Error::NoSuchTensor(s)
             | Error::NotDrawable(s)
-            | Error::InvalidOption(s) => s,
+            | Error::InvalidOption(s)
+            | Error::Network(s) => s,
         };
         f.write_str(text)
     }
@@ -58,6 +61,7 @@ impl Error {
             Error::NoSuchTensor(_) => Error::NoSuchTensor(text),
             Error::NotDrawable(_) => Error::NotDrawable(text),
             Error::InvalidOption(_) => Error::InvalidOption(text),
+            Error::Network(_) => Error::Network(text),
         }
     }
 }

@@ -31,7 +31,8 @@ pub struct Reply {
 /// One way of asking a server for bytes.
 pub trait Transport {
     /// One GET with `Range: bytes={first}-{last}` (inclusive), redirects followed. A failure with no reply at
-    /// all (the network, or in a browser a CORS refusal, which scripts cannot tell apart) is `Err(Error::Read)`.
+    /// all (the network, or in a browser a CORS refusal, which scripts cannot tell apart) is
+    /// `Err(Error::Network)`: see [`no_reply`].
     fn get(&self, first: u64, last: u64) -> Result<Reply>;
 
     /// The size a HEAD request's `Content-Length` gives, for browsers that hide `Content-Range` (a server
@@ -86,14 +87,14 @@ impl<T: Transport> RemoteSource<T> {
     /// Asks for the file's first [`PROBE_BYTES`], which tells its size and whether the server reads ranges.
     pub fn open(transport: T, name: &str, stats: Rc<RemoteStats>) -> Result<Opened<T>> {
         let reply = transport.get(0, PROBE_BYTES - 1)?;
-        stats.record(reply.body.len());
         Self::from_probe(transport, name, stats, reply)
     }
 
     /// As [`RemoteSource::open`], with the probe's reply already in hand: a browser asks for it with `fetch`,
     /// which — unlike a synchronous request — can stream a whole file with progress when the server ignores
-    /// `Range`. The caller has counted the reply in `stats`.
+    /// `Range`. The reply is counted in `stats`.
     pub fn from_probe(transport: T, name: &str, stats: Rc<RemoteStats>, reply: Reply) -> Result<Opened<T>> {
+        stats.record(reply.body.len());
         match reply.status {
             200 => return Ok(Opened::Whole(reply.body)),
             206 => {}
@@ -254,6 +255,16 @@ pub fn status_error(status: u16, name: &str) -> Error {
         404 | 410 => format!("There is no file {name} at this address ({status})."),
         500..=599 => format!("The server failed while sending {name} ({status}); try again later."),
         _ => format!("The server answered {status} when asked for {name}."),
+    })
+}
+
+/// The sentence for a request that got no reply. `refused`: the server answers but does not let other sites
+/// read its files (a browser learns this by asking again without reading the answer, `no-cors`).
+pub fn no_reply(name: &str, refused: bool) -> Error {
+    Error::Network(if refused {
+        format!("The server of {name} does not let other sites read its files, so this page cannot; download the file and drop it here.")
+    } else {
+        format!("Could not reach the server for {name}: the network dropped or the server stopped answering; try again.")
     })
 }
 

@@ -2,6 +2,7 @@
 //! Nothing here parses, scales or lays out; see `Checkpoint` for that.
 
 mod blob;
+mod http;
 mod reader;
 
 pub use blob::BlobSource;
@@ -18,6 +19,7 @@ use crate::listing::{self, CheckpointListing};
 use crate::scale::Normalize;
 use crate::source::{ByteSource, SliceSource};
 use crate::view::{FilterView, Order};
+use crate::remote::{file_name, no_reply, Opened as Fetched, RemoteSource, RemoteStats, Reply};
 use crate::{Checkpoint as CoreCheckpoint, Opened, Rendered};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
@@ -84,6 +86,12 @@ fn js_error(error: Error) -> JsValue {
     match error {
         // JS's own error for a value outside what is allowed: callers (the Node CLI) tell it from bad files.
         Error::InvalidOption(_) => js_sys::RangeError::new(&error.to_string()).into(),
+        // Named, so the page can offer to try again.
+        Error::Network(_) => {
+            let js = js_sys::Error::new(&error.to_string());
+            js.set_name("NetworkError");
+            js.into()
+        }
         _ => js_sys::Error::new(&error.to_string()).into(),
     }
 }
@@ -97,6 +105,8 @@ fn plain_error(message: &str) -> JsValue {
 #[wasm_bindgen]
 pub struct Checkpoint {
     inner: CoreCheckpoint,
+    /// Requests and bytes over the network, for a checkpoint opened from a URL.
+    network: Option<Rc<RemoteStats>>,
 }
 
 /// The keys `RenderOptions` may have; serde-wasm-bindgen ignores unknown ones, so we check.
@@ -400,7 +410,36 @@ impl Checkpoint {
     pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, JsValue> {
         console_error_panic_hook::set_once();
         #[allow(clippy::unnecessary_to_owned)] // the checkpoint outlives this call, so it owns a copy
-        CoreCheckpoint::open(SliceSource(bytes.to_vec())).map(|inner| Checkpoint { inner }).map_err(js_error)
+        CoreCheckpoint::open(SliceSource(bytes.to_vec())).map(Checkpoint::local).map_err(js_error)
+    }
+
+    /// Opens a checkpoint on a web server, reading only the ranges it needs with synchronous requests
+    /// (dedicated workers only). `probe`, if given, is the reply to the caller's own request for bytes
+    /// 0–65535 of `url` — `{ status, contentRange, etag, body: Uint8Array }` — made with `fetch`, which can
+    /// stream a server's whole file with progress when it ignores ranges; without it the module asks itself.
+    /// `url` should be the address after redirects, so later reads skip them.
+    #[wasm_bindgen(js_name = openUrl)]
+    pub fn open_url(url: &str, probe: JsValue) -> Result<Checkpoint, JsValue> {
+        console_error_panic_hook::set_once();
+        let stats = Rc::new(RemoteStats::default());
+        let (transport, name) = (http::XhrTransport::new(url), file_name(url));
+        let opened = if probe.is_undefined() || probe.is_null() {
+            RemoteSource::open(transport, &name, Rc::clone(&stats))
+        } else {
+            RemoteSource::from_probe(transport, &name, Rc::clone(&stats), reply_of(&probe)?)
+        };
+        let inner = match opened.map_err(js_error)? {
+            Fetched::Ranged(source) => CoreCheckpoint::open(source),
+            Fetched::Whole(bytes) => CoreCheckpoint::open(SliceSource(bytes)),
+        };
+        inner.map(|inner| Checkpoint { inner, network: Some(stats) }).map_err(js_error)
+    }
+
+    /// The sentence for a request to `url` that got no reply: `refused` when the server answered a request
+    /// the page could not read (a cross-origin refusal), else a network failure. A `NetworkError`.
+    #[wasm_bindgen(js_name = noReplyError)]
+    pub fn no_reply_error(url: &str, refused: bool) -> JsValue {
+        js_error(no_reply(&file_name(url), refused))
     }
 
     /// Opens a `Blob` or `File` lazily: only the ranges needed are read. Dedicated workers only.
@@ -408,7 +447,7 @@ impl Checkpoint {
     pub fn from_blob(blob: Blob) -> Result<Checkpoint, JsValue> {
         console_error_panic_hook::set_once();
         let source = blob::BlobSource::new(blob).map_err(js_error)?;
-        CoreCheckpoint::open(source).map(|inner| Checkpoint { inner }).map_err(js_error)
+        CoreCheckpoint::open(source).map(Checkpoint::local).map_err(js_error)
     }
 
     /// Every tensor in natural order (`blocks.2` before `blocks.10`), with whether it can be drawn.
@@ -523,6 +562,18 @@ impl Checkpoint {
         self.inner.file_size() as f64
     }
 
+    /// For a checkpoint opened from a URL: the requests made so far (the probe included).
+    #[wasm_bindgen(getter)]
+    pub fn requests(&self) -> Option<f64> {
+        self.network.as_ref().map(|n| n.requests() as f64)
+    }
+
+    /// For a checkpoint opened from a URL: bytes received over the network so far.
+    #[wasm_bindgen(getter, js_name = networkBytes)]
+    pub fn network_bytes(&self) -> Option<f64> {
+        self.network.as_ref().map(|n| n.bytes() as f64)
+    }
+
     /// Renders the grid to RGBA pixels.
     #[wasm_bindgen(unchecked_return_type = "Grid | PcaGrid | PositionGrid")]
     pub fn render(&self, options: Option<RenderOptions>) -> Result<JsValue, JsValue> {
@@ -600,7 +651,7 @@ fn opened_to_js(opened: Vec<Opened>) -> Result<js_sys::Array, JsValue> {
         let files: js_sys::Array = opened.files.iter().map(|f| JsValue::from_str(f)).collect();
         js_sys::Reflect::set(&entry, &"files".into(), &files)?;
         match opened.checkpoint {
-            Ok(inner) => js_sys::Reflect::set(&entry, &"checkpoint".into(), &Checkpoint { inner }.into())?,
+            Ok(inner) => js_sys::Reflect::set(&entry, &"checkpoint".into(), &Checkpoint::local(inner).into())?,
             Err(e) => {
                 if matches!(e, Error::UnknownFormat(_)) {
                     js_sys::Reflect::set(&entry, &"notACheckpoint".into(), &JsValue::TRUE)?;
@@ -614,6 +665,11 @@ fn opened_to_js(opened: Vec<Opened>) -> Result<js_sys::Array, JsValue> {
 }
 
 impl Checkpoint {
+    /// A checkpoint read from memory, a file or a `Blob`: no network.
+    fn local(inner: CoreCheckpoint) -> Checkpoint {
+        Checkpoint { inner, network: None }
+    }
+
     fn listed(&self, label: &str, files: Option<Vec<String>>) -> CheckpointListing {
         let files = files.unwrap_or_else(|| vec![label.to_string()]);
         CheckpointListing::new(label, &files, &self.inner)
@@ -726,4 +782,24 @@ impl Checkpoint {
             .map_err(js_error)?;
         Ok((rendered, request.view))
     }
+}
+
+/// The probe's reply as the page's `fetch` saw it.
+fn reply_of(probe: &JsValue) -> Result<Reply, JsValue> {
+    let field = |name: &str| js_sys::Reflect::get(probe, &name.into());
+    let text = |name: &str| field(name).ok().and_then(|v| v.as_string());
+    let status = field("status")?
+        .as_f64()
+        .filter(|s| (0.0..1000.0).contains(s))
+        .ok_or_else(|| plain_error("The probe's status is not an HTTP status."))? as u16;
+    let body = field("body")?;
+    if !body.is_instance_of::<js_sys::Uint8Array>() {
+        return Err(plain_error("The probe's body is not a Uint8Array."));
+    }
+    Ok(Reply {
+        status,
+        content_range: text("contentRange"),
+        etag: text("etag"),
+        body: js_sys::Uint8Array::new(&body).to_vec(),
+    })
 }
