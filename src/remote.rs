@@ -261,11 +261,15 @@ pub fn status_error(status: u16, name: &str) -> Error {
 /// The sentence for a request that got no reply. `refused`: the server answers but does not let other sites
 /// read its files (a browser learns this by asking again without reading the answer, `no-cors`).
 pub fn no_reply(name: &str, refused: bool) -> Error {
-    Error::Network(if refused {
-        format!("The server of {name} does not let other sites read its files, so this page cannot; download the file and drop it here.")
-    } else {
-        format!("Could not reach the server for {name}: the network dropped or the server stopped answering; try again.")
-    })
+    if refused {
+        // Not worth retrying: the server answers, it just will not share.
+        return Error::Read(format!(
+            "The server of {name} does not let other sites read its files, so this page cannot; download the file and drop it here."
+        ));
+    }
+    Error::Network(format!(
+        "Could not reach the server for {name}: the network dropped or the server stopped answering; try again."
+    ))
 }
 
 fn changed(name: &str) -> Error {

@@ -13,6 +13,9 @@ const ui = {
   view: $('view'), components: $('components'), normalize: $('normalize'), order: $('order'), channels: $('channels'),
   extraTokens: $('extra-tokens'), positionGrid: $('position-grid'), positionGridNote: $('position-grid-note'),
   link: $('link'), editing: $('editing'),
+  urlForm: $('url-form'), urlInput: $('url-input'), openErrorRetry: $('open-error-retry'),
+  fetchProgress: $('fetch-progress'), fetchProgressText: $('fetch-progress-text'), fetchProgressBar: $('fetch-progress-bar'),
+  fetchCancel: $('fetch-cancel'),
   download: $('download'), compare: $('compare'), difference: $('difference'), openError: $('open-error'), openErrorText: $('open-error-text'), openErrorClose: $('open-error-close'),
 };
 /** The number fields, by the option name the module reports adjustments under, with the page's label. */
@@ -48,7 +51,7 @@ function panelOf(section) {
     alert: q('.alert'), status: q('.status'), tensor: q('.tensor'), layout: q('.layout'), notes: q('.notes'),
     canvas: q('.grid'), stage: q('.stage'), emptyNote: q('.empty-note'), overflowNote: q('.overflow-note'),
     attribution: q('.attribution'), reasons: q('.reasons'), colorbar: q('.colorbar'), scree: q('.scree'),
-    progress: q('.progress'), reasonsTitle: q('.reasons-title'),
+    progress: q('.progress'), reasonsTitle: q('.reasons-title'), retry: q('.retry'),
     reasonsList: q('.reasons-list'), filter: q('.tensor-filter'), filterLabel: q('.tensor-filter-label'),
     showAll: q('.show-all'), tensorCount: q('.tensor-count'), mark: q('.tile-mark'), readout: q('.tile-readout'),
     shown: null, tensorList: null, isSample: false, shownStatus: null, current: null, settings: null, pointer: null,
@@ -85,6 +88,7 @@ function panelOf(section) {
   panel.showAll.addEventListener('input', () => fillTensorList(panel));
   panel.filter.addEventListener('input', () => fillTensorList(panel));
   panel.headDownload.addEventListener('click', () => download(panel));
+  panel.retry.addEventListener('click', () => retryOpen());
   return panel;
 }
 
@@ -513,7 +517,7 @@ const VIEW_WORDS = { filter: '', global: ', scaled over the whole kernel', symme
 const STATUS_FIELDS = ['file', 'format', 'tensor', 'dtype', 'shape', 'layout', 'filtersShown', 'filtersTotal', 'zoom',
   'view', 'mode',
   'normalize', 'order', 'channels',
-  'bytesRead', 'reads', 'fileSize', 'ms', 'openMs', 'listMs', 'renderMs', 'wasmMemory'];
+  'bytesRead', 'reads', 'requests', 'networkBytes', 'fileSize', 'ms', 'openMs', 'listMs', 'renderMs', 'wasmMemory'];
 
 function setStatus(panel, state, text, data = {}) {
   panel.status.dataset.state = state;
@@ -532,6 +536,7 @@ function showAlert(panel, message) {
 function clearAlert(panel) {
   panel.alert.textContent = '';
   panel.alert.hidden = true;
+  panel.retry.hidden = true;
 }
 
 function humanBytes(n) {
@@ -753,16 +758,25 @@ function draw(panel, reply, started) {
   const text = [
     `${checkpoint.name}${files}`, checkpoint.format, grid.tensor, grid.dtype, dims(grid.shape), what,
     `zoom ${grid.zoom}${panel.settings?.fit ? ' (fit)' : ''}`,
-    `read ${humanBytes(reply.bytesRead)} of ${humanBytes(checkpoint.fileSize)}`, `${ms} ms`,
+    readText(reply, checkpoint), `${ms} ms`,
   ].join(' · ');
   const data = {
     file: checkpoint.name, format: checkpoint.format, tensor: grid.tensor, dtype: grid.dtype,
     shape: grid.shape.join(','), layout: grid.layout, filtersShown: grid.filtersShown, filtersTotal: grid.filtersTotal,
-    view: grid.view ?? 'filters', mode: grid.mode, zoom: grid.zoom, normalize: grid.normalize, order: grid.order, channels: grid.channels, bytesRead: reply.bytesRead, reads: reply.reads, fileSize: checkpoint.fileSize, ms,
+    view: grid.view ?? 'filters', mode: grid.mode, zoom: grid.zoom, normalize: grid.normalize, order: grid.order, channels: grid.channels, bytesRead: reply.bytesRead, reads: reply.reads,
+    requests: reply.requests, networkBytes: reply.networkBytes, fileSize: checkpoint.fileSize, ms,
     openMs: reply.timings.openMs?.toFixed(1), renderMs: reply.timings.renderMs.toFixed(1), wasmMemory: reply.wasmMemory,
   };
   setStatus(panel, 'ready', text, data);
   panel.shownStatus = { text, data };
+}
+
+/** What the status line says was read: of a file, the bytes; over the network, the requests and bytes too. */
+function readText(reply, checkpoint) {
+  if (reply.requests === undefined) return `read ${humanBytes(reply.bytesRead)} of ${humanBytes(checkpoint.fileSize)}`;
+  if (checkpoint.wholeDownload) return `downloaded whole, ${humanBytes(reply.networkBytes)} (the server does not send parts of files)`;
+  const requests = `${reply.requests} ${reply.requests === 1 ? 'request' : 'requests'}`;
+  return `${requests}, ${humanBytes(reply.networkBytes)} of ${humanBytes(checkpoint.fileSize)} transferred`;
 }
 
 /** Shows a panel whose checkpoint could not be opened or drawn. */
@@ -777,15 +791,68 @@ function showFailure(panel, reply) {
   const listed = reply.tensors ? ` (${count} ${count === 1 ? 'tensor' : 'tensors'} listed, none drawn)` : '';
   setStatus(panel, 'error', `Could not draw ${reply.label}${listed}.`, { file: reply.label });
   showAlert(panel, reply.message);
+  panel.retry.hidden = reply.errorName !== 'NetworkError';
 }
 
 // ---- opening and rendering ----------------------------------------------------------------------
 
-/** Opens files (a drop, the picker, the sample) into panels. If none of them opens while something is on
- *  screen, that stays, dimmed, with the error above it until the error is closed. */
-async function openFiles(files, started, { seq = ++openSeq, sample = false } = {}) {
+/** Opens files (a drop, the picker, the sample) into panels. */
+function openFiles(files, started, { seq = ++openSeq, sample = false } = {}) {
+  lastOpen = null;
+  showUrlsInAddress([]);
+  return openSources({ names: files.map((f) => f.name).join(', '), send: (options) => bridge.open(files, options) },
+    started, { seq, sample });
+}
+
+/** The last URLs opened, so a network failure can be retried. */
+let lastOpen = null;
+
+/** Opens URLs (the field, `?url=` in the address, a retry) into panels, one each. */
+function openUrls(urls, started, { seq = ++openSeq } = {}) {
+  lastOpen = urls;
+  showUrlsInAddress(urls);
+  return openSources({ names: urls.map(urlName).join(', '), send: (options) => bridge.openUrls(urls, options) }, started, { seq });
+}
+
+/** The last part of a URL's path, as panels and sentences name its file. */
+function urlName(url) {
+  try {
+    const parts = new URL(url).pathname.split('/').filter(Boolean);
+    return decodeURIComponent(parts[parts.length - 1] ?? new URL(url).host);
+  } catch {
+    return url;
+  }
+}
+
+function retryOpen() {
+  if (lastOpen) openUrls(lastOpen, performance.now());
+}
+
+/** Keeps the URLs shown in the page address (`?url=…`), so the link opens them again; files clear it. */
+function showUrlsInAddress(urls) {
+  const params = new URLSearchParams(location.search);
+  params.delete('url');
+  for (const url of urls) params.append('url', url);
+  const search = params.toString();
+  history.replaceState(null, '', `${location.pathname}${search ? `?${search}` : ''}${location.hash}`);
+}
+
+/** Shows a whole-file download's progress (a server that does not send parts of files), or hides it. */
+function showDownload(progress) {
+  ui.fetchProgress.hidden = !progress;
+  if (!progress) return;
+  const name = urlName(progress.url);
+  const of = progress.total ? ` of ${humanBytes(progress.total)}` : '';
+  ui.fetchProgressText.textContent = `Downloading all of ${name}: ${humanBytes(progress.received)}${of}. `
+    + 'Its server does not send parts of files, so the whole file comes first.';
+  if (progress.total) ui.fetchProgressBar.value = progress.received / progress.total;
+  else ui.fetchProgressBar.removeAttribute('value'); // an indeterminate bar
+}
+
+/** Opens what `send` asks the worker for into panels. If none of it opens while something is on screen, that
+ *  stays, dimmed, with the error above it until the error is closed. */
+async function openSources({ names, send }, started, { seq, sample = false }) {
   const first = panels[0];
-  const names = files.map((f) => f.name).join(', ');
   const generation = bridge.generation;
   // A value corrected for the last file's kernel is not a choice: the next file gets what was asked for.
   for (const { input, option } of NUMBER_FIELDS) {
@@ -795,15 +862,17 @@ async function openFiles(files, started, { seq = ++openSeq, sample = false } = {
     $(`${option}-note`).textContent = '';
   }
   clearAlert(first);
-  setStatus(first, 'busy', `Opening ${names}…`, { file: files.length === 1 ? files[0].name : undefined });
-  const reply = await bridge.open(files, renderOptions(null));
+  setStatus(first, 'busy', `Opening ${names}…`);
+  const reply = await send(renderOptions(null));
+  showDownload(null);
   if (reply.superseded || seq !== openSeq) return;
   const failed = !reply.ok || !reply.replaced;
   const message = !reply.ok ? reply.message
     : reply.panels.map((p) => (reply.panels.length > 1 ? `${p.label}: ${p.message}` : p.message)).join(' ');
   // The worker keeps what it had open unless it was restarted meanwhile; only then is the old grid gone too.
+  const retryable = reply.ok && reply.panels.some((p) => p.errorName === 'NetworkError');
   if (failed && first.shown && reply.ok && bridge.generation === generation) {
-    keepPrevious(names, message);
+    keepPrevious(names, message, retryable);
     return;
   }
   closeOpenError();
@@ -826,6 +895,7 @@ async function openFiles(files, started, { seq = ++openSeq, sample = false } = {
     first.title.textContent = '';
     setStatus(first, 'error', `Could not open ${names}.`);
     showAlert(first, message);
+    first.retry.hidden = !retryable;
     return;
   }
   reply.panels.forEach((panelReply, i) => {
@@ -847,9 +917,10 @@ async function openFiles(files, started, { seq = ++openSeq, sample = false } = {
 }
 
 /** A failed open while a grid is shown: the grid and its status stay, dimmed, beside the error. */
-function keepPrevious(names, message) {
+function keepPrevious(names, message, retryable) {
   ui.openErrorText.textContent = `Could not open ${names}: ${message}`;
   ui.openError.hidden = false;
+  ui.openErrorRetry.hidden = !retryable;
   ui.panels.classList.add('stale');
   for (const panel of panels) {
     if (panel.shownStatus) setStatus(panel, 'error', panel.shownStatus.text, panel.shownStatus.data);
@@ -1066,6 +1137,25 @@ function chooseEditedPanel() {
   saveSettings();
 }
 ui.openErrorClose.addEventListener('click', () => closeOpenError());
+ui.openErrorRetry.addEventListener('click', () => { closeOpenError(); retryOpen(); });
+ui.fetchCancel.addEventListener('click', () => bridge.cancelDownload());
+bridge.onProgress = (progress) => showDownload(progress);
+
+/** The URLs typed or pasted into the field, one per line. */
+const typedUrls = () => ui.urlInput.value.split('\n').map((line) => line.trim()).filter(Boolean);
+ui.urlForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const urls = typedUrls();
+  if (urls.length > 0) openUrls(urls, event.timeStamp);
+});
+// Enter opens; Shift+Enter starts another line. Pasted lines grow the box.
+ui.urlInput.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && !event.shiftKey) {
+    event.preventDefault();
+    ui.urlForm.requestSubmit();
+  }
+});
+ui.urlInput.addEventListener('input', () => { ui.urlInput.rows = Math.min(Math.max(typedUrls().length, 1), 6); });
 ui.difference.addEventListener('change', () => {
   showDifferencePanel(ui.difference.checked);
   rerender();
@@ -1143,4 +1233,10 @@ bridge.onReady = () => { document.documentElement.dataset.module = 'ready'; };
 bridge.warm();
 loadSettings();
 enableSettings();
-if (new URLSearchParams(location.search).get('sample') !== 'none') openSample(performance.now());
+// `?url=…` (repeatable) opens those instead of the sample: a shared link shows its checkpoints.
+const addressUrls = new URLSearchParams(location.search).getAll('url').filter(Boolean);
+if (addressUrls.length > 0) {
+  ui.urlInput.value = addressUrls.join('\n');
+  ui.urlInput.rows = Math.min(addressUrls.length, 6);
+  openUrls(addressUrls, performance.now());
+} else if (new URLSearchParams(location.search).get('sample') !== 'none') openSample(performance.now());

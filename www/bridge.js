@@ -4,6 +4,8 @@
 // Protocol (structured-clone messages, one reply per request, matched by id):
 //   page → worker  { id, type: 'open', files: File[], options: RenderOptions }   open (one panel per
 //                                                   checkpoint among the files), then draw each
+//                  { id, type: 'openUrls', urls: string[], options }            open each URL (ranges), draw
+//                  { type: 'cancel' }                               stop a whole-file download (no reply of its own)
 //                  { id, type: 'render', requests: [{ panel, options }] }      redraw panels
 //                  { id, type: 'list', panel }                                  list a panel's tensors
 //   worker → page  open:        { id, ok: true, replaced, panels: Panel[] }  replaced: false when none of the
@@ -12,12 +14,14 @@
 //                  list:        { id, ok: true, panel, tensors: TensorInfo[], bytesRead, reads, timings: { listMs } }
 //                  failure:     { id, ok: false, message, fatal }   (the request as a whole)
 //                  { type: 'ready', wasmMemory }   once, when the module has loaded (no id)
+//                  { type: 'progress', id, url, received, total }   while a server's whole file downloads
 //   Panel = { panel, label, files, ok: true, checkpoint: Summary, grid: GridInfo, rgba: ArrayBuffer,
-//             bytesRead, reads, timings: { openMs?, renderMs }, wasmMemory }
-//         | { panel, label, files, ok: false, message, checkpoint: Summary | null,
+//             bytesRead, reads, requests?, networkBytes?, timings: { openMs?, renderMs }, wasmMemory }
+//         | { panel, label, files, ok: false, message, errorName?, checkpoint: Summary | null,
 //             tensors?: TensorInfo[] (when it opened and listed but could not draw) }
-//   Summary = { name, files, format, fileSize, defaultTensor, defaultReason, notes }; bytesRead: distinct
-//   bytes of the panel's file(s) read since opening; reads: how many reads that took.
+//   Summary = { name, files, format, fileSize, defaultTensor, defaultReason, notes, url?, wholeDownload };
+//   bytesRead: distinct bytes of the panel's file(s) read since opening; reads: how many reads that took;
+//   for a URL, requests and networkBytes: what crossed the network. errorName 'NetworkError': worth retrying.
 // The bridge answers { ok: false, superseded: true } for requests it dropped and { ok: false, fatal: true }
 // when the worker died; after a fatal reply the next request runs in a fresh worker.
 
@@ -30,6 +34,9 @@ export class CheckpointBridge {
 
   /** Called with the worker's 'ready' message each time a (re)started worker has loaded the module. */
   onReady = null;
+
+  /** Called with each 'progress' message while a server's whole file downloads. */
+  onProgress = null;
 
   /** Counts the workers started: a new one holds no checkpoints, whatever the page still shows. */
   generation = 0;
@@ -47,6 +54,17 @@ export class CheckpointBridge {
   open(files, options) {
     if (this.#pending.size > 0) this.#stop({ ok: false, superseded: true });
     return this.#post({ type: 'open', files, options });
+  }
+
+  /** Opens URLs (one panel each), reading only the ranges needed; cancels anything running. */
+  openUrls(urls, options) {
+    if (this.#pending.size > 0) this.#stop({ ok: false, superseded: true });
+    return this.#post({ type: 'openUrls', urls, options });
+  }
+
+  /** Stops a whole-file download; its open then answers with the cancellation. */
+  cancelDownload() {
+    this.#worker?.postMessage({ type: 'cancel' });
   }
 
   /** Re-renders panels ([{ panel, options }]); while the worker is busy only the newest call waits. */
@@ -91,6 +109,10 @@ export class CheckpointBridge {
   #settle(data) {
     if (data.type === 'ready') {
       this.onReady?.(data);
+      return;
+    }
+    if (data.type === 'progress') {
+      if (this.#pending.has(data.id)) this.onProgress?.(data);
       return;
     }
     const resolve = this.#pending.get(data.id);

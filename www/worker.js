@@ -29,7 +29,7 @@ const pick = (source, fields) => Object.fromEntries(fields.map((f) => [f, source
 const summary = (panel) => panel.checkpoint && {
   name: panel.label, files: panel.files, format: panel.checkpoint.format, fileSize: panel.checkpoint.fileSize,
   defaultTensor: panel.checkpoint.defaultTensor, defaultReason: panel.checkpoint.defaultReason,
-  notes: panel.checkpoint.notes,
+  notes: panel.checkpoint.notes, url: panel.url, wholeDownload: panel.download?.whole ?? false,
 };
 
 // For npz, listing reads every entry's header (nearby ones together, still ~80 reads for a ViT-B),
@@ -43,8 +43,89 @@ function measured(work) {
   return { result, ms: performance.now() - started };
 }
 
-/** How much of the panel's file(s) has been read since opening: distinct bytes, and the number of reads. */
-const readStats = (panel) => ({ bytesRead: panel.checkpoint.bytesRead, reads: panel.checkpoint.reads });
+/** How much of the panel's file(s) has been read since opening: distinct bytes, and the number of reads; for a
+ *  URL, also the requests made and the bytes that crossed the network. */
+const readStats = (panel) => ({
+  bytesRead: panel.checkpoint.bytesRead, reads: panel.checkpoint.reads,
+  requests: panel.download?.requests ?? panel.checkpoint.requests, networkBytes: panel.download?.bytes ?? panel.checkpoint.networkBytes,
+});
+
+// ---- URLs ------------------------------------------------------------------------------------------
+
+/** The first request for a URL: its head, which also tells its size (the module's PROBE_BYTES). */
+const PROBE_RANGE = 'bytes=0-65535';
+/** The page hears about a whole-file download at most this often. */
+const PROGRESS_EVERY_MS = 100;
+
+let download = null; // { controller } while a server's whole file is being fetched, so the page can cancel it
+
+/** The last part of a URL's path: how panels and sentences name the file. */
+function urlName(url) {
+  try {
+    const parts = new URL(url).pathname.split('/').filter(Boolean);
+    return decodeURIComponent(parts[parts.length - 1] ?? new URL(url).host);
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Opens one URL: asks for its head with `fetch` (which, unlike the module's synchronous requests, can stream);
+ * a server that answers with ranges hands the rest to `Checkpoint.openUrl`, one that sends the whole file is
+ * downloaded with progress reports (`{ type: 'progress', id, url, received, total }`) and read from memory.
+ */
+async function openUrl(url, id) {
+  const label = urlName(url);
+  let response;
+  try {
+    response = await fetch(url, { headers: { Range: PROBE_RANGE }, cache: 'no-store' });
+  } catch {
+    // No readable reply. Asked again without reading it (no-cors): an answer means the server refused this page.
+    const check = new AbortController();
+    const refused = await fetch(url, { mode: 'no-cors', cache: 'no-store', signal: check.signal }).then(() => true, () => false);
+    check.abort();
+    throw Checkpoint.noReplyError(url, refused);
+  }
+  if (response.status === 200) return { label, ...(await downloadWhole(response, url, id)) };
+  const body = new Uint8Array(await response.arrayBuffer());
+  const probe = { status: response.status, contentRange: response.headers.get('Content-Range'), etag: response.headers.get('ETag'), body };
+  // Later reads go where the first was redirected (a hub's CDN), skipping the redirect.
+  return { label, checkpoint: Checkpoint.openUrl(response.url || url, probe) };
+}
+
+/** Streams a whole file from a server that ignores ranges, reporting progress; the page may cancel it. */
+async function downloadWhole(response, url, id) {
+  const total = Number(response.headers.get('Content-Length')) || null;
+  const controller = new AbortController();
+  download = { controller };
+  const chunks = [];
+  let received = 0;
+  let reported = 0;
+  const reader = response.body.getReader();
+  controller.signal.addEventListener('abort', () => reader.cancel().catch(() => {}));
+  try {
+    self.postMessage({ type: 'progress', id, url, received, total });
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (controller.signal.aborted) throw new Error(`The download of ${urlName(url)} was cancelled.`);
+      if (done) break;
+      chunks.push(value);
+      received += value.byteLength;
+      if (performance.now() - reported > PROGRESS_EVERY_MS) {
+        reported = performance.now();
+        self.postMessage({ type: 'progress', id, url, received, total });
+      }
+    }
+  } catch (error) {
+    if (controller.signal.aborted) throw new Error(`The download of ${urlName(url)} was cancelled.`);
+    throw Checkpoint.noReplyError(url, false);
+  } finally {
+    download = null;
+  }
+  self.postMessage({ type: 'progress', id, url, received, total });
+  // A Blob keeps the bytes out of the module's memory; the module reads it by ranges, as a dropped file.
+  return { checkpoint: Checkpoint.fromBlob(new Blob(chunks)), download: { requests: 1, bytes: received, whole: true } };
+}
 
 /** The difference of the first two panels' kernels (A − B), as a panel of its own. */
 function renderDifference(options, transfer) {
@@ -75,7 +156,7 @@ function renderPanel(index, options, timings, transfer) {
   const panel = panels[index];
   const base = { panel: index, label: panel?.label, files: panel?.files };
   if (!panel) return { ...base, ok: false, message: 'That panel is closed.' };
-  if (!panel.checkpoint) return { ...base, ok: false, message: panel.error, checkpoint: null };
+  if (!panel.checkpoint) return { ...base, ok: false, message: panel.error, errorName: panel.errorName, checkpoint: null };
   try {
     const { result: grid, ms } = measured(() => panel.checkpoint.render(options));
     const rgba = grid.rgba;
@@ -93,7 +174,10 @@ function renderPanel(index, options, timings, transfer) {
     // Opened but not drawable: still list what is inside, so the page can say why.
     let tensors;
     try { tensors = listTensors(panel); } catch { /* keep the error we have */ }
-    return { ...base, ok: false, message: String(error?.message ?? error), checkpoint: summary(panel), tensors, ...readStats(panel) };
+    return {
+      ...base, ok: false, message: String(error?.message ?? error), errorName: error?.name, checkpoint: summary(panel), tensors,
+      ...readStats(panel),
+    };
   }
 }
 
@@ -102,14 +186,32 @@ function closeAll() {
   panels = [];
 }
 
-async function handle({ type, files, options, requests, panel }) {
+/** Opens URLs, one panel each; a failure is that panel's error. */
+async function openUrls(urls, id) {
+  const fresh = [];
+  for (const url of urls) {
+    try {
+      const opened = await openUrl(url, id);
+      fresh.push({ label: opened.label, files: [url], url, checkpoint: opened.checkpoint, download: opened.download });
+    } catch (error) {
+      if (error instanceof WebAssembly.RuntimeError) throw error;
+      fresh.push({ label: urlName(url), files: [url], url, checkpoint: null, error: String(error?.message ?? error), errorName: error?.name });
+    }
+  }
+  return fresh;
+}
+
+async function handle({ type, files, urls, options, requests, panel, id }) {
   await ready;
-  if (type === 'open') {
-    const { result: opened, ms: openMs } = measured(() => Checkpoint.openFiles(files)); // lazy: ranges only
-    const fresh = opened.map((o) => ({ label: o.label, files: o.files, checkpoint: o.checkpoint ?? null, error: o.error }));
+  if (type === 'open' || type === 'openUrls') {
+    const started = performance.now();
+    const fresh = type === 'openUrls'
+      ? await openUrls(urls, id)
+      : Checkpoint.openFiles(files).map((o) => ({ label: o.label, files: o.files, checkpoint: o.checkpoint ?? null, error: o.error }));
+    const openMs = performance.now() - started; // lazy: ranges only
     if (fresh.every((p) => !p.checkpoint)) {
       // Nothing opened: the checkpoints already open stay, so the page can keep showing them.
-      const failures = fresh.map((p, i) => ({ panel: i, label: p.label, files: p.files, ok: false, message: p.error, checkpoint: null }));
+      const failures = fresh.map((p, i) => ({ panel: i, label: p.label, files: p.files, ok: false, message: p.error, errorName: p.errorName, checkpoint: null }));
       return { reply: { ok: true, replaced: false, panels: failures }, transfer: [] };
     }
     closeAll();
@@ -134,6 +236,10 @@ async function handle({ type, files, options, requests, panel }) {
 }
 
 self.onmessage = async ({ data }) => {
+  if (data.type === 'cancel') { // answered by the download it stops
+    download?.controller.abort();
+    return;
+  }
   try {
     const { reply, transfer } = await handle(data);
     self.postMessage({ id: data.id, ...reply }, transfer);

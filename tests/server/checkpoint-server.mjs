@@ -10,7 +10,8 @@
 //   /status/CODE/NAME             answers CODE                         /cut/NAME        drops the connection after the first reply
 //   /api/models/OWNER/NAME        the hub's file listing               /OWNER/NAME/resolve/REV/PATH → 302 to the CDN
 //   /__log, /__reset              the request log as JSON; clear it (and the /changing/ and /cut/ counters)
-// Any route takes ?delay=MS (a wait before answering, for latency benchmarks).
+// Any route takes ?delay=MS (a wait before answering, for latency benchmarks); file routes take ?rate=BYTES
+// (a body sent at that many bytes per second, so a download's progress can be watched).
 //
 //   node tests/server/checkpoint-server.mjs --root DIR [--hub hub.json]   prints {"origin", "cdn"} and serves
 import { createServer } from 'node:http';
@@ -83,7 +84,17 @@ export async function startCheckpointServer({ root, hub = {}, host = '127.0.0.1'
       ...base, 'Content-Length': last - first + 1, ...(range ? { 'Content-Range': `bytes ${first}-${last}/${info.size}` } : {}),
     });
     if (req.method === 'HEAD' || info.size === 0) return res.end();
-    createReadStream(path, { start: first, end: last }).on('error', () => res.destroy()).pipe(res);
+    const rate = Number(new URL(req.url, 'http://localhost').searchParams.get('rate') ?? 0);
+    const stream = createReadStream(path, { start: first, end: last, highWaterMark: rate > 0 ? Math.max(1, Math.floor(rate / 10)) : undefined });
+    stream.on('error', () => res.destroy());
+    if (rate > 0) {
+      // A tenth of a second's worth at a time.
+      stream.on('data', (chunk) => { stream.pause(); res.write(chunk); setTimeout(() => stream.resume(), 100); });
+      stream.on('end', () => res.end());
+      res.on('close', () => stream.destroy());
+    } else {
+      stream.pipe(res);
+    }
   }
 
   function redirect(res, location, origin, req) {

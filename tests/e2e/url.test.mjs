@@ -1,0 +1,166 @@
+// URL mode in real Chromium (issue 8): checkpoints on another origin, read by HTTP ranges through the test host
+// (tests/server/checkpoint-server.mjs). The page's own counters and the host's log must agree, within the
+// budget (≤ 4 requests, ≤ kernel + 1 MiB); the pixels are those of the same file dropped; a server without
+// ranges downloads the whole file with a progress bar; every failure says why and the page still works.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { startCheckpointServer } from '../server/checkpoint-server.mjs';
+import { MANIFEST, canvasPixels, openPage, panelsSettled, startSession, waitSettled } from './harness.mjs';
+
+const FIXTURES = dirname(MANIFEST);
+const MIB = 1 << 20;
+
+let session;
+let host;
+before(async () => {
+  session = await startSession();
+  host = await startCheckpointServer({
+    root: FIXTURES,
+    hub: {},
+  });
+});
+after(async () => {
+  await session?.close();
+  await host?.close();
+});
+
+/** Opens the page with `?url=` for each path on the host, and waits until every panel has settled. */
+async function openAddress(page, paths) {
+  const query = paths.map((p) => `url=${encodeURIComponent(`${host.origin}/${p}`)}`).join('&');
+  await page.goto(`${session.server.url}?${query}`);
+  await page.waitForFunction((n) => document.querySelectorAll('.panel').length === n, paths.length);
+  return panelsSettled(page, 60_000);
+}
+
+/** The pixels of `file` dropped on the page (through the file input), for comparison. */
+async function droppedPixels(page, file) {
+  await page.evaluate(() => { document.getElementById('status').dataset.state = 'test-waiting'; });
+  await page.setInputFiles('#file-input', join(FIXTURES, file));
+  await waitSettled(page, 60_000);
+  return canvasPixels(page);
+}
+
+test('by ?url=: each big checkpoint draws from ranges, within 4 requests and kernel + 1 MiB, the dropped file\'s pixels', async (t) => {
+  const cases = [
+    { path: 'redirect/augreg_b16.npz', file: 'augreg_b16.npz', kernel: 16 * 16 * 3 * 768 * 4 },
+    { path: 'files/dino_vitb16.pth', file: 'dino_vitb16.pth', kernel: 768 * 3 * 16 * 16 * 4 },
+    { path: 'files/hf_vit_l16.safetensors', file: 'hf_vit_l16.safetensors', kernel: 1024 * 3 * 16 * 16 * 4 },
+  ];
+  const { page, context, problems } = await openPage(session);
+  for (const { path, file, kernel } of cases) {
+    if (!existsSync(join(FIXTURES, file))) {
+      assert.ok(!process.env.PATCHLENS_REQUIRE_BIG, `${file} is missing: make_fixtures.py --big writes it`);
+      t.diagnostic(`${file} skipped: make_fixtures.py --big writes it`);
+      continue;
+    }
+    host.reset();
+    const [panel] = await openAddress(page, [path]);
+    assert.equal(panel.data.state, 'ready', `${file}: ${panel.alert}`);
+    const requests = Number(panel.data.requests);
+    const bytes = Number(panel.data.networkBytes);
+    assert.ok(requests <= 4, `${file}: ${requests} requests`);
+    assert.ok(bytes <= kernel + MIB, `${file}: ${bytes} bytes for a ${kernel}-byte kernel`);
+    assert.match(panel.text, new RegExp(`${requests} requests, [\\d.]+ MB of [\\d.]+ (MB|GB) transferred`));
+    // The host saw the same: the first requests it logged (a redirect, then the reads) carry those bytes. The
+    // tensor list that follows the pixels asks for more, later.
+    const redirects = path.startsWith('redirect/') ? 1 : 0;
+    const drawing = host.log.slice(0, requests + redirects);
+    assert.equal(drawing.filter((e) => e.status === 302).length, redirects);
+    assert.deepEqual(drawing.filter((e) => e.status !== 302).map((e) => e.status), Array(requests).fill(206));
+    assert.equal(drawing.reduce((sum, e) => sum + e.bytes, 0), bytes, `${file}: the page counts what the host sent`);
+    const shown = await canvasPixels(page);
+    const dropped = await droppedPixels(page, file);
+    assert.ok(shown.width > 0 && Buffer.from(shown.rgba).equals(Buffer.from(dropped.rgba)), `${file}: the dropped file's pixels`);
+  }
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('the URL field: one URL per line opens one panel each, and the address keeps them for a shared link', async () => {
+  const { page, context, problems } = await openPage(session);
+  const urls = ['files/dinov2_vits14.npz', 'files/dinov2_small_patch_embed.safetensors'].map((p) => `${host.origin}/${p}`);
+  await page.fill('#url-input', urls.join('\n'));
+  await page.evaluate(() => document.querySelectorAll('.panel .status').forEach((s) => { s.dataset.state = 'test-waiting'; }));
+  await page.press('#url-input', 'Enter');
+  await page.waitForFunction(() => document.querySelectorAll('.panel').length === 2);
+  const panels = await panelsSettled(page);
+  assert.deepEqual(panels.map((p) => p.title), ['dinov2_vits14.npz', 'dinov2_small_patch_embed.safetensors']);
+  assert.deepEqual(panels.map((p) => p.data.state), ['ready', 'ready']);
+  const search = new URLSearchParams(await page.evaluate(() => location.search));
+  assert.deepEqual(search.getAll('url'), urls);
+  // The shared link opens the same.
+  await page.reload();
+  await page.waitForFunction(() => document.querySelectorAll('.panel').length === 2);
+  assert.deepEqual((await panelsSettled(page)).map((p) => p.data.tensor), panels.map((p) => p.data.tensor));
+  // A dropped file takes the place of the URLs, in the address too.
+  await droppedPixels(page, 'dinov2_vits14.npz');
+  assert.equal(new URLSearchParams(await page.evaluate(() => location.search)).getAll('url').length, 0);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('a server without ranges: the whole file downloads first with a progress bar, and can be cancelled', async () => {
+  const { page, context, problems } = await openPage(session);
+  // 903 kB at 300 kB/s: three seconds to watch.
+  await page.fill('#url-input', `${host.origin}/norange/dinov2_vits14.npz?rate=300000`);
+  await page.press('#url-input', 'Enter');
+  await page.waitForSelector('#fetch-progress:not([hidden])');
+  await page.waitForFunction(() => Number(document.getElementById('fetch-progress-bar').value) > 0);
+  assert.match(await page.textContent('#fetch-progress-text'),
+    /^Downloading all of dinov2_vits14\.npz: [\d.]+ kB of 903\.5 kB\. Its server does not send parts of files/);
+  await page.click('#fetch-cancel');
+  await page.waitForSelector('#open-error:not([hidden])');
+  assert.match(await page.textContent('#open-error-text'), /The download of dinov2_vits14\.npz was cancelled\./);
+  assert.equal(await page.isVisible('#fetch-progress'), false, 'the bar goes');
+  assert.equal(await page.isVisible('#open-error-retry'), false, 'a cancelled download is not a failure to retry');
+  await page.click('#open-error-close');
+  assert.equal((await waitSettled(page)).data.file, 'dinov2-vits14-patch-embed.npz', 'the sample is still shown');
+
+  // Left to finish, it draws, and says how it was read.
+  const [whole] = await openAddress(page, ['norange/dinov2_vits14.npz']);
+  assert.equal(whole.data.state, 'ready');
+  assert.match(whole.text, /downloaded whole, 903\.5 kB \(the server does not send parts of files\)/);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('every failure says why in one sentence, a network failure offers to try again, and a good URL then works', async () => {
+  const { page, context } = await openPage(session);
+  const cases = [
+    ['nocors/dinov2_vits14.npz', 'The server of dinov2_vits14.npz does not let other sites read its files, so this page cannot; download the file and drop it here.', false],
+    ['status/404/model.safetensors', 'There is no file model.safetensors at this address (404).', false],
+    ['status/401/model.safetensors', 'The server refused to send model.safetensors (401): the model may be gated or private; download it with your account and drop it here.', false],
+    ['status/503/model.safetensors', 'The server failed while sending model.safetensors (503); try again later.', false],
+    ['changing/dinov2_vits14.npz', 'The file dinov2_vits14.npz changed on the server while it was being read; open it again.', false],
+    ['cut/dinov2_vits14.npz', 'Could not reach the server for dinov2_vits14.npz: the network dropped or the server stopped answering; try again.', true],
+  ];
+  for (const [path, sentence, retry] of cases) {
+    host.reset();
+    await page.fill('#url-input', `${host.origin}/${path}`);
+    await page.press('#url-input', 'Enter');
+    await page.waitForSelector('#open-error:not([hidden])');
+    assert.equal(await page.textContent('#open-error-text'), `Could not open ${path.split('/').pop()}: ${sentence}`);
+    assert.equal(await page.isVisible('#open-error-retry'), retry, `${path}: try again offered`);
+    if (retry) {
+      // Trying again asks the server again (and fails again here: /cut/ drops every read after the first).
+      const before = host.log.length;
+      await page.click('#open-error-retry');
+      await page.waitForSelector('#open-error:not([hidden])');
+      assert.ok(host.log.length > before, 'asked again');
+    }
+    await page.click('#open-error-close');
+  }
+  // No server at all.
+  await page.fill('#url-input', 'http://127.0.0.1:9/model.safetensors');
+  await page.press('#url-input', 'Enter');
+  await page.waitForSelector('#open-error:not([hidden])');
+  assert.match(await page.textContent('#open-error-text'), /^Could not open model\.safetensors: Could not reach the server for model\.safetensors/);
+  await page.click('#open-error-close');
+  // And the page still works.
+  const [good] = await openAddress(page, ['files/dinov2_vits14.npz']);
+  assert.equal(good.data.state, 'ready');
+  assert.equal(good.data.tensor, 'embedding/kernel');
+  await context.close();
+});
