@@ -28,6 +28,11 @@ export function openBytes(bytes: Uint8Array | ArrayBuffer): Promise<Checkpoint>;
 /** Opens a File or Blob lazily, reading byte ranges on demand. Dedicated Web Workers only. */
 export function openBlob(blob: Blob): Promise<Checkpoint>;
 
+/** Opens a checkpoint on a web server by URL, reading only the byte ranges needed (the server must allow
+ *  range requests from other sites; one that ignores ranges is downloaded whole). `requests` and
+ *  `networkBytes` on the checkpoint say what crossed the network. Dedicated Web Workers only. */
+export function openUrl(url: string): Promise<Checkpoint>;
+
 /** Opens files given together (shards, a model and its external data, several checkpoints) lazily:
  *  one result per checkpoint among them. Dedicated Web Workers only. */
 export function openFiles(files: File[] | FileList): Promise<OpenedCheckpoint[]>;

@@ -66,6 +66,22 @@ export async function openBlob(blob) {
 }
 
 /**
+ * Opens a checkpoint on a web server by its URL, reading only the byte ranges needed with synchronous
+ * requests: dedicated Web Workers only. The server must allow range requests from other sites (CORS, as the
+ * Hugging Face hub and most storage buckets do); one that ignores ranges has its whole file downloaded first.
+ * `checkpoint.requests` and `checkpoint.networkBytes` say what crossed the network.
+ * @param {string} url
+ * @returns {Promise<Checkpoint>}
+ */
+export async function openUrl(url) {
+  if (typeof FileReaderSync === 'undefined' || typeof XMLHttpRequest === 'undefined') {
+    throw new Error('openUrl works only inside a dedicated Web Worker, where a URL can be read by ranges.');
+  }
+  await load();
+  return Checkpoint.openUrl(url, undefined);
+}
+
+/**
  * Opens files given together (a multi-file drop, a folder's files) lazily, as `openBlob` does: the shards
  * of one checkpoint (with or without their `*.index.json`) become one checkpoint, an ONNX model reads its
  * external data from the file beside it, and every other file is a checkpoint of its own. Dedicated Web

@@ -193,6 +193,26 @@ impl<T: Transport> RemoteSource<T> {
         hit.map(|bytes| buf.copy_from_slice(bytes)).is_some()
     }
 
+    /// Copies the longest start of `buf` (at `offset`) that one kept reply holds; returns its length.
+    fn kept_prefix(&self, offset: u64, buf: &mut [u8]) -> usize {
+        let kept = self.kept.borrow();
+        let best = kept
+            .iter()
+            .filter_map(|(start, bytes)| {
+                let from = usize::try_from(offset.checked_sub(*start)?).ok()?;
+                let held = bytes.len().checked_sub(from)?.min(buf.len());
+                Some((held, from, bytes))
+            })
+            .max_by_key(|(held, _, _)| *held);
+        match best {
+            Some((held, from, bytes)) => {
+                buf[..held].copy_from_slice(&bytes[from..from + held]);
+                held
+            }
+            None => 0,
+        }
+    }
+
     pub fn stats(&self) -> Rc<RemoteStats> {
         Rc::clone(&self.stats)
     }
@@ -208,13 +228,16 @@ impl<T: Transport> ByteSource for RemoteSource<T> {
         if buf.is_empty() || self.copy_kept(offset, buf) {
             return Ok(());
         }
-        let end = offset + buf.len() as u64;
-        let reply = self.transport.get(offset, end - 1)?;
+        // A read that starts inside a kept reply (the kernel entry right after the probed head) asks only for
+        // the rest: fewer bytes, and no overlapping ranges for a browser cache to revalidate.
+        let held = self.kept_prefix(offset, buf);
+        let (start, end) = (offset + held as u64, offset + buf.len() as u64);
+        let reply = self.transport.get(start, end - 1)?;
         self.stats.record(reply.body.len());
-        let body = self.checked(offset, end, reply)?;
-        buf.copy_from_slice(&body);
-        if body.len() <= KEPT_BYTES {
-            self.keep(offset, body);
+        let body = self.checked(start, end, reply)?;
+        buf[held..].copy_from_slice(&body);
+        if buf.len() <= KEPT_BYTES {
+            self.keep(offset, buf.to_vec()); // the whole read, so reading it again asks for nothing
         }
         Ok(())
     }
@@ -368,6 +391,15 @@ mod tests {
         assert_eq!(*server.asked.borrow(), vec![(0, PROBE_BYTES - 1), (299_990, 299_999)], "a re-read is kept");
         assert_eq!((source.stats().requests(), source.stats().bytes()), (2, PROBE_BYTES + 10));
         assert!(matches!(read_vec(&source, 299_995, 6), Err(Error::Truncated(_))));
+    }
+
+    #[test]
+    fn a_read_starting_in_the_head_asks_only_for_the_rest() {
+        let server = serving(300_000);
+        let source = ranged(&server);
+        assert_eq!(read_vec(&source, 60_000, 100_000).unwrap(), server.bytes[60_000..160_000]);
+        assert_eq!(*server.asked.borrow(), vec![(0, PROBE_BYTES - 1), (PROBE_BYTES, 159_999)]);
+        assert_eq!(source.stats().bytes(), 160_000);
     }
 
     #[test]

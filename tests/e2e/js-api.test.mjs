@@ -6,6 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { startServer } from '../../scripts/serve.mjs';
+import { startCheckpointServer } from '../server/checkpoint-server.mjs';
 import {
   CHROMIUM, CHROMIUM_ARGS, REPO, assertSamePixels, defaultTiles, drawableFixtures, expectedGrid, loadManifest,
 } from './harness.mjs';
@@ -56,7 +57,8 @@ before(async () => {
   }));
   await page.goto(`${server.url}${PAGE}`);
 });
-after(async () => { await browser?.close(); await server?.close(); });
+after(async () => { await browser?.close(); await server?.close(); await host?.close(); });
+let host; // the checkpoint host, for openUrl
 
 const asBase64 = (path) => readFileSync(path).toString('base64');
 
@@ -120,6 +122,40 @@ test('openFiles in a worker: shards and their index are one checkpoint, another 
   }
   assert.match(result[1].reason, /teacher/);
   assert.ok(result[1].notes.some((n) => n.includes('argparse.Namespace')), result[1].notes.join(' | '));
+});
+
+test('openUrl reads a checkpoint on another origin by ranges, inside a worker', async () => {
+  const fixture = drawableFixtures(manifest).find((f) => f.name === 'stored_f32.npz') ?? drawableFixtures(manifest)[0];
+  host = await startCheckpointServer({ root: dirname(fixture.path) });
+  const url = `${host.origin}/redirect/${encodeURIComponent(basename(fixture.path))}`;
+  // A page with no routes: Playwright's request interception breaks a worker's cross-origin requests. The
+  // worker is a module made from a blob, importing the package from the server.
+  const plain = await browser.newPage();
+  await plain.goto(`${server.url}examples/index.html`);
+  const result = await plain.evaluate(async (url) => {
+    const source = `import { openUrl } from '${location.origin}/js/index.js';
+      self.onmessage = async ({ data }) => {
+        try {
+          const checkpoint = await openUrl(data);
+          const grid = checkpoint.render();
+          self.postMessage({ tensor: grid.tensor, width: grid.width, height: grid.height, requests: checkpoint.requests,
+            networkBytes: checkpoint.networkBytes, rgba: grid.rgba });
+        } catch (error) { self.postMessage({ error: error.message }); }
+      };`;
+    const w = new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })), { type: 'module' });
+    const reply = await new Promise((resolve) => { w.onmessage = ({ data }) => resolve(data); w.postMessage(url); });
+    w.terminate();
+    return reply.error ? reply : { ...reply, rgba: Array.from(reply.rgba) };
+  }, url);
+  await plain.close();
+  assert.equal(result.error, undefined, result.error);
+  assert.equal(result.tensor, fixture.default_tensor);
+  const served = host.log.filter((e) => e.status === 206);
+  assert.equal(result.requests, served.length, `its counter is the host's: ${JSON.stringify(host.log)}`);
+  assert.equal(result.networkBytes, served.reduce((sum, e) => sum + e.bytes, 0));
+  assert.ok(result.requests <= 3, `${result.requests} requests`);
+  const tiles = defaultTiles(fixture);
+  assertSamePixels({ ...result, rgba: Uint8Array.from(result.rgba) }, expectedGrid(tiles.path, tiles.kernel_shape, DEFAULTS), 'openUrl');
 });
 
 test('openBlob on the main thread refuses in plain words', async () => {

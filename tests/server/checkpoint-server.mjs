@@ -70,7 +70,8 @@ export async function startCheckpointServer({ root, hub = {}, host = '127.0.0.1'
     }
     const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}${mode === 'changing' && count > 1 ? '-v2' : ''}"`;
     const range = mode === 'norange' ? null : parseRange(req.headers.range, info.size);
-    const base = { ...headers, ETag: etag, 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-cache' };
+    // no-store: a browser cache that revalidated ranges would add requests the tests could not predict.
+    const base = { ...headers, ETag: etag, 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-store' };
     if (mode !== 'norange') base['Accept-Ranges'] = 'bytes';
     if (range === 'unsatisfiable') {
       entry.status = 416;
