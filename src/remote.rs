@@ -4,6 +4,9 @@
 //! not garbage. A client brings a [`Transport`]; [`RemoteSource`] is the `ByteSource` the formats read through.
 
 pub mod hub;
+pub mod target;
+
+pub use target::{open_target, Client, OpenedTarget};
 
 use crate::error::{Error, Result};
 use crate::source::{check_range, ByteSource};
