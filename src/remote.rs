@@ -3,6 +3,8 @@
 //! — status 206, the range asked for, the same size and ETag — so a file that changes underneath is an error,
 //! not garbage. A client brings a [`Transport`]; [`RemoteSource`] is the `ByteSource` the formats read through.
 
+#[cfg(all(feature = "http", not(target_arch = "wasm32")))]
+pub mod http;
 pub mod hub;
 pub mod target;
 

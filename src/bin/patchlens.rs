@@ -1,5 +1,6 @@
 //! The patchlens command line: list a checkpoint's tensors, or render its filters to a PNG
-//! with the same pixels the web page draws.
+//! with the same pixels the web page draws. With the `http` feature, a URL or a hub model id stands for
+//! a file, read by HTTP ranges (`patchlens::remote`).
 
 use patchlens::analysis::pca::DEFAULT_COMPONENTS;
 use patchlens::analysis::positions::SimilarityMode;
@@ -8,6 +9,8 @@ use patchlens::container::NamedSource;
 use patchlens::fileset::files_named_by_index;
 use patchlens::grid::{self, parse_color, GridOptions};
 use patchlens::listing::{json_document, Listing};
+use patchlens::remote::hub;
+use patchlens::remote::RemoteStats;
 use patchlens::{ByteSource, Checkpoint, FileSource, FilterView, KernelLayout, Normalize, Opened, Order};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,6 +34,10 @@ Reads .npz/.npy, PyTorch (.pth/.pt/.bin, zip or legacy, whole-model pickles, Tor
 .gguf and .onnx. Several files are opened together: the shards of a checkpoint (with or without its
 *.index.json; giving the index alone finds the shards beside it), an ONNX model and its external data.
 A folder stands for the files in it.
+
+A URL or a Hugging Face model id (owner/name, or its page's address) stands for a file too: only the bytes
+needed are read, by HTTP range requests (a CLI built with the `http` feature). --hub URL names another hub
+(default: https://huggingface.co).
 
 exit status:
   0  done
@@ -215,14 +222,106 @@ fn is_hidden(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
 }
 
+/// What crossed the network for the command, said after it.
+#[derive(Default)]
+struct Network {
+    stats: Vec<Rc<RemoteStats>>,
+    /// Files a server sent whole (it ignores Range).
+    whole: Vec<String>,
+}
+
+impl Network {
+    fn say(&self) {
+        if self.stats.is_empty() {
+            return;
+        }
+        let requests: u64 = self.stats.iter().map(|s| s.requests()).sum();
+        let bytes: u64 = self.stats.iter().map(|s| s.bytes()).sum();
+        let s = if requests == 1 { "" } else { "s" };
+        let whole = match self.whole.as_slice() {
+            [] => String::new(),
+            files => format!(" (the server does not send parts of {}, so all of it was downloaded)", files.join(", ")),
+        };
+        eprintln!("patchlens: over HTTP: {requests} request{s}, {bytes} bytes transferred{whole}");
+    }
+}
+
+/// An http(s) address, or an argument that names no file here but reads as a hub model id.
+fn is_remote(arg: &str, hub: &str) -> bool {
+    let url = ["http://", "https://"]
+        .iter()
+        .any(|scheme| arg.get(..scheme.len()).is_some_and(|s| s.eq_ignore_ascii_case(scheme)));
+    url || (!Path::new(arg).exists() && hub::parse_target(arg, hub).is_some())
+}
+
+/// Opens a URL or model id over HTTP.
+#[cfg(feature = "http")]
+fn open_remote(arg: &str, hub: &str, network: &mut Network) -> Result<Vec<Opened>, String> {
+    use patchlens::remote::http::HttpClient;
+    use std::io::IsTerminal;
+    let mut client = HttpClient::new();
+    // A server without ranges sends the whole file: show its progress to a person, not to a log.
+    if std::io::stderr().is_terminal() {
+        client = client.with_progress(|name, done, total| {
+            let total = total.map_or(String::new(), |t| format!(" of {t}"));
+            let end = if done > 0 && total.ends_with(&format!(" {done}")) { "\n" } else { "" };
+            eprint!("\rpatchlens: downloading {name}: {done}{total} bytes{end}");
+        });
+    }
+    let opened = patchlens::remote::open_target(arg, hub, &client).map_err(|e| match hub::parse_target(arg, hub) {
+        Some(hub::Target::Model { .. }) if !arg.contains("://") => {
+            format!("There is no file {arg} here; as a hub model id: {e}")
+        }
+        _ => e.to_string(),
+    })?;
+    network.stats.push(opened.stats);
+    if opened.whole_file {
+        network.whole.extend(opened.opened.iter().map(|o| o.label.clone()));
+    }
+    Ok(opened.opened)
+}
+
+#[cfg(not(feature = "http"))]
+fn open_remote(arg: &str, _hub: &str, _network: &mut Network) -> Result<Vec<Opened>, String> {
+    Err(if arg.contains("://") {
+        format!("{arg} is a URL, and this patchlens was built without the `http` feature that reads URLs (cargo install patchlens --features cli,http).")
+    } else {
+        format!("There is no file {arg}, and this patchlens was built without the `http` feature that opens hub model ids (cargo install patchlens --features cli,http).")
+    })
+}
+
 fn named(path: &Path) -> Result<NamedSource, String> {
     let source = FileSource::open(path).map_err(|e| e.to_string())?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
     Ok(NamedSource { name, source: Rc::new(source) as Rc<dyn ByteSource> })
 }
 
+/// Opens the files, URLs and model ids: the files together (shards, companions), in the place of the first
+/// of them; each URL or model id on its own.
+fn open(args: &[String], hub: &str, network: &mut Network) -> Result<Vec<Opened>, String> {
+    let (remote, local): (Vec<&String>, Vec<&String>) = args.iter().partition(|a| is_remote(a, hub));
+    if remote.is_empty() {
+        return open_local(args);
+    }
+    let mut opened = Vec::new();
+    let mut local_at = None;
+    for arg in args {
+        if remote.contains(&arg) {
+            opened.extend(open_remote(arg, hub, network)?);
+        } else if local_at.is_none() {
+            local_at = Some(opened.len());
+        }
+    }
+    if let Some(at) = local_at {
+        let files: Vec<String> = local.into_iter().cloned().collect();
+        let here = open_local(&files)?;
+        opened.splice(at..at, here);
+    }
+    Ok(opened)
+}
+
 /// Opens the files; a file from a folder that is no checkpoint at all is left out, and said so.
-fn open(args: &[String]) -> Result<Vec<Opened>, String> {
+fn open_local(args: &[String]) -> Result<Vec<Opened>, String> {
     let found = expand(args)?;
     let files = found.iter().map(|f| named(&f.path)).collect::<Result<Vec<_>, _>>()?;
     let from_folder: Vec<String> =
@@ -253,13 +352,16 @@ fn list(args: &[String]) -> Result<(), Failure> {
     const HELP: &str = "patchlens list --help";
     let (mut all, mut json) = (false, false);
     let mut files = Vec::new();
+    let mut hub = hub::HUB.to_string();
     let mut options_ended = false;
-    for arg in args {
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
         match arg.as_str() {
             _ if options_ended => files.push(arg.clone()),
             "--" => options_ended = true,
             "--all" => all = true,
             "--json" => json = true,
+            "--hub" => hub = rest.next().cloned().ok_or_else(|| usage("--hub needs a value.", HELP))?,
             flag if flag.starts_with('-') => return Err(usage(format!("Unknown option {flag} for list."), HELP)),
             path => files.push(path.to_string()),
         }
@@ -267,7 +369,8 @@ fn list(args: &[String]) -> Result<(), Failure> {
     if files.is_empty() {
         return Err(usage("list needs a FILE or a folder.", HELP));
     }
-    let opened = open(&files)?;
+    let mut network = Network::default();
+    let opened = open(&files, &hub, &mut network)?;
     let listings: Vec<Listing> = opened.iter().map(Listing::of).collect();
     let failed: Vec<String> = listings
         .iter()
@@ -295,6 +398,7 @@ fn list(args: &[String]) -> Result<(), Failure> {
         }
         _ => {}
     }
+    network.say();
     if !failed.is_empty() {
         return Err(Failure::Input(failed.join("\npatchlens: ")));
     }
@@ -315,6 +419,7 @@ fn render(args: &[String]) -> Result<(), Failure> {
     let mut position_view = PositionView::default();
     let mut options = GridOptions::default();
     let mut given: Vec<&str> = Vec::new(); // the grid options named on the command line
+    let mut hub = hub::HUB.to_string();
     let mut options_ended = false;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -330,6 +435,7 @@ fn render(args: &[String]) -> Result<(), Failure> {
             "--" => options_ended = true,
             "-o" | "--output" => out = Some(PathBuf::from(value(arg)?)),
             "--tensor" => tensor = Some(value(arg)?),
+            "--hub" => hub = value(arg)?,
             "--layout" => {
                 let v = value(arg)?;
                 let parsed = KernelLayout::parse(&v);
@@ -403,7 +509,8 @@ fn render(args: &[String]) -> Result<(), Failure> {
         return Err(usage("render needs a FILE or a folder.", HELP));
     }
     let out = out.ok_or_else(|| usage("render needs -o OUT.png, the file to write.", HELP))?;
-    let mut opened = open(&files)?;
+    let mut network = Network::default();
+    let mut opened = open(&files, &hub, &mut network)?;
     let wanted = if difference { 2 } else { 1 };
     if opened.len() != wanted {
         let labels: Vec<&str> = opened.iter().map(|o| o.label.as_str()).collect();
@@ -441,6 +548,7 @@ fn render(args: &[String]) -> Result<(), Failure> {
             drawn.grid.height,
             bytes_read()
         );
+        network.say();
         return Ok(());
     }
     if positions {
@@ -462,6 +570,7 @@ fn render(args: &[String]) -> Result<(), Failure> {
             drawn.grid.height,
             bytes_read()
         );
+        network.say();
         return Ok(());
     }
     let result = match checkpoints.get(1) {
@@ -491,6 +600,7 @@ fn render(args: &[String]) -> Result<(), Failure> {
         bytes_read(),
         file_size
     );
+    network.say();
     Ok(())
 }
 

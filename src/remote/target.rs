@@ -40,7 +40,13 @@ pub struct OpenedTarget {
 /// file list comes from the hub at `hub` (with sizes, so its files are read without a probe); a shard index is
 /// fetched whole, and a shard costs no request until a tensor in it is read.
 pub fn open_target(input: &str, hub: &str, client: &impl Client) -> Result<OpenedTarget> {
-    let target = hub::parse_target(input, hub).ok_or_else(|| {
+    let text = input.trim();
+    // An address on the hub's host that is no model or file page (a mock hub serving files too) is a file.
+    let is_url = ["http://", "https://"]
+        .iter()
+        .any(|scheme| text.get(..scheme.len()).is_some_and(|s| s.eq_ignore_ascii_case(scheme)));
+    let target = hub::parse_target(input, hub).or_else(|| is_url.then(|| Target::File(text.to_string())));
+    let target = target.ok_or_else(|| {
         Error::Read(format!(
             "'{}' is neither an http(s) address nor a hub model id such as google/vit-base-patch16-224.",
             input.trim()
@@ -383,5 +389,7 @@ mod tests {
         let message = err("org/lost", net(Vec::new(), &[("org/lost", index_gone)]));
         assert_eq!(message, "There is no file model.safetensors.index.json at this address (404).");
         assert!(err("not a model", Net::default()).starts_with("'not a model' is neither"));
+        let on_the_hub = err("https://hub.test/files/gone.npz", Net::default());
+        assert_eq!(on_the_hub, "There is no file gone.npz at this address (404).", "an address on the hub is a file");
     }
 }
