@@ -20,6 +20,7 @@ big_flags=(--big)
 "$PY" tests/reference/make_sample.py --check
 
 step "native tests (cargo test)"
+# --all-features includes `http`: tests/cli_http.rs reads the fixtures through the node checkpoint host.
 PATCHLENS_REQUIRE_BIG=1 cargo test --all-features
 
 step "browser tests (wasm-pack test, headless Chromium)"
@@ -29,5 +30,6 @@ step "build"
 bash scripts/build.sh
 
 step "end-to-end tests (playwright-core + Chromium)"
-cargo build --features cli --bin patchlens
+# With `http`, as in the native tests: the CLI the e2e tests run reads URLs too.
+cargo build --features cli,http --bin patchlens
 node --test --test-concurrency=1 tests/e2e/

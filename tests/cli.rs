@@ -325,3 +325,24 @@ fn the_pca_view_draws_28_components_7_to_a_row() {
     assert_eq!(many.status.code(), Some(2), "{}", String::from_utf8_lossy(&many.stderr));
     std::fs::remove_file(out).ok();
 }
+
+/// Built without `http`, a URL or a model id is refused in one sentence that says why.
+#[cfg(not(feature = "http"))]
+#[test]
+fn urls_need_the_http_feature() {
+    for (input, words) in [
+        (
+            "https://huggingface.co/google/vit-base-patch16-224",
+            "is a URL, and this patchlens was built without the `http` feature",
+        ),
+        (
+            "google/vit-base-patch16-224",
+            "There is no file google/vit-base-patch16-224, and this patchlens was built without the `http` feature",
+        ),
+    ] {
+        let run = patchlens(&["render", input, "-o", out_path("no-http").to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{stderr}");
+        assert!(stderr.starts_with(&format!("patchlens: {words}")) && stderr.lines().count() == 1, "{stderr}");
+    }
+}

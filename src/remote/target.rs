@@ -389,7 +389,7 @@ mod tests {
         let message = err("org/lost", net(Vec::new(), &[("org/lost", index_gone)]));
         assert_eq!(message, "There is no file model.safetensors.index.json at this address (404).");
         assert!(err("not a model", Net::default()).starts_with("'not a model' is neither"));
-        let on_the_hub = err("https://hub.test/files/gone.npz", Net::default());
+        let on_the_hub = err("https://hub.test/files/dir/gone.npz", Net::default());
         assert_eq!(on_the_hub, "There is no file gone.npz at this address (404).", "an address on the hub is a file");
     }
 }
