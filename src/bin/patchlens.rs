@@ -263,9 +263,9 @@ fn open_remote(arg: &str, hub: &str, network: &mut Network) -> Result<Vec<Opened
     // A server without ranges sends the whole file: show its progress to a person, not to a log.
     if std::io::stderr().is_terminal() {
         client = client.with_progress(|name, done, total| {
-            let total = total.map_or(String::new(), |t| format!(" of {t}"));
-            let end = if done > 0 && total.ends_with(&format!(" {done}")) { "\n" } else { "" };
-            eprint!("\rpatchlens: downloading {name}: {done}{total} bytes{end}");
+            let of = total.map_or(String::new(), |t| format!(" of {t}"));
+            let end = if total == Some(done) { "\n" } else { "" };
+            eprint!("\rpatchlens: downloading {name}: {done}{of} bytes{end}");
         });
     }
     let opened = patchlens::remote::open_target(arg, hub, &client).map_err(|e| match hub::parse_target(arg, hub) {

@@ -24,7 +24,8 @@ pub const MAX_WHOLE_FILE: u64 = 8 << 30;
 /// Bytes read between two progress reports of a whole-file download.
 const PROGRESS_STEP: u64 = 4 << 20;
 
-/// Told how a whole-file download is going: the file's name, bytes so far, and the total when known.
+/// Told how a whole-file download is going: the file's name, bytes so far, and the total when known; the
+/// last call, at the end, has bytes so far equal to the total.
 pub type Progress = Rc<dyn Fn(&str, u64, Option<u64>)>;
 
 /// A blocking HTTP client: one agent (its connections are kept and reused across a file's reads).
@@ -154,14 +155,17 @@ fn read_all(mut body: impl Read, progress: Option<(&Progress, Option<u64>)>, url
         };
         bytes.extend_from_slice(chunk.get(..n).unwrap_or_default());
         if let Some((report, total)) = progress {
-            if bytes.len() as u64 >= reported + PROGRESS_STEP {
-                reported = bytes.len() as u64;
-                report(name, reported, total);
+            let done = bytes.len() as u64;
+            // The end is reported once, below.
+            if done >= reported + PROGRESS_STEP && total != Some(done) {
+                reported = done;
+                report(name, done, total);
             }
         }
     }
-    if let Some((report, total)) = progress {
-        report(name, bytes.len() as u64, total);
+    if let Some((report, _)) = progress {
+        // At the end the total is known, whatever the server said: the last report has done == total.
+        report(name, bytes.len() as u64, Some(bytes.len() as u64));
     }
     Ok(bytes)
 }
