@@ -183,11 +183,18 @@ fn host(url: &str) -> &str {
     rest.split(['/', '?', '#']).next().unwrap_or(rest)
 }
 
-/// A request that got no usable reply, in one sentence.
+/// A request that got no usable reply, in one sentence: `Error::Network` (trying again may work) but for an
+/// address or a TLS setup that cannot work.
 fn failed(error: ureq::Error, url: &str, name: &str) -> Error {
     use std::io::ErrorKind;
     let host = host(url);
-    Error::Read(match error {
+    if let ureq::Error::BadUri(_) | ureq::Error::Http(_) = error {
+        return Error::Read(format!("{url} is not an address patchlens can open."));
+    }
+    if let ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) = error {
+        return Error::Read(format!("A secure connection to {host} could not be made ({error})."));
+    }
+    Error::Network(match error {
         ureq::Error::HostNotFound => format!("The host {host} was not found; check the address."),
         // std's resolver failing (getaddrinfo) comes as an I/O error with this wording.
         ureq::Error::Io(e) if e.to_string().contains("lookup address") => {
@@ -203,10 +210,6 @@ fn failed(error: ureq::Error, url: &str, name: &str) -> Error {
             READ_TIMEOUT.as_secs()
         ),
         ureq::Error::TooManyRedirects => format!("{host} redirected more than {MAX_REDIRECTS} times for {name}."),
-        ureq::Error::BadUri(_) | ureq::Error::Http(_) => format!("{url} is not an address patchlens can open."),
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
-            format!("A secure connection to {host} could not be made ({error}).")
-        }
         ureq::Error::Io(_) | ureq::Error::Protocol(_) => {
             format!("The connection to {host} broke while reading {name} ({error}); try again.")
         }
@@ -224,6 +227,7 @@ mod tests {
         assert_eq!(host("http://127.0.0.1:9/files/x?delay=5"), "127.0.0.1:9");
         let refused =
             failed(ureq::Error::Io(std::io::ErrorKind::ConnectionRefused.into()), "http://127.0.0.1:9/x", "x");
+        assert!(matches!(refused, Error::Network(_)), "a refusal may pass: trying again may work");
         assert_eq!(
             refused.to_string(),
             "127.0.0.1:9 refused the connection; check the address and that the server is running."
