@@ -27,9 +27,9 @@ Reads .npz/.npy, PyTorch (.pth/.pt/.bin, zip or legacy, whole-model pickles, Tor
 *.index.json; giving the index alone finds the shards beside it), an ONNX model and its external data.
 A folder stands for the files in it.
 
-A URL or a Hugging Face model id (owner/name, or its page's address) stands for a file too: only the bytes
-needed are read, by HTTP range requests (a CLI built with the \`http\` feature). --hub URL names another hub
-(default: https://huggingface.co).
+A URL or a Hugging Face model id (owner/name, or its page's address) stands for a file too in the Rust
+CLI built with the \`http\` feature (not npx patchlens): only the bytes needed are read, by HTTP range
+requests. --hub URL names another hub (default: https://huggingface.co).
 
 exit status:
   0  done
@@ -148,6 +148,10 @@ async function run(args) {
 
 /** Opens the files; a file from a folder that is no checkpoint at all is left out, and said so. */
 async function open(paths) {
+  const url = paths.find((p) => /^https?:\/\//i.test(p));
+  if (url) {
+    throw new Error(`${url} is a URL, and npx patchlens reads files on disk only; open it in the web page, or with the Rust CLI built with the \`http\` feature (cargo install patchlens --features cli,http).`);
+  }
   await load();
   const { opened, skipped } = await openPathsWithSkipped(paths, Checkpoint);
   if (skipped.length > 0) process.stderr.write(`patchlens: skipped ${skipped.join(', ')} (not checkpoints)\n`);

@@ -278,7 +278,7 @@ pub fn range_header(first: u64, last: u64) -> String {
 pub fn status_error(status: u16, name: &str) -> Error {
     Error::Read(match status {
         401 | 403 => format!(
-            "The server refused to send {name} ({status}): the model may be gated or private; download it with your account and drop it here."
+            "The server refused to send {name} ({status}): the model may be gated or private; download it with your account and open the file from disk."
         ),
         404 | 410 => format!("There is no file {name} at this address ({status})."),
         500..=599 => format!("The server failed while sending {name} ({status}); try again later."),

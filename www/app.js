@@ -811,11 +811,16 @@ let lastOpen = null;
 function openUrls(urls, started, { seq = ++openSeq } = {}) {
   lastOpen = urls;
   showUrlsInAddress(urls);
-  return openSources({ names: urls.map(urlName).join(', '), send: (options) => bridge.openUrls(urls, options) }, started, { seq });
+  return openSources({ names: urls.map(urlName).join(', '), send: (options) => bridge.openUrls(urls, HUB, options) },
+    started, { seq });
 }
 
-/** The last part of a URL's path, as panels and sentences name its file. */
+/** Where model ids are looked up: Hugging Face, or a mirror given as `?hub=` in the page address. */
+const HUB = new URLSearchParams(location.search).get('hub');
+
+/** The last part of a URL's path, as panels and sentences name its file (a model id stays itself). */
 function urlName(url) {
+  if (!/^https?:\/\//i.test(url)) return url;
   try {
     const parts = new URL(url).pathname.split('/').filter(Boolean);
     return decodeURIComponent(parts[parts.length - 1] ?? new URL(url).host);

@@ -4,7 +4,8 @@
 // Protocol (structured-clone messages, one reply per request, matched by id):
 //   page → worker  { id, type: 'open', files: File[], options: RenderOptions }   open (one panel per
 //                                                   checkpoint among the files), then draw each
-//                  { id, type: 'openUrls', urls: string[], options }            open each URL (ranges), draw
+//                  { id, type: 'openUrls', urls: string[], hub, options }       open each URL or hub model id
+//                                                   (ranges; ids through the hub at `hub`, null: huggingface.co), draw
 //                  { type: 'cancel' }                               stop a whole-file download (no reply of its own)
 //                  { id, type: 'render', requests: [{ panel, options }] }      redraw panels
 //                  { id, type: 'list', panel }                                  list a panel's tensors
@@ -56,10 +57,11 @@ export class CheckpointBridge {
     return this.#post({ type: 'open', files, options });
   }
 
-  /** Opens URLs (one panel each), reading only the ranges needed; cancels anything running. */
-  openUrls(urls, options) {
+  /** Opens URLs and hub model ids (a panel each), reading only the ranges needed, the ids through the hub at
+   *  `hub` (null: huggingface.co); cancels anything running. */
+  openUrls(urls, hub, options) {
     if (this.#pending.size > 0) this.#stop({ ok: false, superseded: true });
-    return this.#post({ type: 'openUrls', urls, options });
+    return this.#post({ type: 'openUrls', urls, hub, options });
   }
 
   /** Stops a whole-file download; its open then answers with the cancellation. */

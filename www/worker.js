@@ -70,6 +70,21 @@ function urlName(url) {
 }
 
 /**
+ * Opens what was typed: a file's URL by `openFile` below; a Hugging Face model id or page through the module,
+ * which reads the hub's file list and then only the ranges it needs. One panel record per checkpoint.
+ */
+async function openInput(input, id, hub) {
+  const target = Checkpoint.targetOf(input, hub);
+  if (target?.kind === 'file') {
+    const opened = await openUrl(target.url, id);
+    return [{ label: opened.label, files: [target.url], url: target.url, checkpoint: opened.checkpoint, download: opened.download }];
+  }
+  return Checkpoint.openTarget(input, hub).map((o) => ({
+    label: o.label, files: o.files, url: input, checkpoint: o.checkpoint ?? null, error: o.error,
+  }));
+}
+
+/**
  * Opens one URL: asks for its head with `fetch` (which, unlike the module's synchronous requests, can stream);
  * a server that answers with ranges hands the rest to `Checkpoint.openUrl`, one that sends the whole file is
  * downloaded with progress reports (`{ type: 'progress', id, url, received, total }`) and read from memory.
@@ -186,13 +201,12 @@ function closeAll() {
   panels = [];
 }
 
-/** Opens URLs, one panel each; a failure is that panel's error. */
-async function openUrls(urls, id) {
+/** Opens URLs and model ids, a panel each (a model: one per checkpoint in it); a failure is that panel's error. */
+async function openUrls(urls, id, hub) {
   const fresh = [];
   for (const url of urls) {
     try {
-      const opened = await openUrl(url, id);
-      fresh.push({ label: opened.label, files: [url], url, checkpoint: opened.checkpoint, download: opened.download });
+      fresh.push(...(await openInput(url, id, hub)));
     } catch (error) {
       if (error instanceof WebAssembly.RuntimeError) throw error;
       fresh.push({ label: urlName(url), files: [url], url, checkpoint: null, error: String(error?.message ?? error), errorName: error?.name });
@@ -201,12 +215,12 @@ async function openUrls(urls, id) {
   return fresh;
 }
 
-async function handle({ type, files, urls, options, requests, panel, id }) {
+async function handle({ type, files, urls, hub, options, requests, panel, id }) {
   await ready;
   if (type === 'open' || type === 'openUrls') {
     const started = performance.now();
     const fresh = type === 'openUrls'
-      ? await openUrls(urls, id)
+      ? await openUrls(urls, id, hub ?? undefined)
       : Checkpoint.openFiles(files).map((o) => ({ label: o.label, files: o.files, checkpoint: o.checkpoint ?? null, error: o.error }));
     const openMs = performance.now() - started; // lazy: ranges only
     if (fresh.every((p) => !p.checkpoint)) {

@@ -35,9 +35,9 @@ Reads .npz/.npy, PyTorch (.pth/.pt/.bin, zip or legacy, whole-model pickles, Tor
 *.index.json; giving the index alone finds the shards beside it), an ONNX model and its external data.
 A folder stands for the files in it.
 
-A URL or a Hugging Face model id (owner/name, or its page's address) stands for a file too: only the bytes
-needed are read, by HTTP range requests (a CLI built with the `http` feature). --hub URL names another hub
-(default: https://huggingface.co).
+A URL or a Hugging Face model id (owner/name, or its page's address) stands for a file too in the Rust
+CLI built with the `http` feature (not npx patchlens): only the bytes needed are read, by HTTP range
+requests. --hub URL names another hub (default: https://huggingface.co).
 
 exit status:
   0  done

@@ -2,36 +2,75 @@
 //! dedicated worker): the browser's [`Transport`] for `remote::RemoteSource`, which holds every rule.
 
 use crate::error::{Error, Result};
-use crate::remote::{file_name, no_reply, range_header, Reply, Transport};
+use crate::remote::{file_name, no_reply, range_header, Client, Reply, Transport};
 use js_sys::{ArrayBuffer, Uint8Array};
+use std::cell::RefCell;
 use wasm_bindgen::JsCast;
 use web_sys::{XmlHttpRequest, XmlHttpRequestResponseType};
 
 pub struct XhrTransport {
-    /// Where the file is; after the page's first request this is the address it was redirected to (a hub's
-    /// CDN), so later reads skip the redirect.
-    url: String,
+    /// Where the file is; after a reply, the address the request was redirected to (a hub's CDN), so later
+    /// reads skip the redirect.
+    url: RefCell<String>,
 }
 
 impl XhrTransport {
     pub fn new(url: &str) -> XhrTransport {
-        XhrTransport { url: url.to_string() }
+        XhrTransport { url: RefCell::new(url.to_string()) }
     }
 
     fn request(&self, method: &str, range: Option<(u64, u64)>) -> Result<XmlHttpRequest> {
-        let name = file_name(&self.url);
-        // A script cannot tell a refused cross-origin read from a lost network; the page, which asked first, can.
-        let failed = |_| no_reply(&name, false);
-        let xhr = XmlHttpRequest::new().map_err(|_| {
-            Error::Read("Reading a URL needs a Web Worker (XMLHttpRequest is not available here).".into())
-        })?;
-        xhr.open_with_async(method, &self.url, false).map_err(failed)?;
-        if let Some((first, last)) = range {
-            xhr.set_request_header("Range", &range_header(first, last)).map_err(failed)?;
-            xhr.set_response_type(XmlHttpRequestResponseType::Arraybuffer);
+        let xhr = send(method, &self.url.borrow(), range)?;
+        let landed = xhr.response_url();
+        if !landed.is_empty() && xhr.status().is_ok_and(|s| s == 206) {
+            *self.url.borrow_mut() = landed;
         }
-        xhr.send().map_err(failed)?;
         Ok(xhr)
+    }
+}
+
+/// One synchronous request, with a single range if given (the body then comes as an `ArrayBuffer`).
+fn send(method: &str, url: &str, range: Option<(u64, u64)>) -> Result<XmlHttpRequest> {
+    let name = file_name(url);
+    // A script cannot tell a refused cross-origin read from a lost network; the page, which asked first, can.
+    let failed = |_| no_reply(&name, false);
+    let xhr = XmlHttpRequest::new()
+        .map_err(|_| Error::Read("Reading a URL needs a Web Worker (XMLHttpRequest is not available here).".into()))?;
+    xhr.open_with_async(method, url, false).map_err(failed)?;
+    if let Some((first, last)) = range {
+        xhr.set_request_header("Range", &range_header(first, last)).map_err(failed)?;
+    }
+    xhr.set_response_type(XmlHttpRequestResponseType::Arraybuffer);
+    xhr.send().map_err(failed)?;
+    Ok(xhr)
+}
+
+/// The body of a finished request, as bytes.
+fn body_of(xhr: &XmlHttpRequest) -> Vec<u8> {
+    xhr.response()
+        .ok()
+        .filter(|value| value.is_instance_of::<ArrayBuffer>())
+        .map(|buffer| Uint8Array::new(&buffer).to_vec())
+        .unwrap_or_default()
+}
+
+/// The browser's network for `remote::open_target`: ranged reads, and whole GETs of the hub's small JSON.
+pub struct XhrClient;
+
+impl Client for XhrClient {
+    type Transport = XhrTransport;
+
+    fn transport(&self, url: &str) -> XhrTransport {
+        XhrTransport::new(url)
+    }
+
+    fn get(&self, url: &str, limit: usize) -> Result<(u16, Vec<u8>)> {
+        let xhr = send("GET", url, None)?;
+        let body = body_of(&xhr);
+        if body.len() > limit {
+            return Err(Error::Read(format!("The server sent more than {limit} bytes for {}.", file_name(url))));
+        }
+        Ok((xhr.status().unwrap_or(0), body))
     }
 }
 
@@ -39,12 +78,7 @@ impl Transport for XhrTransport {
     fn get(&self, first: u64, last: u64) -> Result<Reply> {
         let xhr = self.request("GET", Some((first, last)))?;
         let header = |name: &str| xhr.get_response_header(name).ok().flatten();
-        let body = xhr
-            .response()
-            .ok()
-            .filter(|value| value.is_instance_of::<ArrayBuffer>())
-            .map(|buffer| Uint8Array::new(&buffer).to_vec())
-            .unwrap_or_default();
+        let body = body_of(&xhr);
         Ok(Reply {
             status: xhr.status().unwrap_or(0),
             content_range: header("Content-Range"),

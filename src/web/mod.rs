@@ -16,7 +16,8 @@ use crate::error::Error;
 use crate::grid::{parse_color, GridOptions};
 use crate::kernel::KernelLayout;
 use crate::listing::{self, CheckpointListing};
-use crate::remote::{file_name, no_reply, Opened as Fetched, RemoteSource, RemoteStats, Reply};
+use crate::remote::hub::{self, Target, HUB};
+use crate::remote::{self, file_name, no_reply, Opened as Fetched, RemoteSource, RemoteStats, Reply};
 use crate::scale::Normalize;
 use crate::source::{ByteSource, SliceSource};
 use crate::view::{FilterView, Order};
@@ -435,6 +436,41 @@ impl Checkpoint {
         inner.map(|inner| Checkpoint { inner, network: Some(stats) }).map_err(js_error)
     }
 
+    /// Opens what a user pasted that is not a plain file address — a Hugging Face model id (`owner/name`) or
+    /// hub page — through the hub at `hub` (`https://huggingface.co` unless given): the model's file list
+    /// names its weights, which are read by ranges with synchronous requests (dedicated workers only); of a
+    /// sharded model only the shard holding the kernel is read. A plain file URL opens too (with no progress
+    /// for a server that ignores ranges: `openUrl` with a fetched probe is the page's way for those).
+    /// One `OpenedCheckpoint` per checkpoint; `requests` and `networkBytes` of each count the whole target.
+    #[wasm_bindgen(js_name = openTarget, unchecked_return_type = "OpenedCheckpoint[]")]
+    pub fn open_target(input: &str, hub: Option<String>) -> Result<js_sys::Array, JsValue> {
+        console_error_panic_hook::set_once();
+        let hub = hub.unwrap_or_else(|| HUB.to_string());
+        let target = remote::open_target(input, &hub, &http::XhrClient).map_err(js_error)?;
+        opened_to_js(target.opened, Some(&target.stats))
+    }
+
+    /// What `input` names: `{ kind: 'file', url }` (a file's address; a hub file page becomes its download
+    /// address) or `{ kind: 'model', id, revision }`, or `null` when it is neither.
+    #[wasm_bindgen(js_name = targetOf)]
+    pub fn target_of(input: &str, hub: Option<String>) -> Result<JsValue, JsValue> {
+        let hub = hub.unwrap_or_else(|| HUB.to_string());
+        let out = js_sys::Object::new();
+        match hub::parse_target(input, &hub) {
+            Some(Target::File(url)) => {
+                js_sys::Reflect::set(&out, &"kind".into(), &"file".into())?;
+                js_sys::Reflect::set(&out, &"url".into(), &url.into())?;
+            }
+            Some(Target::Model { id, revision }) => {
+                js_sys::Reflect::set(&out, &"kind".into(), &"model".into())?;
+                js_sys::Reflect::set(&out, &"id".into(), &id.into())?;
+                js_sys::Reflect::set(&out, &"revision".into(), &revision.into())?;
+            }
+            None => return Ok(JsValue::NULL),
+        }
+        Ok(out.into())
+    }
+
     /// The sentence for a request to `url` that got no reply: `refused` when the server answered a request
     /// the page could not read (a cross-origin refusal), else a network failure. A `NetworkError`.
     #[wasm_bindgen(js_name = noReplyError)]
@@ -486,7 +522,7 @@ impl Checkpoint {
                 .unwrap_or_else(|| format!("file {}", i + 1));
             sources.push((name, Rc::new(blob::BlobSource::new(blob).map_err(js_error)?)));
         }
-        opened_to_js(CoreCheckpoint::open_files(sources))
+        opened_to_js(CoreCheckpoint::open_files(sources), None)
     }
 
     /// Opens files read through synchronous JS functions (`RangeReader`s: Node's `fs.readSync`), grouped as
@@ -501,7 +537,7 @@ impl Checkpoint {
             let source = ReaderSource::new(reader, i + 1).map_err(js_error)?;
             sources.push((source.name().to_string(), Rc::new(source)));
         }
-        opened_to_js(CoreCheckpoint::open_files(sources))
+        opened_to_js(CoreCheckpoint::open_files(sources), None)
     }
 
     /// The shard files a `*.index.json` names, so a caller with a file system can find them beside it.
@@ -642,8 +678,9 @@ impl Checkpoint {
     }
 }
 
-/// One `OpenedCheckpoint` object per checkpoint found among files opened together.
-fn opened_to_js(opened: Vec<Opened>) -> Result<js_sys::Array, JsValue> {
+/// One `OpenedCheckpoint` object per checkpoint found among files opened together; `network` counts what
+/// crossed the network for them all, when they came from a URL.
+fn opened_to_js(opened: Vec<Opened>, network: Option<&Rc<RemoteStats>>) -> Result<js_sys::Array, JsValue> {
     let out = js_sys::Array::new();
     for opened in opened {
         let entry = js_sys::Object::new();
@@ -651,7 +688,10 @@ fn opened_to_js(opened: Vec<Opened>) -> Result<js_sys::Array, JsValue> {
         let files: js_sys::Array = opened.files.iter().map(|f| JsValue::from_str(f)).collect();
         js_sys::Reflect::set(&entry, &"files".into(), &files)?;
         match opened.checkpoint {
-            Ok(inner) => js_sys::Reflect::set(&entry, &"checkpoint".into(), &Checkpoint::local(inner).into())?,
+            Ok(inner) => {
+                let checkpoint = Checkpoint { inner, network: network.cloned() };
+                js_sys::Reflect::set(&entry, &"checkpoint".into(), &checkpoint.into())?
+            }
             Err(e) => {
                 if matches!(e, Error::UnknownFormat(_)) {
                     js_sys::Reflect::set(&entry, &"notACheckpoint".into(), &JsValue::TRUE)?;

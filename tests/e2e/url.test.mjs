@@ -18,7 +18,17 @@ before(async () => {
   session = await startSession();
   host = await startCheckpointServer({
     root: FIXTURES,
-    hub: {},
+    hub: {
+      'org/dinov2-small': { files: { 'model.safetensors': 'dinov2_small_patch_embed.safetensors', 'config.json': 'notes.txt' } },
+      'org/sharded': {
+        files: {
+          'model.safetensors.index.json': 'big-model.safetensors.index.json',
+          'big-model-00001-of-00003.safetensors': 'big-model-00001-of-00003.safetensors',
+          'big-model-00002-of-00003.safetensors': 'big-model-00002-of-00003.safetensors',
+          'big-model-00003-of-00003.safetensors': 'big-model-00003-of-00003.safetensors',
+        },
+      },
+    },
   });
 });
 after(async () => {
@@ -131,7 +141,7 @@ test('every failure says why in one sentence, a network failure offers to try ag
   const cases = [
     ['nocors/dinov2_vits14.npz', 'The server of dinov2_vits14.npz does not let other sites read its files, so this page cannot; download the file and drop it here.', false],
     ['status/404/model.safetensors', 'There is no file model.safetensors at this address (404).', false],
-    ['status/401/model.safetensors', 'The server refused to send model.safetensors (401): the model may be gated or private; download it with your account and drop it here.', false],
+    ['status/401/model.safetensors', 'The server refused to send model.safetensors (401): the model may be gated or private; download it with your account and open the file from disk.', false],
     ['status/503/model.safetensors', 'The server failed while sending model.safetensors (503); try again later.', false],
     ['changing/dinov2_vits14.npz', 'The file dinov2_vits14.npz changed on the server while it was being read; open it again.', false],
     ['cut/dinov2_vits14.npz', 'Could not reach the server for dinov2_vits14.npz: the network dropped or the server stopped answering; try again.', true],
@@ -162,5 +172,44 @@ test('every failure says why in one sentence, a network failure offers to try ag
   const [good] = await openAddress(page, ['files/dinov2_vits14.npz']);
   assert.equal(good.data.state, 'ready');
   assert.equal(good.data.tensor, 'embedding/kernel');
+  await context.close();
+});
+
+test('a Hugging Face model id or page opens its weights through the hub; of a sharded model only the kernel\'s shard is read', async () => {
+  const { page, context, problems } = await openPage(session);
+  const hub = encodeURIComponent(host.origin);
+  // By id, in the field; the page was given the mock hub as ?hub=.
+  await page.goto(`${session.server.url}?sample=none&hub=${hub}`);
+  await page.fill('#url-input', 'org/dinov2-small');
+  host.reset();
+  await page.press('#url-input', 'Enter');
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'ready', null, { timeout: 60_000 });
+  const [small] = await panelsSettled(page);
+  assert.equal(small.title, 'org/dinov2-small · model.safetensors');
+  assert.match(small.text, /^org\/dinov2-small · model\.safetensors · safetensors · /);
+  const dropped = await droppedPixels(page, 'dinov2_small_patch_embed.safetensors');
+  await page.goto(`${session.server.url}?hub=${hub}&url=org%2Fdinov2-small`);
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'ready', null, { timeout: 60_000 });
+  const byAddress = await canvasPixels(page);
+  assert.ok(Buffer.from(byAddress.rgba).equals(Buffer.from(dropped.rgba)), 'the same pixels as the file dropped');
+
+  // A sharded model by its page's address: the listing, the index, then the kernel's shard only.
+  host.reset();
+  await page.goto(`${session.server.url}?hub=${hub}&url=${encodeURIComponent(`${host.origin}/org/sharded`)}`);
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'ready', null, { timeout: 60_000 });
+  const status = await page.evaluate(() => ({ ...document.getElementById('status').dataset, text: document.getElementById('status').textContent }));
+  assert.match(status.text, /^org\/sharded · model\.safetensors \(4 files\) · safetensors \(sharded\) · /);
+  // Drawing: the listing, the index, then the kernel's shard — its header and the kernel, no probe (the listing
+  // gave its size). The tensor list, after the pixels, reads the other shards' headers.
+  assert.equal(Number(status.requests), 4, `${status.requests} requests`);
+  const ranged = host.log.filter((e) => e.status === 206).map((e) => e.path);
+  assert.deepEqual(ranged.slice(0, 2), Array(2).fill('/files/big-model-00003-of-00003.safetensors'), `${ranged}`);
+
+  // An id the hub does not know.
+  await page.fill('#url-input', 'org/no-such-model');
+  await page.press('#url-input', 'Enter');
+  await page.waitForSelector('#open-error:not([hidden])');
+  assert.match(await page.textContent('#open-error-text'), /The hub does not show the model org\/no-such-model \(401\): it is gated or private, or no model has that name\./);
+  assert.deepEqual(problems, []);
   await context.close();
 });
