@@ -97,3 +97,79 @@ pub fn pickle(data: &[u8]) {
 pub fn torch(data: &[u8]) {
     checkpoint(data);
 }
+
+/// HTTP reading (`remote`): the first byte picks a part. 0: the text a user or server hands over (a
+/// `Content-Range`, a pasted address); 1: the hub's JSON (a model listing, a shard index); 2: a checkpoint
+/// read through `RemoteSource` from a scripted server — `data[1]` bytes of script, then the file — whose
+/// every reply the script may bend (another status, the whole file, a lying range, length or ETag).
+pub fn remote(data: &[u8]) {
+    use crate::remote::{hub, parse_content_range, Opened, RemoteSource};
+    let Some((&part, rest)) = data.split_first() else { return };
+    match part % 3 {
+        0 => {
+            let text = String::from_utf8_lossy(rest);
+            let _ = parse_content_range(&text);
+            let _ = hub::parse_target(&text, hub::HUB);
+            let _ = crate::remote::file_name(&text);
+        }
+        1 => {
+            let _ = hub::choose_weights(rest, "o/m");
+            let _ = hub::file_sizes(rest);
+            let _ = hub::index_shards(rest);
+        }
+        _ => {
+            let Some((&script_len, rest)) = rest.split_first() else { return };
+            let (script, file) = rest.split_at((script_len as usize).min(rest.len()));
+            let server = ScriptedServer { file: file.to_vec(), script: script.to_vec(), step: Default::default() };
+            let stats = Rc::default();
+            if let Ok(Opened::Ranged(source)) = RemoteSource::open(server, "fuzz.bin", stats) {
+                if let Ok(checkpoint) = Checkpoint::open(source) {
+                    let _ = checkpoint.tensors();
+                    let _ = checkpoint.render(None, &GridOptions { count: 16, zoom: 1, ..GridOptions::default() });
+                }
+            }
+        }
+    }
+}
+
+/// A server holding `file` whose n-th reply is bent by script byte n (honest once the script runs out).
+struct ScriptedServer {
+    file: Vec<u8>,
+    script: Vec<u8>,
+    step: std::cell::Cell<usize>,
+}
+
+impl crate::remote::Transport for ScriptedServer {
+    fn get(&self, first: u64, last: u64) -> crate::Result<crate::remote::Reply> {
+        use crate::remote::Reply;
+        let step = self.step.get();
+        self.step.set(step + 1);
+        let bend = self.script.get(step).copied().unwrap_or(0);
+        let size = self.file.len() as u64;
+        let etag = Some(if bend & 0x10 != 0 { "\"b\"" } else { "\"a\"" }.to_string());
+        if first >= size {
+            return Ok(Reply { status: 416, ..Reply::default() });
+        }
+        let last = last.min(size - 1);
+        let mut body = self.file[first as usize..=last as usize].to_vec();
+        let (mut from, mut to, mut total) = (first, last, size);
+        match bend & 0x0f {
+            1 => return Ok(Reply { status: 200, etag, body: self.file.clone(), ..Reply::default() }),
+            2 => return Ok(Reply { status: [401, 404, 500, 302][(bend >> 5) as usize % 4], ..Reply::default() }),
+            3 => from += 1,
+            4 => to = to.saturating_sub(1),
+            5 => total += 1,
+            6 => {
+                body.pop();
+            }
+            7 => return Ok(Reply { status: 206, content_range: None, etag, body }),
+            8 => return Err(crate::Error::Network("The fuzzed network dropped.".into())),
+            _ => {}
+        }
+        Ok(Reply { status: 206, content_range: Some(format!("bytes {from}-{to}/{total}")), etag, body })
+    }
+
+    fn head_size(&self) -> crate::Result<Option<u64>> {
+        Ok(Some(self.file.len() as u64))
+    }
+}
