@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { startCheckpointServer } from '../server/checkpoint-server.mjs';
 import {
   MANIFEST, drawableFixtures, dropBytes, loadManifest, openPage, panelsSettled, settledAfter, startSession, statusOf,
   waitSettled,
@@ -75,6 +76,24 @@ test('axe-core: no WCAG 2.1 AA violations with the sample drawn, the inspector o
   assert.equal(await page.isVisible('#inspector'), true);
   await assertNoViolations(page, 'a position open in the inspector');
   await page.keyboard.press('Escape');
+
+  // Opening by URL: a whole-file download with its progress bar, then a network failure offering to try again.
+  const host = await startCheckpointServer({ root: dirname(MANIFEST) });
+  try {
+    await page.fill('#url-input', `${host.origin}/norange/dinov2_vits14.npz?rate=200000`);
+    await page.press('#url-input', 'Enter');
+    await page.waitForSelector('#fetch-progress:not([hidden])');
+    await assertNoViolations(page, 'a whole file downloading, with its progress bar');
+    await page.click('#fetch-cancel');
+    await page.waitForSelector('#open-error:not([hidden])');
+    await page.click('#open-error-close');
+    await page.fill('#url-input', `${host.origin}/cut/dinov2_vits14.npz`);
+    await page.press('#url-input', 'Enter');
+    await page.waitForSelector('#open-error-retry:not([hidden])');
+    await assertNoViolations(page, 'a URL that failed, with Try again');
+  } finally {
+    await host.close();
+  }
   await context.close();
 
   const first = await session.browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -178,6 +197,19 @@ test('every control works from the keyboard alone', async () => {
   await tabTo(page, '#sample-button');
   status = await settledAfter(page, () => page.keyboard.press('Enter'));
   assert.equal(status.data.tensor, 'embedding/kernel');
+
+  // A URL typed into its field opens with Enter.
+  const host = await startCheckpointServer({ root: dirname(MANIFEST) });
+  try {
+    await page.evaluate(() => document.activeElement.blur());
+    await tabTo(page, '#url-input');
+    await page.keyboard.type(`${host.origin}/files/dinov2_vits14.npz`);
+    status = await settledAfter(page, () => page.keyboard.press('Enter'));
+    assert.equal(status.data.file, 'dinov2_vits14.npz', status.text);
+    assert.ok(Number(status.data.requests) > 0, 'read over the network');
+  } finally {
+    await host.close();
+  }
   assert.deepEqual(problems, []);
   await context.close();
 });
