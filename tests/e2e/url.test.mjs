@@ -168,6 +168,11 @@ test('every failure says why in one sentence, a network failure offers to try ag
   await page.waitForSelector('#open-error:not([hidden])');
   assert.match(await page.textContent('#open-error-text'), /^Could not open model\.safetensors: Could not reach the server for model\.safetensors/);
   await page.click('#open-error-close');
+  // A server that hides Content-Range from other sites: the size comes from a HEAD's Content-Length.
+  host.reset();
+  const [hidden] = await openAddress(page, ['noexpose/dinov2_vits14.npz']);
+  assert.equal(hidden.data.state, 'ready', hidden.alert);
+  assert.ok(host.log.some((e) => e.method === 'HEAD'), 'the size was asked with HEAD');
   // And the page still works.
   const [good] = await openAddress(page, ['files/dinov2_vits14.npz']);
   assert.equal(good.data.state, 'ready');
