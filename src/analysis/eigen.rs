@@ -57,39 +57,58 @@ struct Reduction {
     scales: Vec<f64>,
 }
 
-/// Householder reduction of the lower triangle (LAPACK's dsytd2, lower): step k makes column k zero
-/// below its subdiagonal and updates the trailing matrix on one triangle, one column at a time.
+/// Householder reduction of the lower triangle (LAPACK's dsytd2, lower): step k makes column k zero below
+/// its subdiagonal, and the trailing matrix is updated on one triangle, one column at a time. The update
+/// of step k and the matrix-vector product of step k + 1 share one pass, so each step reads the trailing
+/// triangle once (the reduction is bound by that traffic, not by its multiply-adds).
 fn tridiagonalise(matrix: SymmetricLower) -> Reduction {
     let SymmetricLower { size, values: mut a } = matrix;
     let mut diagonal = vec![0.0; size];
     let mut off_diagonal = vec![0.0; size.saturating_sub(1)];
     let mut scales = vec![0.0; size.saturating_sub(1)];
-    let mut v = vec![0.0; size];
-    let mut w = vec![0.0; size];
+    // v, w: step k's reflector and update vector; u, y: step k + 1's reflector and product τ A u.
+    let (mut v, mut w, mut u, mut y) = (vec![0.0; size], vec![0.0; size], vec![0.0; size], vec![0.0; size]);
+    if size >= 2 {
+        let tau = reflect(&mut a, size, 0, &mut off_diagonal, &mut scales, &mut v);
+        update_and_product(&mut a[size..], size, 1, (&[], &[], 0.0), (&v[..size - 1], &mut w[..size - 1], tau));
+    }
     for k in 0..size.saturating_sub(1) {
         diagonal[k] = a[k * size + k];
-        let column = &mut a[k * size + k + 1..(k + 1) * size];
-        let (beta, tau) = householder(column);
-        off_diagonal[k] = beta;
-        scales[k] = tau;
-        if tau == 0.0 {
+        let r = size - k - 1;
+        let tau = scales[k];
+        if tau != 0.0 {
+            // w = τ A v − ½ τ (τ vᵀ A v) v, so that A − v wᵀ − w vᵀ = H A H.
+            let alpha = -0.5 * tau * dot(&w[..r], &v[..r]);
+            w[..r].iter_mut().zip(&v[..r]).for_each(|(wi, vi)| *wi += alpha * vi);
+            let first = &mut a[(k + 1) * size + k + 1..(k + 2) * size];
+            let (v0, w0) = (v[0], w[0]);
+            first.iter_mut().zip(&v[..r]).zip(&w[..r]).for_each(|((aij, vi), wi)| *aij -= vi * w0 + wi * v0);
+        }
+        if r < 2 {
             continue;
         }
-        let r = size - k - 1;
-        let (v, w) = (&mut v[..r], &mut w[..r]);
-        v[0] = 1.0;
-        v[1..].copy_from_slice(&column[1..]);
-        // w = τ A₂₂ v, then w −= ½ τ (wᵀv) v, then A₂₂ −= v wᵀ + w vᵀ.
-        let trailing = &mut a[(k + 1) * size..];
-        symmetric_product(trailing, size, k + 1, v, w, tau);
-        let alpha = -0.5 * tau * dot(w, v);
-        w.iter_mut().zip(v.iter()).for_each(|(wi, vi)| *wi += alpha * vi);
-        rank_two_update(trailing, size, k + 1, v, w);
+        // Column k + 1 is final: its reflector, then the rest of the trailing matrix in one pass.
+        let next = reflect(&mut a, size, k + 1, &mut off_diagonal, &mut scales, &mut u);
+        let trailing = &mut a[(k + 2) * size..];
+        update_and_product(trailing, size, k + 2, (&v[1..r], &w[1..r], tau), (&u[..r - 1], &mut y[..r - 1], next));
+        std::mem::swap(&mut v, &mut u);
+        std::mem::swap(&mut w, &mut y);
     }
     if let Some(last) = size.checked_sub(1) {
         diagonal[last] = a[last * size + last];
     }
     Reduction { tridiagonal: Tridiagonal { diagonal, off_diagonal }, reflectors: a, scales }
+}
+
+/// The reflector of column k (rows k + 1..): β and τ recorded, v (v₀ = 1) into `v` and below the subdiagonal.
+fn reflect(a: &mut [f64], size: usize, k: usize, off: &mut [f64], scales: &mut [f64], v: &mut [f64]) -> f64 {
+    let column = &mut a[k * size + k + 1..(k + 1) * size];
+    let (beta, tau) = householder(column);
+    off[k] = beta;
+    scales[k] = tau;
+    v[0] = 1.0;
+    v[1..column.len()].copy_from_slice(&column[1..]);
+    tau
 }
 
 /// LAPACK's dlarfg on `x` (α, then the rest): H x = (β, 0, …); the rest of x becomes v (v₀ = 1 implied).
@@ -107,32 +126,50 @@ fn householder(x: &mut [f64]) -> (f64, f64) {
     (beta, tau)
 }
 
-/// w = τ A v for the trailing matrix A (rows and columns `from`..; `a` starts at column `from`), reading
-/// each column of its lower triangle once: the diagonal and below feed w_j, and below also w_i.
-fn symmetric_product(a: &[f64], size: usize, from: usize, v: &[f64], w: &mut [f64], tau: f64) {
-    w.fill(0.0);
-    for (j, column) in a.chunks_exact(size).enumerate() {
-        let column = &column[from + j..];
-        let vj = v[j];
-        let mut sum = column[0] * vj;
-        let (head, below) = w.split_at_mut(j + 1);
-        for ((aij, vi), wi) in column[1..].iter().zip(&v[j + 1..]).zip(below) {
-            sum += aij * vi;
-            *wi += aij * vj;
+/// On the trailing matrix A (rows and columns `from`..; `a` starts at column `from`), column by column:
+/// A −= v wᵀ + w vᵀ (skipped when its τ is 0), then y = τ' A u with the updated entries.
+fn update_and_product(
+    a: &mut [f64],
+    size: usize,
+    from: usize,
+    (v, w, tau): (&[f64], &[f64], f64),
+    (u, y, next): (&[f64], &mut [f64], f64),
+) {
+    y.fill(0.0);
+    let update = tau != 0.0;
+    for (j, column) in a.chunks_exact_mut(size).enumerate() {
+        let column = &mut column[from + j..];
+        let (vj, wj) = if update { (v[j], w[j]) } else { (0.0, 0.0) };
+        if update {
+            column[0] -= 2.0 * vj * wj;
+        }
+        if next == 0.0 {
+            if update {
+                for ((aij, vi), wi) in column[1..].iter_mut().zip(&v[j + 1..]).zip(&w[j + 1..]) {
+                    *aij -= vi * wj + wi * vj;
+                }
+            }
+            continue;
+        }
+        let uj = u[j];
+        let mut sum = column[0] * uj;
+        let (head, below) = y.split_at_mut(j + 1);
+        if update {
+            let pairs = v[j + 1..].iter().zip(&w[j + 1..]);
+            for (((aij, (vi, wi)), ui), yi) in column[1..].iter_mut().zip(pairs).zip(&u[j + 1..]).zip(below) {
+                *aij -= vi * wj + wi * vj;
+                sum += *aij * ui;
+                *yi += *aij * uj;
+            }
+        } else {
+            for ((aij, ui), yi) in column[1..].iter().zip(&u[j + 1..]).zip(below) {
+                sum += aij * ui;
+                *yi += aij * uj;
+            }
         }
         head[j] += sum;
     }
-    w.iter_mut().for_each(|wi| *wi *= tau);
-}
-
-/// A −= v wᵀ + w vᵀ on the lower triangle of the trailing matrix.
-fn rank_two_update(a: &mut [f64], size: usize, from: usize, v: &[f64], w: &[f64]) {
-    for (j, column) in a.chunks_exact_mut(size).enumerate() {
-        let (vj, wj) = (v[j], w[j]);
-        for ((aij, vi), wi) in column[from + j..].iter_mut().zip(&v[j..]).zip(&w[j..]) {
-            *aij -= vi * wj + wi * vj;
-        }
-    }
+    y.iter_mut().for_each(|yi| *yi *= next);
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -185,23 +222,27 @@ impl Tridiagonal {
         f64::MIN_POSITIVE * largest_square
     }
 
-    /// How many eigenvalues are below x: the negative pivots of the LDLᵀ factorisation of T − x I (Sylvester).
-    fn count_below(&self, x: f64, smallest_pivot: f64) -> usize {
-        let mut count = 0;
-        let mut pivot = 1.0;
+    /// How many eigenvalues are below each x: the negative pivots of the LDLᵀ factorisation of T − x I
+    /// (Sylvester), for all xs in one pass so that their divisions overlap instead of waiting on each other.
+    fn counts_below(&self, xs: &[f64], smallest_pivot: f64, counts: &mut [usize]) {
+        let mut pivots = vec![1.0; xs.len()];
+        counts.fill(0);
         // b_{i−1} before each diagonal entry: 0 before the first.
         for (&a, &b) in self.diagonal.iter().zip(std::iter::once(&0.0).chain(&self.off_diagonal)) {
-            pivot = a - x - b * b / pivot;
-            if pivot.abs() < smallest_pivot {
-                pivot = -smallest_pivot;
+            let b2 = b * b;
+            for ((pivot, x), count) in pivots.iter_mut().zip(xs).zip(counts.iter_mut()) {
+                let mut next = a - x - b2 / *pivot;
+                if next.abs() < smallest_pivot {
+                    next = -smallest_pivot;
+                }
+                *count += usize::from(next < 0.0);
+                *pivot = next;
             }
-            count += usize::from(pivot < 0.0);
         }
-        count
     }
 
-    /// The `count` largest eigenvalues, largest first, each by bisection to dstebz's tolerance:
-    /// 2ε relative, or ε‖T‖ absolute for those near zero.
+    /// The `count` largest eigenvalues, largest first, by bisection to dstebz's tolerance (2ε relative, or
+    /// ε‖T‖ absolute for those near zero), all brackets halved together; every count narrows every bracket.
     pub fn top_eigenvalues(&self, count: usize) -> Result<Vec<f64>> {
         let size = self.size();
         let norm = self.norm();
@@ -216,34 +257,38 @@ impl Tridiagonal {
             high = high.max(a + radius);
         }
         let margin = 2.1 * f64::EPSILON * norm * size as f64 + 2.0 * smallest_pivot;
-        let (low, mut high) = (low - margin, high + margin);
-        let mut values = Vec::with_capacity(count);
-        for index in (size - count..size).rev() {
-            // The index-th smallest eigenvalue: count_below(lo) ≤ index < count_below(hi).
-            let mut lo = low;
-            let mut hi = high;
-            let mut converged = false;
-            for _ in 0..BISECTION_STEPS {
-                let tolerance = absolute.max(smallest_pivot).max(2.0 * f64::EPSILON * lo.abs().max(hi.abs()));
-                let mid = 0.5 * (lo + hi);
-                if hi - lo <= tolerance || mid <= lo || mid >= hi {
-                    converged = true;
-                    break;
-                }
-                if self.count_below(mid, smallest_pivot) > index {
-                    hi = mid;
-                } else {
-                    lo = mid;
+        // Bracket j holds the (size − 1 − j)-th smallest eigenvalue: counts_below(lo) ≤ index < counts_below(hi).
+        let index: Vec<usize> = (size - count..size).rev().collect();
+        let mut lo = vec![low - margin; count];
+        let mut hi = vec![high + margin; count];
+        let open = |lo: f64, hi: f64| {
+            let mid = 0.5 * (lo + hi);
+            let tolerance = absolute.max(smallest_pivot).max(2.0 * f64::EPSILON * lo.abs().max(hi.abs()));
+            hi - lo > tolerance && lo < mid && mid < hi
+        };
+        let mut mids = Vec::with_capacity(count);
+        let mut counts = vec![0; count];
+        for _ in 0..BISECTION_STEPS {
+            mids.clear();
+            mids.extend((0..count).filter(|&j| open(lo[j], hi[j])).map(|j| 0.5 * (lo[j] + hi[j])));
+            if mids.is_empty() {
+                break;
+            }
+            self.counts_below(&mids, smallest_pivot, &mut counts[..mids.len()]);
+            for (&mid, &below) in mids.iter().zip(&counts) {
+                for j in 0..count {
+                    if below > index[j] {
+                        hi[j] = hi[j].min(mid);
+                    } else {
+                        lo[j] = lo[j].max(mid);
+                    }
                 }
             }
-            if !converged {
-                return Err(not_converged());
-            }
-            values.push(0.5 * (lo + hi));
-            // The next eigenvalue down is at most this one.
-            high = hi;
         }
-        Ok(values)
+        if (0..count).any(|j| open(lo[j], hi[j])) {
+            return Err(not_converged());
+        }
+        Ok(lo.iter().zip(&hi).map(|(l, h)| 0.5 * (l + h)).collect())
     }
 
     /// Unit eigenvectors (rows) for `values` (eigenvalues of T, largest first) by inverse iteration from
