@@ -1,6 +1,7 @@
 //! The eigensolver against matrices with known eigenpairs, and residual and orthogonality checks on
 //! random symmetric matrices whose eigenvalues come in tight clusters.
 
+use super::tridiagonal::Uniform;
 use super::*;
 
 /// Tolerances in units of ε‖A‖ (eigenvalues, residuals) or ε (orthogonality), times the size: the
