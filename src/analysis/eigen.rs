@@ -18,7 +18,7 @@ pub struct SymmetricLower {
 /// row-major). Equal or close eigenvalues get orthonormal vectors.
 pub fn top_eigenpairs(matrix: SymmetricLower, count: usize) -> Result<(Vec<f64>, Vec<f64>)> {
     let size = matrix.size;
-    if count > size || matrix.values.len() != size * size {
+    if count > size || size.checked_mul(size) != Some(matrix.values.len()) {
         return Err(Error::InvalidOption(format!(
             "{count} eigenpairs were asked of a {size} × {size} matrix held in {} values.",
             matrix.values.len()
