@@ -138,11 +138,22 @@ fn update_and_product(
         let mut sum = column[0] * uj;
         let (head, below) = y.split_at_mut(j + 1);
         if update {
-            let pairs = v[j + 1..].iter().zip(&w[j + 1..]);
-            for (((aij, (vi, wi)), ui), yi) in column[1..].iter_mut().zip(pairs).zip(&u[j + 1..]).zip(below) {
-                *aij -= vi * wj + wi * vj;
-                sum += *aij * ui;
-                *yi += *aij * uj;
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            {
+                sum += super::simd::update_column(
+                    &mut column[1..],
+                    (&v[j + 1..], &w[j + 1..], vj, wj),
+                    (&u[j + 1..], below, uj),
+                );
+            }
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+            {
+                let pairs = v[j + 1..].iter().zip(&w[j + 1..]);
+                for (((aij, (vi, wi)), ui), yi) in column[1..].iter_mut().zip(pairs).zip(&u[j + 1..]).zip(below) {
+                    *aij -= vi * wj + wi * vj;
+                    sum += *aij * ui;
+                    *yi += *aij * uj;
+                }
             }
         } else {
             for ((aij, ui), yi) in column[1..].iter().zip(&u[j + 1..]).zip(below) {

@@ -5,4 +5,6 @@
 mod eigen;
 pub mod pca;
 pub mod positions;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd;
 pub mod view;

@@ -6,13 +6,14 @@ use super::eigen::{top_eigenpairs, SymmetricLower};
 use crate::error::{Error, Result};
 use crate::kernel::Filters;
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, Array4, ArrayView2};
+use ndarray::{Array2, Array4, ArrayView2};
 
 /// Components shown by default: the paper's figure has 28, in 4 rows of 7.
 pub const DEFAULT_COMPONENTS: usize = 28;
 
 /// Columns per block product when forming the scatter matrix: only blocks on or below the diagonal
 /// are computed (the eigensolver reads the lower triangle), about half the multiply-adds.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 const SCATTER_BLOCK: usize = 64;
 
 /// Largest scatter matrix (min(n, d) on a side) worth decomposing: 4096² f64 is 128 MB and minutes of
@@ -192,16 +193,26 @@ fn top_components(x: Vec<f64>, n: usize, d: usize, count: usize) -> Result<(Vec<
 /// a · aᵀ (a is q × p) as a [`SymmetricLower`]: its column-major lower triangle is the row-major upper
 /// one, computed by row blocks of `SCATTER_BLOCK` from the diagonal rightwards, each one matrix product
 /// (matrixmultiply's dgemm through ndarray), about half the multiply-adds of the whole product.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 fn upper_product(a: ArrayView2<f64>) -> SymmetricLower {
     let q = a.nrows();
     let mut out = Array2::zeros((q, q));
     for i0 in (0..q).step_by(SCATTER_BLOCK) {
-        let rows = a.slice(s![i0..(i0 + SCATTER_BLOCK).min(q), ..]);
-        let columns = a.slice(s![i0.., ..]);
-        let mut block = out.slice_mut(s![i0..(i0 + SCATTER_BLOCK).min(q), i0..]);
+        let rows = a.slice(ndarray::s![i0..(i0 + SCATTER_BLOCK).min(q), ..]);
+        let columns = a.slice(ndarray::s![i0.., ..]);
+        let mut block = out.slice_mut(ndarray::s![i0..(i0 + SCATTER_BLOCK).min(q), i0..]);
         general_mat_mul(1.0, &rows, &columns.t(), 0.0, &mut block);
     }
     SymmetricLower { size: q, values: out.into_raw_vec_and_offset().0 }
+}
+
+/// [`upper_product`] with f64x2 tiles, when the module is built with `+simd128` (matrixmultiply has no
+/// wasm SIMD kernel): the rows copied contiguous first, since a may be a transposed view.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn upper_product(a: ArrayView2<f64>) -> SymmetricLower {
+    let (q, p) = a.dim();
+    let rows: Vec<f64> = a.iter().copied().collect();
+    SymmetricLower { size: q, values: super::simd::upper_product(&rows, q, p) }
 }
 
 fn shape_error() -> Error {
