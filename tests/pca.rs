@@ -108,6 +108,18 @@ fn close_eigenvalues_need_float64() {
     }
 }
 
+/// O-Net's 27 singular values span a factor of ~1100, so its scatter matrix's eigenvalues span ~1.3e6: in
+/// float32 (ε ≈ 1.2e-7) the smallest drown in rounding. The fixture records LAPACK's float32 eigendecomposition
+/// of the same matrix (numpy `eigh` of XᵀX) drawing pixels more than a level off; ours, in float64, stays within one.
+#[test]
+fn float32_would_lose_o_nets_smallest_components() {
+    let index = index();
+    let onet = case(&index, "onet").expect("onet case");
+    let float32 = &onet["float32_pipeline"]["eigh_covariance"];
+    assert!(float32["pixels_off_by_more_than_1"].as_u64().unwrap() > 0, "{float32}");
+    assert!(check(onet) <= COMPONENT_TOLERANCE);
+}
+
 #[test]
 fn the_default_count_fits_the_sample() {
     let index = index();

@@ -2,6 +2,9 @@
 //! position embedding's positions are. Each is plain Rust over decoded values, drawn through the same grid,
 //! so the CLI, the page and the tests call the same code.
 
+mod eigen;
 pub mod pca;
 pub mod positions;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd;
 pub mod view;
