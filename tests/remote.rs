@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Checkpoints read over HTTP ranges (`patchlens::remote`), against the real-library fixtures served by an
 //! in-process transport: the same pixels as a local read, in at most four requests, transferring at most the
 //! kernel plus 1 MiB — the budget for the page and the CLI.

@@ -249,6 +249,15 @@ async function handle({ type, files, urls, hub, options, requests, panel, id }) 
   throw new Error(`Unknown request ${type}.`);
 }
 
+let warmed = false;
+/** Once the first checkpoint is drawn and the worker is idle, runs the analysis views on a small made-up kernel:
+ *  the engine then optimises their code before the user's first view needs it (Checkpoint.warmUp). */
+function warmUpSoon() {
+  if (warmed) return;
+  warmed = true;
+  setTimeout(() => { try { Checkpoint.warmUp(); } catch { /* only an optimisation */ } }, 0);
+}
+
 self.onmessage = async ({ data }) => {
   if (data.type === 'cancel') { // answered by the download it stops
     download?.controller.abort();
@@ -257,6 +266,7 @@ self.onmessage = async ({ data }) => {
   try {
     const { reply, transfer } = await handle(data);
     self.postMessage({ id: data.id, ...reply }, transfer);
+    if (reply.ok && (data.type === 'open' || data.type === 'openUrls')) warmUpSoon();
   } catch (error) {
     // A RuntimeError means the module trapped (a panic): its memory can no longer be trusted.
     const crashed = error instanceof WebAssembly.RuntimeError;

@@ -471,6 +471,13 @@ impl Checkpoint {
         Ok(out.into())
     }
 
+    /// Runs the analysis views once on a small made-up kernel, so the engine has optimised their code before
+    /// the user's first view (call it while the page is idle; a few tens of milliseconds).
+    #[wasm_bindgen(js_name = warmUp)]
+    pub fn warm_up() {
+        crate::analysis::warm_up();
+    }
+
     /// The sentence for a request to `url` that got no reply: `refused` when the server answered a request
     /// the page could not read (a cross-origin refusal), else a network failure. A `NetworkError`.
     #[wasm_bindgen(js_name = noReplyError)]
