@@ -284,7 +284,7 @@ impl Checkpoint {
         let index = self.index_of(name)?;
         let info = self.container.info(index)?;
         let count = info.element_count()?;
-        if count.checked_mul(8).map_or(true, |bytes| bytes > MAX_TENSOR_BYTES) {
+        if count.checked_mul(8).is_none_or(|bytes| bytes > MAX_TENSOR_BYTES) {
             return Err(Error::TooLarge(format!(
                 "Tensor {name} is {count} values, more than the {} MiB patchlens reads at once as float64.",
                 MAX_TENSOR_BYTES >> 20

@@ -266,7 +266,7 @@ pub fn parse_content_range(header: &str) -> Option<ContentRange> {
         "*" => None,
         text => Some(text.parse().ok()?),
     };
-    (first <= last && total.map_or(true, |t| last < t)).then_some(ContentRange { first, last, total })
+    (first <= last && total.is_none_or(|t| last < t)).then_some(ContentRange { first, last, total })
 }
 
 /// The `Range` header for bytes `first..=last`: the one form a browser sends without a CORS preflight.

@@ -29,7 +29,7 @@ const MODEL_TAGS_AFTER_IR_VERSION: [u8; 11] = [0x12, 0x1a, 0x22, 0x28, 0x32, 0x3
 pub(crate) fn looks_like_model(prefix: &[u8]) -> bool {
     match prefix {
         [0x08, version, rest @ ..] if (1..=MAX_IR_VERSION).contains(version) => {
-            rest.first().map_or(true, |tag| MODEL_TAGS_AFTER_IR_VERSION.contains(tag))
+            rest.first().is_none_or(|tag| MODEL_TAGS_AFTER_IR_VERSION.contains(tag))
         }
         _ => false,
     }

@@ -83,12 +83,12 @@ fn lying_lengths_are_caught_before_allocating() {
 #[test]
 fn stack_and_mark_bombs_hit_limits() {
     let mut lists = b"\x80\x02".to_vec();
-    lists.extend(std::iter::repeat(b']').take(100_000));
-    lists.extend(std::iter::repeat(b'a').take(99_999));
+    lists.extend(std::iter::repeat_n(b']', 100_000));
+    lists.extend(std::iter::repeat_n(b'a', 99_999));
     lists.push(b'.');
     assert!(matches!(run(&lists), Err(Error::TooLarge(_))));
     let mut marks = b"\x80\x02".to_vec();
-    marks.extend(std::iter::repeat(b'(').take(100_000));
+    marks.extend(std::iter::repeat_n(b'(', 100_000));
     assert!(matches!(run(&marks), Err(Error::TooLarge(_))));
 }
 
@@ -96,8 +96,8 @@ fn stack_and_mark_bombs_hit_limits() {
 fn deep_nesting_within_limits_is_fine() {
     // 60 000 nested lists: no recursion anywhere, so no stack overflow building or dropping them.
     let mut lists = b"\x80\x02".to_vec();
-    lists.extend(std::iter::repeat(b']').take(60_000));
-    lists.extend(std::iter::repeat(b'a').take(59_999));
+    lists.extend(std::iter::repeat_n(b']', 60_000));
+    lists.extend(std::iter::repeat_n(b'a', 59_999));
     lists.push(b'.');
     let u = run(&lists).unwrap();
     assert_eq!(u.nodes.len(), 60_000);

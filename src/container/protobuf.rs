@@ -276,7 +276,7 @@ mod tests {
         msg.extend([0x1d, 2, 0, 0, 0]); // field 3 fixed32 2
         msg.push(0x22); // field 4 bytes, 200 000 long
         msg.extend(varint(200_000));
-        msg.extend(std::iter::repeat(0xee).take(200_000));
+        msg.extend(std::iter::repeat_n(0xee, 200_000));
         msg.extend([0x2a, 2, b'h', b'i']); // field 5 "hi"
         let source = Metered::new(SliceSource(msg.clone()));
         let stats = source.stats();
@@ -345,7 +345,7 @@ mod tests {
 
     #[test]
     fn sequential_refills_grow_and_long_strings_are_refused() {
-        let msg: Vec<u8> = std::iter::repeat([0x08u8, 0x01]).take(100_000).flatten().collect();
+        let msg: Vec<u8> = std::iter::repeat_n([0x08u8, 0x01], 100_000).flatten().collect();
         let source = Metered::new(SliceSource(msg.clone()));
         let stats = source.stats();
         let mut cursor = Cursor::new(&source, 0, msg.len() as u64);

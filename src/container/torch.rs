@@ -189,7 +189,7 @@ pub(crate) fn view_span(info: &TensorInfo, recipe: &TensorRecipe, storage: &Stor
     let name = &info.name;
     let count = info.element_count()?;
     let decoded = count.checked_mul(info.dtype.decoded_size().max(storage.item_size));
-    if decoded.map_or(true, |d| d > MAX_TENSOR_BYTES) {
+    if decoded.is_none_or(|d| d > MAX_TENSOR_BYTES) {
         return Err(Error::TooLarge(format!(
             "Tensor {name} is more than the {} MiB patchlens reads at once.",
             MAX_TENSOR_BYTES >> 20
