@@ -4,9 +4,11 @@ what the view draws with np.load (the kernel `embedding/kernel`, or the position
 patchlens against (README "Views of the filters", tests/reference/tiles.py, fixtures_pca.py,
 fixtures_positions.py). Filter views make the first 128 tiles as uint8, as benches/reference.py does; the
 principal components their 28 tiles; the position views their whole image (cosine: the 14 × 14 tiles laid out
-with 1-px gaps). Each run is a fresh process (warm OS cache); imports are not counted, the load is.
+with 1-px gaps). Each run is a fresh process (warm OS cache); imports are not counted, the load is. BLAS runs
+on one thread by default, as the page's module does: on this 2-core machine shared with builds, OpenBLAS's two
+spinning threads made PCA 10–25× slower whenever another process ran (--blas-threads 0: the library's default).
 Prints one JSON line per view and file, or with --markdown a table.
-Usage: python benches/reference_views.py [--runs 7] [--views filters,pca,...] [--markdown] FILE.npz ..."""
+Usage: python benches/reference_views.py [--runs 7] [--views filters,pca,...] [--blas-threads 1] [--markdown] FILE.npz ..."""
 import argparse
 import json
 import os
@@ -20,12 +22,14 @@ VIEWS = ["filters", "global", "symmetric", "norm", "channels", "pca", "positions
 ONE_RUN = r"""
 import json, sys, time
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.colors import Normalize
-from sklearn.decomposition import PCA
 from sklearn.preprocessing import MinMaxScaler
 
 view, path = sys.argv[1], sys.argv[2]
+if view == "pca":
+    from sklearn.decomposition import PCA
+elif view.startswith("positions"):
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
 COUNT = 128  # the page's default number of filters
 COMPONENTS = 28  # the page's default number of principal components
 GAP = 1  # the position figure's black gap between tiles
@@ -98,8 +102,13 @@ def main():
     parser.add_argument("files", nargs="+")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--views", default=",".join(VIEWS), help="comma-separated, of: " + ", ".join(VIEWS))
+    parser.add_argument("--blas-threads", type=int, default=1, help="BLAS threads per run; 0: the library's default")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table instead of JSON lines")
     args = parser.parse_args()
+    env = dict(os.environ)
+    if args.blas_threads > 0:
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[name] = str(args.blas_threads)
     views = args.views.split(",")
     unknown = [v for v in views if v not in VIEWS]
     if unknown:
@@ -111,12 +120,12 @@ def main():
             results = []
             for _ in range(args.runs):
                 out = subprocess.run([sys.executable, "-c", ONE_RUN, view, path], check=True, capture_output=True,
-                                     text=True)
+                                     text=True, env=env)
                 results.append(json.loads(out.stdout))
             ms = [r["ms"] for r in results]
             summary = {"view": view, "file": os.path.basename(path), "runs": args.runs,
                        "median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms),
-                       "shape": results[0]["shape"]}
+                       "shape": results[0]["shape"], "blas_threads": args.blas_threads or "default"}
             if args.markdown:
                 print(f"| {view} | {summary['file']} | {args.runs} | {summary['median_ms']:.1f} "
                       f"({min(ms):.1f}–{max(ms):.1f}) | {'×'.join(map(str, summary['shape']))} |")

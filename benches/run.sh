@@ -38,7 +38,7 @@ echo "Dropped after the page has drawn its sample, as a user sees it:"
 echo
 node benches/drop.mjs --runs "$runs" --after-sample "${files[@]}"
 echo
-echo "## Each view: reference Python beside the page (drop → pixels after the sample, $runs runs each, median)"
+echo "## Each view: reference Python (one BLAS thread) beside the page (drop → pixels after the sample, $runs runs each, median)"
 echo
 augreg=(benches/data/augreg_b16.npz benches/data/augreg_l16.npz)
 "$PY" benches/reference_views.py --runs "$runs" "${augreg[@]}" > benches/data/reference_views.jsonl
