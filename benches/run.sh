@@ -3,7 +3,10 @@
 # checkpoints, a DINO ViT-B/16 .pth (343 MB) and a Hugging Face ViT-L/16 .safetensors (1.2 GB) into
 # benches/data/, then, in one run, times the reference Python pipeline on them and drops each into the
 # page in headless Chromium. The .pth reference needs torch: set TORCH_PYTHON to a Python that has it
-# (and numpy, scikit-learn); without it that row is skipped. Usage: bash benches/run.sh [--runs N]
+# (and numpy, scikit-learn); without it that row is skipped. Then, for each view of the page (filters with each
+# scaling and order, R G B apart, principal components, position cosine and P·Pᵀ) on the two AugReg files, the
+# reference Python's time for that view beside the page's drop → pixels with that view chosen.
+# Usage: bash benches/run.sh [--runs N]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs=7
@@ -34,3 +37,9 @@ echo
 echo "Dropped after the page has drawn its sample, as a user sees it:"
 echo
 node benches/drop.mjs --runs "$runs" --after-sample "${files[@]}"
+echo
+echo "## Each view: reference Python (one BLAS thread) beside the page (drop → pixels after the sample, $runs runs each, median)"
+echo
+augreg=(benches/data/augreg_b16.npz benches/data/augreg_l16.npz)
+"$PY" benches/reference_views.py --runs "$runs" "${augreg[@]}" > benches/data/reference_views.jsonl
+node benches/views.mjs --runs "$runs" --reference benches/data/reference_views.jsonl "${augreg[@]}"
