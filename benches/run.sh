@@ -6,6 +6,8 @@
 # (and numpy, scikit-learn); without it that row is skipped. Then, for each view of the page (filters with each
 # scaling and order, R G B apart, principal components, position cosine and P·Pᵀ) on the two AugReg files, the
 # reference Python's time for that view beside the page's drop → pixels with that view chosen.
+# Last, URL mode over a slow network (benches/url.mjs): each big file opened by URL from the test host with 50 ms
+# before every response and 100 Mbit/s, beside downloading the whole file at the same latency and bandwidth.
 # Usage: bash benches/run.sh [--runs N]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -43,3 +45,8 @@ echo
 augreg=(benches/data/augreg_b16.npz benches/data/augreg_l16.npz)
 "$PY" benches/reference_views.py --runs "$runs" "${augreg[@]}" > benches/data/reference_views.jsonl
 node benches/views.mjs --runs "$runs" --reference benches/data/reference_views.jsonl "${augreg[@]}"
+echo
+echo "## URL mode over a slow network: URL → pixels beside downloading the whole file (50 ms per response, 100 Mbit/s)"
+echo
+node benches/url.mjs --runs 3 --delay 50 --rate 12500000 benches/data/augreg_b16.npz benches/data/dino_vitb16.pth \
+    benches/data/hf_vit_l16.safetensors
