@@ -1,6 +1,6 @@
 //! f64x2 kernels for the two dense steps of principal components (the scatter matrix, the reduction's
-//! column pass), compiled only when the wasm module is built with `+simd128`, which the default build
-//! does not do (ARCHITECTURE.md, "analysis"); the scalar loops beside their callers are the reference.
+//! column pass), compiled when the wasm module is built with `+simd128`, as `.cargo/config.toml` builds it
+//! (ARCHITECTURE.md, "analysis"); the scalar loops beside their callers are the reference and the native code.
 
 use core::arch::wasm32::{
     f64x2_add, f64x2_extract_lane, f64x2_mul, f64x2_splat, f64x2_sub, v128, v128_load, v128_store,

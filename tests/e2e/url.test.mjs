@@ -91,6 +91,20 @@ test('by ?url=: each big checkpoint draws from ranges, within 4 requests and ker
 test('the URL field: one URL per line opens one panel each, and the address keeps them for a shared link', async () => {
   const { page, context, problems } = await openPage(session);
   const urls = ['files/dinov2_vits14.npz', 'files/dinov2_small_patch_embed.safetensors'].map((p) => `${host.origin}/${p}`);
+  // Every format, each drawing exactly what the same file dropped draws.
+  const formats = ['legacy_f32.pt', 'dino_checkpoint.pth', 'clip_projector_f32.gguf', 'cnn_typed.onnx', 'conv1_weight.npy'];
+  await page.fill('#url-input', formats.map((f) => `${host.origin}/files/${f}`).join('\n'));
+  await page.press('#url-input', 'Enter');
+  await page.waitForFunction((n) => document.querySelectorAll('.panel').length === n, formats.length);
+  const opened = await panelsSettled(page);
+  assert.deepEqual(opened.map((p) => p.data.state), formats.map(() => 'ready'), opened.map((p) => p.alert).join(' '));
+  const overHttp = await Promise.all(formats.map((_, i) => canvasPixels(page, i)));
+  await page.setInputFiles('#file-input', formats.map((f) => join(FIXTURES, f)));
+  await page.waitForFunction(() => document.querySelectorAll('.panel .status[data-state="ready"]:not([data-requests])').length === 5);
+  for (const [i, f] of formats.entries()) {
+    const dropped = await canvasPixels(page, i);
+    assert.ok(Buffer.from(overHttp[i].rgba).equals(Buffer.from(dropped.rgba)) && dropped.width > 0, `${f}: the dropped file's pixels`);
+  }
   await page.fill('#url-input', urls.join('\n'));
   await page.evaluate(() => document.querySelectorAll('.panel .status').forEach((s) => { s.dataset.state = 'test-waiting'; }));
   await page.press('#url-input', 'Enter');
