@@ -160,13 +160,13 @@ function stageWidth() {
 }
 
 /** What the controls say, as one object: a panel keeps a copy to be drawn with (its own, when unlinked). A
- *  field the module corrected keeps what was asked for, so another kernel gets its own correction. */
+ *  corrected field says what is drawn, so that is what a redraw asks for (the request itself comes back for
+ *  the next file, from `dataset.requested`). */
 function readControls() {
-  const asked = (input) => input.dataset.requested ?? input.value;
   return {
     view: ui.view.value, components: ui.components.value, normalize: ui.normalize.value, order: ui.order.value,
-    channels: ui.channels.checked, count: asked(ui.count), columns: asked(ui.columns), zoom: asked(ui.zoom),
-    fit: ui.fit.checked, gap: asked(ui.gap), gapColor: ui.gapColor.value, extraTokens: ui.extraTokens.value,
+    channels: ui.channels.checked, count: ui.count.value, columns: ui.columns.value, zoom: ui.zoom.value,
+    fit: ui.fit.checked, gap: ui.gap.value, gapColor: ui.gapColor.value, extraTokens: ui.extraTokens.value,
     positionGrid: ui.positionGrid.value,
   };
 }
