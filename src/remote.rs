@@ -188,16 +188,6 @@ impl<T: Transport> RemoteSource<T> {
         });
     }
 
-    /// Copies `buf.len()` bytes at `offset` from a kept reply, if one holds them all.
-    fn copy_kept(&self, offset: u64, buf: &mut [u8]) -> bool {
-        let kept = self.kept.borrow();
-        let hit = kept.iter().find_map(|(start, bytes)| {
-            let from = usize::try_from(offset.checked_sub(*start)?).ok()?;
-            bytes.get(from..from.checked_add(buf.len())?)
-        });
-        hit.map(|bytes| buf.copy_from_slice(bytes)).is_some()
-    }
-
     /// Copies the longest start of `buf` (at `offset`) that one kept reply holds; returns its length.
     fn kept_prefix(&self, offset: u64, buf: &mut [u8]) -> usize {
         let kept = self.kept.borrow();
@@ -230,12 +220,13 @@ impl<T: Transport> ByteSource for RemoteSource<T> {
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         check_range(offset, buf.len(), self.size)?;
-        if buf.is_empty() || self.copy_kept(offset, buf) {
+        // A read that a kept reply holds asks for nothing; one that starts inside it (the kernel entry right
+        // after the probed head) asks only for the rest: fewer bytes, and no overlapping ranges for a browser
+        // cache to revalidate.
+        let held = self.kept_prefix(offset, buf);
+        if held == buf.len() {
             return Ok(());
         }
-        // A read that starts inside a kept reply (the kernel entry right after the probed head) asks only for
-        // the rest: fewer bytes, and no overlapping ranges for a browser cache to revalidate.
-        let held = self.kept_prefix(offset, buf);
         let (start, end) = (offset + held as u64, offset + buf.len() as u64);
         let reply = self.transport.get(start, end - 1)?;
         self.stats.record(reply.body.len());

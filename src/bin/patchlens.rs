@@ -248,10 +248,7 @@ impl Network {
 
 /// An http(s) address, or an argument that names no file here but reads as a hub model id.
 fn is_remote(arg: &str, hub: &str) -> bool {
-    let url = ["http://", "https://"]
-        .iter()
-        .any(|scheme| arg.get(..scheme.len()).is_some_and(|s| s.eq_ignore_ascii_case(scheme)));
-    url || (!Path::new(arg).exists() && hub::parse_target(arg, hub).is_some())
+    hub::is_http_url(arg) || (!Path::new(arg).exists() && hub::parse_target(arg, hub).is_some())
 }
 
 /// Opens a URL or model id over HTTP.

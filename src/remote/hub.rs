@@ -18,6 +18,13 @@ pub enum Target {
     Model { id: String, revision: String },
 }
 
+/// An `http://` or `https://` address, the scheme in any case.
+pub fn is_http_url(text: &str) -> bool {
+    ["http://", "https://"]
+        .iter()
+        .any(|scheme| text.get(..scheme.len()).is_some_and(|s| s.eq_ignore_ascii_case(scheme)))
+}
+
 /// Reads what a user typed: a URL of a file, a hub model page or file page (`…/blob/{rev}/{path}` becomes
 /// its `…/resolve/…` download), or a bare `owner/name` id. `None` for anything else.
 pub fn parse_target(input: &str, hub: &str) -> Option<Target> {

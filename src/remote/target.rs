@@ -42,10 +42,8 @@ pub struct OpenedTarget {
 pub fn open_target(input: &str, hub: &str, client: &impl Client) -> Result<OpenedTarget> {
     let text = input.trim();
     // An address on the hub's host that is no model or file page (a mock hub serving files too) is a file.
-    let is_url = ["http://", "https://"]
-        .iter()
-        .any(|scheme| text.get(..scheme.len()).is_some_and(|s| s.eq_ignore_ascii_case(scheme)));
-    let target = hub::parse_target(input, hub).or_else(|| is_url.then(|| Target::File(text.to_string())));
+    let target =
+        hub::parse_target(input, hub).or_else(|| hub::is_http_url(text).then(|| Target::File(text.to_string())));
     let target = target.ok_or_else(|| {
         Error::Read(format!(
             "'{}' is neither an http(s) address nor a hub model id such as google/vit-base-patch16-224.",
