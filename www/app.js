@@ -2,6 +2,7 @@
 // pixels that come back are put on each panel's canvas. Parsing, scaling and layout all happen in the module.
 // One panel per checkpoint among the files opened together (the shards of one checkpoint share a panel).
 import { CheckpointBridge } from './bridge.js';
+import { urlName } from './names.js';
 
 const SAMPLE_URL = 'samples/dinov2-vits14-patch-embed.npz';
 
@@ -159,16 +160,16 @@ function stageWidth() {
   return Math.max(1, Math.floor(ui.panels.clientWidth - chrome));
 }
 
+/** The controls a panel's settings are made of, by the name each has in them. */
+const SETTING_CONTROLS = ['view', 'components', 'normalize', 'order', 'channels', 'count', 'columns', 'zoom', 'fit',
+  'gap', 'gapColor', 'extraTokens', 'positionGrid'];
+const controlValue = (input) => (input.type === 'checkbox' ? 'checked' : 'value');
+
 /** What the controls say, as one object: a panel keeps a copy to be drawn with (its own, when unlinked). A
  *  corrected field says what is drawn, so that is what a redraw asks for (the request itself comes back for
  *  the next file, from `dataset.requested`). */
 function readControls() {
-  return {
-    view: ui.view.value, components: ui.components.value, normalize: ui.normalize.value, order: ui.order.value,
-    channels: ui.channels.checked, count: ui.count.value, columns: ui.columns.value, zoom: ui.zoom.value,
-    fit: ui.fit.checked, gap: ui.gap.value, gapColor: ui.gapColor.value, extraTokens: ui.extraTokens.value,
-    positionGrid: ui.positionGrid.value,
-  };
+  return Object.fromEntries(SETTING_CONTROLS.map((name) => [name, ui[name][controlValue(ui[name])]]));
 }
 
 /** Puts a panel's settings into the controls (choosing it under "Settings of"). */
@@ -177,19 +178,7 @@ function writeControls(settings) {
     delete input.dataset.requested;
     $(`${option}-note`).textContent = '';
   }
-  ui.view.value = settings.view;
-  ui.components.value = settings.components;
-  ui.normalize.value = settings.normalize;
-  ui.order.value = settings.order;
-  ui.channels.checked = settings.channels;
-  ui.count.value = settings.count;
-  ui.columns.value = settings.columns;
-  ui.zoom.value = settings.zoom;
-  ui.fit.checked = settings.fit;
-  ui.gap.value = settings.gap;
-  ui.gapColor.value = settings.gapColor;
-  ui.extraTokens.value = settings.extraTokens;
-  ui.positionGrid.value = settings.positionGrid;
+  for (const name of SETTING_CONTROLS) ui[name][controlValue(ui[name])] = settings[name];
 }
 
 /** A whole number typed in a field (negative ones as 0, which the module raises to its minimum); null when the
@@ -818,16 +807,6 @@ function openUrls(urls, started, { seq = ++openSeq } = {}) {
 /** Where model ids are looked up: Hugging Face, or a mirror given as `?hub=` in the page address. */
 const HUB = new URLSearchParams(location.search).get('hub');
 
-/** The last part of a URL's path, as panels and sentences name its file (a model id stays itself). */
-function urlName(url) {
-  if (!/^https?:\/\//i.test(url)) return url;
-  try {
-    const parts = new URL(url).pathname.split('/').filter(Boolean);
-    return decodeURIComponent(parts[parts.length - 1] ?? new URL(url).host);
-  } catch {
-    return url;
-  }
-}
 
 function retryOpen() {
   if (lastOpen) openUrls(lastOpen, performance.now());
@@ -1057,12 +1036,9 @@ function exportCanvas(panel) {
   context.fillStyle = '#000';
   context.fillRect(0, 0, out.width, out.height);
   context.drawImage(panel.canvas, 0, 0);
-  const strip = Object.assign(document.createElement('canvas'), { width: 256, height: 1 });
-  const image = new ImageData(256, 1);
-  for (let i = 0; i < 256; i += 1) image.data.set([bar.lut[3 * i], bar.lut[3 * i + 1], bar.lut[3 * i + 2], 255], 4 * i);
-  strip.getContext('2d').putImageData(image, 0, 0);
   context.imageSmoothingEnabled = false;
-  context.drawImage(strip, 0, top, width, PNG_BAR.height);
+  // The bar under the grid on the page already holds the colour map's 256 entries.
+  context.drawImage(panel.colorbar.querySelector('canvas'), 0, top, width, PNG_BAR.height);
   context.font = CAPTION_FONT;
   context.fillStyle = '#e6e8ec';
   context.textBaseline = 'top';

@@ -1,6 +1,7 @@
 // Runs the patchlens module off the main thread: holds the open checkpoints (one per panel), renders
 // grids and posts back RGBA pixels (transferred, not copied). The message protocol is in bridge.js.
 import init, { Checkpoint } from './pkg/patchlens.js';
+import { urlName } from './names.js';
 
 let wasm = null; // the module's exports, for reporting its memory size
 let loadFailed = false; // this worker is useless then; the page starts a new one for the next file
@@ -59,18 +60,9 @@ const PROGRESS_EVERY_MS = 100;
 
 let download = null; // { controller } while a server's whole file is being fetched, so the page can cancel it
 
-/** The last part of a URL's path: how panels and sentences name the file. */
-function urlName(url) {
-  try {
-    const parts = new URL(url).pathname.split('/').filter(Boolean);
-    return decodeURIComponent(parts[parts.length - 1] ?? new URL(url).host);
-  } catch {
-    return url;
-  }
-}
 
 /**
- * Opens what was typed: a file's URL by `openFile` below; a Hugging Face model id or page through the module,
+ * Opens what was typed: a file's URL by `openUrl` below; a Hugging Face model id or page through the module,
  * which reads the hub's file list and then only the ranges it needs. One panel record per checkpoint.
  */
 async function openInput(input, id, hub) {
