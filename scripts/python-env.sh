@@ -36,7 +36,7 @@ else
     venv_pip=("$venv/bin/python" -m pip)
 fi
 "${venv_pip[@]}" install "${pip_flags[@]}" --requirement "$requirements" >&2
-"$venv/bin/python" -c 'import numpy, sklearn, ml_dtypes, safetensors.numpy, onnx, gguf' >&2
+"$venv/bin/python" -c 'import numpy, sklearn, ml_dtypes, safetensors.numpy, onnx, gguf, h5py, msgpack' >&2
 
 echo "$want" > "$stamp"
 echo "$venv/bin/python"
