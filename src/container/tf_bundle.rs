@@ -230,7 +230,7 @@ fn walk_message(bytes: &[u8], what: &str, mut each: impl FnMut(u32, Value, &mut 
         other => other,
     };
     while let Some(field) = fields.next(&mut cursor).map_err(damaged)? {
-        each(field.number, field.value, &mut cursor).map_err(damaged)?;
+        each(field.number, field.value, &mut cursor)?;
     }
     Ok(())
 }

@@ -62,10 +62,15 @@ def keras_checkpoint(prefix, rng):
         keras.layers.Dense(10),
     ])
     model.layers[0].kernel.assign(filters(rng, (4, 4, 3, 8)))
-    optimizer = keras.optimizers.Adam(1e-3)
+    # The legacy optimizer keeps its slots under the variables (…/.OPTIMIZER_SLOT/optimizer/m), as TF2
+    # checkpoints written before Keras 2.11 do; the new one's optimizer/_variables/N are in tf1-style trees.
+    optimizer = keras.optimizers.legacy.Adam(1e-3)
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(rng.normal(size=(4, 16, 16, 3)).astype(np.float32), np.arange(4) % 10, epochs=1, verbose=0)
-    tf.train.Checkpoint(model=model, optimizer=optimizer).write(str(prefix))
+    saved = Path(tf.train.Checkpoint(model=model, optimizer=optimizer).save(str(prefix)))  # prefix-1, save_counter
+    for path in saved.parent.glob(saved.name + ".*"):
+        path.rename(prefix.parent / path.name.replace(saved.name, prefix.name, 1))
+    (prefix.parent / "checkpoint").unlink(missing_ok=True)
 
 
 class Patches(tf.Module):
@@ -151,7 +156,7 @@ def main():
     prefix = OUT / "tf2_keras"
     keras_checkpoint(prefix, rng)
     record(prefix, "model/layer_with_weights-0/kernel", ["model/layer_with_weights-0/kernel" + SUFFIX],
-           "tf.train.Checkpoint of a tf_keras Sequential model with its Adam optimizer")
+           "tf.train.Checkpoint.save of a tf_keras Sequential model with its (legacy) Adam slots")
 
     with tempfile.TemporaryDirectory() as tmp:
         tf.saved_model.save(Patches(rng), f"{tmp}/sm")
