@@ -46,7 +46,7 @@ fn copy_of(name: &str) -> Copy {
         Copy::Ema
     } else if has(&|s| s == "student") {
         Copy::Student
-    } else if has(&|s| matches!(s, "optimizer" | "optimizer_state" | "opt_state" | "optim")) {
+    } else if has(&|s| matches!(s, "optimizer" | "optimizer_state" | "opt_state" | "optim" | "OPTIMIZER_SLOT")) {
         Copy::OptimizerState
     } else {
         Copy::Plain

@@ -128,7 +128,7 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
         return Ok(Box::new(safetensors::Safetensors::open(source)?));
     }
     // A TensorFlow index's magic is in its footer; its first entry (the header, key "") is checked first.
-    if tf_bundle::looks_like_index(&magic) && tf_bundle::ends_with_table_magic(&*source)? {
+    if tf_bundle::looks_like_index(&magic) {
         return Ok(Box::new(tf_bundle::TfBundle::open(source, companions)?));
     }
     // A SavedModel's graph or fingerprint (no magic either) would otherwise be taken for ONNX.

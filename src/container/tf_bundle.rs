@@ -25,18 +25,10 @@ const MAX_SHARDS: u64 = 1 << 14;
 const VARIABLE_SUFFIX: &str = "/.ATTRIBUTES/VARIABLE_VALUE";
 
 /// The first bytes of an index: the first entry is the header, key "" (shared 0, key length 0), its
-/// value a BundleHeaderProto, whose first field is num_shards (tag 0x08). Checked with the footer's magic.
+/// value a BundleHeaderProto, whose first field is num_shards (tag 0x08). No other format patchlens reads
+/// starts with two zero bytes; the footer's magic is checked when the index is read.
 pub(crate) fn looks_like_index(head: &[u8]) -> bool {
     matches!(head, [0, 0, len, 0x08, ..] if *len < 0x80)
-}
-
-/// True when the source's last 8 bytes are the table magic (one small read, or none inside the window).
-pub(crate) fn ends_with_table_magic(source: &dyn ByteSource) -> Result<bool> {
-    let len = source.len();
-    if len < FOOTER_BYTES as u64 {
-        return Ok(false);
-    }
-    Ok(tf_table::has_magic(&read_vec(source, len - 8, 8)?))
 }
 
 struct Entry {

@@ -170,7 +170,7 @@ fn damaged_tables_are_sentences() {
     let mut file = good.clone();
     let last = file.len() - 1;
     file[last] ^= 1;
-    assert!(matches!(open_pair(file, data_file()), Err(Error::UnknownFormat(_))));
+    assert!(sentence(open_pair(file, data_file())).contains("magic number"));
     // A compressed block (type 1, snappy), with a checksum that matches.
     let contents = block(&items(&kernel_bytes()), 16);
     let mut file = table_of(&contents);

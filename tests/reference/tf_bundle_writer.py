@@ -237,3 +237,60 @@ def write_bundle(prefix, tensors):
             offset += size
     items = [(b"", header_proto())] + sorted(entries.items())
     write_table(f"{prefix}.index", items)
+
+
+def _read_varint(data, at):
+    value, shift = 0, 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, at
+
+
+def _block_entries(data):
+    """[(key, value)] of a block's contents (restarts ignored)."""
+    restarts = struct.unpack_from("<I", data, len(data) - 4)[0]
+    end, at, key, out = len(data) - 4 - 4 * restarts, 0, b"", []
+    while at < end:
+        shared, at = _read_varint(data, at)
+        own, at = _read_varint(data, at)
+        size, at = _read_varint(data, at)
+        key = key[:shared] + data[at:at + own]
+        out.append((key, data[at + own:at + own + size]))
+        at += own + size
+    return out
+
+
+def read_table(index):
+    """[(key, value, (block offset, block size))] of a table's bytes, in order; for building damaged copies."""
+    meta_offset, at = _read_varint(index, len(index) - 48)
+    _, at = _read_varint(index, at)
+    index_offset, at = _read_varint(index, at)
+    index_size, _ = _read_varint(index, at)
+    out = []
+    for _, handle in _block_entries(index[index_offset:index_offset + index_size]):
+        offset, at = _read_varint(handle, 0)
+        size, _ = _read_varint(handle, at)
+        out += [(k, v, (offset, size)) for k, v in _block_entries(index[offset:offset + size])]
+    return out
+
+
+def entry_fields(value):
+    """{field number: value} of a BundleEntryProto's varint fields (dtype, shard_id, offset, size)."""
+    fields, at = {}, 0
+    while at < len(value):
+        tag, at = _read_varint(value, at)
+        wire = tag & 7
+        if wire == 0:
+            fields[tag >> 3], at = _read_varint(value, at)
+        elif wire == 2:
+            size, at = _read_varint(value, at)
+            at += size
+        elif wire == 5:
+            at += 4
+        else:
+            raise ValueError(f"wire type {wire}")
+    return fields
