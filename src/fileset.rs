@@ -126,8 +126,8 @@ fn tf_checkpoints(files: &[NamedSource], used: &mut [bool]) -> Vec<Group> {
         members.sort_by(|&a, &b| files[a].name.cmp(&files[b].name));
         members.iter().for_each(|&j| used[j] = true);
         let companions: Vec<NamedSource> = members.iter().map(|&j| files[j].clone()).collect();
-        let container = TfBundle::open_named(index.source.clone(), prefix, &companions)
-            .map(|b| Box::new(b) as Box<dyn Container>);
+        let container =
+            TfBundle::open_named(index.source.clone(), prefix, &companions).map(|b| Box::new(b) as Box<dyn Container>);
         let label = if saved_model && companions.iter().any(|c| c.name == "saved_model.pb") {
             "saved_model".to_string()
         } else {
@@ -154,7 +154,11 @@ fn tf_checkpoints(files: &[NamedSource], used: &mut [bool]) -> Vec<Group> {
             continue;
         };
         used[i] = true;
-        groups.push(Group { label: file.name.clone(), files: vec![file.name.clone()], container: Err(Error::Read(sentence)) });
+        groups.push(Group {
+            label: file.name.clone(),
+            files: vec![file.name.clone()],
+            container: Err(Error::Read(sentence)),
+        });
     }
     groups
 }

@@ -202,7 +202,9 @@ fn expand(args: &[String]) -> Result<Vec<Found>, String> {
             // A SavedModel keeps its weights one level down, in variables/.
             let variables = path.join("variables");
             if variables.is_dir() && !is_hidden(&variables) {
-                inside.extend(files_in(&variables).map_err(|e| format!("Could not read the folder {arg}/variables: {e}."))?);
+                inside.extend(
+                    files_in(&variables).map_err(|e| format!("Could not read the folder {arg}/variables: {e}."))?,
+                );
             }
             inside.into_iter().for_each(|p| add_found(p, true));
         } else if arg.ends_with(".index.json") {

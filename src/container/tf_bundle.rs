@@ -72,7 +72,8 @@ impl TfBundle {
     /// Opens an index whose file name is not known (detected by its bytes): its shards are the
     /// companions named `….data-0000k-of-0000n` with one prefix.
     pub fn open(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Result<Self> {
-        let mut prefixes: Vec<&str> = companions.iter().filter_map(|c| shard_name(&c.name)).map(|(p, _, _)| p).collect();
+        let mut prefixes: Vec<&str> =
+            companions.iter().filter_map(|c| shard_name(&c.name)).map(|(p, _, _)| p).collect();
         prefixes.sort_unstable();
         prefixes.dedup();
         match prefixes.as_slice() {
@@ -150,8 +151,11 @@ impl TfBundle {
                 handles.len()
             )));
         }
-        let saved_model =
-            companions.iter().filter(|c| SAVED_MODEL_FILES.contains(&c.name.as_str())).map(|c| c.name.clone()).collect();
+        let saved_model = companions
+            .iter()
+            .filter(|c| SAVED_MODEL_FILES.contains(&c.name.as_str()))
+            .map(|c| c.name.clone())
+            .collect();
         let mut bundle = TfBundle {
             names: Vec::new(),
             entries: Vec::new(),
@@ -194,7 +198,9 @@ impl TfBundle {
             }
         }
         let (num_shards, byte_order) = header.ok_or_else(|| {
-            Error::Malformed("The TensorFlow checkpoint index has no bundle header (its entry \"\"); it is damaged.".into())
+            Error::Malformed(
+                "The TensorFlow checkpoint index has no bundle header (its entry \"\"); it is damaged.".into(),
+            )
         })?;
         if let Some(entry) = bundle.entries.iter().find(|e| e.shard >= num_shards) {
             return Err(Error::Malformed(format!(

@@ -37,8 +37,8 @@ fn header(shards: u64) -> Vec<u8> {
 
 fn entry(dtype: u64, shape: &[u64], offset: u64, data: &[u8]) -> Vec<u8> {
     let dims: Vec<u8> = shape.iter().flat_map(|&d| field(2, &varint_field(1, d))).collect();
-    let mut out = [varint_field(1, dtype), field(2, &dims), varint_field(4, offset), varint_field(5, data.len() as u64)]
-        .concat();
+    let mut out =
+        [varint_field(1, dtype), field(2, &dims), varint_field(4, offset), varint_field(5, data.len() as u64)].concat();
     out.push(6 << 3 | 5);
     out.extend_from_slice(&mask(crc32c(&[data])).to_le_bytes());
     out

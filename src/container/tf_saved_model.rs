@@ -56,10 +56,8 @@ pub(crate) fn is_fingerprint(bytes: &[u8]) -> bool {
     loop {
         match fields.next(&mut cursor) {
             Ok(Some(field)) => {
-                let fits = matches!(
-                    (field.number, field.value),
-                    (1..=5, Value::Varint(_)) | (6 | 7, Value::Bytes { .. })
-                );
+                let fits =
+                    matches!((field.number, field.value), (1..=5, Value::Varint(_)) | (6 | 7, Value::Bytes { .. }));
                 if !fits {
                     return false;
                 }

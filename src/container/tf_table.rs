@@ -142,8 +142,8 @@ pub(crate) fn block<'a>(file: &'a [u8], handle: BlockHandle, what: &str) -> Resu
 /// checked (the caller checks order across blocks).
 pub(crate) fn entries(block: &[u8], what: &str) -> Result<Vec<(Vec<u8>, std::ops::Range<usize>)>> {
     let count_at = block.len().checked_sub(4).ok_or_else(|| damaged(&format!("a {what} block is too short")))?;
-    let restarts = u32::from_le_bytes([block[count_at], block[count_at + 1], block[count_at + 2], block[count_at + 3]])
-        as usize;
+    let restarts =
+        u32::from_le_bytes([block[count_at], block[count_at + 1], block[count_at + 2], block[count_at + 3]]) as usize;
     if restarts == 0 {
         return Err(damaged(&format!("a {what} block has no restart points")));
     }
