@@ -34,8 +34,9 @@ def build(outdir, big=False):
         for name in [file] + entry["companions"]:
             shutil.copyfile(COMMITTED / name, outdir / name)
         tiled = [(item["tensor"], load_kernel(item)) for item in entry["tiled"]]
+        # No "format" key: tests/torch.rs takes entries that have one for torch files opened alone.
         fixtures.append(fixture_entry(outdir, file, entry["default_tensor"], entry["tensors"], tiled, entry["note"],
-                                      format=entry["format"], companions=entry["companions"]))
+                                      companions=entry["companions"]))
     errors = broken_files(outdir)
     if big:
         fixtures.append(big_fixture(outdir))
@@ -114,5 +115,5 @@ def big_fixture(outdir, seed=0):
     tensors = [{"name": n, "dtype": "float32", "shape": list(s)} for n, s in sorted(shapes.items())]
     return {"file": "augreg_b16_tf.index", "companions": ["augreg_b16_tf.data-00000-of-00001"],
             "default_tensor": "embedding/kernel", "tensors": tensors, "tiles": [], "big": True, "max_reads": 4,
-            "kernel_bytes": int(np.prod(shapes["embedding/kernel"])) * 4, "format": "tf-checkpoint",
+            "kernel_bytes": int(np.prod(shapes["embedding/kernel"])) * 4,
             "note": f"AugReg ViT-B/16 tree as a TF1 checkpoint, tf_bundle_writer.py, float32, seed {seed}"}
