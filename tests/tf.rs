@@ -90,3 +90,39 @@ fn keras_optimizer_slots_and_bookkeeping_are_listed_not_picked() {
     assert!(names.contains(&"save_counter".to_string()) && names.contains(&"_CHECKPOINTABLE_OBJECT_GRAPH".to_string()));
     assert_eq!(checkpoint.default_tensor().as_deref(), Some("model/layer_with_weights-0/kernel"));
 }
+
+/// The CLI given a SavedModel folder reads its variables/ subfolder; given an index, the data files beside it.
+#[cfg(feature = "cli")]
+#[test]
+fn the_cli_finds_a_savedmodels_variables_and_an_indexs_data_files() {
+    let folder = std::env::temp_dir().join(format!("patchlens-tf-cli-{}", std::process::id()));
+    let variables = folder.join("saved").join("variables");
+    std::fs::create_dir_all(&variables).unwrap();
+    for name in ["saved_model.pb", "fingerprint.pb"] {
+        std::fs::copy(committed(name), folder.join("saved").join(name)).unwrap();
+    }
+    for name in ["variables.index", "variables.data-00000-of-00001"] {
+        std::fs::copy(committed(name), variables.join(name)).unwrap();
+    }
+    for name in ["tf1_half.index", "tf1_half.data-00000-of-00001"] {
+        std::fs::copy(committed(name), folder.join(name)).unwrap();
+    }
+    let run = |arg: &std::path::Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_patchlens")).arg("list").arg(arg).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&folder.join("saved"));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("saved_model: tensorflow savedmodel (4 files)") && out.contains("embedding/kernel"),
+        "{out}"
+    );
+    let (code, out, err) = run(&folder.join("tf1_half.index"));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("tf1_half: tensorflow (2 files)"), "{out}");
+    std::fs::remove_dir_all(folder).ok();
+}
