@@ -12,6 +12,7 @@ pub(crate) mod protobuf;
 pub(crate) mod safetensors;
 pub(crate) mod shards;
 pub(crate) mod tf_bundle;
+mod tf_proto;
 mod tf_saved_model;
 mod tf_table;
 mod torch;

@@ -1,7 +1,7 @@
 use super::*;
 use crate::container::open_with;
-use crate::source::Metered;
-use crate::tensor::Values;
+use crate::source::{Metered, SliceSource};
+use crate::tensor::{DType, Values};
 use tf_table::{crc32c, mask};
 
 fn varint(mut v: u64, out: &mut Vec<u8>) {
