@@ -62,7 +62,8 @@ const byBytes = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /**
  * The files behind some paths, as the Rust CLI finds them: a folder's files (top level, not hidden,
- * sorted), an index's shards from the index's folder, each path once. Each has `inFolder` (a file found
+ * sorted, and a SavedModel's variables/ folder), an index's shards from the index's folder, a TensorFlow
+ * `X.index`'s `X.data-…` files beside it, each path once. Each has `inFolder` (a file found
  * in a folder, not named: not being a checkpoint is no error for it) and a `reader`.
  */
 async function expand(paths, Checkpoint) {
@@ -89,6 +90,18 @@ async function expand(paths, Checkpoint) {
       }
       names.filter((name) => !name.startsWith('.')).sort(byBytes).map((name) => join(path, name))
         .filter((inside) => isFile(fs, inside)).forEach((inside) => add(inside, true));
+      // A SavedModel keeps its weights one level down, in variables/.
+      const variables = join(path, 'variables');
+      if (isDirectory(fs, variables)) {
+        let inner;
+        try {
+          inner = fs.readdirSync(variables);
+        } catch (error) {
+          throw new Error(`Could not read the folder ${variables}: ${fsProblem(error)}.`);
+        }
+        inner.filter((name) => !name.startsWith('.')).sort(byBytes).map((name) => join(variables, name))
+          .filter((inside) => isFile(fs, inside)).forEach((inside) => add(inside, true));
+      }
     } else if (path.endsWith('.index.json')) {
       const index = readerOf(path);
       let shards;
@@ -99,6 +112,19 @@ async function expand(paths, Checkpoint) {
       }
       add(path, false, index);
       shards.forEach((shard) => add(join(dirname(path), shard), false));
+    } else if (path.endsWith('.index') && isFile(fs, path)) {
+      // A TensorFlow checkpoint's index: its data files sit beside it as `<prefix>.data-…`.
+      const folder = dirname(path);
+      const stem = `${basename(path).slice(0, -'.index'.length)}.data-`;
+      let beside;
+      try {
+        beside = fs.readdirSync(folder);
+      } catch (error) {
+        throw new Error(`Could not read the folder beside ${path}: ${fsProblem(error)}.`);
+      }
+      add(path, false);
+      beside.filter((name) => name.startsWith(stem)).sort(byBytes).map((name) => join(folder, name))
+        .filter((inside) => isFile(fs, inside)).forEach((inside) => add(inside, false));
     } else {
       add(path, false);
     }

@@ -1,9 +1,11 @@
 //! Several files opened together (a multi-file drop, a folder, `patchlens list a b c`): which of them
 //! are one checkpoint. A shard index (`*.index.json`) and the shards it names are one; files named
 //! `…-00001-of-00003.safetensors` / `.bin` with the same stem are one; every other file is a checkpoint of
-//! its own, opened with the rest beside it (an ONNX model finds its external-data file there).
+//! its own, opened with the rest beside it (an ONNX model finds its external-data file there). A TensorFlow
+//! checkpoint `X.index` and its `X.data-0000k-of-0000n` are one; a SavedModel folder's files are one.
 
 use crate::container::shards::{parse_index, Shards, MAX_INDEX_BYTES};
+use crate::container::tf_bundle::{shard_name, TfBundle, SAVED_MODEL_FILES};
 use crate::container::{self, Container, NamedSource};
 use crate::error::{Error, Result};
 use crate::source::read_vec;
@@ -33,7 +35,7 @@ fn is_index(name: &str) -> bool {
 /// result, so one broken file does not hide the others.
 pub fn open_files(files: Vec<NamedSource>) -> Vec<Group> {
     let mut used = vec![false; files.len()];
-    let mut groups = Vec::new();
+    let mut groups = tf_checkpoints(&files, &mut used);
     // 1. Index files and the shards they name.
     for (i, index) in files.iter().enumerate().filter(|(_, f)| is_index(&f.name)) {
         used[i] = true;
@@ -99,6 +101,65 @@ pub fn open_files(files: Vec<NamedSource>) -> Vec<Group> {
     }
     singles.retain(|g| g.container.is_ok() || !companions_used.contains(&g.label));
     groups.extend(singles);
+    groups
+}
+
+/// TensorFlow checkpoints: each `X.index` with its `X.data-…` files (and a SavedModel's other files when X
+/// is `variables`); data files, `saved_model.pb` or `fingerprint.pb` without their index get a sentence.
+fn tf_checkpoints(files: &[NamedSource], used: &mut [bool]) -> Vec<Group> {
+    let mut groups = Vec::new();
+    let saved_model_part = |name: &str| SAVED_MODEL_FILES.contains(&name);
+    for (i, index) in files.iter().enumerate() {
+        let Some(prefix) = index.name.strip_suffix(".index").filter(|p| !p.is_empty()) else { continue };
+        used[i] = true;
+        let saved_model = prefix == "variables";
+        let mut members: Vec<usize> = files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| {
+                shard_name(&f.name).is_some_and(|(p, _, _)| p == prefix)
+                    || (saved_model && saved_model_part(&f.name))
+                    || f.name == format!("{prefix}.meta")
+            })
+            .map(|(j, _)| j)
+            .collect();
+        members.sort_by(|&a, &b| files[a].name.cmp(&files[b].name));
+        members.iter().for_each(|&j| used[j] = true);
+        let companions: Vec<NamedSource> = members.iter().map(|&j| files[j].clone()).collect();
+        let container =
+            TfBundle::open_named(index.source.clone(), prefix, &companions).map(|b| Box::new(b) as Box<dyn Container>);
+        let label = if saved_model && companions.iter().any(|c| c.name == "saved_model.pb") {
+            "saved_model".to_string()
+        } else {
+            prefix.to_string()
+        };
+        let mut names = vec![index.name.clone()];
+        names.extend(companions.iter().map(|c| c.name.clone()));
+        groups.push(Group { label, files: names, container });
+    }
+    let left: Vec<usize> = (0..files.len()).filter(|&i| !used[i]).collect();
+    for i in left {
+        let file = &files[i];
+        let sentence = if let Some((prefix, _, _)) = shard_name(&file.name) {
+            format!(
+                "{} holds a TensorFlow checkpoint's values but not their names, which are in {prefix}.index: open {prefix}.index with it.",
+                file.name
+            )
+        } else if saved_model_part(&file.name) {
+            format!(
+                "{} is part of a TensorFlow SavedModel and holds no weights; they are in its variables folder (variables/variables.index and variables/variables.data-…): open the whole SavedModel folder.",
+                file.name
+            )
+        } else {
+            continue;
+        };
+        used[i] = true;
+        groups.push(Group {
+            label: file.name.clone(),
+            files: vec![file.name.clone()],
+            container: Err(Error::Read(sentence)),
+        });
+    }
     groups
 }
 

@@ -2,7 +2,7 @@
 //! Any panic here is a bug; errors are the expected outcome for most inputs.
 
 use crate::container::{
-    gguf::Gguf, npy, onnx::Onnx, pickle, safetensors::Safetensors, zip::ZipArchive, Container, NamedSource,
+    gguf::Gguf, npy, onnx::Onnx, pickle, safetensors::Safetensors, tf_bundle, zip::ZipArchive, Container, NamedSource,
 };
 use crate::grid::GridOptions;
 use crate::source::SliceSource;
@@ -85,6 +85,23 @@ pub fn gguf(data: &[u8]) {
     if let Ok(file) = Gguf::open(Rc::new(SliceSource(data.to_vec()))) {
         walk(&file);
     }
+}
+
+/// TensorFlow checkpoints: a 4-byte little-endian length, that many bytes of `.index`, then the data file
+/// (the index itself when nothing follows), given as every shard of checkpoints of 1 to 4 shards.
+pub fn tf_bundle(data: &[u8]) {
+    let Some((len, rest)) = data.split_first_chunk::<4>() else { return };
+    let (index, shard) = rest.split_at((u32::from_le_bytes(*len) as usize).min(rest.len()));
+    let shard: Rc<SliceSource<Vec<u8>>> = Rc::new(SliceSource(if shard.is_empty() { index } else { shard }.to_vec()));
+    let companions: Vec<NamedSource> = (1..=4u64)
+        .flat_map(|n| (0..n).map(move |k| tf_bundle::shard_file("fuzz", k, n)))
+        .map(|name| NamedSource { name, source: shard.clone() })
+        .collect();
+    let index: Rc<SliceSource<Vec<u8>>> = Rc::new(SliceSource(index.to_vec()));
+    if let Ok(bundle) = tf_bundle::TfBundle::open_named(index.clone(), "fuzz", &companions) {
+        walk(&bundle);
+    }
+    let _ = crate::container::open_with(index, &companions[..1]);
 }
 
 /// The unpickler alone: any bytes as a pickle (limits, memo, marks, globals).

@@ -111,8 +111,21 @@ fn broken_files_fail_with_a_sentence() {
     let manifest = manifest();
     for case in manifest["errors"].as_array().unwrap() {
         let file = str_of(case, "file");
-        let source = FileSource::open(fixtures_dir().join(file)).unwrap();
-        let error = match Checkpoint::open(source) {
+        // A broken file that needs its companions to show its damage (a TF index and its data file).
+        let opened = if case["companions"].is_array() {
+            let companions = case["companions"].as_array().unwrap().iter().map(|c| c.as_str().unwrap());
+            let names = std::iter::once(file).chain(companions);
+            let files = names
+                .map(|name| {
+                    let source = FileSource::open(fixtures_dir().join(name)).unwrap();
+                    (name.to_string(), std::rc::Rc::new(source) as std::rc::Rc<dyn patchlens::ByteSource>)
+                })
+                .collect();
+            Checkpoint::open_files(files).remove(0).checkpoint
+        } else {
+            Checkpoint::open(FileSource::open(fixtures_dir().join(file)).unwrap())
+        };
+        let error = match opened {
             Err(e) => e,
             Ok(checkpoint) => {
                 assert_eq!(str_of(case, "stage"), "draw", "{file} should fail to open");
@@ -161,6 +174,10 @@ fn big_checkpoints_read_little_more_than_the_kernel() {
         let read = checkpoint.bytes_read();
         assert!(read >= kernel_bytes, "{file}: read {read} bytes, less than the kernel itself");
         assert!(read <= kernel_bytes + extra, "{file}: read {read} bytes for a {kernel_bytes}-byte kernel");
+        if let Some(max_reads) = fixture["max_reads"].as_u64() {
+            let reads = checkpoint.reads();
+            assert!(reads <= max_reads, "{file}: {reads} reads from drop to pixels, more than {max_reads}");
+        }
         let entries = fixture["tensors"].as_array().unwrap().len() as u64;
         let reads_before = checkpoint.reads();
         assert_eq!(checkpoint.tensors().len() as u64, entries);

@@ -198,12 +198,14 @@ fn expand(args: &[String]) -> Result<Vec<Found>, String> {
     for arg in args {
         let path = PathBuf::from(arg);
         if path.is_dir() {
-            let mut inside: Vec<PathBuf> = std::fs::read_dir(&path)
-                .map_err(|e| format!("Could not read the folder {arg}: {e}."))?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && !is_hidden(p))
-                .collect();
-            inside.sort();
+            let mut inside = files_in(&path).map_err(|e| format!("Could not read the folder {arg}: {e}."))?;
+            // A SavedModel keeps its weights one level down, in variables/.
+            let variables = path.join("variables");
+            if variables.is_dir() && !is_hidden(&variables) {
+                inside.extend(
+                    files_in(&variables).map_err(|e| format!("Could not read the folder {arg}/variables: {e}."))?,
+                );
+            }
             inside.into_iter().for_each(|p| add_found(p, true));
         } else if arg.ends_with(".index.json") {
             let index = named(&path)?;
@@ -211,11 +213,34 @@ fn expand(args: &[String]) -> Result<Vec<Found>, String> {
             let shards = files_named_by_index(&index).map_err(|e| format!("{arg}: {e}"))?;
             add_found(path, false);
             shards.into_iter().for_each(|shard| add_found(folder.join(shard), false));
+        } else if let Some(prefix) = arg.strip_suffix(".index").filter(|_| path.is_file()) {
+            // A TensorFlow checkpoint's index: its data files sit beside it as `<prefix>.data-…`.
+            let folder = match path.parent() {
+                Some(folder) if !folder.as_os_str().is_empty() => folder.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            let stem = format!("{}.data-", Path::new(prefix).file_name().unwrap_or_default().to_string_lossy());
+            let beside = files_in(&folder).map_err(|e| format!("Could not read the folder beside {arg}: {e}."))?;
+            add_found(path, false);
+            beside
+                .into_iter()
+                .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&stem)))
+                .for_each(|p| add_found(p, false));
         } else {
             add_found(path, false);
         }
     }
     Ok(paths)
+}
+
+/// A folder's files, not hidden, sorted.
+fn files_in(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut inside: Vec<PathBuf> = std::fs::read_dir(folder)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && !is_hidden(p))
+        .collect();
+    inside.sort();
+    Ok(inside)
 }
 
 fn is_hidden(path: &Path) -> bool {

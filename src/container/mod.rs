@@ -11,6 +11,10 @@ pub(crate) mod pickle;
 pub(crate) mod protobuf;
 pub(crate) mod safetensors;
 pub(crate) mod shards;
+pub(crate) mod tf_bundle;
+mod tf_proto;
+mod tf_saved_model;
+mod tf_table;
 mod torch;
 mod torch_legacy;
 mod torch_tree;
@@ -124,6 +128,12 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if safetensors::looks_like(&magic) {
         return Ok(Box::new(safetensors::Safetensors::open(source)?));
     }
+    // A TensorFlow index's magic is in its footer; its first entry (the header, key "") is checked first.
+    if tf_bundle::looks_like_index(&magic) {
+        return Ok(Box::new(tf_bundle::TfBundle::open(source, companions)?));
+    }
+    // A SavedModel's graph or fingerprint (no magic either) would otherwise be taken for ONNX.
+    tf_saved_model::refuse_saved_model_parts(&*source)?;
     // ONNX has no magic number: it is tried after every format that has one.
     if onnx::looks_like_model(&magic) {
         return Ok(Box::new(onnx::Onnx::open(source, companions)?));
