@@ -14,7 +14,7 @@ patchlens — see what a vision model's first layer learned: its patch-embedding
 
 usage:
   patchlens list [--all] [--json] FILE... | DIR
-  patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw] [--count N] [--columns C]
+  patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw|ohwi] [--count N] [--columns C]
                                          [--zoom Z] [--gap G] [--gap-color #rrggbb]
                                          [--normalize filter|global|symmetric] [--channels] [--order file|norm]
                                          [--view filters|pca|positions|difference] [--components K]
@@ -61,8 +61,9 @@ options. Several files given together are one checkpoint (shards, an ONNX model 
 
   -o, --output OUT.png  where to write the PNG (required)
   --tensor NAME         the tensor to draw (default: the patch embedding; \`patchlens list\` shows the names)
-  --layout hwio|oihw    read a 4-D tensor's axes as (kh, kw, in, out) or (out, in, kh, kw) (default: the
-                        file's own convention; where the file does not say, what the shape says)
+  --layout hwio|oihw|ohwi
+                        read a 4-D tensor's axes as (kh, kw, in, out), (out, in, kh, kw) or (out, kh, kw, in)
+                        (default: the file's own convention; where the file does not say, what the shape says)
   --count N             how many filters, from the first (default: 128)
   --columns C           tiles per row (default: 16)
   --zoom Z              screen pixels per filter pixel (default: 4)
@@ -232,7 +233,7 @@ async function render(args) {
     else if (arg === '--tensor') options.tensor = value();
     else if (arg === '--layout') {
       const text = value();
-      if (text !== 'hwio' && text !== 'oihw') throw new UsageError(`--layout is hwio or oihw, not '${text}'.`, RENDER_HELP);
+      if (text !== 'hwio' && text !== 'oihw' && text !== 'ohwi') throw new UsageError(`--layout is hwio, oihw or ohwi, not '${text}'.`, RENDER_HELP);
       options.layout = text;
     } else if (arg === '--count') options.count = number(value());
     else if (arg === '--columns') options.columns = number(value());
