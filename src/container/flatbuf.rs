@@ -154,6 +154,12 @@ impl Table {
         if depth > MAX_DEPTH {
             return Err(malformed("The TFLite file nests its tables deeper than the schema allows; it is damaged."));
         }
+        if pos.checked_add(4).is_none_or(|end| end > buf.len()) {
+            return Err(malformed(format!(
+                "The TFLite file points to a table at byte {pos}, past its end ({} bytes); the file is damaged or cut short.",
+                buf.len()
+            )));
+        }
         // A table starts with a signed offset back (or forward) to its vtable.
         let vtable = i64::try_from(pos)
             .ok()

@@ -200,7 +200,7 @@ fn notes(model: &Model) -> Vec<String> {
     )];
     if let Some(description) = model.description.as_ref().filter(|d| !d.is_empty()) {
         let short: String = description.chars().take(80).collect();
-        notes.push(format!("Its description reads \"{short}\"."));
+        notes.push(format!("The model describes itself as \"{}\".", short.trim_end_matches('.')));
     }
     let filters = model.entries.iter().filter_map(|e| e.role.map(|role| (e, role)));
     for (entry, role) in filters.take(MAX_FILTER_NOTES) {
