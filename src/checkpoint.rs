@@ -212,7 +212,12 @@ impl Checkpoint {
     fn default_pick(&self) -> Option<Pick> {
         let container = &self.container;
         let preferred = container.preferred_default();
-        pick_patch_embedding_preferring(container.names(), |i| container.info(i).ok(), |info| self.layout_of(info), preferred)
+        pick_patch_embedding_preferring(
+            container.names(),
+            |i| container.info(i).ok(),
+            |info| self.layout_of(info),
+            preferred,
+        )
     }
 
     /// Tensor `index`, from the last read when it was this one.

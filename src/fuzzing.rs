@@ -2,7 +2,8 @@
 //! Any panic here is a bug; errors are the expected outcome for most inputs.
 
 use crate::container::{
-    gguf::Gguf, npy, onnx::Onnx, pickle, safetensors::Safetensors, zip::ZipArchive, Container, NamedSource,
+    gguf::Gguf, npy, onnx::Onnx, pickle, safetensors::Safetensors, tflite::Tflite, zip::ZipArchive, Container,
+    NamedSource,
 };
 use crate::grid::GridOptions;
 use crate::source::SliceSource;
@@ -84,6 +85,15 @@ pub fn checkpoint(data: &[u8]) {
 pub fn gguf(data: &[u8]) {
     if let Ok(file) = Gguf::open(Rc::new(SliceSource(data.to_vec()))) {
         walk(&file);
+    }
+}
+
+/// The TFLite reader (its FlatBuffers walker included): tables, operators, quantization, then every tensor's
+/// Buffer table and bytes (inline or at an offset past the FlatBuffer), dequantized.
+pub fn tflite(data: &[u8]) {
+    if let Ok(model) = Tflite::open(Rc::new(SliceSource(data.to_vec()))) {
+        let _ = model.preferred_default();
+        walk(&model);
     }
 }
 

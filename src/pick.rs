@@ -265,14 +265,17 @@ mod tests {
         let t = [info("a", &[3, 3, 3, 8]), info("b", &[3, 3, 3, 8]), info("c", &[3, 3, 64, 8])];
         let names: Vec<String> = t.iter().map(|t| t.name.clone()).collect();
         let prefer = |index| Some(Pick { index, reason: "filter of CONV_2D #0".into() });
-        let pick = |preferred| pick_patch_embedding_preferring(&names, |i| t.get(i).cloned(), |_| KernelLayout::Hwio, preferred);
+        let pick = |preferred| {
+            pick_patch_embedding_preferring(&names, |i| t.get(i).cloned(), |_| KernelLayout::Hwio, preferred)
+        };
         assert_eq!(pick(prefer(1)).map(|p| (p.index, p.reason)), Some((1, "filter of CONV_2D #0".into())));
         // A preferred tensor that cannot be drawn is passed over for the fallback.
         assert_eq!(pick(prefer(2)).map(|p| p.index), Some(0));
         let mut named = t.to_vec();
         named[0].name = "conv1.weight".into();
         let names: Vec<String> = named.iter().map(|t| t.name.clone()).collect();
-        let known = pick_patch_embedding_preferring(&names, |i| named.get(i).cloned(), |_| KernelLayout::Hwio, prefer(1));
+        let known =
+            pick_patch_embedding_preferring(&names, |i| named.get(i).cloned(), |_| KernelLayout::Hwio, prefer(1));
         assert_eq!(known.map(|p| p.index), Some(0));
     }
 

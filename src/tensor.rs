@@ -19,7 +19,9 @@ pub enum DType {
     Quantized(String),
     /// Integers with an affine scale and zero point (TFLite int8/uint8 weights): the container
     /// dequantizes them to f32 (`scale × (q − zero_point)`), so they draw. `storage` is `int8`, `uint8`, ….
-    Affine { storage: &'static str },
+    Affine {
+        storage: &'static str,
+    },
     /// Anything else (integers, bools, complex, …), kept by its numpy-style name for listing.
     Other(String),
 }

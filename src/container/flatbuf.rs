@@ -166,14 +166,22 @@ impl Table {
             .and_then(|p| p.checked_sub(i64::from(buf.i32(pos).ok()?)))
             .and_then(|v| u64::try_from(v).ok())
             .filter(|&v| v < buf.len())
-            .ok_or_else(|| malformed(format!("The table at byte {pos} of the TFLite file has its vtable outside the file; the file is damaged.")))?;
+            .ok_or_else(|| {
+                malformed(format!(
+                    "The table at byte {pos} of the TFLite file has its vtable outside the file; the file is damaged."
+                ))
+            })?;
         let vtable_len = buf.u16(vtable)?;
         let table_len = buf.u16(vtable + 2)?;
         if vtable_len < VTABLE_HEADER || vtable_len % 2 != 0 || vtable + u64::from(vtable_len) > buf.len() {
-            return Err(malformed(format!("The vtable at byte {vtable} of the TFLite file is malformed; the file is damaged.")));
+            return Err(malformed(format!(
+                "The vtable at byte {vtable} of the TFLite file is malformed; the file is damaged."
+            )));
         }
         if table_len < 4 || pos + u64::from(table_len) > buf.len() {
-            return Err(malformed(format!("The table at byte {pos} of the TFLite file runs past its end; the file is damaged.")));
+            return Err(malformed(format!(
+                "The table at byte {pos} of the TFLite file runs past its end; the file is damaged."
+            )));
         }
         Ok(Table { pos, vtable, vtable_len, table_len, depth })
     }

@@ -62,7 +62,9 @@ impl Tflite {
         }
         match table.vector(&self.buf, 0, 1)? {
             Some(Vector { len, start }) if len > 0 => Ok((start, len)),
-            _ => Err(malformed(format!("Tensor {name} is a constant whose buffer holds no data; the file is damaged."))),
+            _ => {
+                Err(malformed(format!("Tensor {name} is a constant whose buffer holds no data; the file is damaged.")))
+            }
         }
     }
 }
@@ -104,7 +106,10 @@ impl Container for Tflite {
         let item = match (&info.dtype, &entry.quantization) {
             (DType::Affine { .. }, Some(_)) => 1,
             (dtype, _) => dtype.float_size().ok_or_else(|| {
-                Error::NotDrawable(format!("Tensor {} holds {dtype} values; only float tensors can be drawn.", info.name))
+                Error::NotDrawable(format!(
+                    "Tensor {} holds {dtype} values; only float tensors can be drawn.",
+                    info.name
+                ))
             })?,
         };
         let (start, len) = self.locate(&info.name, entry.buffer)?;
@@ -179,7 +184,8 @@ pub(crate) fn dequantize(raw: &[u8], type_code: i8, quant: &Quantization, info: 
         .iter()
         .enumerate()
         .map(|(k, &byte)| {
-            let (scale, zero) = if channels > 1 { pairs.get((k / stride) % channels).copied().unwrap_or(first) } else { first };
+            let (scale, zero) =
+                if channels > 1 { pairs.get((k / stride) % channels).copied().unwrap_or(first) } else { first };
             let q = if signed { i64::from(byte as i8) } else { i64::from(byte) };
             scale * (q.saturating_sub(zero) as f32)
         })

@@ -29,6 +29,11 @@ const MAX_DIMS: u64 = 16;
 const MAX_SCALES: u64 = 1 << 18;
 const MAX_NAME_BYTES: u64 = 4096;
 const MAX_DESCRIPTION_BYTES: u64 = 4096;
+/// Totals over the whole model: FlatBuffers lets many tables share one vector, so per-table limits alone
+/// would let a small hostile file make patchlens keep gigabytes (every tensor naming one long name).
+const MAX_TOTAL_OP_TENSORS: u64 = 1 << 22;
+const MAX_TOTAL_NAME_BYTES: u64 = 32 << 20;
+const MAX_TOTAL_SCALES: u64 = 1 << 22;
 /// Operators followed back through DEQUANTIZE ops to a stored filter.
 const MAX_DEQUANTIZE_CHAIN: usize = 4;
 
@@ -69,6 +74,26 @@ pub(crate) struct Model {
     pub(crate) buffers: Vector,
     /// The first CONV_2D's filter: (entry index, operator index).
     pub(crate) first_conv: Option<(usize, usize)>,
+}
+
+/// What has been kept so far, against the totals above.
+#[derive(Default)]
+struct Kept {
+    op_tensors: u64,
+    name_bytes: u64,
+    scales: u64,
+}
+
+impl Kept {
+    fn add(count: &mut u64, more: u64, max: u64, what: &str) -> Result<()> {
+        *count = count.saturating_add(more);
+        if *count > max {
+            return Err(Error::TooLarge(format!(
+                "The TFLite file lists more than {max} {what} in all, more than patchlens reads."
+            )));
+        }
+        Ok(())
+    }
 }
 
 struct Operator {
@@ -116,6 +141,7 @@ impl Model {
         let inputs = int_vector(buf, &graph, 1, MAX_TENSORS, "graph inputs")?;
         let op_tables = table_vector(buf, &graph, 3, MAX_OPERATORS, "operators")?;
         let mut ops = Vec::new();
+        let mut kept = Kept::default();
         for k in 0..op_tables.len {
             let op = graph.table_in(buf, op_tables, k)?;
             // Operator { opcode_index: uint; inputs: [int]; outputs: [int]; … }
@@ -128,6 +154,8 @@ impl Model {
             })?;
             let inputs = int_vector(buf, &op, 1, MAX_OP_TENSORS, "operator inputs")?;
             let outputs = int_vector(buf, &op, 2, MAX_OP_TENSORS, "operator outputs")?;
+            let refs = (inputs.len() + outputs.len()) as u64;
+            Kept::add(&mut kept.op_tensors, refs, MAX_TOTAL_OP_TENSORS, "operator inputs and outputs")?;
             ops.push(Operator { code, inputs, outputs });
         }
         // Tensors an operator computes, or the graph is fed, are activations: nothing of theirs is stored.
@@ -153,11 +181,23 @@ impl Model {
                 activations += 1;
                 continue;
             };
+            Kept::add(
+                &mut kept.name_bytes,
+                entry.info.name.len() as u64,
+                MAX_TOTAL_NAME_BYTES,
+                "bytes of tensor names",
+            )?;
+            let scales = entry.quantization.as_ref().map_or(0, |q| q.scales.len()) as u64;
+            Kept::add(&mut kept.scales, scales, MAX_TOTAL_SCALES, "quantization scales")?;
             index_of.insert(id, entries.len());
             entries.push(Entry { role: roles.get(&id).copied(), ..entry });
         }
         let first_conv = ops.iter().enumerate().find_map(|(k, op)| {
-            (op.code == CONV_2D).then(|| filter_of(op, &ops, &produced)).flatten().and_then(|t| index_of.get(&t)).map(|&e| (e, k))
+            (op.code == CONV_2D)
+                .then(|| filter_of(op, &ops, &produced))
+                .flatten()
+                .and_then(|t| index_of.get(&t))
+                .map(|&e| (e, k))
         });
         Ok(Model {
             version,
@@ -220,7 +260,8 @@ fn roles(ops: &[Operator], produced: &HashMap<i32, usize>) -> HashMap<i32, Role>
 fn read_tensor(buf: &Buffer, tensor: &Table, index: u64, buffer_count: u64) -> Result<Option<Entry>> {
     // Tensor { shape: [int]; type: TensorType; buffer: uint; name: string; quantization; is_variable;
     //          sparsity; shape_signature; has_rank; variant_tensors; external_buffer: uint; }
-    let name = tensor.string(buf, 3, MAX_NAME_BYTES)?.filter(|n| !n.is_empty()).unwrap_or_else(|| format!("tensor {index}"));
+    let name =
+        tensor.string(buf, 3, MAX_NAME_BYTES)?.filter(|n| !n.is_empty()).unwrap_or_else(|| format!("tensor {index}"));
     let buffer = tensor.u32_or(buf, 2, 0)?;
     let external = tensor.u32_or(buf, 10, 0)?;
     if buffer == 0 && external == 0 {
@@ -259,9 +300,14 @@ fn quantization(buf: &Buffer, q: &Table, name: &str) -> Result<Option<Quantizati
     if scale.len == 0 {
         return Ok(None);
     }
-    let scales = words(buf, scale, MAX_SCALES, "quantization scales of one tensor")?.into_iter().map(f32::from_le_bytes).collect();
+    let scales = words(buf, scale, MAX_SCALES, "quantization scales of one tensor")?
+        .into_iter()
+        .map(f32::from_le_bytes)
+        .collect();
     let zero_points = match q.vector(buf, 3, 8)? {
-        Some(v) => longs(buf, v, MAX_SCALES, "zero points of one tensor")?.into_iter().map(i64::from_le_bytes).collect(),
+        Some(v) => {
+            longs(buf, v, MAX_SCALES, "zero points of one tensor")?.into_iter().map(i64::from_le_bytes).collect()
+        }
         None => Vec::new(),
     };
     let dimension = q.i32_or(buf, 6, 0)?;

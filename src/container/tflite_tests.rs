@@ -121,7 +121,11 @@ fn quant(scales: &[f32], zero_points: &[i64], dimension: usize) -> Quantization 
 
 #[test]
 fn dequantizes_per_tensor_and_per_channel_as_tflite_defines_it() {
-    let info = |shape: &[usize]| TensorInfo { name: "w".into(), dtype: DType::Affine { storage: "int8" }, shape: shape.to_vec() };
+    let info = |shape: &[usize]| TensorInfo {
+        name: "w".into(),
+        dtype: DType::Affine { storage: "int8" },
+        shape: shape.to_vec(),
+    };
     // int8, one scale: real = scale × (q − zero_point).
     let raw = [0u8, 1, 0xff, 0x80];
     let out = dequantize(&raw, model::TYPE_INT8, &quant(&[0.5], &[1], 0), &info(&[4])).unwrap();

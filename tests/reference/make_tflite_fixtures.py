@@ -232,7 +232,8 @@ def main():
     versions = {"tensorflow": tf.__version__, "numpy": np.__version__}
     (OUT / "expected.json").write_text(json.dumps({"versions": versions, "files": expected}, indent=1) + "\n")
     SEEDS.mkdir(parents=True, exist_ok=True)
-    for file in ("cnn_f32.tflite", "cnn_int8.tflite", "cnn_f16.tflite"):
+    for file in ("cnn_f32.tflite", "cnn_int8.tflite", "cnn_f16.tflite", "cnn_int8_offset_buffer.tflite",
+                 "vit_patch_int8.tflite", "gray_f32.tflite"):
         shutil.copyfile(OUT / file, SEEDS / file)
 
 
