@@ -23,7 +23,7 @@ usage:
   patchlens --version
 
 Reads .npz/.npy, PyTorch (.pth/.pt/.bin, zip or legacy, whole-model pickles, TorchScript), .safetensors,
-.gguf and .onnx. Several files are opened together: the shards of a checkpoint (with or without its
+.gguf, .onnx and .tflite. Several files are opened together: the shards of a checkpoint (with or without its
 *.index.json; giving the index alone finds the shards beside it), an ONNX model and its external data.
 A folder stands for the files in it.
 
@@ -157,7 +157,7 @@ async function open(paths) {
   const { opened, skipped } = await openPathsWithSkipped(paths, Checkpoint);
   if (skipped.length > 0) process.stderr.write(`patchlens: skipped ${skipped.join(', ')} (not checkpoints)\n`);
   if (opened.length === 0) {
-    throw new Error('None of the files given is a checkpoint; name .npz, .npy, PyTorch, .safetensors, .gguf or .onnx files.');
+    throw new Error('None of the files given is a checkpoint; name .npz, .npy, PyTorch, .safetensors, .gguf, .onnx or .tflite files.');
   }
   return opened;
 }

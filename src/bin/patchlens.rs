@@ -31,7 +31,7 @@ usage:
   patchlens --version
 
 Reads .npz/.npy, PyTorch (.pth/.pt/.bin, zip or legacy, whole-model pickles, TorchScript), .safetensors,
-.gguf and .onnx. Several files are opened together: the shards of a checkpoint (with or without its
+.gguf, .onnx and .tflite. Several files are opened together: the shards of a checkpoint (with or without its
 *.index.json; giving the index alone finds the shards beside it), an ONNX model and its external data.
 A folder stands for the files in it.
 
@@ -339,7 +339,7 @@ fn open_local(args: &[String]) -> Result<Vec<Opened>, String> {
     }
     if opened.is_empty() {
         return Err(
-            "None of the files given is a checkpoint; name .npz, .npy, PyTorch, .safetensors, .gguf or .onnx files."
+            "None of the files given is a checkpoint; name .npz, .npy, PyTorch, .safetensors, .gguf, .onnx or .tflite files."
                 .into(),
         );
     }

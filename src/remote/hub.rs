@@ -130,7 +130,7 @@ const PREFERRED: [(&str, bool); 4] = [
 ];
 
 /// Other files that hold weights, by extension, most likely first: the first in natural order is taken.
-const OTHER_WEIGHTS: [&str; 7] = [".safetensors", ".npz", ".pth", ".pt", ".bin", ".gguf", ".onnx"];
+const OTHER_WEIGHTS: [&str; 8] = [".safetensors", ".npz", ".pth", ".pt", ".bin", ".gguf", ".onnx", ".tflite"];
 
 /// Picks the weights to open from the hub API's JSON about model `id`.
 pub fn choose_weights(api_json: &[u8], id: &str) -> Result<Weights> {
@@ -150,7 +150,7 @@ pub fn choose_weights(api_json: &[u8], id: &str) -> Result<Weights> {
         .map(|f| Weights::File(f.to_string()))
         .ok_or_else(|| {
             Error::NotDrawable(format!(
-                "The model {id} has no weights patchlens reads (model.safetensors, pytorch_model.bin, .npz, .pth, .gguf, .onnx) among its {} files.",
+                "The model {id} has no weights patchlens reads (model.safetensors, pytorch_model.bin, .npz, .pth, .gguf, .onnx, .tflite) among its {} files.",
                 files.len()
             ))
         })
