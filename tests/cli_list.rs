@@ -218,7 +218,7 @@ fn help_for_each_command_names_every_flag_and_its_default() {
         ("--gap G ", "2"),
         ("--gap-color", "#1b1e24"),
         ("--tensor", "the patch embedding"),
-        ("--layout", "the\n"),
+        ("--layout", "the file's own convention"),
     ] {
         let rest = &render[render.find(flag).unwrap()..];
         let entry = &rest[..rest[1..].find("\n  -").map_or(rest.len(), |end| end + 1)];
