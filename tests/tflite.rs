@@ -77,5 +77,12 @@ fn a_big_model_is_drawn_in_a_few_reads() {
     assert!(opening <= 3, "{opening} reads to open");
     assert!(checkpoint.reads() <= 4, "{} reads to open and draw", checkpoint.reads());
     let kernel = big["kernel_bytes"].as_u64().unwrap();
+    eprintln!(
+        "{}: {opening} reads to open, {} in all, {} bytes read for a {kernel}-byte kernel in a {}-byte file",
+        str_of(big, "file"),
+        checkpoint.reads(),
+        checkpoint.bytes_read(),
+        checkpoint.file_size()
+    );
     assert!(checkpoint.bytes_read() < kernel + (256 << 10), "read {} bytes", checkpoint.bytes_read());
 }
