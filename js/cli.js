@@ -14,7 +14,7 @@ patchlens — see what a vision model's first layer learned: its patch-embedding
 
 usage:
   patchlens list [--all] [--json] FILE... | DIR
-  patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw] [--count N] [--columns C]
+  patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw|ohwi] [--count N] [--columns C]
                                          [--zoom Z] [--gap G] [--gap-color #rrggbb]
                                          [--normalize filter|global|symmetric] [--channels] [--order file|norm]
                                          [--view filters|pca|positions|difference] [--components K]
@@ -23,7 +23,7 @@ usage:
   patchlens --version
 
 Reads .npz/.npy, PyTorch (.pth/.pt/.bin, zip or legacy, whole-model pickles, TorchScript), .safetensors,
-.gguf and .onnx. Several files are opened together: the shards of a checkpoint (with or without its
+.gguf, .onnx and .tflite. Several files are opened together: the shards of a checkpoint (with or without its
 *.index.json; giving the index alone finds the shards beside it), an ONNX model and its external data.
 A folder stands for the files in it.
 
@@ -61,8 +61,9 @@ options. Several files given together are one checkpoint (shards, an ONNX model 
 
   -o, --output OUT.png  where to write the PNG (required)
   --tensor NAME         the tensor to draw (default: the patch embedding; \`patchlens list\` shows the names)
-  --layout hwio|oihw    read a 4-D tensor's axes as (kh, kw, in, out) or (out, in, kh, kw) (default: the
-                        file's own convention; where the file does not say, what the shape says)
+  --layout hwio|oihw|ohwi
+                        read a 4-D tensor's axes as (kh, kw, in, out), (out, in, kh, kw) or (out, kh, kw, in)
+                        (default: the file's own convention; where the file does not say, what the shape says)
   --count N             how many filters, from the first (default: 128)
   --columns C           tiles per row (default: 16)
   --zoom Z              screen pixels per filter pixel (default: 4)
@@ -156,7 +157,7 @@ async function open(paths) {
   const { opened, skipped } = await openPathsWithSkipped(paths, Checkpoint);
   if (skipped.length > 0) process.stderr.write(`patchlens: skipped ${skipped.join(', ')} (not checkpoints)\n`);
   if (opened.length === 0) {
-    throw new Error('None of the files given is a checkpoint; name .npz, .npy, PyTorch, .safetensors, .gguf or .onnx files.');
+    throw new Error('None of the files given is a checkpoint; name .npz, .npy, PyTorch, .safetensors, .gguf, .onnx or .tflite files.');
   }
   return opened;
 }
@@ -232,7 +233,7 @@ async function render(args) {
     else if (arg === '--tensor') options.tensor = value();
     else if (arg === '--layout') {
       const text = value();
-      if (text !== 'hwio' && text !== 'oihw') throw new UsageError(`--layout is hwio or oihw, not '${text}'.`, RENDER_HELP);
+      if (text !== 'hwio' && text !== 'oihw' && text !== 'ohwi') throw new UsageError(`--layout is hwio, oihw or ohwi, not '${text}'.`, RENDER_HELP);
       options.layout = text;
     } else if (arg === '--count') options.count = number(value());
     else if (arg === '--columns') options.columns = number(value());

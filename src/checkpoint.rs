@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::fileset;
 use crate::grid::{self, Grid, GridOptions};
 use crate::kernel::{infer_layout, not_drawable_reason, Filters, KernelLayout};
-use crate::pick::{likely_patch_embedding, pick_patch_embedding, recognize, Pick};
+use crate::pick::{likely_patch_embedding, pick_patch_embedding_preferring, recognize, Pick};
 use crate::scale::FilterStats;
 use crate::source::{ByteSource, Metered, ReadStats};
 use crate::tensor::{element_count, MemoryOrder, Tensor, TensorInfo, Values, MAX_TENSOR_BYTES};
@@ -211,7 +211,13 @@ impl Checkpoint {
 
     fn default_pick(&self) -> Option<Pick> {
         let container = &self.container;
-        pick_patch_embedding(container.names(), |i| container.info(i).ok(), |info| self.layout_of(info))
+        let preferred = container.preferred_default();
+        pick_patch_embedding_preferring(
+            container.names(),
+            |i| container.info(i).ok(),
+            |info| self.layout_of(info),
+            preferred,
+        )
     }
 
     /// Tensor `index`, from the last read when it was this one.

@@ -2,7 +2,8 @@
 //! Any panic here is a bug; errors are the expected outcome for most inputs.
 
 use crate::container::{
-    gguf::Gguf, npy, onnx::Onnx, pickle, safetensors::Safetensors, tf_bundle, zip::ZipArchive, Container, NamedSource,
+    gguf::Gguf, npy, onnx::Onnx, pickle, safetensors::Safetensors, tf_bundle, tflite::Tflite, zip::ZipArchive, Container,
+    NamedSource,
 };
 use crate::grid::GridOptions;
 use crate::source::SliceSource;
@@ -102,6 +103,15 @@ pub fn tf_bundle(data: &[u8]) {
         walk(&bundle);
     }
     let _ = crate::container::open_with(index, &companions[..1]);
+}
+
+/// The TFLite reader (its FlatBuffers walker included): tables, operators, quantization, then every tensor's
+/// Buffer table and bytes (inline or at an offset past the FlatBuffer), dequantized.
+pub fn tflite(data: &[u8]) {
+    if let Ok(model) = Tflite::open(Rc::new(SliceSource(data.to_vec()))) {
+        let _ = model.preferred_default();
+        walk(&model);
+    }
 }
 
 /// The unpickler alone: any bytes as a pickle (limits, memo, marks, globals).

@@ -12,6 +12,8 @@ pub enum KernelLayout {
     Hwio,
     /// (out, in, kh, kw): PyTorch.
     Oihw,
+    /// (out, kh, kw, in): TensorFlow Lite's CONV_2D filters.
+    Ohwi,
 }
 
 impl KernelLayout {
@@ -20,6 +22,7 @@ impl KernelLayout {
         match self {
             KernelLayout::Hwio => [0, 1, 2, 3],
             KernelLayout::Oihw => [2, 3, 1, 0],
+            KernelLayout::Ohwi => [1, 2, 3, 0],
         }
     }
 
@@ -38,7 +41,8 @@ pub fn not_drawable_reason(info: &TensorInfo, layout: KernelLayout) -> Option<St
     if let DType::Quantized(kind) = &info.dtype {
         return Some(format!("quantized ({kind}), not drawable yet"));
     }
-    if info.dtype.float_size().is_none() {
+    // Affine-quantized integers (TFLite int8/uint8) are dequantized to f32 by their container.
+    if info.dtype.float_size().is_none() && !matches!(info.dtype, DType::Affine { .. }) {
         return Some(format!("{} values are not floats", info.dtype));
     }
     let Some([kh, kw, c, n]) = layout.hwcn(&info.shape) else {
@@ -62,7 +66,7 @@ pub fn infer_layout(shape: &[usize], convention: KernelLayout) -> KernelLayout {
     };
     let other = match convention {
         KernelLayout::Hwio => KernelLayout::Oihw,
-        KernelLayout::Oihw => KernelLayout::Hwio,
+        KernelLayout::Oihw | KernelLayout::Ohwi => KernelLayout::Hwio,
     };
     if plausible(other) && !plausible(convention) {
         other
@@ -77,6 +81,7 @@ impl KernelLayout {
         match self {
             KernelLayout::Hwio => "hwio",
             KernelLayout::Oihw => "oihw",
+            KernelLayout::Ohwi => "ohwi",
         }
     }
 
@@ -84,6 +89,7 @@ impl KernelLayout {
         match text.to_ascii_lowercase().as_str() {
             "hwio" => Some(KernelLayout::Hwio),
             "oihw" => Some(KernelLayout::Oihw),
+            "ohwi" => Some(KernelLayout::Ohwi),
             _ => None,
         }
     }
@@ -188,8 +194,21 @@ mod tests {
         let a = make(c_order, MemoryOrder::C, &[2, 2, 3, 2], KernelLayout::Hwio);
         let b = make(f_order, MemoryOrder::Fortran, &[2, 2, 3, 2], KernelLayout::Hwio);
         let c = make(oihw, MemoryOrder::C, &[2, 3, 2, 2], KernelLayout::Oihw);
+        let mut ohwi = Vec::new();
+        for n in 0..2 {
+            for y in 0..2 {
+                for x in 0..2 {
+                    for c in 0..3 {
+                        ohwi.push(value(y, x, c, n));
+                    }
+                }
+            }
+        }
+        let d = make(ohwi, MemoryOrder::C, &[2, 2, 2, 3], KernelLayout::Ohwi);
         assert_eq!(a, b);
         assert_eq!(a, c);
+        assert_eq!(a, d);
+        assert_eq!(KernelLayout::parse("OHWI"), Some(KernelLayout::Ohwi));
         assert_eq!(a[[1, 0, 2, 1]], 1021.0);
     }
 

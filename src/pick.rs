@@ -162,11 +162,25 @@ pub fn pick_patch_embedding(
     info: impl Fn(usize) -> Option<TensorInfo>,
     layout: impl Fn(&TensorInfo) -> KernelLayout,
 ) -> Option<Pick> {
+    pick_patch_embedding_preferring(names, info, layout, None)
+}
+
+/// As [`pick_patch_embedding`], with the container's own choice (`preferred`: an index and why, e.g.
+/// TFLite's first CONV_2D filter) ranked after the known names and before the shape fallback.
+pub fn pick_patch_embedding_preferring(
+    names: &[String],
+    info: impl Fn(usize) -> Option<TensorInfo>,
+    layout: impl Fn(&TensorInfo) -> KernelLayout,
+    preferred: Option<Pick>,
+) -> Option<Pick> {
     let drawable = |i: usize| info(i).filter(|t| not_drawable_reason(t, layout(t)).is_none());
     for candidate in known_candidates(KNOWN_NAMES, names) {
         if drawable(candidate.index).is_some() {
             return Some(Pick { index: candidate.index, reason: candidate.reason() });
         }
+    }
+    if let Some(pick) = preferred.filter(|p| drawable(p.index).is_some()) {
+        return Some(pick);
     }
     // No known name: the first kernel that can be drawn as RGB, then as gray, the better copies first.
     let mut order: Vec<usize> = (0..names.len()).collect();
@@ -293,6 +307,25 @@ mod tests {
         // Optimizer moments come last even in the fallback.
         let t = [oihw("optimizer.state.0.exp_avg"), oihw("model.stem_weight")];
         assert_eq!(pick_in(&t, KernelLayout::Oihw), Some("model.stem_weight"));
+    }
+
+    #[test]
+    fn the_containers_choice_ranks_after_known_names_and_before_the_fallback() {
+        let t = [info("a", &[3, 3, 3, 8]), info("b", &[3, 3, 3, 8]), info("c", &[3, 3, 64, 8])];
+        let names: Vec<String> = t.iter().map(|t| t.name.clone()).collect();
+        let prefer = |index| Some(Pick { index, reason: "filter of CONV_2D #0".into() });
+        let pick = |preferred| {
+            pick_patch_embedding_preferring(&names, |i| t.get(i).cloned(), |_| KernelLayout::Hwio, preferred)
+        };
+        assert_eq!(pick(prefer(1)).map(|p| (p.index, p.reason)), Some((1, "filter of CONV_2D #0".into())));
+        // A preferred tensor that cannot be drawn is passed over for the fallback.
+        assert_eq!(pick(prefer(2)).map(|p| p.index), Some(0));
+        let mut named = t.to_vec();
+        named[0].name = "conv1.weight".into();
+        let names: Vec<String> = named.iter().map(|t| t.name.clone()).collect();
+        let known =
+            pick_patch_embedding_preferring(&names, |i| named.get(i).cloned(), |_| KernelLayout::Hwio, prefer(1));
+        assert_eq!(known.map(|p| p.index), Some(0));
     }
 
     #[test]

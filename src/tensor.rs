@@ -17,6 +17,11 @@ pub enum DType {
     F8E5M2,
     /// A block-quantized type (GGUF's Q4_K, Q8_0, …), kept by its name: listed, not drawn.
     Quantized(String),
+    /// Integers with an affine scale and zero point (TFLite int8/uint8 weights): the container
+    /// dequantizes them to f32 (`scale × (q − zero_point)`), so they draw. `storage` is `int8`, `uint8`, ….
+    Affine {
+        storage: &'static str,
+    },
     /// Anything else (integers, bools, complex, …), kept by its numpy-style name for listing.
     Other(String),
 }
@@ -31,13 +36,19 @@ impl DType {
             DType::F8E4M3 => "float8_e4m3fn",
             DType::F8E5M2 => "float8_e5m2",
             DType::Quantized(name) | DType::Other(name) => name,
+            DType::Affine { storage } => match *storage {
+                "int8" => "int8 (quantized)",
+                "uint8" => "uint8 (quantized)",
+                "int16" => "int16 (quantized)",
+                _ => "integers (quantized)",
+            },
         }
     }
 
     /// Bytes per element once decoded (f16 and bf16 widen to f32); 0 for types never decoded.
     pub fn decoded_size(&self) -> usize {
         match self {
-            DType::F8E4M3 | DType::F8E5M2 | DType::F16 | DType::BF16 | DType::F32 => 4,
+            DType::F8E4M3 | DType::F8E5M2 | DType::F16 | DType::BF16 | DType::F32 | DType::Affine { .. } => 4,
             DType::F64 => 8,
             DType::Quantized(_) | DType::Other(_) => 0,
         }
@@ -50,7 +61,7 @@ impl DType {
             DType::F16 | DType::BF16 => Some(2),
             DType::F32 => Some(4),
             DType::F64 => Some(8),
-            DType::Quantized(_) | DType::Other(_) => None,
+            DType::Quantized(_) | DType::Affine { .. } | DType::Other(_) => None,
         }
     }
 }
@@ -203,7 +214,7 @@ pub fn decode_floats(bytes: &[u8], dtype: &DType, byte_order: ByteOrder) -> Resu
         DType::F64 => Values::F64(decode!(8, f64::from_le_bytes, f64::from_be_bytes)),
         DType::F8E4M3 => Values::F32(bytes.iter().map(|&b| f8_e4m3fn_to_f32(b)).collect()),
         DType::F8E5M2 => Values::F32(bytes.iter().map(|&b| half::f16::from_bits(u16::from(b) << 8).to_f32()).collect()),
-        DType::Quantized(_) | DType::Other(_) => return Err(not_float()),
+        DType::Quantized(_) | DType::Affine { .. } | DType::Other(_) => return Err(not_float()),
     })
 }
 

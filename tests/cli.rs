@@ -153,7 +153,7 @@ fn layout_is_inferred_where_the_file_does_not_say_and_can_be_overridden() {
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert!(String::from_utf8_lossy(&run.stderr).contains("(OIHW)"));
     let bad = patchlens(&["render", file.to_str().unwrap(), "-o", png.to_str().unwrap(), "--layout", "nchw"]);
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--layout is hwio or oihw, not 'nchw'."));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--layout is hwio, oihw or ohwi, not 'nchw'."));
     std::fs::remove_file(png).ok();
 }
 

@@ -208,7 +208,7 @@ fn help_for_each_command_names_every_flag_and_its_default() {
     let render = help(&["render", "--help"]);
     assert_eq!(render, help(&["help", "render"]));
     assert_eq!(render, help(&["render", "-h", "--zoom", "big"]), "help wins over a bad value");
-    for flag in ["-o, --output OUT.png", "--tensor NAME", "--layout hwio|oihw", "--count N", "--columns C"] {
+    for flag in ["-o, --output OUT.png", "--tensor NAME", "--layout hwio|oihw|ohwi", "--count N", "--columns C"] {
         assert!(render.contains(flag), "{flag}: {render}");
     }
     for (flag, default) in [
@@ -218,7 +218,7 @@ fn help_for_each_command_names_every_flag_and_its_default() {
         ("--gap G ", "2"),
         ("--gap-color", "#1b1e24"),
         ("--tensor", "the patch embedding"),
-        ("--layout", "the\n"),
+        ("--layout", "the file's own convention"),
     ] {
         let rest = &render[render.find(flag).unwrap()..];
         let entry = &rest[..rest[1..].find("\n  -").map_or(rest.len(), |end| end + 1)];

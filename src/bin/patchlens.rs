@@ -22,7 +22,7 @@ patchlens — see what a vision model's first layer learned: its patch-embedding
 
 usage:
   patchlens list [--all] [--json] FILE... | DIR
-  patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw] [--count N] [--columns C]
+  patchlens render FILE... | DIR -o OUT.png [--tensor NAME] [--layout hwio|oihw|ohwi] [--count N] [--columns C]
                                          [--zoom Z] [--gap G] [--gap-color #rrggbb]
                                          [--normalize filter|global|symmetric] [--channels] [--order file|norm]
                                          [--view filters|pca|positions|difference] [--components K]
@@ -31,7 +31,7 @@ usage:
   patchlens --version
 
 Reads .npz/.npy, PyTorch (.pth/.pt/.bin, zip or legacy, whole-model pickles, TorchScript), .safetensors,
-.gguf and .onnx. Several files are opened together: the shards of a checkpoint (with or without its
+.gguf, .onnx and .tflite. Several files are opened together: the shards of a checkpoint (with or without its
 *.index.json; giving the index alone finds the shards beside it), an ONNX model and its external data.
 A folder stands for the files in it.
 
@@ -73,8 +73,9 @@ options. Several files given together are one checkpoint (shards, an ONNX model 
 
   -o, --output OUT.png  where to write the PNG (required)
   --tensor NAME         the tensor to draw (default: the patch embedding; `patchlens list` shows the names)
-  --layout hwio|oihw    read a 4-D tensor's axes as (kh, kw, in, out) or (out, in, kh, kw) (default: the
-                        file's own convention; where the file does not say, what the shape says)
+  --layout hwio|oihw|ohwi
+                        read a 4-D tensor's axes as (kh, kw, in, out), (out, in, kh, kw) or (out, kh, kw, in)
+                        (default: the file's own convention; where the file does not say, what the shape says)
   --count N             how many filters, from the first (default: {count})
   --columns C           tiles per row (default: {columns})
   --zoom Z              screen pixels per filter pixel (default: {zoom})
@@ -363,7 +364,7 @@ fn open_local(args: &[String]) -> Result<Vec<Opened>, String> {
     }
     if opened.is_empty() {
         return Err(
-            "None of the files given is a checkpoint; name .npz, .npy, PyTorch, .safetensors, .gguf or .onnx files."
+            "None of the files given is a checkpoint; name .npz, .npy, PyTorch, .safetensors, .gguf, .onnx or .tflite files."
                 .into(),
         );
     }
@@ -461,7 +462,7 @@ fn render(args: &[String]) -> Result<(), Failure> {
             "--layout" => {
                 let v = value(arg)?;
                 let parsed = KernelLayout::parse(&v);
-                layout = Some(parsed.ok_or_else(|| usage(format!("--layout is hwio or oihw, not '{v}'."), HELP))?);
+                layout = Some(parsed.ok_or_else(|| usage(format!("--layout is hwio, oihw or ohwi, not '{v}'."), HELP))?);
             }
             "--count" => {
                 options.count = number(arg, value(arg)?)?;

@@ -2,6 +2,7 @@
 //! Format detection by magic bytes happens here, in one place; adding a format is one new file
 //! and one line in [`open`].
 
+pub(crate) mod flatbuf;
 pub(crate) mod gguf;
 pub(crate) mod npy;
 mod npz;
@@ -15,6 +16,7 @@ pub(crate) mod tf_bundle;
 mod tf_proto;
 mod tf_saved_model;
 mod tf_table;
+pub(crate) mod tflite;
 mod torch;
 mod torch_legacy;
 mod torch_tree;
@@ -52,6 +54,11 @@ pub trait Container {
     /// globals a pickle named that were not called, … Empty for most files.
     fn notes(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// The tensor the format itself says meets the pixels (TFLite: the first CONV_2D's filter), and why;
+    /// known names still win over it (see `pick::pick_patch_embedding_preferring`).
+    fn preferred_default(&self) -> Option<crate::pick::Pick> {
+        None
     }
     /// Base names of the companion files this checkpoint reads (ONNX external data): part of it, not
     /// checkpoints of their own.
@@ -125,6 +132,9 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if magic.starts_with(gguf::MAGIC) {
         return Ok(Box::new(gguf::Gguf::open(source)?));
     }
+    if tflite::looks_like(&magic) {
+        return Ok(Box::new(tflite::Tflite::open(source)?));
+    }
     if safetensors::looks_like(&magic) {
         return Ok(Box::new(safetensors::Safetensors::open(source)?));
     }
@@ -139,7 +149,7 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
         return Ok(Box::new(onnx::Onnx::open(source, companions)?));
     }
     Err(Error::UnknownFormat(
-        "This file is not a checkpoint patchlens can read: it is not a PyTorch, safetensors, GGUF or ONNX file, nor a NumPy .npz or .npy.".into(),
+        "This file is not a checkpoint patchlens can read: it is not a PyTorch, safetensors, GGUF, ONNX or TFLite file, nor a NumPy .npz or .npy.".into(),
     ))
 }
 

@@ -33,9 +33,9 @@ use web_sys::{
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
 /** One tensor in a checkpoint. `reason` says why it cannot be drawn, when it cannot. `layout` is how a 4-D
- *  tensor's axes are read ('hwio' = kh, kw, in, out; 'oihw' = out, in, kh, kw); `layoutInferred` is true when
+ *  tensor's axes are read ('hwio' = kh, kw, in, out; 'oihw' = out, in, kh, kw; 'ohwi' = out, kh, kw, in); `layoutInferred` is true when
  *  the file does not say and the shape decided; `recognized` says what a known first-layer name means. */
-export interface TensorInfo { name: string; dtype: string; shape: number[]; drawable: boolean; reason?: string; layout?: 'hwio' | 'oihw'; layoutInferred?: boolean; recognized?: string }
+export interface TensorInfo { name: string; dtype: string; shape: number[]; drawable: boolean; reason?: string; layout?: 'hwio' | 'oihw' | 'ohwi'; layoutInferred?: boolean; recognized?: string }
 /** How to draw the grid. Defaults: the default tensor, its own layout, the first 128 filters, 16 columns,
  *  zoom 4, 2 px gaps of #1b1e24. `fitWidth` (pixels) replaces `zoom` by the largest zoom whose grid is at most
  *  that wide (at least 1). Values out of range are brought into range and reported in `adjustments`.
@@ -46,19 +46,19 @@ export interface TensorInfo { name: string; dtype: string; shape: number[]; draw
  *  count, columns and gap default to the figure's (every position, a row per grid row, 1-px black gaps).
  *  `view: 'pca'` draws the first `components` (default 28) principal components of the filters, 7 to a row.
  *  `caption` leaves that many pixels of gap colour under each row of tiles, for text written by the caller. */
-export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw'; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string; fitWidth?: number; normalize?: 'filter' | 'global' | 'symmetric'; channels?: boolean; order?: 'file' | 'norm'; caption?: number; components?: number; view?: 'filters' | 'pca' | 'positions'; mode?: 'cosine' | 'dot'; extraTokens?: number; positionGrid?: [number, number] }
+export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw' | 'ohwi'; count?: number; columns?: number; zoom?: number; gap?: number; gapColor?: string; fitWidth?: number; normalize?: 'filter' | 'global' | 'symmetric'; channels?: boolean; order?: 'file' | 'norm'; caption?: number; components?: number; view?: 'filters' | 'pca' | 'positions'; mode?: 'cosine' | 'dot'; extraTokens?: number; positionGrid?: [number, number] }
 /** An option that was out of range, the value used instead, and why ("at most 384 — the number of filters"). */
 export interface Adjustment { option: 'count' | 'columns' | 'zoom' | 'gap'; value: number; note: string }
 /** What a rendered grid shows. `filterShape` is [kh, kw, c]; `zoom` and `gap` are the ones used; `shown` is the
  *  file index of each filter drawn, in drawing order. */
-export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; caption: number; adjustments: Adjustment[]; normalize: 'filter' | 'global' | 'symmetric'; channels: boolean; order: 'file' | 'norm'; shown: number[]; tiles: TileStats[] }
+export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw' | 'ohwi'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; caption: number; adjustments: Adjustment[]; normalize: 'filter' | 'global' | 'symmetric'; channels: boolean; order: 'file' | 'norm'; shown: number[]; tiles: TileStats[] }
 /** The position view's pixels: tiles of `cosine` similarity (one per position, viridis over [−1, 1]) or the `dot`
  *  Gram matrix (one tile, inferno over its range), with the embedding's tokens and the colour bar to draw;
  *  `values` holds the N × N numbers behind the colours, row-major (`values[a * N + b]`, N = gridRows · gridCols). */
 export interface PositionGrid { view: 'positions'; width: number; height: number; rgba: Uint8ClampedArray; tensor: string; dtype: string; shape: number[]; reason: string; mode: 'cosine' | 'dot'; extraTokens: number; gridRows: number; gridCols: number; tokensReason: string; colorbar: { colormap: string; min: number; max: number; ticks: number[]; lut: number[] }; values: Float64Array; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[] }
 /** The principal-components view's pixels: the first `components` of the filters (scikit-learn's PCA in f64), each
  *  scaled as a filter is; `explainedVarianceRatio` of each drawn component. */
-export interface PcaGrid { view: 'pca'; width: number; height: number; rgba: Uint8ClampedArray; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw'; filterShape: number[]; components: number; explainedVarianceRatio: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[] }
+export interface PcaGrid { view: 'pca'; width: number; height: number; rgba: Uint8ClampedArray; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw' | 'ohwi'; filterShape: number[]; components: number; explainedVarianceRatio: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; adjustments: Adjustment[] }
 /** One drawn filter: its index in the file and its raw numbers (min and max ignore NaNs; mean and L2 norm in f64). */
 export interface TileStats { index: number; min: number; max: number; mean: number; norm: number }
 /** One checkpoint found among files opened together: the files it is made of, and either the open
@@ -343,7 +343,7 @@ fn parse_options(options: Option<RenderOptions>) -> Result<Request, JsValue> {
     };
     let layout = match js.layout {
         Some(text) => Some(KernelLayout::parse(&text).ok_or_else(|| {
-            js_error(Error::InvalidOption(format!("The layout option is 'hwio' or 'oihw', not '{text}'.")))
+            js_error(Error::InvalidOption(format!("The layout option is 'hwio', 'oihw' or 'ohwi', not '{text}'.")))
         })?),
         None => None,
     };
