@@ -84,7 +84,11 @@ fn probe_entries(cursor: &mut Cursor, count: u64, depth: usize) -> Result<bool> 
         Head::Map(inner) if inner > 0 && depth < PROBE_DEPTH => probe_entries(cursor, inner, depth + 1),
         Head::Map(0) => Ok(count == 1 || probe_key(cursor)?),
         Head::Map(_) => Ok(true),
-        Head::Ext(EXT_NDARRAY | EXT_NPSCALAR, len) => Ok(ndarray_header(cursor, len).is_ok()),
+        Head::Ext(EXT_NDARRAY | EXT_NPSCALAR, len) => match ndarray_header(cursor, len) {
+            Ok(_) => Ok(true),
+            Err(truncated @ Error::Truncated(_)) => Err(truncated),
+            Err(_) => Ok(false),
+        },
         Head::Ext(EXT_COMPLEX, _) => Ok(true),
         head @ (Head::Nil | Head::Bool(_) | Head::Int(_) | Head::Float(_) | Head::Str(_)) => {
             if let Head::Str(len) = head {
