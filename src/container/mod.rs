@@ -104,7 +104,7 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     // the front of a PyTorch zip, a legacy pickle. In a browser every read costs a millisecond or more.
     let head = Window::read(Rc::clone(&source), 0, HEAD_BYTES.min(source.len()))?;
     let magic = head.bytes().get(..16).unwrap_or(head.bytes()).to_vec();
-    let flax_msgpack = msgpack::looks_like(head.bytes(), source.len());
+    let flax_msgpack = msgpack::looks_like(head.bytes());
     let source: Rc<dyn ByteSource> = Rc::new(head);
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
         // Zip holds npz and PyTorch archives alike; the entry names tell them apart.

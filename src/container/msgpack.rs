@@ -56,7 +56,7 @@ pub struct Msgpack {
 /// Whether a file's first bytes look like a Flax msgpack state dict: a map whose first key is a string
 /// and whose first value is a map (checked the same way, a few levels down), an ndarray ext with a valid
 /// inner header, or a scalar followed by another string key. `head` may be the whole file or its start.
-pub(crate) fn looks_like(head: &[u8], file_len: u64) -> bool {
+pub(crate) fn looks_like(head: &[u8]) -> bool {
     if !matches!(head.first(), Some(0x80..=0x8f | 0xde | 0xdf)) {
         return false;
     }
@@ -64,8 +64,9 @@ pub(crate) fn looks_like(head: &[u8], file_len: u64) -> bool {
     let mut cursor = Cursor::new(&source, head.len());
     match probe_map(&mut cursor, 0) {
         Ok(plausible) => plausible,
-        // The head ended inside a plausible structure of a longer file.
-        Err(Error::Truncated(_)) => (head.len() as u64) < file_len,
+        // The head ended inside a plausible structure: the rest of a longer file, or a damaged one whose
+        // reader then says where it ends.
+        Err(Error::Truncated(_)) => true,
         Err(_) => false,
     }
 }
@@ -84,7 +85,8 @@ fn probe_entries(cursor: &mut Cursor, count: u64, depth: usize) -> Result<bool> 
         Head::Map(inner) if inner > 0 && depth < PROBE_DEPTH => probe_entries(cursor, inner, depth + 1),
         Head::Map(0) => Ok(count == 1 || probe_key(cursor)?),
         Head::Map(_) => Ok(true),
-        Head::Ext(EXT_NDARRAY | EXT_NPSCALAR, len) => match ndarray_header(cursor, len) {
+        // The record's length is the reader's to check: a lying one is reported, not taken for another format.
+        Head::Ext(EXT_NDARRAY | EXT_NPSCALAR, _) => match inner_header(cursor) {
             Ok(_) => Ok(true),
             Err(truncated @ Error::Truncated(_)) => Err(truncated),
             Err(_) => Ok(false),
@@ -108,8 +110,8 @@ fn probe_key(cursor: &mut Cursor) -> Result<bool> {
 }
 
 /// An ndarray's inner header as flax's `_ndarray_to_bytes` writes it: a 3-array of (shape, dtype name,
-/// bin). Returns the shape, dtype name and the data's (start, length); the cursor is left at the data.
-fn ndarray_header(cursor: &mut Cursor, ext_len: u64) -> Result<(Vec<usize>, String, u64, u64)> {
+/// bin), up to the data.
+fn inner_header(cursor: &mut Cursor) -> Result<InnerHeader> {
     let start = cursor.pos();
     let bad = |what: &str| malformed(format!("The array stored at byte {start} of the msgpack file {what}."));
     if cursor.head()? != Head::Array(3) {
@@ -136,9 +138,33 @@ fn ndarray_header(cursor: &mut Cursor, ext_len: u64) -> Result<(Vec<usize>, Stri
         return Err(bad("has a dtype name that is not a numpy dtype name"));
     }
     let Head::Bin(len) = cursor.head()? else { return Err(bad("has its data in something other than bytes")) };
-    let data_start = cursor.pos();
+    Ok(InnerHeader { start, shape, dtype, data_start: cursor.pos(), len })
+}
+
+/// An ndarray ext's inner header, read by [`inner_header`].
+struct InnerHeader {
+    start: u64,
+    shape: Vec<usize>,
+    dtype: String,
+    data_start: u64,
+    len: u64,
+}
+
+/// [`inner_header`], checked to fill the ext record exactly. Returns the shape, dtype name and the data's
+/// (start, length); the cursor is left at the data.
+fn ndarray_header(cursor: &mut Cursor, ext_len: u64) -> Result<(Vec<usize>, String, u64, u64)> {
+    if ext_len > cursor.remaining() {
+        return Err(Error::Truncated(format!(
+            "The array stored at byte {} of the msgpack file claims a {ext_len}-byte record, past the end of the {}-byte file; it may be cut short.",
+            cursor.pos(),
+            cursor.file_len()
+        )));
+    }
+    let InnerHeader { start, shape, dtype, data_start, len } = inner_header(cursor)?;
     if (data_start - start).checked_add(len) != Some(ext_len) {
-        return Err(bad(&format!("holds {len} bytes of data that do not fill its {ext_len}-byte record")));
+        return Err(malformed(format!(
+            "The array stored at byte {start} of the msgpack file holds {len} bytes of data that do not fill its {ext_len}-byte record."
+        )));
     }
     Ok((shape, dtype, data_start, len))
 }

@@ -4,10 +4,13 @@
 use crate::error::{malformed, Error, Result};
 use crate::source::{read_vec, ByteSource};
 
-/// Refills after a skip: the next map entry's key and an ndarray's inner header are a few dozen bytes,
-/// and the small payloads between big ones (biases, norm scales) are a few KiB; each refill costs a
-/// read (an HTTP request in URL mode), its bytes count against the budget of listing a big file.
-const READ_AHEAD: usize = 8 << 10;
+/// Refills after skipping a big payload: the next map entry's key and an ndarray's inner header are a few
+/// dozen bytes, the bias beside a kernel a few KiB. Each refill costs a read (an HTTP request in URL mode)
+/// and its bytes count against the budget of listing a big file.
+const READ_AHEAD: usize = 4 << 10;
+/// A run of small payloads (a transformer block's norms and biases, tens of KiB) is read in growing
+/// refills, doubling up to this, so it takes a few reads rather than one per payload.
+const MAX_READ_AHEAD: usize = 16 << 10;
 
 /// One msgpack value's head: what it is and, for containers and byte runs, how long.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,12 +38,14 @@ pub(super) struct Cursor<'a> {
     pos: u64,
     /// Size of the next refill: the first read covers the window `open_with` already holds.
     next_read: usize,
+    /// Whether the last skip jumped a payload bigger than any refill (the next refill starts small again).
+    skipped_far: bool,
 }
 
 impl<'a> Cursor<'a> {
     pub(super) fn new(source: &'a dyn ByteSource, first_read: usize) -> Self {
         let file_len = source.len();
-        Cursor { source, file_len, buf: Vec::new(), buf_start: 0, pos: 0, next_read: first_read }
+        Cursor { source, file_len, buf: Vec::new(), buf_start: 0, pos: 0, next_read: first_read, skipped_far: false }
     }
 
     pub(super) fn pos(&self) -> u64 {
@@ -69,10 +74,13 @@ impl<'a> Cursor<'a> {
         let end = self.end_of(n as u64)?;
         let buffered_end = self.buf_start + self.buf.len() as u64;
         if self.pos < self.buf_start || end > buffered_end {
+            if self.skipped_far {
+                self.next_read = READ_AHEAD;
+            }
             let len = (n.max(self.next_read) as u64).min(self.file_len - self.pos) as usize;
             self.buf = read_vec(self.source, self.pos, len)?;
             self.buf_start = self.pos;
-            self.next_read = READ_AHEAD;
+            self.next_read = if self.buf_start == 0 { READ_AHEAD } else { (self.next_read * 2).min(MAX_READ_AHEAD) };
         }
         let from = (self.pos - self.buf_start) as usize;
         self.pos = end;
@@ -81,6 +89,7 @@ impl<'a> Cursor<'a> {
 
     pub(super) fn skip(&mut self, n: u64) -> Result<()> {
         self.pos = self.end_of(n)?;
+        self.skipped_far = n > MAX_READ_AHEAD as u64;
         Ok(())
     }
 

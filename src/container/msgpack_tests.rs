@@ -106,8 +106,8 @@ fn reading_a_tensor_reads_only_its_bytes() {
 fn listing_skips_payloads_without_reading_them() {
     // Two 4 MiB payloads beyond the first window: listing reads the head, then a little after each.
     let big = vec![0f32; 1 << 20];
-    let bytes = [map(3), s("a"), nd(&[1 << 20], &big), s("b"), nd(&[1 << 20], &big), s("c"), nd(&[2], &[1.0, 2.0])]
-        .concat();
+    let bytes =
+        [map(3), s("a"), nd(&[1 << 20], &big), s("b"), nd(&[1 << 20], &big), s("c"), nd(&[2], &[1.0, 2.0])].concat();
     let metered = Rc::new(Metered::new(SliceSource(bytes)));
     let stats = metered.stats();
     let file = Msgpack::open(metered.clone()).unwrap();
@@ -147,12 +147,11 @@ fn reads_chunked_arrays_numpy_scalars_and_fixext() {
 #[test]
 fn recognises_flax_heads_and_nothing_else() {
     let whole = sample();
-    assert!(looks_like(&whole, whole.len() as u64));
-    // A head cut inside the first payload, of a longer file, still looks like one.
-    assert!(looks_like(&whole[..40], whole.len() as u64));
-    assert!(!looks_like(&whole[..40], 40));
+    assert!(looks_like(&whole));
+    // A head cut inside the first payload (of a longer file, or a damaged one) still looks like one.
+    assert!(looks_like(&whole[..40]));
     let train_state = [map(2), s("step"), vec![0], s("params"), map(0)].concat();
-    assert!(looks_like(&train_state, train_state.len() as u64));
+    assert!(looks_like(&train_state));
     for other in [
         &b"\x08\x07\x12\x07pytorch"[..],         // ONNX: ir_version tag
         b"\x80\x02\x8a\x0alZ\xfc",               // a pickle's PROTO opcode reads as an empty fixmap
@@ -162,7 +161,7 @@ fn recognises_flax_heads_and_nothing_else() {
         b"\x81\xa1a\xc1",                        // the unused marker
         b"\x80",
     ] {
-        assert!(!looks_like(other, 1 << 20), "{other:?}");
+        assert!(!looks_like(other), "{other:?}");
     }
 }
 
@@ -194,7 +193,7 @@ fn lying_lengths_and_headers_fail_with_one_sentence() {
     }
     // An ext32 length past the end of the file.
     let past = [map(1), s("k"), vec![0xc9, 0x7f, 0xff, 0xff, 0xff, 0x01, 0x93]].concat();
-    assert!(err_of(past).contains("ends early"));
+    assert!(err_of(past).contains("past the end of the"));
     // The shape claims five filters, the bytes hold four.
     let data: Vec<u8> = kernel_values().iter().flat_map(|v| v.to_le_bytes()).collect();
     let lying = [map(1), s("k"), array_of(EXT_NDARRAY, &[2, 2, 3, 5], "float32", &data)].concat();
