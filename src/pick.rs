@@ -12,8 +12,6 @@ pub const KNOWN_NAMES: &[(&str, &str)] = &[
     ("patch_embed.proj.weight", "timm / DINO / DeiT / MAE / EVA patch embedding"),
     ("embeddings.patch_embeddings.projection.weight", "Hugging Face ViT / DINOv2 / BEiT patch embedding"),
     ("embeddings.patch_embedding.weight", "Hugging Face CLIP / SigLIP patch embedding"),
-    ("embeddings/patch_embeddings/projection/kernel", "Hugging Face Flax ViT / BEiT patch embedding"),
-    ("embeddings/patch_embedding/kernel", "Hugging Face Flax CLIP patch embedding"),
     ("visual.conv1.weight", "OpenAI CLIP / open_clip patch embedding"),
     ("v.patch_embd.weight", "llama.cpp CLIP / LLaVA projector patch embedding"),
     ("patch_embed.weight", "patch embedding"),
