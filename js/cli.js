@@ -313,8 +313,11 @@ function drawTo(output, checkpoint, options, label, other) {
     process.stderr.write(`patchlens: --${option}: ${note}.\n`);
   }
   const shape = grid.shape.length > 0 ? grid.shape.join('×') : 'scalar';
-  const read = `read ${checkpoint.bytesTransferred + (other?.bytesTransferred ?? 0)} of `
-    + `${checkpoint.fileSize + (other?.fileSize ?? 0)} bytes`;
+  // Distinct bytes of the files, as the page counts them; a range read twice is said apart.
+  const distinct = checkpoint.bytesRead + (other?.bytesRead ?? 0);
+  const transferred = checkpoint.bytesTransferred + (other?.bytesTransferred ?? 0);
+  const read = `read ${distinct} of ${checkpoint.fileSize + (other?.fileSize ?? 0)} bytes`
+    + (transferred > distinct ? ` (${transferred} transferred)` : '');
   if (grid.view === 'pca') {
     const explained = grid.explainedVarianceRatio.reduce((sum, r) => sum + r, 0);
     process.stderr.write(`${output}: ${grid.tensor} ${grid.dtype} ${shape} (${grid.layout.toUpperCase()}), `

@@ -11,10 +11,15 @@ pub const KNOWN_NAMES: &[(&str, &str)] = &[
     ("embedding/kernel", "AugReg / big_vision ViT patch embedding"),
     ("patch_embed.proj.weight", "timm / DINO / DeiT / MAE / EVA patch embedding"),
     ("embeddings.patch_embeddings.projection.weight", "Hugging Face ViT / DINOv2 / BEiT patch embedding"),
+    ("embeddings/patch_embeddings/projection/kernel", "Hugging Face TF / Flax ViT / DINOv2 / BEiT patch embedding"),
     ("embeddings.patch_embedding.weight", "Hugging Face CLIP / SigLIP patch embedding"),
+    ("embeddings/patch_embedding/kernel", "Hugging Face TF / Flax CLIP / SigLIP patch embedding"),
     ("visual.conv1.weight", "OpenAI CLIP / open_clip patch embedding"),
     ("v.patch_embd.weight", "llama.cpp CLIP / LLaVA projector patch embedding"),
     ("patch_embed.weight", "patch embedding"),
+    ("patch_embed/proj/kernel", "Flax / TF port of a timm patch embedding"),
+    ("embeddings.patch_embeddings.weight", "Hugging Face ConvNeXt patch embedding"),
+    ("embeddings/patch_embeddings/kernel", "Hugging Face TF / Flax ConvNeXt patch embedding"),
     ("conv_root/kernel", "ResNet stem of a hybrid ViT"),
     ("conv1.weight", "CNN stem (ResNet-style conv1)"),
     ("conv_stem.weight", "CNN stem (timm EfficientNet / MobileNet)"),
@@ -24,6 +29,15 @@ pub const KNOWN_NAMES: &[(&str, &str)] = &[
     ("features.0.weight", "CNN stem (torchvision features.0)"),
     ("features.0.0.weight", "CNN stem (torchvision features.0.0)"),
     ("stem/conv/kernel", "CNN stem"),
+    ("conv1/kernel", "CNN stem (Keras / TF conv1)"),
+    ("conv1/weights", "CNN stem (TF-slim ResNet conv1)"),
+    ("conv1_conv/kernel", "CNN stem (Keras ResNet conv1_conv)"),
+    ("block1_conv1/kernel", "CNN stem (Keras VGG block1_conv1)"),
+    ("stem_conv/kernel", "CNN stem (Keras EfficientNet stem_conv)"),
+    ("Conv1/kernel", "CNN stem (Keras MobileNetV2 Conv1)"),
+    ("conv_stem/kernel", "CNN stem (TF / Flax EfficientNet conv_stem)"),
+    ("embedder.embedder.convolution.weight", "CNN stem (Hugging Face ResNet / RegNet)"),
+    ("embedder/embedder/convolution/kernel", "CNN stem (Hugging Face TF / Flax ResNet / RegNet)"),
 ];
 
 /// Which copy of the weights a name belongs to, best first: DINO publishes the teacher; EMA weights are
@@ -46,16 +60,29 @@ fn copy_of(name: &str) -> Copy {
         Copy::Ema
     } else if has(&|s| s == "student") {
         Copy::Student
-    } else if has(&|s| matches!(s, "optimizer" | "optimizer_state" | "opt_state" | "optim")) {
+    } else if has(&|s| {
+        // Keras 2 keeps optimizer slots under `optimizer_weights`, a TensorFlow checkpoint under `.OPTIMIZER_SLOT`.
+        matches!(s, "optimizer" | "optimizer_state" | "opt_state" | "optim" | "optimizer_weights" | "OPTIMIZER_SLOT")
+    }) {
         Copy::OptimizerState
     } else {
         Copy::Plain
     }
 }
 
-/// True for `suffix` itself or `….suffix` / `…/suffix` (not `my_suffix`).
+/// True for `suffix` itself or `….suffix` / `…/suffix` (not `my_suffix`). A TensorFlow output index
+/// (`kernel:0`, as Keras 2 names its weights) is not part of the name.
 fn is_named(name: &str, suffix: &str) -> bool {
+    let name = without_output_index(name);
     name.strip_suffix(suffix).is_some_and(|rest| rest.is_empty() || rest.ends_with(['/', '.']))
+}
+
+/// `conv1/kernel:0` → `conv1/kernel`; names without a `:<digits>` ending are returned as they are.
+fn without_output_index(name: &str) -> &str {
+    match name.rsplit_once(':') {
+        Some((stem, index)) if !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) => stem,
+        _ => name,
+    }
 }
 
 /// A table of known names, most certain first: (name suffix, what a tensor so named is). The patch
@@ -229,6 +256,28 @@ mod tests {
         // The layer that meets the pixels outranks a later stem-like name.
         let t = [oihw("layer1.0.conv1.weight"), oihw("patch_embed.proj.weight")];
         assert_eq!(pick_in(&t, KernelLayout::Oihw), Some("patch_embed.proj.weight"));
+    }
+
+    #[test]
+    fn knows_the_tensorflow_family_by_name() {
+        let hwio = |name: &str| info(name, &[7, 7, 3, 64]);
+        for name in [
+            "model_weights/conv1/conv1/kernel:0",
+            "vit/tf_vi_t_model/vit/embeddings/patch_embeddings/projection/kernel:0",
+            "params/vit/embeddings/patch_embeddings/projection/kernel",
+            "vision_model/embeddings/patch_embedding/kernel",
+            "block1_conv1/kernel",
+            "resnet_v1_50/conv1/weights",
+        ] {
+            let t = [hwio("a/decoy/kernel"), hwio(name)];
+            assert_eq!(pick(&t), Some(name), "{name}");
+        }
+        // Only an output index is dropped: `kernel:x` and `kernel:` are names of their own.
+        assert_eq!(recognize("conv1/kernel:x"), None);
+        assert_eq!(recognize("conv1/kernel:"), None);
+        // Optimizer slots with a weight's shape come after the weight itself.
+        let t = [hwio("optimizer_weights/Adam/stem/kernel/m:0"), hwio("model_weights/stem/stem/kernel:0")];
+        assert_eq!(pick(&t), Some("model_weights/stem/stem/kernel:0"));
     }
 
     #[test]

@@ -72,6 +72,7 @@ fn png_with_no_gap_and_zoom_one_is_the_tiles_side_by_side() {
         args.extend(["-o", out.to_str().unwrap(), "--count", &count, "--columns", &count, "--zoom", "1", "--gap", "0"]);
         let run = patchlens(&args);
         assert!(run.status.success(), "{name}: {}", String::from_utf8_lossy(&run.stderr));
+        assert_read_within_the_files(name, &String::from_utf8_lossy(&run.stderr));
         let (width, height, rgba) = decode_png(&out);
         assert_eq!((width, height), (n * kw, kh), "{name}");
         for i in 0..n {
@@ -86,6 +87,16 @@ fn png_with_no_gap_and_zoom_one_is_the_tiles_side_by_side() {
         }
         std::fs::remove_file(out).ok();
     }
+}
+
+/// The "read X of Y bytes" the CLI says counts distinct bytes of the files: X ≤ Y.
+fn assert_read_within_the_files(name: &str, said: &str) {
+    let words: Vec<&str> = said.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "read").unwrap_or_else(|| panic!("{name}: no count in {said:?}"));
+    let number = |i: usize| words.get(i).and_then(|w| w.parse::<u64>().ok()).unwrap_or_else(|| panic!("{said:?}"));
+    assert_eq!(words.get(at + 2), Some(&"of"), "{said:?}");
+    let (read, size) = (number(at + 1), number(at + 3));
+    assert!(read <= size, "{name}: {said}");
 }
 
 #[test]

@@ -181,3 +181,23 @@ fn big_checkpoints_read_little_more_than_the_kernel() {
         );
     }
 }
+
+/// What a user is told was read counts each byte of the file once: never more than the file holds, however
+/// often a header is read again (a zip's local header after its directory, a pickle streamed twice).
+#[test]
+fn bytes_read_are_distinct_bytes_of_the_file() {
+    let manifest = manifest();
+    let mut checked = 0;
+    for fixture in fixtures(&manifest).filter(|f| f["big"].as_bool() != Some(true)) {
+        let file = str_of(fixture, "file");
+        let checkpoint = open_fixture(fixture);
+        let _ = checkpoint.tensors();
+        if fixture["default_tensor"].is_string() {
+            checkpoint.render(None, &GridOptions::default()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        }
+        let (read, size) = (checkpoint.distinct_bytes_read(), checkpoint.file_size());
+        assert!(read <= size, "{file}: read {read} of {size} bytes");
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} fixtures");
+}

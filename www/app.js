@@ -1158,16 +1158,20 @@ new ResizeObserver(() => {
 }).observe(ui.panels);
 ui.download.addEventListener('click', () => download(panels[0]));
 
-/** The files inside a dropped folder (its top level: a model folder holds its shards and index there). */
-function folderFiles(entry) {
+/** Folder levels read below a dropped folder: a SavedModel keeps its weights one level down, in variables/. */
+const FOLDER_DEPTH = 2;
+
+/** The files inside a dropped folder and its subfolders down to FOLDER_DEPTH, hidden ones left out. */
+function folderFiles(entry, depth = 0) {
   return new Promise((resolve) => {
     const reader = entry.createReader();
     const entries = [];
     const more = () => reader.readEntries((batch) => {
       if (batch.length === 0) {
-        const files = entries.filter((e) => e.isFile && !e.name.startsWith('.'));
-        Promise.all(files.map((e) => new Promise((ok) => e.file(ok, () => ok(null)))))
-          .then((list) => resolve(list.filter(Boolean)));
+        const visible = entries.filter((e) => !e.name.startsWith('.'));
+        const files = visible.filter((e) => e.isFile).map((e) => new Promise((ok) => e.file(ok, () => ok(null))));
+        const folders = depth < FOLDER_DEPTH ? visible.filter((e) => e.isDirectory).map((e) => folderFiles(e, depth + 1)) : [];
+        Promise.all([...files, ...folders]).then((list) => resolve(list.flat().filter(Boolean)));
         return;
       }
       entries.push(...batch);

@@ -522,8 +522,14 @@ fn render(args: &[String]) -> Result<(), Failure> {
         checkpoints.push((group.checkpoint.map_err(|e| format!("{label}: {e}"))?, label));
     }
     let (checkpoint, label) = &checkpoints[0];
-    let bytes_read = || checkpoints.iter().map(|(c, _)| c.bytes_read()).sum::<u64>();
-    let file_size = checkpoints.iter().map(|(c, _)| c.file_size()).sum::<u64>();
+    // Distinct bytes of the files, as the page counts them; a range read twice is said apart.
+    let bytes_read = || {
+        let distinct = checkpoints.iter().map(|(c, _)| c.distinct_bytes_read()).sum::<u64>();
+        let transferred = checkpoints.iter().map(|(c, _)| c.bytes_read()).sum::<u64>();
+        let file_size = checkpoints.iter().map(|(c, _)| c.file_size()).sum::<u64>();
+        let again = if transferred > distinct { format!(" ({transferred} transferred)") } else { String::new() };
+        format!("read {distinct} of {file_size} bytes{again}")
+    };
     if pca {
         let grid_options = |k: usize| given_or(pca_defaults(k), &options, &given);
         let drawn = checkpoint.render_pca(tensor.as_deref(), layout, components, grid_options);
@@ -532,7 +538,7 @@ fn render(args: &[String]) -> Result<(), Failure> {
         let t = &drawn.tensor;
         let explained: f64 = drawn.explained_variance_ratio.iter().sum();
         eprintln!(
-            "{}: {} {} {} ({}), {} of {} principal components, {:.1} % of the variance, {}×{} px, read {} of {file_size} bytes",
+            "{}: {} {} {} ({}), {} of {} principal components, {:.1} % of the variance, {}×{} px, {}",
             out.display(),
             t.name,
             t.dtype,
@@ -555,7 +561,7 @@ fn render(args: &[String]) -> Result<(), Failure> {
         write_grid(&out, &drawn.grid, &given)?;
         let t = &drawn.tensor;
         eprintln!(
-            "{}: {} {} {}, position {} ({}; {}), {}×{} px, read {} of {file_size} bytes",
+            "{}: {} {} {}, position {} ({}; {}), {}×{} px, {}",
             out.display(),
             t.name,
             t.dtype,
@@ -584,7 +590,7 @@ fn render(args: &[String]) -> Result<(), Failure> {
     write_grid(&out, &rendered.grid, &given)?;
     let t = &rendered.tensor;
     eprintln!(
-        "{}: {} {} {} ({}), {} of {} filters, {}×{} px, read {} of {} bytes",
+        "{}: {} {} {} ({}), {} of {} filters, {}×{} px, {}",
         out.display(),
         t.name,
         t.dtype,
@@ -594,8 +600,7 @@ fn render(args: &[String]) -> Result<(), Failure> {
         rendered.grid.filters_total,
         rendered.grid.width,
         rendered.grid.height,
-        bytes_read(),
-        file_size
+        bytes_read()
     );
     network.say();
     Ok(())

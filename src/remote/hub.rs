@@ -121,16 +121,34 @@ pub enum Weights {
     Index(String),
 }
 
-/// Weights in the order the hub's own libraries load them: safetensors first, then PyTorch, then the rest.
-const PREFERRED: [(&str, bool); 4] = [
+/// Weights in the order the hub's own libraries load them: safetensors first, then PyTorch, then the
+/// TensorFlow and Flax weights older vision repos carry beside them (or instead), then the rest.
+const PREFERRED: [(&str, bool); 6] = [
     ("model.safetensors", false),
     ("model.safetensors.index.json", true),
     ("pytorch_model.bin", false),
     ("pytorch_model.bin.index.json", true),
+    ("tf_model.h5", false),
+    ("flax_model.msgpack", false),
 ];
 
 /// Other files that hold weights, by extension, most likely first: the first in natural order is taken.
-const OTHER_WEIGHTS: [&str; 7] = [".safetensors", ".npz", ".pth", ".pt", ".bin", ".gguf", ".onnx"];
+const OTHER_WEIGHTS: [&str; 14] = [
+    ".safetensors",
+    ".npz",
+    ".pth",
+    ".pt",
+    ".bin",
+    ".h5",
+    ".keras",
+    ".msgpack",
+    ".pkl",
+    ".pdparams",
+    ".gguf",
+    ".onnx",
+    ".tflite",
+    ".hdf5",
+];
 
 /// Picks the weights to open from the hub API's JSON about model `id`.
 pub fn choose_weights(api_json: &[u8], id: &str) -> Result<Weights> {
@@ -150,7 +168,7 @@ pub fn choose_weights(api_json: &[u8], id: &str) -> Result<Weights> {
         .map(|f| Weights::File(f.to_string()))
         .ok_or_else(|| {
             Error::NotDrawable(format!(
-                "The model {id} has no weights patchlens reads (model.safetensors, pytorch_model.bin, .npz, .pth, .gguf, .onnx) among its {} files.",
+                "The model {id} has no weights patchlens reads (model.safetensors, pytorch_model.bin, tf_model.h5, flax_model.msgpack, .npz, .pth, .keras, .gguf, .onnx, .tflite) among its {} files.",
                 files.len()
             ))
         })
@@ -237,10 +255,13 @@ mod tests {
             Ok(Weights::Index("model.safetensors.index.json".into()))
         );
         assert_eq!(choose(&["pytorch_model.bin", "tf_model.h5"]), f("pytorch_model.bin"));
+        assert_eq!(choose(&["flax_model.msgpack", "tf_model.h5", "README.md"]), f("tf_model.h5"));
+        assert_eq!(choose(&["flax_model.msgpack", "config.json"]), f("flax_model.msgpack"));
+        assert_eq!(choose(&["model.tflite", "model.keras"]), f("model.keras"));
         assert_eq!(choose(&["onnx/model.onnx", "ViT-B_16.npz", "README.md"]), f("ViT-B_16.npz"));
         assert_eq!(choose(&["w10.pth", "w2.pth"]), f("w2.pth"));
         assert_eq!(choose(&["onnx/model.onnx"]), f("onnx/model.onnx"));
-        let err = choose(&["README.md", "tf_model.h5"]).unwrap_err().to_string();
+        let err = choose(&["README.md", "vocab.txt"]).unwrap_err().to_string();
         assert!(err.starts_with("The model o/m has no weights patchlens reads"), "{err}");
         assert!(choose_weights(b"[1, 2]", "o/m").is_err());
         let sized = br#"{"siblings": [{"rfilename": "a.safetensors", "size": 12}, {"rfilename": "README.md"}]}"#;

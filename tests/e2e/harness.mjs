@@ -166,6 +166,57 @@ export async function dropFiles(page, files) {
   }, files.map(({ bytes, name }) => ({ base64: Buffer.from(bytes).toString('base64'), name })));
 }
 
+/**
+ * Drops folders as the desktop does: each `{ folder, files: [{ path (inside the folder, '/'-separated), bytes }] }`
+ * arrives as a directory entry. Scripts cannot put a directory into a DataTransfer, so the items' webkitGetAsEntry
+ * answers with entries that behave as Chromium's FileSystemDirectoryEntry / FileSystemFileEntry do (readEntries in
+ * batches, then an empty batch); the page's own folder walk reads them.
+ */
+export async function dropFolders(page, folders) {
+  const wire = folders.map(({ folder, files }) => ({
+    folder, files: files.map(({ path, bytes }) => ({ path, base64: Buffer.from(bytes).toString('base64') })),
+  }));
+  return page.evaluate(async (list) => {
+    const fileEntry = (name, file) => ({ isFile: true, isDirectory: false, name, file: (ok) => ok(file) });
+    const dirEntry = (name, children) => ({
+      isFile: false, isDirectory: true, name,
+      createReader() {
+        let given = 0;
+        // Two entries a batch, so the page must keep asking until an empty batch, as with a real folder.
+        return { readEntries: (ok) => { const batch = children.slice(given, given + 2); given += batch.length; ok(batch); } };
+      },
+    });
+    const tree = (name, files) => {
+      const here = [];
+      const below = new Map();
+      for (const { path, file } of files) {
+        const [head, ...rest] = path.split('/');
+        if (rest.length === 0) here.push(fileEntry(head, file));
+        else below.set(head, [...(below.get(head) ?? []), { path: rest.join('/'), file }]);
+      }
+      return dirEntry(name, [...here, ...[...below].map(([sub, inside]) => tree(sub, inside))]);
+    };
+    const entries = list.map(({ folder, files }) => tree(folder, files.map(({ path, base64 }) => ({
+      path, file: new File([Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0))], path.split('/').pop()),
+    }))));
+    const transfer = new DataTransfer();
+    // A dropped folder shows up in `files` as an empty File of its name, as Chromium's does.
+    for (const { folder } of list) transfer.items.add(new File([], folder));
+    const original = DataTransferItem.prototype.webkitGetAsEntry;
+    const byName = new Map(entries.map((e) => [e.name, e]));
+    DataTransferItem.prototype.webkitGetAsEntry = function entry() { return byName.get(this.getAsFile()?.name) ?? null; };
+    try {
+      const target = document.getElementById('dropzone');
+      const fire = (type) => target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: transfer }));
+      fire('dragenter');
+      fire('dragover');
+      return !fire('drop');
+    } finally {
+      DataTransferItem.prototype.webkitGetAsEntry = original;
+    }
+  }, wire);
+}
+
 /** Waits until every panel has settled (ready or error) and returns each one's status, alert and canvas. */
 export async function panelsSettled(page, timeout = 30_000) {
   await page.waitForFunction(() => [...document.querySelectorAll('.panel .status')]
