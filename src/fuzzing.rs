@@ -2,7 +2,8 @@
 //! Any panic here is a bug; errors are the expected outcome for most inputs.
 
 use crate::container::{
-    gguf::Gguf, npy, onnx::Onnx, pickle, safetensors::Safetensors, zip::ZipArchive, Container, NamedSource,
+    gguf::Gguf, msgpack::Msgpack, npy, onnx::Onnx, pickle, safetensors::Safetensors, zip::ZipArchive, Container,
+    NamedSource,
 };
 use crate::grid::GridOptions;
 use crate::source::SliceSource;
@@ -83,6 +84,14 @@ pub fn checkpoint(data: &[u8]) {
 /// The GGUF reader: header, metadata walk (skips, nested arrays, strings), tensor infos, then tensors.
 pub fn gguf(data: &[u8]) {
     if let Ok(file) = Gguf::open(Rc::new(SliceSource(data.to_vec()))) {
+        walk(&file);
+    }
+}
+
+/// The Flax msgpack reader: detection, the tree walk (skips, chunked arrays, limits), then tensors.
+pub fn msgpack(data: &[u8]) {
+    let _ = crate::container::msgpack::looks_like(data);
+    if let Ok(file) = Msgpack::open(Rc::new(SliceSource(data.to_vec()))) {
         walk(&file);
     }
 }
