@@ -127,7 +127,7 @@ impl<'a> Cursor<'a> {
             0xc4 => Head::Bin(self.be(1)?),
             0xc5 => Head::Bin(self.be(2)?),
             0xc6 => Head::Bin(self.be(4)?),
-            0xc7 | 0xc8 | 0xc9 => {
+            0xc7..=0xc9 => {
                 let len = self.be(1 << (marker - 0xc7))?;
                 Head::Ext(self.u8()? as i8, len)
             }
