@@ -28,9 +28,11 @@ const MAX_DEPTH: usize = 64;
 const MAX_VALUES: u64 = 1 << 22;
 /// Tensors listed: every name is kept, so a hostile file must not make millions.
 const MAX_TENSORS: usize = 1 << 16;
-/// A key, and a whole '/'-joined name: Flax module and parameter names are short.
+/// A key, a whole '/'-joined name, and all names together: Flax module and parameter names are short,
+/// and a hostile file could otherwise repeat one long prefix under every leaf.
 const MAX_KEY_LEN: usize = 1024;
 const MAX_NAME_LEN: usize = 4096;
+const MAX_NAME_BYTES: usize = 16 << 20;
 /// numpy's NPY_MAXDIMS (64 since numpy 2): no ndarray has more axes.
 const MAX_DIMS: u64 = 64;
 /// numpy dtype names (`float32`, `bfloat16`, `float8_e4m3fn`) are short.
@@ -197,6 +199,7 @@ struct Walker<'a> {
     cursor: Cursor<'a>,
     entries: Vec<Entry>,
     seen: HashSet<String>,
+    name_bytes: usize,
     values: u64,
     other_leaves: u64,
 }
@@ -261,6 +264,13 @@ impl Walker<'_> {
         if self.entries.len() >= MAX_TENSORS {
             return Err(Error::TooLarge(format!(
                 "The msgpack file holds more than {MAX_TENSORS} arrays, more than patchlens lists."
+            )));
+        }
+        self.name_bytes += entry.info.name.len();
+        if self.name_bytes > MAX_NAME_BYTES {
+            return Err(Error::TooLarge(format!(
+                "The names of the msgpack file's arrays add up to more than the {} MiB patchlens keeps.",
+                MAX_NAME_BYTES >> 20
             )));
         }
         if !self.seen.insert(entry.info.name.clone()) {
@@ -366,8 +376,8 @@ impl Walker<'_> {
         }
         let stored = chunks.iter().map(|(_, _, run)| run.1).sum();
         let info = self.info(path, shape, dtype, stored)?;
-        let counted: usize = chunks.iter().map(|(_, n, _)| n).sum();
-        if counted != info.element_count()? {
+        let counted = chunks.iter().try_fold(0usize, |sum, (_, n, _)| sum.checked_add(*n));
+        if counted != Some(info.element_count()?) {
             return Err(bad("has chunks that do not add up to its shape"));
         }
         self.push(Entry { info, runs: chunks.into_iter().map(|(_, _, run)| run).collect() })
@@ -425,7 +435,8 @@ fn walk(source: &dyn ByteSource) -> Result<(Vec<Entry>, u64)> {
             "This msgpack file does not hold a map of names to arrays, as Flax writes.".into(),
         ));
     };
-    let mut walker = Walker { cursor, entries: Vec::new(), seen: HashSet::new(), values: 1, other_leaves: 0 };
+    let mut walker =
+        Walker { cursor, entries: Vec::new(), seen: HashSet::new(), name_bytes: 0, values: 1, other_leaves: 0 };
     walker.map(count, &mut String::new(), 1)?;
     let trailing = walker.cursor.remaining();
     if trailing > 0 {
@@ -483,7 +494,10 @@ impl Container for Msgpack {
         let len = checked_data_len(&info, size, stored)?;
         let mut bytes = Vec::with_capacity(len);
         for &(start, run) in &entry.runs {
-            bytes.extend(read_vec(&*self.source, start, run as usize)?);
+            // Each run is part of `len`, which fits: checked just above.
+            let run = usize::try_from(run)
+                .map_err(|_| malformed(format!("Tensor {} has a chunk too large to read.", info.name)))?;
+            bytes.extend(read_vec(&*self.source, start, run)?);
         }
         let values = decode_floats(&bytes, &info.dtype, ByteOrder::Little)?;
         Ok(Tensor { info, values, order: MemoryOrder::C })

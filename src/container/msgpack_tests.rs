@@ -226,3 +226,19 @@ fn chunked_arrays_that_do_not_add_up_fail() {
     let late = [map(1), s("k"), map(2), s("shape"), map(0), s(CHUNKED_MARKER), vec![0xc3]].concat();
     assert!(matches!(open_bytes(late), Err(Error::Unsupported(_))));
 }
+
+#[test]
+fn a_long_prefix_repeated_under_many_leaves_stops_at_the_names_budget() {
+    let long = |c: char| [vec![0xda, 0x03, 0xe8], c.to_string().repeat(1000).into_bytes()].concat();
+    let mut bytes = Vec::new();
+    for c in ['a', 'b', 'c', 'd'] {
+        bytes.extend([map(1), long(c)].concat());
+    }
+    let leaves = 5000;
+    bytes.extend(map(leaves));
+    for i in 0..leaves {
+        bytes.extend([s(&i.to_string()), nd(&[1], &[1.0])].concat());
+    }
+    assert!(bytes.len() < 200 << 10);
+    assert!(err_of(bytes).contains("add up to more than the 16 MiB"));
+}
