@@ -6,7 +6,7 @@ tests/reference/make_msgpack_fixtures.py
 expected.json: {"meta": {...}, "files": {file: {"tensors": [{name, dtype, shape}], "default_tensor", "tiled":
 [{"tensor", "kernel", "dtype"}], "note"}}}. Tensors and kernels come from flax.serialization.msgpack_restore
 of the written bytes: names are the key paths joined with '/', in the file's order, every ndarray and numpy
-scalar leaf; each kernel .npy is the restored array itself, already (kh, kw, in, out) as Flax's nn.Conv keeps
+scalar leaf; the Hugging Face ones are written by transformers 4.x's save_pretrained; each kernel .npy is the restored array itself, already (kh, kw, in, out) as Flax's nn.Conv keeps
 it (bfloat16 stored as its uint16 bits). Also checks fixtures_msgpack.write_flax_msgpack byte for byte against
 flax on every fixture's tree and on the full AugReg ViT-B/16 tree the CI writes as the big file."""
 import json
@@ -58,62 +58,6 @@ class Encoder(nn.Module):
         x = x + pos
         x = x + nn.Dense(x.shape[-1], name="encoderblock_0")(nn.LayerNorm(name="LayerNorm_0")(x))
         return nn.LayerNorm(name="encoder_norm")(x)
-
-
-class HFPatchEmbeddings(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        x = nn.Conv(16, (4, 4), strides=4, padding="VALID", name="projection")(x)
-        return x.reshape(x.shape[0], -1, 16)
-
-
-class HFViTEmbeddings(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        cls = self.param("cls_token", nn.initializers.normal(0.02), (1, 1, 16))
-        x = HFPatchEmbeddings(name="patch_embeddings")(x)
-        x = jnp.concatenate([jnp.tile(cls, (x.shape[0], 1, 1)), x], 1)
-        return x + self.param("position_embeddings", nn.initializers.normal(0.02), (1, x.shape[1], 16))
-
-
-class HFViTForImageClassification(nn.Module):
-    """The module tree of transformers' FlaxViTForImageClassification (vit/embeddings/patch_embeddings/
-    projection, vit/layernorm, classifier), whose flax_model.msgpack holds params without a `params` root."""
-    @nn.compact
-    def __call__(self, x):
-        x = HFViTEmbeddings(name="embeddings")(x)
-        x = nn.LayerNorm(name="layernorm")(x)
-        return nn.Dense(10, name="classifier")(x[:, 0])
-
-
-class HFRoot(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        return HFViTForImageClassification(name="vit")(x)
-
-
-class CLIPVisionEmbeddings(nn.Module):
-    """transformers' FlaxCLIPVisionEmbeddings: class_embedding, patch_embedding (no bias), position_embedding."""
-    @nn.compact
-    def __call__(self, x):
-        cls = self.param("class_embedding", nn.initializers.normal(0.02), (16,))
-        x = nn.Conv(16, (4, 4), strides=4, padding="VALID", use_bias=False, name="patch_embedding")(x)
-        x = x.reshape(x.shape[0], -1, 16)
-        x = jnp.concatenate([jnp.tile(cls, (x.shape[0], 1, 1)), x], 1)
-        return x + nn.Embed(x.shape[1], 16, name="position_embedding")(jnp.arange(x.shape[1]))
-
-
-class CLIPVision(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        x = CLIPVisionEmbeddings(name="embeddings")(x)
-        return nn.LayerNorm(name="pre_layrnorm")(x)
-
-
-class CLIPRoot(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        return CLIPVision(name="vision_model")(x)
 
 
 def init(module, seed, size=16):
@@ -173,14 +117,24 @@ def main():
     for dtype, name in ((jnp.bfloat16, "bf16"), (jnp.float16, "f16")):
         fixture(files, f"vit_{name}.msgpack", serialization.to_bytes(cast(vit, dtype)), "params/embedding/kernel",
                 ["params/embedding/kernel"], f"the ViT-like tree cast to {np.dtype(dtype).name}")
-    hf = init(HFRoot(), 2)["params"]
-    fixture(files, "flax_model.msgpack", serialization.to_bytes(hf), "vit/embeddings/patch_embeddings/projection/kernel",
-            ["vit/embeddings/patch_embeddings/projection/kernel"],
-            "Hugging Face FlaxViTForImageClassification-shaped params, no params root (as save_pretrained writes)")
-    clip = init(CLIPRoot(), 3)["params"]
-    fixture(files, "clip_vision.msgpack", serialization.to_bytes(clip),
-            "vision_model/embeddings/patch_embedding/kernel", ["vision_model/embeddings/patch_embedding/kernel"],
-            "Hugging Face FlaxCLIPVisionModel-shaped params (patch_embedding without bias)")
+    # transformers 4.x (v5 dropped Flax): real models with random init, saved as the hub holds them.
+    import tempfile
+    import transformers
+    from transformers import CLIPVisionConfig, FlaxCLIPVisionModel, FlaxViTForImageClassification, ViTConfig
+    small = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, image_size=16,
+                 patch_size=4)
+    for file, model, default, note in [
+        ("flax_model.msgpack", FlaxViTForImageClassification(ViTConfig(num_labels=3, **small), seed=2),
+         "vit/embeddings/patch_embeddings/projection/kernel",
+         "transformers FlaxViTForImageClassification (small config, random init), save_pretrained's flax_model.msgpack"),
+        ("clip_vision.msgpack", FlaxCLIPVisionModel(CLIPVisionConfig(**small), seed=3),
+         "vision_model/embeddings/patch_embedding/kernel",
+         "transformers FlaxCLIPVisionModel (small config, random init), save_pretrained's flax_model.msgpack"),
+    ]:
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save_pretrained(tmp)
+            data = (Path(tmp) / "flax_model.msgpack").read_bytes()
+        fixture(files, file, data, default, [default], f"{note}, transformers {transformers.__version__}")
 
     model = TinyViT()
     params = init(model, 4)["params"]
