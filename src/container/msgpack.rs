@@ -3,15 +3,20 @@
 //! Opening walks the tree with ranged reads, skipping every payload by its length; names are key paths
 //! joined with '/'; reading a tensor reads exactly its bytes (a chunked array's chunks, in order).
 
+#[path = "msgpack_chunked.rs"]
+mod chunked;
 #[path = "msgpack_cursor.rs"]
 mod cursor;
+#[path = "msgpack_probe.rs"]
+mod probe;
 
 use super::{read_contiguous, Container};
 use crate::error::{malformed, no_such_index, Error, Result};
 use crate::kernel::KernelLayout;
-use crate::source::{read_vec, ByteSource, SliceSource};
+use crate::source::{read_vec, ByteSource};
 use crate::tensor::{checked_data_len, decode_floats, ByteOrder, DType, MemoryOrder, Tensor, TensorInfo};
 use cursor::{Cursor, Head};
+pub(crate) use probe::looks_like;
 use std::collections::HashSet;
 use std::rc::Rc;
 
@@ -37,10 +42,6 @@ const MAX_NAME_BYTES: usize = 16 << 20;
 const MAX_DIMS: u64 = 64;
 /// numpy dtype names (`float32`, `bfloat16`, `float8_e4m3fn`) are short.
 const MAX_DTYPE_LEN: usize = 32;
-/// Chunks of one chunked array: each holds 1 GiB, so this is far beyond any real array.
-const MAX_CHUNKS: u64 = 4096;
-/// Levels of the head walked to recognise the format: deep enough to reach a first ndarray.
-const PROBE_DEPTH: usize = 16;
 
 /// One tensor: its info and where its bytes are (one run, or a chunked array's runs in order).
 struct Entry {
@@ -53,62 +54,6 @@ pub struct Msgpack {
     names: Vec<String>,
     entries: Vec<Entry>,
     other_leaves: u64,
-}
-
-/// Whether a file's first bytes look like a Flax msgpack state dict: a map whose first key is a string
-/// and whose first value is a map (checked the same way, a few levels down), an ndarray ext with a valid
-/// inner header, or a scalar followed by another string key. `head` may be the whole file or its start.
-pub(crate) fn looks_like(head: &[u8]) -> bool {
-    if !matches!(head.first(), Some(0x80..=0x8f | 0xde | 0xdf)) {
-        return false;
-    }
-    let source = SliceSource(head);
-    let mut cursor = Cursor::new(&source, head.len());
-    match probe_map(&mut cursor, 0) {
-        Ok(plausible) => plausible,
-        // The head ended inside a plausible structure: the rest of a longer file, or a damaged one whose
-        // reader then says where it ends.
-        Err(Error::Truncated(_)) => true,
-        Err(_) => false,
-    }
-}
-
-fn probe_map(cursor: &mut Cursor, depth: usize) -> Result<bool> {
-    let Head::Map(count) = cursor.head()? else { return Ok(false) };
-    probe_entries(cursor, count, depth)
-}
-
-/// Checks a map's first entry (its head already read) and, after a scalar or an empty map, the next key.
-fn probe_entries(cursor: &mut Cursor, count: u64, depth: usize) -> Result<bool> {
-    if count == 0 || !probe_key(cursor)? {
-        return Ok(false);
-    }
-    match cursor.head()? {
-        Head::Map(inner) if inner > 0 && depth < PROBE_DEPTH => probe_entries(cursor, inner, depth + 1),
-        Head::Map(0) => Ok(count == 1 || probe_key(cursor)?),
-        Head::Map(_) => Ok(true),
-        // The record's length is the reader's to check: a lying one is reported, not taken for another format.
-        Head::Ext(EXT_NDARRAY | EXT_NPSCALAR, _) => match inner_header(cursor) {
-            Ok(_) => Ok(true),
-            Err(truncated @ Error::Truncated(_)) => Err(truncated),
-            Err(_) => Ok(false),
-        },
-        Head::Ext(EXT_COMPLEX, _) => Ok(true),
-        head @ (Head::Nil | Head::Bool(_) | Head::Int(_) | Head::Float(_) | Head::Str(_)) => {
-            if let Head::Str(len) = head {
-                cursor.skip(len)?;
-            }
-            Ok(count == 1 || probe_key(cursor)?)
-        }
-        _ => Ok(false),
-    }
-}
-
-fn probe_key(cursor: &mut Cursor) -> Result<bool> {
-    match cursor.head()? {
-        Head::Str(len) => Ok(cursor.text(len, MAX_KEY_LEN, "a map key").is_ok()),
-        _ => Ok(false),
-    }
 }
 
 /// An ndarray's inner header as flax's `_ndarray_to_bytes` writes it: a 3-array of (shape, dtype name,
@@ -345,85 +290,6 @@ impl Walker<'_> {
         self.value(path, depth)?;
         path.truncate(parent);
         Ok(())
-    }
-
-    /// flax `_chunk`: {marker: True, "shape": {"0": d0, …}, "chunks": {"0": 1-D ndarray, …}}, read back
-    /// by `_unchunk` as the chunks concatenated and reshaped. `count` counts the marker's entry.
-    fn chunked(&mut self, count: u64, path: &str) -> Result<()> {
-        let bad = |what: &str| malformed(format!("The chunked array {path} {what}."));
-        if self.cursor.head()? != Head::Bool(true) {
-            return Err(bad("has a marker that is not true"));
-        }
-        let (mut shape, mut chunks) = (None, None);
-        for _ in 1..count {
-            let key = self.key()?;
-            let Head::Map(n) = self.cursor.head()? else {
-                return Err(bad("has a shape or chunk list that is not a map"));
-            };
-            if n > MAX_CHUNKS.max(MAX_DIMS) {
-                return Err(bad(&format!("claims {n} chunks or dimensions")));
-            }
-            match key.as_str() {
-                "shape" if shape.is_none() => shape = Some(self.indexed(n, path, |w, _| w.dimension(path))?),
-                "chunks" if chunks.is_none() => chunks = Some(self.indexed(n, path, |w, _| w.chunk(path))?),
-                _ => return Err(bad(&format!("has an unexpected key {key}"))),
-            }
-        }
-        let (Some(shape), Some(chunks)) = (shape, chunks) else { return Err(bad("lacks its shape or its chunks")) };
-        let Some((dtype, _, _)) = chunks.first() else { return Err(bad("has no chunks")) };
-        if chunks.iter().any(|(d, _, _)| d != dtype) {
-            return Err(bad("mixes chunks of different dtypes"));
-        }
-        let stored = chunks.iter().map(|(_, _, run)| run.1).sum();
-        let info = self.info(path, shape, dtype, stored)?;
-        let counted = chunks.iter().try_fold(0usize, |sum, (_, n, _)| sum.checked_add(*n));
-        if counted != Some(info.element_count()?) {
-            return Err(bad("has chunks that do not add up to its shape"));
-        }
-        self.push(Entry { info, runs: chunks.into_iter().map(|(_, _, run)| run).collect() })
-    }
-
-    /// A map {"0": v0, "1": v1, …} read into a list (flax `_dict_to_tuple`); the keys may come in any order.
-    fn indexed<T>(
-        &mut self,
-        n: u64,
-        path: &str,
-        mut item: impl FnMut(&mut Self, usize) -> Result<T>,
-    ) -> Result<Vec<T>> {
-        let mut slots: Vec<Option<T>> = (0..n).map(|_| None).collect();
-        for _ in 0..n {
-            let key = self.key()?;
-            let slot = key.parse::<usize>().ok().and_then(|i| slots.get_mut(i)).filter(|s| s.is_none());
-            let Some(slot) = slot else {
-                return Err(malformed(format!("The chunked array {path} has a stray or repeated index {key}.")));
-            };
-            *slot = Some(item(self, 0)?);
-        }
-        Ok(slots.into_iter().flatten().collect())
-    }
-
-    fn dimension(&mut self, path: &str) -> Result<usize> {
-        match self.cursor.head()? {
-            Head::Int(d) if d >= 0 => usize::try_from(d).map_err(|_| {
-                malformed(format!("The chunked array {path} has a dimension too large for this machine."))
-            }),
-            _ => {
-                Err(malformed(format!("The chunked array {path} has a dimension that is not a non-negative integer.")))
-            }
-        }
-    }
-
-    /// One chunk: a 1-D ndarray. Returns its dtype name, element count and data run.
-    fn chunk(&mut self, path: &str) -> Result<(String, usize, (u64, u64))> {
-        let Head::Ext(EXT_NDARRAY, len) = self.cursor.head()? else {
-            return Err(malformed(format!("The chunked array {path} has a chunk that is not an array.")));
-        };
-        let (shape, dtype, start, len) = ndarray_header(&mut self.cursor, len)?;
-        self.cursor.skip(len)?;
-        let [count] = shape[..] else {
-            return Err(malformed(format!("The chunked array {path} has a chunk that is not 1-D.")));
-        };
-        Ok((dtype, count, (start, len)))
     }
 }
 
