@@ -2,8 +2,8 @@
 //! Any panic here is a bug; errors are the expected outcome for most inputs.
 
 use crate::container::{
-    gguf::Gguf, npy, onnx::Onnx, pickle, safetensors::Safetensors, tf_bundle, tflite::Tflite, zip::ZipArchive, Container,
-    NamedSource,
+    gguf::Gguf, msgpack::Msgpack, npy, onnx::Onnx, pickle, safetensors::Safetensors, tf_bundle, tflite::Tflite,
+    zip::ZipArchive, Container, NamedSource,
 };
 use crate::grid::GridOptions;
 use crate::source::SliceSource;
@@ -111,6 +111,14 @@ pub fn tflite(data: &[u8]) {
     if let Ok(model) = Tflite::open(Rc::new(SliceSource(data.to_vec()))) {
         let _ = model.preferred_default();
         walk(&model);
+    }
+}
+
+/// The Flax msgpack reader: detection, the tree walk (skips, chunked arrays, limits), then tensors.
+pub fn msgpack(data: &[u8]) {
+    let _ = crate::container::msgpack::looks_like(data);
+    if let Ok(file) = Msgpack::open(Rc::new(SliceSource(data.to_vec()))) {
+        walk(&file);
     }
 }
 

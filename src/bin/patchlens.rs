@@ -462,7 +462,8 @@ fn render(args: &[String]) -> Result<(), Failure> {
             "--layout" => {
                 let v = value(arg)?;
                 let parsed = KernelLayout::parse(&v);
-                layout = Some(parsed.ok_or_else(|| usage(format!("--layout is hwio, oihw or ohwi, not '{v}'."), HELP))?);
+                layout =
+                    Some(parsed.ok_or_else(|| usage(format!("--layout is hwio, oihw or ohwi, not '{v}'."), HELP))?);
             }
             "--count" => {
                 options.count = number(arg, value(arg)?)?;

@@ -4,6 +4,7 @@
 
 pub(crate) mod flatbuf;
 pub(crate) mod gguf;
+pub(crate) mod msgpack;
 pub(crate) mod npy;
 mod npz;
 pub(crate) mod onnx;
@@ -114,6 +115,7 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     // the front of a PyTorch zip, a legacy pickle. In a browser every read costs a millisecond or more.
     let head = Window::read(Rc::clone(&source), 0, HEAD_BYTES.min(source.len()))?;
     let magic = head.bytes().get(..16).unwrap_or(head.bytes()).to_vec();
+    let flax_msgpack = msgpack::looks_like(head.bytes());
     let source: Rc<dyn ByteSource> = Rc::new(head);
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
         // Zip holds npz and PyTorch archives alike; the entry names tell them apart.
@@ -144,6 +146,11 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     }
     // A SavedModel's graph or fingerprint (no magic either) would otherwise be taken for ONNX.
     tf_saved_model::refuse_saved_model_parts(&*source)?;
+    // msgpack has no magic number either; its map marker and structural check (string keys, an ndarray's
+    // inner header) cannot match an ONNX model, whose first byte is a field tag (0x08 for ir_version).
+    if flax_msgpack {
+        return Ok(Box::new(msgpack::Msgpack::open(source)?));
+    }
     // ONNX has no magic number: it is tried after every format that has one.
     if onnx::looks_like_model(&magic) {
         return Ok(Box::new(onnx::Onnx::open(source, companions)?));
