@@ -37,6 +37,12 @@ impl<'a> PickleReader<'a> {
         }
     }
 
+    /// A reader of every byte from `start` to the source's end: a pickle that holds its arrays' data
+    /// (NumPy) is as long as the file, and its payloads are stepped over, not read.
+    pub fn to_end(source: &'a dyn ByteSource, start: u64) -> Self {
+        PickleReader { source, pos: start, end: source.len(), capped: false, buffer: Vec::new(), buffer_start: start }
+    }
+
     pub fn position(&self) -> u64 {
         self.pos
     }
@@ -82,6 +88,41 @@ impl<'a> PickleReader<'a> {
         let mut out = [0u8; N];
         out.copy_from_slice(&self.take(N as u64)?);
         Ok(out)
+    }
+
+    /// A newline-terminated argument of any length (protocol 0's STRING and UNICODE): where it lies,
+    /// without the newline, and its bytes if there are at most `keep` of them. A long one is scanned in
+    /// buffer-sized reads and never held.
+    pub(super) fn line_span(&mut self, keep: u64) -> Result<(u64, u64, Option<Vec<u8>>)> {
+        let start = self.pos;
+        let mut kept = Vec::new();
+        loop {
+            if self.pos >= self.end {
+                return Err(self.past_end());
+            }
+            let in_buffer = self.pos.checked_sub(self.buffer_start).and_then(|d| usize::try_from(d).ok());
+            let from = match in_buffer {
+                Some(from) if from < self.buffer.len() => from,
+                _ => {
+                    let chunk = (self.end - self.pos).min(READ_CHUNK as u64) as usize;
+                    self.buffer = read_vec(self.source, self.pos, chunk)?;
+                    self.buffer_start = self.pos;
+                    0
+                }
+            };
+            let rest = &self.buffer[from..];
+            let newline = rest.iter().position(|&b| b == b'\n');
+            let part = &rest[..newline.unwrap_or(rest.len())];
+            let len = self.pos - start + part.len() as u64;
+            if len <= keep {
+                kept.extend_from_slice(part);
+            }
+            self.pos += part.len() as u64;
+            if newline.is_some() {
+                self.pos += 1;
+                return Ok((start, len, (len <= keep).then_some(kept)));
+            }
+        }
     }
 
     /// A newline-terminated text argument, without the newline.
