@@ -76,7 +76,7 @@ def entry(outdir, file, default, tiled, note, encoding="ASCII", **extra):
     found = dict(arrays)
     kernels = [(name, np.ascontiguousarray(found[name].astype(found[name].dtype.newbyteorder("="))
                                            .transpose(2, 3, 1, 0))) for name in tiled]
-    return fixture_entry(outdir, file, default, tensors, kernels, note, **extra)
+    return fixture_entry(outdir, file, default, tensors, kernels, note, npickle=True, **extra)
 
 
 def dump(path, obj, protocol):
@@ -272,7 +272,7 @@ def hostile(outdir, rng):
     fixture = fixture_entry(outdir, "npickle_hostile.pkl", "conv1.weight", tensors,
                             [("conv1.weight", weight.transpose(2, 3, 1, 0))],
                             "pickle of arrays beside os.system, posix.system, builtins.eval, subprocess.Popen",
-                            npickle_hostile=True, must_not_exist=PWNED,
+                            npickle=True, npickle_hostile=True, must_not_exist=PWNED,
                             notes_contain=["os.system", "posix.system", "builtins.eval", "subprocess.Popen"])
     return fixture
 
@@ -400,4 +400,4 @@ def build_big(outdir, rng):
     tensors = [{"name": n, "dtype": "float32", "shape": list(a.shape)} for n, a in listing({"model": model, "x": 1})]
     return fixture_entry(outdir, file, net + "patch_embed.proj.weight", tensors, [],
                          "detectron2 ViTDet-shaped ~310 MB pickle, protocol 4: listing steps over payloads by length",
-                         big=True, kernel_bytes=kernel.nbytes)
+                         npickle=True, big=True, kernel_bytes=kernel.nbytes)
