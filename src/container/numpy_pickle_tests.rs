@@ -241,3 +241,18 @@ fn tells_pickles_and_object_npy_files_apart() {
     assert_eq!(object_npy_pickle_start(&f4), None);
     assert_eq!(object_npy_pickle_start(b"\x93NUMPY"), None);
 }
+
+#[test]
+fn paddle_name_and_array_pairs_are_named_by_their_key() {
+    // paddle.save of a tensor: builtins.tuple(('conv2d_0.w_0', array)).
+    let mut w = Writer::default();
+    w.raw(b"\x80\x04}(").text("conv1.weight").raw(b"cbuiltins\ntuple\n").text("conv2d_0.w_0");
+    w.array("f4", "<", &[2], false, |w| {
+        w.bytes(&f32_bytes(&[1.0, 2.0], false));
+    });
+    w.raw(b"\x86\x85Ru.");
+    let file = open(w.0).unwrap();
+    assert_eq!(file.names(), ["conv1.weight"]);
+    assert_eq!(values(&file.read(0).unwrap()), vec![1.0, 2.0]);
+    assert!(file.notes().is_empty(), "builtins.tuple is data, not a refused global: {:?}", file.notes());
+}

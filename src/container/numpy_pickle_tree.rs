@@ -68,6 +68,10 @@ pub fn find_arrays(pickle: &Unpickled) -> Found {
             Node::Dict(entries) => {
                 children.extend(entries.iter().enumerate().map(|(i, (k, v))| (v.clone(), Some(key_text(pickle, k, i)))))
             }
+            // Paddle's `(parameter name, array)` pair: the array, named by its key alone.
+            Node::Tuple(items) if matches!(items.as_slice(), [Value::Str(_), v] if is_array(pickle, v)) => {
+                children.extend(items.get(1).map(|v| (v.clone(), None)))
+            }
             Node::List(items) | Node::Tuple(items) | Node::Set(items) => {
                 children.extend(items.iter().enumerate().map(|(i, v)| (v.clone(), Some(i.to_string()))))
             }
@@ -100,6 +104,10 @@ pub fn find_arrays(pickle: &Unpickled) -> Found {
         .map(|(path, recipe)| FoundArray { name: name_of(path.get(skip..).unwrap_or_default()), recipe })
         .collect();
     found
+}
+
+fn is_array(pickle: &Unpickled, value: &Value) -> bool {
+    matches!(pickle.node(value), Some(Node::Array(_)))
 }
 
 /// An object array's elements, when its data is a list of Python objects.

@@ -52,6 +52,9 @@ pub const ALLOWED_GLOBALS: &[(&str, &str, Allowed)] = &[
     ("builtins", "set", Allowed::Set),
     ("builtins", "frozenset", Allowed::Set),
     ("__builtin__", "set", Allowed::Set),
+    // paddle.save writes a tensor as `tuple((name, ndarray))`; tuple(a_tuple) is that tuple.
+    ("builtins", "tuple", Allowed::FirstArg),
+    ("__builtin__", "tuple", Allowed::FirstArg),
     ("_codecs", "encode", Allowed::Encode),
     ("torch.jit._pickle", "build_intlist", Allowed::FirstArg),
     ("torch.jit._pickle", "build_doublelist", Allowed::FirstArg),
