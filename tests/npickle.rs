@@ -51,7 +51,14 @@ fn hostile_pickles_open_draw_and_run_nothing() {
 
 #[test]
 fn every_cut_of_a_real_pickle_is_an_error_not_a_panic() {
-    for file in ["npickle_p0.pkl", "npickle_p2.pkl", "npickle_p5.pkl", "detectron_py2.pkl", "py2_protocol0.pkl", "object_dict.npy"] {
+    for file in [
+        "npickle_p0.pkl",
+        "npickle_p2.pkl",
+        "npickle_p5.pkl",
+        "detectron_py2.pkl",
+        "py2_protocol0.pkl",
+        "object_dict.npy",
+    ] {
         let bytes = std::fs::read(fixtures_dir().join(file)).unwrap();
         for cut in 0..bytes.len() {
             #[allow(clippy::unnecessary_to_owned)] // Checkpoint::open takes an owned, 'static source

@@ -81,9 +81,7 @@ impl NumpyPickle {
         };
         let found = find_arrays(&unpickled);
         if found.arrays.is_empty() {
-            return Err(Error::NotDrawable(
-                "This pickle holds no NumPy arrays, so there is nothing to draw.".into(),
-            ));
+            return Err(Error::NotDrawable("This pickle holds no NumPy arrays, so there is nothing to draw.".into()));
         }
         let arrays: Vec<Listed> = found.arrays.iter().map(|a| listed(&unpickled, a)).collect();
         let names = found.arrays.into_iter().map(|a| a.name).collect();

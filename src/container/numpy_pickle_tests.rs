@@ -117,7 +117,10 @@ fn protocol_0_literals_decode() {
     assert!(looks_like(&p));
     let file = open(p).unwrap();
     assert_eq!(file.names(), ["conv1_w"]);
-    assert_eq!(file.read(0).unwrap().values, crate::tensor::decode_floats(&raw, &DType::F32, ByteOrder::Little).unwrap());
+    assert_eq!(
+        file.read(0).unwrap().values,
+        crate::tensor::decode_floats(&raw, &DType::F32, ByteOrder::Little).unwrap()
+    );
 }
 
 #[test]
@@ -154,7 +157,8 @@ fn dtype_codes_map_as_numpy_names_them() {
 
 #[test]
 fn shapes_that_lie_about_their_data_fail_with_a_sentence() {
-    for (shape, len) in [(vec![2i64, 3], 20usize), (vec![2, 3], 28), (vec![1 << 40, 1 << 40], 8), (vec![1 << 62, 4], 0)] {
+    for (shape, len) in [(vec![2i64, 3], 20usize), (vec![2, 3], 28), (vec![1 << 40, 1 << 40], 8), (vec![1 << 62, 4], 0)]
+    {
         let mut w = Writer::default();
         w.raw(b"\x80\x04}(").text("k").array("f4", "<", &shape, false, |w| {
             w.bytes(&vec![0u8; len]);
@@ -236,8 +240,7 @@ fn tells_pickles_and_object_npy_files_apart() {
     npy.extend_from_slice(&(dict.len() as u16).to_le_bytes());
     npy.extend_from_slice(dict.as_bytes());
     assert_eq!(object_npy_pickle_start(&npy), Some(npy.len() as u64));
-    let f4 = npy.iter().map(|&b| b).collect::<Vec<_>>();
-    let f4 = String::from_utf8_lossy(&f4).replace("|O", "<f4").into_bytes();
+    let f4 = String::from_utf8_lossy(&npy).replace("|O", "<f4").into_bytes();
     assert_eq!(object_npy_pickle_start(&f4), None);
     assert_eq!(object_npy_pickle_start(b"\x93NUMPY"), None);
 }

@@ -115,7 +115,10 @@ pub enum Node {
     /// An array; `None` until a BUILD gives `_reconstruct`'s empty array a state that describes one.
     Array(Option<ArrayRecipe>),
     /// `numpy.dtype(code, False, True)`; BUILD's state gives the byte order (`<`, `>`, `|`, `=`).
-    NumpyDType { code: Rc<str>, byte_order: Option<char> },
+    NumpyDType {
+        code: Rc<str>,
+        byte_order: Option<char>,
+    },
 }
 
 /// The result of one pickle: the value it returns, the arena its containers live in, the globals

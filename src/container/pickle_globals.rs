@@ -208,9 +208,12 @@ impl Machine {
             }
             Allowed::NumpyScalar => {
                 let recipe = match args.as_slice() {
-                    [dtype, data, ..] => {
-                        Some(ArrayRecipe { shape: Vec::new(), dtype: dtype.clone(), fortran: false, data: data.clone() })
-                    }
+                    [dtype, data, ..] => Some(ArrayRecipe {
+                        shape: Vec::new(),
+                        dtype: dtype.clone(),
+                        fortran: false,
+                        data: data.clone(),
+                    }),
                     _ => None,
                 };
                 Some(self.add_node(Node::Array(recipe))?)

@@ -48,7 +48,15 @@ impl<'a> PickleReader<'a> {
     /// (NumPy) is as long as the file, and its payloads are stepped over, not read.
     pub fn to_end(source: &'a dyn ByteSource, start: u64) -> Self {
         let end = source.len();
-        PickleReader { source, pos: start, end, capped: false, buffer: Vec::new(), buffer_start: start, chunk: READ_CHUNK }
+        PickleReader {
+            source,
+            pos: start,
+            end,
+            capped: false,
+            buffer: Vec::new(),
+            buffer_start: start,
+            chunk: READ_CHUNK,
+        }
     }
 
     pub fn position(&self) -> u64 {
