@@ -19,7 +19,7 @@ fn each_pickle_opens_as_pickled_numpy_with_its_layout() {
     for fixture in fixtures(&manifest).filter(|f| f["npickle"].as_bool() == Some(true) && f["big"].is_null()) {
         let file = str_of(fixture, "file");
         let checkpoint = open(file);
-        assert_eq!(checkpoint.format(), "pickle (NumPy)", "{file}");
+        assert_eq!(checkpoint.format(), "numpy-pickle", "{file}");
         // detectron2, Detectron and Paddle files are PyTorch-like (out, in, kh, kw); a plain pickle states nothing.
         let stated = file.starts_with("detectron") || file.ends_with(".pdparams");
         assert_eq!(checkpoint.layout_is_stated(), stated, "{file}");

@@ -19,7 +19,7 @@ use std::rc::Rc;
 mod tree;
 use tree::{find_arrays, FoundArray};
 
-pub const FORMAT: &str = "pickle (NumPy)";
+pub const FORMAT: &str = "numpy-pickle";
 /// Text-encoded data (protocols 0–2) is at most this many times the bytes it stands for: `\u00ff` is
 /// six characters for one byte (raw-unicode-escape), `\xff` four, UTF-8 two.
 const MAX_TEXT_EXPANSION: u64 = 6;
