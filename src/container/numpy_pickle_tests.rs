@@ -259,3 +259,17 @@ fn paddle_name_and_array_pairs_are_named_by_their_key() {
     assert_eq!(values(&file.read(0).unwrap()), vec![1.0, 2.0]);
     assert!(file.notes().is_empty(), "builtins.tuple is data, not a refused global: {:?}", file.notes());
 }
+
+#[test]
+fn shared_and_cyclic_graphs_are_walked_in_bounded_time_and_memory() {
+    // A list holding itself 60 000 times: every visit would push 60 000 children.
+    let mut p = b"\x80\x04]q\x00(".to_vec();
+    for _ in 0..60_000 {
+        p.extend_from_slice(b"h\x00");
+    }
+    p.extend_from_slice(b"e.");
+    let started = std::time::Instant::now();
+    let err = open(p).err().expect("no arrays").to_string();
+    assert!(err.contains("no NumPy arrays"), "{err}");
+    assert!(started.elapsed().as_secs() < 5, "took {:?}", started.elapsed());
+}

@@ -4,8 +4,8 @@
 
 use super::super::pickle::{ArrayRecipe, Node, Unpickled, Value};
 
-/// Graph nodes visited; shared (memo) objects are walked once per path, so this bounds "billion
-/// laughs" graphs and cycles.
+/// Graph nodes visited or queued; shared (memo) objects are walked once per path, so this bounds
+/// "billion laughs" graphs and cycles, in time and in memory.
 const MAX_WALK_VISITS: usize = 1 << 20;
 /// Path depth walked; real files nest a few levels.
 const MAX_WALK_DEPTH: usize = 256;
@@ -85,6 +85,13 @@ pub fn find_arrays(pickle: &Unpickled) -> Found {
                     .extend(entries.iter().enumerate().map(|(i, (k, v))| (v.clone(), Some(key_text(pickle, k, i)))));
             }
             Node::Global { .. } | Node::Persistent(_) | Node::Tensor(_) | Node::NumpyDType { .. } => {}
+        }
+        // Children count as visits when pushed: a list that holds itself thousands of times would
+        // otherwise push thousands of entries per visit.
+        visits = visits.saturating_add(children.len());
+        if visits > MAX_WALK_VISITS {
+            found.truncated = true;
+            break;
         }
         for (child, segment) in children.into_iter().rev() {
             let child_path = match segment {
