@@ -273,3 +273,31 @@ fn shared_and_cyclic_graphs_are_walked_in_bounded_time_and_memory() {
     assert!(err.contains("no NumPy arrays"), "{err}");
     assert!(started.elapsed().as_secs() < 5, "took {:?}", started.elapsed());
 }
+
+#[test]
+fn deep_paths_of_long_keys_cost_no_more_than_their_names() {
+    // 200 nested dicts keyed by 4000-character names, then 60 000 references to one array: copying
+    // each array's path would take 48 GB.
+    let key = "k".repeat(4000);
+    let mut w = Writer::default();
+    w.raw(b"\x80\x04");
+    for _ in 0..200 {
+        w.raw(b"}").text(&key);
+    }
+    w.raw(b"](").array("f4", "<", &[1], false, |w| {
+        w.bytes(&[0, 0, 128, 63]);
+    });
+    w.raw(b"\x94");
+    for _ in 0..60_000 {
+        w.raw(b"h\x00");
+    }
+    w.raw(b"e");
+    for _ in 0..200 {
+        w.raw(b"s");
+    }
+    w.raw(b".");
+    let file = open(w.0).unwrap();
+    assert_eq!(file.names().len(), 60_001);
+    assert!(file.names().iter().all(|n| n.len() <= 1024 + '…'.len_utf8()), "names are cut at 1024 bytes");
+    assert_eq!(values(&file.read(60_000).unwrap()), vec![1.0]);
+}

@@ -3,6 +3,7 @@
 //! tells the PyTorch-like families (detectron2, Caffe2, Paddle) by their top-level keys.
 
 use super::super::pickle::{ArrayRecipe, Node, Unpickled, Value};
+use std::rc::Rc;
 
 /// Graph nodes visited or queued; shared (memo) objects are walked once per path, so this bounds
 /// "billion laughs" graphs and cycles, in time and in memory.
@@ -37,9 +38,10 @@ pub struct Found {
 /// Walks `pickle.root` depth-first in pickle order.
 pub fn find_arrays(pickle: &Unpickled) -> Found {
     let mut found = Found { family: family(pickle), ..Found::default() };
-    // Path segments as an arena of (parent, text), so a child's path costs one entry, not a copy.
-    let mut segments: Vec<(Option<usize>, String)> = Vec::new();
-    let mut parts: Vec<(Vec<String>, Option<ArrayRecipe>)> = Vec::new();
+    // Path segments as an arena of (parent, text), so a child's path costs one entry, not a copy; a
+    // string key shares the pickle's own text.
+    let mut segments: Vec<(Option<usize>, Rc<str>)> = Vec::new();
+    let mut parts: Vec<(Option<usize>, Option<ArrayRecipe>)> = Vec::new();
     // (value, path, depth); children are pushed in reverse so they pop in file order.
     let mut stack: Vec<(Value, Option<usize>, usize)> = vec![(pickle.root.clone(), None, 0)];
     let mut visits = 0usize;
@@ -54,17 +56,19 @@ pub fn find_arrays(pickle: &Unpickled) -> Found {
             continue;
         }
         let Some(node) = pickle.node(&value) else { continue };
-        let mut children: Vec<(Value, Option<String>)> = Vec::new();
+        let mut children: Vec<(Value, Option<Rc<str>>)> = Vec::new();
         match node {
             Node::Array(Some(recipe)) => match object_items(pickle, recipe) {
                 // An object array (np.save of a dict): its elements are walked; a 0-d one adds no name.
                 Some(items) => {
                     let named = !recipe.shape.is_empty();
-                    children.extend(items.iter().enumerate().map(|(i, v)| (v.clone(), named.then(|| i.to_string()))));
+                    children.extend(
+                        items.iter().enumerate().map(|(i, v)| (v.clone(), named.then(|| i.to_string().into()))),
+                    );
                 }
-                None => parts.push((path_of(&segments, path), Some(recipe.clone()))),
+                None => parts.push((path, Some(recipe.clone()))),
             },
-            Node::Array(None) => parts.push((path_of(&segments, path), None)),
+            Node::Array(None) => parts.push((path, None)),
             Node::Dict(entries) => {
                 children.extend(entries.iter().enumerate().map(|(i, (k, v))| (v.clone(), Some(key_text(pickle, k, i)))))
             }
@@ -73,14 +77,14 @@ pub fn find_arrays(pickle: &Unpickled) -> Found {
                 children.extend(items.get(1).map(|v| (v.clone(), None)))
             }
             Node::List(items) | Node::Tuple(items) | Node::Set(items) => {
-                children.extend(items.iter().enumerate().map(|(i, v)| (v.clone(), Some(i.to_string()))))
+                children.extend(items.iter().enumerate().map(|(i, v)| (v.clone(), Some(i.to_string().into()))))
             }
             Node::Object { args, state, items, entries, .. } => {
                 children.push((args.clone(), None));
                 if let Some(state) = state {
                     children.push((state.clone(), None));
                 }
-                children.extend(items.iter().enumerate().map(|(i, v)| (v.clone(), Some(i.to_string()))));
+                children.extend(items.iter().enumerate().map(|(i, v)| (v.clone(), Some(i.to_string().into()))));
                 children
                     .extend(entries.iter().enumerate().map(|(i, (k, v))| (v.clone(), Some(key_text(pickle, k, i)))));
             }
@@ -104,11 +108,14 @@ pub fn find_arrays(pickle: &Unpickled) -> Found {
             stack.push((child, child_path, depth + 1));
         }
     }
-    found.wrapper = wrapper(pickle, &parts);
+    found.wrapper = wrapper(pickle, &segments, &parts);
     let skip = usize::from(found.wrapper.is_some());
     found.arrays = parts
         .into_iter()
-        .map(|(path, recipe)| FoundArray { name: name_of(path.get(skip..).unwrap_or_default()), recipe })
+        .map(|(path, recipe)| {
+            let path = path_of(&segments, path);
+            FoundArray { name: name_of(path.get(skip..).unwrap_or_default()), recipe }
+        })
         .collect();
     found
 }
@@ -127,13 +134,20 @@ fn object_items<'a>(pickle: &'a Unpickled, recipe: &ArrayRecipe) -> Option<&'a [
 }
 
 /// The top-level wrapper key every array lies under, if it is one of [`WRAPPER_KEYS`].
-fn wrapper(pickle: &Unpickled, parts: &[(Vec<String>, Option<ArrayRecipe>)]) -> Option<String> {
+fn wrapper(
+    pickle: &Unpickled,
+    segments: &[(Option<usize>, Rc<str>)],
+    parts: &[(Option<usize>, Option<ArrayRecipe>)],
+) -> Option<String> {
     if !matches!(pickle.node(&pickle.root), Some(Node::Dict(_))) {
         return None;
     }
-    let first = parts.first()?.0.first()?;
-    let all_under = parts.iter().all(|(path, _)| path.len() >= 2 && path.first() == Some(first));
-    (all_under && WRAPPER_KEYS.contains(&first.as_str())).then(|| first.clone())
+    let first = path_of(segments, parts.first()?.0).first().copied()?;
+    let all_under = parts.iter().all(|(path, _)| {
+        let path = path_of(segments, *path);
+        path.len() >= 2 && path.first() == Some(&first)
+    });
+    (all_under && WRAPPER_KEYS.contains(&first)).then(|| first.to_string())
 }
 
 /// The framework a file's top-level keys name: detectron2's model zoo writes `__author__` and
@@ -154,10 +168,10 @@ fn family(pickle: &Unpickled) -> Option<&'static str> {
 }
 
 /// The segments from the root to `path`.
-fn path_of(segments: &[(Option<usize>, String)], mut path: Option<usize>) -> Vec<String> {
+fn path_of(segments: &[(Option<usize>, Rc<str>)], mut path: Option<usize>) -> Vec<&str> {
     let mut parts = Vec::new();
     while let Some((parent, text)) = path.and_then(|i| segments.get(i)) {
-        parts.push(text.clone());
+        parts.push(&**text);
         path = *parent;
         if parts.len() > MAX_WALK_DEPTH {
             break;
@@ -167,8 +181,18 @@ fn path_of(segments: &[(Option<usize>, String)], mut path: Option<usize>) -> Vec
     parts
 }
 
-fn name_of(parts: &[String]) -> String {
-    let mut name = parts.join("/");
+fn name_of(parts: &[&str]) -> String {
+    // Joined only up to the length kept, so a deep path of long keys costs no more than a name.
+    let mut name = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if name.len() > MAX_NAME_LEN {
+            break;
+        }
+        if i > 0 {
+            name.push('/');
+        }
+        name.push_str(part);
+    }
     if name.is_empty() {
         name = "array".into();
     }
@@ -184,15 +208,15 @@ fn name_of(parts: &[String]) -> String {
 }
 
 /// A dict key as a name segment: strings and numbers as written, anything else by position.
-fn key_text(pickle: &Unpickled, key: &Value, index: usize) -> String {
+fn key_text(pickle: &Unpickled, key: &Value, index: usize) -> Rc<str> {
     match key {
-        Value::Str(s) => s.chars().take(MAX_NAME_LEN).collect(),
-        Value::Int(i) => i.to_string(),
-        Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
-        Value::None => "None".to_string(),
+        Value::Str(s) => s.clone(),
+        Value::Int(i) => i.to_string().into(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Value::None => "None".into(),
         _ => match pickle.global(key) {
-            Some((module, name, _)) => format!("{module}.{name}"),
-            None => format!("[{index}]"),
+            Some((module, name, _)) => format!("{module}.{name}").into(),
+            None => format!("[{index}]").into(),
         },
     }
 }
