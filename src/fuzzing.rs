@@ -2,8 +2,8 @@
 //! Any panic here is a bug; errors are the expected outcome for most inputs.
 
 use crate::container::{
-    gguf::Gguf, msgpack::Msgpack, npy, onnx::Onnx, pickle, safetensors::Safetensors, tf_bundle, tflite::Tflite,
-    zip::ZipArchive, Container, NamedSource,
+    gguf::Gguf, msgpack::Msgpack, npy, numpy_pickle, onnx::Onnx, pickle, safetensors::Safetensors, tf_bundle,
+    tflite::Tflite, zip::ZipArchive, Container, NamedSource,
 };
 use crate::grid::GridOptions;
 use crate::source::SliceSource;
@@ -125,6 +125,15 @@ pub fn msgpack(data: &[u8]) {
 /// The unpickler alone: any bytes as a pickle (limits, memo, marks, globals).
 pub fn pickle(data: &[u8]) {
     let _ = pickle::unpickle_bytes(data);
+}
+
+/// Pickled NumPy arrays (plain pickles at every protocol, detectron2/Paddle files, object `.npy`): open,
+/// list, read every array; seeds in fuzz/seeds/numpy_pickle/.
+pub fn numpy_pickle(data: &[u8]) {
+    let start = numpy_pickle::object_npy_pickle_start(data).unwrap_or(0);
+    if let Ok(file) = numpy_pickle::NumpyPickle::open(Rc::new(SliceSource(data.to_vec())), start) {
+        walk(&file);
+    }
 }
 
 /// PyTorch files (zip, TorchScript, legacy) through the whole pipeline; seeds in fuzz/seeds/torch/.

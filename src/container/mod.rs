@@ -7,6 +7,7 @@ pub(crate) mod gguf;
 pub(crate) mod msgpack;
 pub(crate) mod npy;
 mod npz;
+pub(crate) mod numpy_pickle;
 pub(crate) mod onnx;
 mod onnx_tensor;
 pub(crate) mod pickle;
@@ -116,6 +117,7 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     let head = Window::read(Rc::clone(&source), 0, HEAD_BYTES.min(source.len()))?;
     let magic = head.bytes().get(..16).unwrap_or(head.bytes()).to_vec();
     let flax_msgpack = msgpack::looks_like(head.bytes());
+    let object_npy_start = numpy_pickle::object_npy_pickle_start(head.bytes());
     let source: Rc<dyn ByteSource> = Rc::new(head);
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
         // Zip holds npz and PyTorch archives alike; the entry names tell them apart.
@@ -129,6 +131,9 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
         return Ok(Box::new(torch_legacy::TorchLegacy::open(source)?));
     }
     if magic.starts_with(npy::MAGIC) {
+        if let Some(start) = object_npy_start {
+            return Ok(Box::new(numpy_pickle::NumpyPickle::open(source, start)?));
+        }
         return Ok(Box::new(npz::Npy::open(source)?));
     }
     if magic.starts_with(gguf::MAGIC) {
@@ -154,6 +159,9 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     // ONNX has no magic number: it is tried after every format that has one.
     if onnx::looks_like_model(&magic) {
         return Ok(Box::new(onnx::Onnx::open(source, companions)?));
+    }
+    if numpy_pickle::looks_like(&magic) {
+        return Ok(Box::new(numpy_pickle::NumpyPickle::open(source, 0)?));
     }
     Err(Error::UnknownFormat(
         "This file is not a checkpoint patchlens can read: it is not a PyTorch, safetensors, GGUF, ONNX or TFLite file, nor a NumPy .npz or .npy.".into(),

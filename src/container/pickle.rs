@@ -1,6 +1,7 @@
-//! A data-only unpickler (protocols 2–5) for PyTorch checkpoints. It never imports or calls anything:
-//! a global is a name; the few torch rebuild functions in [`ALLOWED_GLOBALS`] are interpreted as data,
-//! and every other global stays an opaque object that keeps its arguments and state for walking.
+//! A data-only unpickler (protocols 0–5) for PyTorch checkpoints and pickled NumPy arrays. It never
+//! imports or calls anything: a global is a name; the few torch and numpy rebuild functions in
+//! [`ALLOWED_GLOBALS`] are interpreted as data, and every other global stays an opaque object that keeps
+//! its arguments and state for walking. Byte payloads are located in the file, never copied.
 
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -21,6 +22,11 @@ const MAX_NODES: usize = 1 << 21;
 const MAX_ITEMS: usize = 1 << 22;
 /// Refused global names kept for the note.
 const MAX_REFUSED: usize = 64;
+/// Text longer than this is data (a protocol 0–2 array's bytes as text), not a name: it is located,
+/// not read. Dict keys, dtype codes and module names are far shorter.
+pub const MAX_INLINE_TEXT: u64 = 4096;
+/// Axes an array may have; numpy itself allows 64.
+pub const MAX_RANK: usize = 64;
 
 /// A value on the unpickler's stack. Containers live in the [`Unpickled::nodes`] arena and are
 /// referred to by index, so GET is a cheap copy, shared objects stay shared and nothing recurses.
@@ -33,9 +39,42 @@ pub enum Value {
     BigInt,
     Float(f64),
     Str(Rc<str>),
-    /// bytes or bytearray; the contents are never needed.
-    Bytes,
+    /// bytes or bytearray (or text too long to be a name): where its contents lie, never read while
+    /// unpickling.
+    Bytes(Payload),
     Node(usize),
+}
+
+/// Where a byte or text payload lies in the source the pickle was read from, and how it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Payload {
+    pub start: u64,
+    pub len: u64,
+    pub encoding: Encoding,
+}
+
+/// How a payload's bytes give the bytes they stand for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// The bytes themselves (BINBYTES, BINSTRING, BYTEARRAY8, …).
+    Raw,
+    /// UTF-8 text whose characters are the bytes, as `_codecs.encode(text, 'latin1')` makes them.
+    Utf8,
+    /// A protocol 0 `S'...'` literal, quotes included: Python's string escapes.
+    Escaped,
+    /// A protocol 0 `V` line: raw-unicode-escape text whose characters are the bytes.
+    RawUnicodeEscape,
+}
+
+/// A NumPy array as `_reconstruct` + BUILD, `_frombuffer` or `scalar` describe it: nothing is copied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArrayRecipe {
+    pub shape: Vec<usize>,
+    /// A [`Node::NumpyDType`], or whatever else the pickle put there.
+    pub dtype: Value,
+    pub fortran: bool,
+    /// Bytes, a short string (latin-1 characters are the bytes), or a list (object arrays).
+    pub data: Value,
 }
 
 /// A call recorded as `torch._utils._rebuild_tensor_v2` made it: where the elements are.
@@ -73,6 +112,13 @@ pub enum Node {
     },
     Persistent(Value),
     Tensor(TensorRecipe),
+    /// An array; `None` until a BUILD gives `_reconstruct`'s empty array a state that describes one.
+    Array(Option<ArrayRecipe>),
+    /// `numpy.dtype(code, False, True)`; BUILD's state gives the byte order (`<`, `>`, `|`, `=`).
+    NumpyDType {
+        code: Rc<str>,
+        byte_order: Option<char>,
+    },
 }
 
 /// The result of one pickle: the value it returns, the arena its containers live in, the globals
@@ -250,7 +296,7 @@ impl Machine {
                 let version = r.byte()?;
                 if version > 5 {
                     return Err(Error::Unsupported(format!(
-                        "The pickle uses protocol {version}; patchlens reads 2 to 5."
+                        "The pickle uses protocol {version}; patchlens reads 0 to 5."
                     )));
                 }
             }
@@ -338,23 +384,25 @@ impl Machine {
                 let n = i32::from_le_bytes(r.array()?);
                 let n =
                     u64::try_from(n).map_err(|_| malformed("The pickle gives a string a negative length.".into()))?;
-                let bytes = r.take(n)?;
-                self.push(Value::Str(bytes.iter().map(|&b| b as char).collect::<String>().into()))?;
+                // A Python 2 `str` is bytes; a long one is an array's data.
+                if n > MAX_INLINE_TEXT {
+                    self.push_payload(r, n, Encoding::Raw)?;
+                } else {
+                    let bytes = r.take(n)?;
+                    self.push(Value::Str(bytes.iter().map(|&b| b as char).collect::<String>().into()))?;
+                }
             }
             b'C' => {
                 let n = r.byte()? as u64;
-                r.skip(n)?;
-                self.push(Value::Bytes)?;
+                self.push_payload(r, n, Encoding::Raw)?;
             }
             b'B' => {
                 let n = u32::from_le_bytes(r.array()?) as u64;
-                r.skip(n)?;
-                self.push(Value::Bytes)?;
+                self.push_payload(r, n, Encoding::Raw)?;
             }
             0x8e | 0x96 => {
                 let n = u64::from_le_bytes(r.array()?);
-                r.skip(n)?;
-                self.push(Value::Bytes)?;
+                self.push_payload(r, n, Encoding::Raw)?;
             }
             b']' => self.push_node(Node::List(Vec::new()))?,
             b')' => self.push_node(Node::Tuple(Vec::new()))?,
@@ -454,9 +502,16 @@ impl Machine {
             b'b' => {
                 let state = self.pop()?;
                 let target = self.top()?.clone();
-                // Dicts (OrderedDict's `_metadata`) and tensors keep no state patchlens needs.
-                if let Some(Node::Object { state: slot, .. }) = self.node_mut(&target) {
-                    *slot = Some(state);
+                // Dicts (OrderedDict's `_metadata`) and tensors keep no state patchlens needs; arrays
+                // and dtypes are described by theirs.
+                match self.node_value(&target) {
+                    Some(Node::Array(None)) => self.build_array(&target, &state)?,
+                    Some(Node::NumpyDType { .. }) => self.build_dtype(&target, &state),
+                    _ => {
+                        if let Some(Node::Object { state: slot, .. }) = self.node_mut(&target) {
+                            *slot = Some(state);
+                        }
+                    }
                 }
             }
             b'P' => {
@@ -502,8 +557,30 @@ impl Machine {
             0x97 => return Err(unsupported("NEXT_BUFFER (out-of-band data)")),
             0x98 => return Err(unsupported("READONLY_BUFFER (out-of-band data)")),
             0x82..=0x84 => return Err(unsupported("EXT (the copyreg extension registry)")),
-            b'S' => return Err(unsupported("STRING (protocol 0)")),
-            b'V' => return Err(unsupported("UNICODE (protocol 0)")),
+            b'S' => {
+                let (start, len, short) = r.line_span(MAX_INLINE_TEXT)?;
+                let payload = Payload { start, len, encoding: Encoding::Escaped };
+                match short {
+                    Some(text) => {
+                        let bytes = escape_decode(&text)
+                            .ok_or_else(|| malformed("The pickle has a STRING that is not a quoted literal.".into()))?;
+                        self.push(Value::Str(bytes.iter().map(|&b| b as char).collect::<String>().into()))?
+                    }
+                    None => self.push(Value::Bytes(payload))?,
+                }
+            }
+            b'V' => {
+                let (start, len, short) = r.line_span(MAX_INLINE_TEXT)?;
+                match short {
+                    Some(text) => {
+                        let text = raw_unicode_escape_decode(&text).ok_or_else(|| {
+                            malformed("The pickle has a UNICODE line with a broken \\u escape.".into())
+                        })?;
+                        self.push(Value::Str(text.into()))?
+                    }
+                    None => self.push(Value::Bytes(Payload { start, len, encoding: Encoding::RawUnicodeEscape }))?,
+                }
+            }
             other => {
                 return Err(malformed(format!("The pickle has an unknown opcode 0x{other:02x}; it may be damaged.")))
             }
@@ -512,8 +589,18 @@ impl Machine {
     }
 
     fn push_text(&mut self, r: &mut PickleReader, n: u64) -> Result<()> {
+        if n > MAX_INLINE_TEXT {
+            return self.push_payload(r, n, Encoding::Utf8);
+        }
         let bytes = r.take(n)?;
         self.push(Value::Str(String::from_utf8_lossy(&bytes).into()))
+    }
+
+    /// Steps over `n` payload bytes, pushing where they lie.
+    fn push_payload(&mut self, r: &mut PickleReader, n: u64, encoding: Encoding) -> Result<()> {
+        let start = r.position();
+        r.skip(n)?;
+        self.push(Value::Bytes(Payload { start, len: n, encoding }))
     }
 
     fn opaque(&mut self, class: Value, args: Value) -> Result<Value> {
@@ -549,6 +636,9 @@ pub fn unpickle_bytes(bytes: &[u8]) -> Result<Unpickled> {
 
 #[path = "pickle_globals.rs"]
 mod globals;
+#[path = "pickle_text.rs"]
+mod text;
+pub use text::{escape_decode, latin1_bytes, raw_unicode_escape_decode, utf8_latin1_bytes};
 #[path = "pickle_reader.rs"]
 mod reader;
 pub use globals::Allowed;

@@ -1,7 +1,7 @@
 //! The pickle globals patchlens gives a meaning to, as data in one table, and what calling each
 //! means. Every other global is never called: it stays a named, opaque object.
 
-use super::{as_count, malformed, Machine, Node, TensorRecipe, Value, MAX_REFUSED};
+use super::{as_count, malformed, ArrayRecipe, Machine, Node, TensorRecipe, Value, MAX_RANK, MAX_REFUSED};
 use crate::error::Result;
 
 /// What an allowed global means when the pickle calls it (or names it).
@@ -26,6 +26,17 @@ pub enum Allowed {
     Storage(&'static str, usize),
     /// A `torch.float32`-style dtype object: the same as its storage class.
     DType(&'static str, usize),
+    /// `numpy...multiarray._reconstruct(ndarray, (0,), b'b')`: an empty array that BUILD's state
+    /// `(version, shape, dtype, is_fortran, data)` describes (numpy's `array_setstate`).
+    NumpyReconstruct,
+    /// `numpy...numeric._frombuffer(buffer, dtype, shape, order)`: protocol 5's arrays.
+    NumpyFromBuffer,
+    /// `numpy...multiarray.scalar(dtype, bytes)`: a numpy scalar, a 0-d array.
+    NumpyScalar,
+    /// `numpy.dtype(code, align, copy)`; BUILD's state gives the byte order.
+    NumpyDType,
+    /// `numpy.ndarray`, only ever named as `_reconstruct`'s first argument.
+    NumpyClass,
 }
 
 /// Every global the unpickler gives a meaning to. Anything else is never called: it becomes an
@@ -41,6 +52,9 @@ pub const ALLOWED_GLOBALS: &[(&str, &str, Allowed)] = &[
     ("builtins", "set", Allowed::Set),
     ("builtins", "frozenset", Allowed::Set),
     ("__builtin__", "set", Allowed::Set),
+    // paddle.save writes a tensor as `tuple((name, ndarray))`; tuple(a_tuple) is that tuple.
+    ("builtins", "tuple", Allowed::FirstArg),
+    ("__builtin__", "tuple", Allowed::FirstArg),
     ("_codecs", "encode", Allowed::Encode),
     ("torch.jit._pickle", "build_intlist", Allowed::FirstArg),
     ("torch.jit._pickle", "build_doublelist", Allowed::FirstArg),
@@ -72,6 +86,19 @@ pub const ALLOWED_GLOBALS: &[(&str, &str, Allowed)] = &[
     ("torch", "int32", Allowed::DType("int32", 4)),
     ("torch", "uint8", Allowed::DType("uint8", 1)),
     ("torch", "bool", Allowed::DType("bool", 1)),
+    // numpy 1.x names its C module numpy.core.multiarray, numpy 2.x numpy._core.multiarray.
+    ("numpy.core.multiarray", "_reconstruct", Allowed::NumpyReconstruct),
+    ("numpy._core.multiarray", "_reconstruct", Allowed::NumpyReconstruct),
+    ("numpy.core.numeric", "_frombuffer", Allowed::NumpyFromBuffer),
+    ("numpy._core.numeric", "_frombuffer", Allowed::NumpyFromBuffer),
+    ("numpy.core.multiarray", "scalar", Allowed::NumpyScalar),
+    ("numpy._core.multiarray", "scalar", Allowed::NumpyScalar),
+    ("numpy", "dtype", Allowed::NumpyDType),
+    ("numpy.core.multiarray", "dtype", Allowed::NumpyDType),
+    ("numpy._core.multiarray", "dtype", Allowed::NumpyDType),
+    ("numpy", "ndarray", Allowed::NumpyClass),
+    ("numpy.core.multiarray", "ndarray", Allowed::NumpyClass),
+    ("numpy._core.multiarray", "ndarray", Allowed::NumpyClass),
 ];
 
 impl Machine {
@@ -93,7 +120,7 @@ impl Machine {
         }
     }
 
-    fn node_value(&self, value: &Value) -> Option<&Node> {
+    pub(super) fn node_value(&self, value: &Value) -> Option<&Node> {
         match value {
             Value::Node(i) => self.nodes.get(*i),
             _ => None,
@@ -158,8 +185,40 @@ impl Machine {
                 let node = if allowed == Allowed::Size { Node::Tuple(items) } else { Node::Set(items) };
                 Some(self.add_node(node)?)
             }
-            Allowed::Encode => Some(Value::Bytes),
-            Allowed::Storage(..) | Allowed::DType(..) => None,
+            // latin-1 turns each character into the byte it stands for: the text is the data.
+            Allowed::Encode => args.into_iter().next(),
+            Allowed::NumpyReconstruct => Some(self.add_node(Node::Array(None))?),
+            Allowed::NumpyDType => match args.first() {
+                Some(Value::Str(code)) => {
+                    Some(self.add_node(Node::NumpyDType { code: code.clone(), byte_order: None })?)
+                }
+                _ => None,
+            },
+            Allowed::NumpyFromBuffer => {
+                let recipe = match args.as_slice() {
+                    [data, dtype, shape, order, ..] => self.shape_of(shape).map(|shape| ArrayRecipe {
+                        shape,
+                        dtype: dtype.clone(),
+                        fortran: matches!(order, Value::Str(o) if &**o == "F"),
+                        data: data.clone(),
+                    }),
+                    _ => None,
+                };
+                Some(self.add_node(Node::Array(recipe))?)
+            }
+            Allowed::NumpyScalar => {
+                let recipe = match args.as_slice() {
+                    [dtype, data, ..] => Some(ArrayRecipe {
+                        shape: Vec::new(),
+                        dtype: dtype.clone(),
+                        fortran: false,
+                        data: data.clone(),
+                    }),
+                    _ => None,
+                };
+                Some(self.add_node(Node::Array(recipe))?)
+            }
+            Allowed::Storage(..) | Allowed::DType(..) | Allowed::NumpyClass => None,
         })
     }
 
@@ -174,5 +233,52 @@ impl Machine {
         }
         let recipe = TensorRecipe { storage: storage.clone(), offset, shape, stride };
         self.add_node(Node::Tensor(recipe))
+    }
+}
+
+impl Machine {
+    /// An array's shape: a tuple of at most [`MAX_RANK`] non-negative integers.
+    fn shape_of(&self, value: &Value) -> Option<Vec<usize>> {
+        let items = self.tuple_items(value)?;
+        if items.len() > MAX_RANK {
+            return None;
+        }
+        items.iter().map(as_count).collect()
+    }
+
+    /// BUILD on `_reconstruct`'s empty array: numpy's `array_setstate` takes `(version, shape, dtype,
+    /// is_fortran, data)`, or the 4-tuple without the version that old numpy wrote. A state that is
+    /// neither leaves the array undescribed, for the container to report.
+    pub(super) fn build_array(&mut self, target: &Value, state: &Value) -> Result<()> {
+        let Some(items) = self.tuple_items(state) else { return Ok(()) };
+        let rest = match items.as_slice() {
+            [Value::Int(_), rest @ ..] if rest.len() == 4 => rest,
+            rest if rest.len() == 4 => rest,
+            _ => return Ok(()),
+        };
+        let [shape, dtype, fortran, data] = rest else { return Ok(()) };
+        let fortran = match fortran {
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            _ => return Ok(()),
+        };
+        let Some(shape) = self.shape_of(shape) else { return Ok(()) };
+        let recipe = ArrayRecipe { shape, dtype: dtype.clone(), fortran, data: data.clone() };
+        if let Some(node) = self.node_mut(target) {
+            *node = Node::Array(Some(recipe));
+        }
+        Ok(())
+    }
+
+    /// BUILD on a dtype: its state `(version, byteorder, subarray, names, fields, elsize, alignment,
+    /// flags[, metadata])` gives the byte order as one character.
+    pub(super) fn build_dtype(&mut self, target: &Value, state: &Value) {
+        let order = match self.tuple_items(state).as_deref() {
+            Some([_, Value::Str(order), ..]) => order.chars().next().filter(|_| order.chars().count() == 1),
+            _ => None,
+        };
+        if let (Some(order), Some(Node::NumpyDType { byte_order, .. })) = (order, self.node_mut(target)) {
+            *byte_order = Some(order);
+        }
     }
 }

@@ -7,6 +7,10 @@ use crate::source::{read_vec, ByteSource};
 
 /// Bytes fetched per read when the pickle is streamed from the file (legacy format).
 const READ_CHUNK: usize = 64 << 10;
+/// Bytes fetched first after stepping over a payload: what follows is usually the next key and array
+/// header (a few hundred bytes) and then the next payload, so a full chunk would mostly be data unread.
+/// Each further read doubles, back up to [`READ_CHUNK`].
+const AFTER_SKIP_CHUNK: usize = 4 << 10;
 /// Text arguments (GLOBAL names, INT/LONG/FLOAT digits) are short lines.
 const MAX_LINE: usize = 4096;
 
@@ -20,6 +24,8 @@ pub struct PickleReader<'a> {
     capped: bool,
     buffer: Vec<u8>,
     buffer_start: u64,
+    /// Bytes the next refill fetches.
+    chunk: usize,
 }
 
 impl<'a> PickleReader<'a> {
@@ -34,6 +40,22 @@ impl<'a> PickleReader<'a> {
             capped: cap_end < source.len(),
             buffer: Vec::new(),
             buffer_start: start,
+            chunk: READ_CHUNK,
+        }
+    }
+
+    /// A reader of every byte from `start` to the source's end: a pickle that holds its arrays' data
+    /// (NumPy) is as long as the file, and its payloads are stepped over, not read.
+    pub fn to_end(source: &'a dyn ByteSource, start: u64) -> Self {
+        let end = source.len();
+        PickleReader {
+            source,
+            pos: start,
+            end,
+            capped: false,
+            buffer: Vec::new(),
+            buffer_start: start,
+            chunk: READ_CHUNK,
         }
     }
 
@@ -56,7 +78,7 @@ impl<'a> PickleReader<'a> {
         let in_buffer = self.pos - self.buffer_start.min(self.pos);
         let from = usize::try_from(in_buffer).unwrap_or(usize::MAX);
         if self.pos < self.buffer_start || from.saturating_add(n) > self.buffer.len() {
-            let chunk = (self.end - self.pos).min(READ_CHUNK.max(n) as u64) as usize;
+            let chunk = (self.end - self.pos).min(self.next_chunk().max(n) as u64) as usize;
             self.buffer = read_vec(self.source, self.pos, chunk)?;
             self.buffer_start = self.pos;
             let out = self.buffer[..n].to_vec();
@@ -71,7 +93,18 @@ impl<'a> PickleReader<'a> {
     /// Steps over `n` bytes whose contents are never needed (bytes objects), without reading them.
     pub(super) fn skip(&mut self, n: u64) -> Result<()> {
         self.pos = self.pos.checked_add(n).filter(|&e| e <= self.end).ok_or_else(|| self.past_end())?;
+        let buffer_end = self.buffer_start.saturating_add(self.buffer.len() as u64);
+        if self.pos > buffer_end {
+            self.chunk = AFTER_SKIP_CHUNK;
+        }
         Ok(())
+    }
+
+    /// The size of the next refill; refills after it grow.
+    fn next_chunk(&mut self) -> usize {
+        let chunk = self.chunk;
+        self.chunk = (chunk * 2).min(READ_CHUNK);
+        chunk
     }
 
     pub(super) fn byte(&mut self) -> Result<u8> {
@@ -82,6 +115,41 @@ impl<'a> PickleReader<'a> {
         let mut out = [0u8; N];
         out.copy_from_slice(&self.take(N as u64)?);
         Ok(out)
+    }
+
+    /// A newline-terminated argument of any length (protocol 0's STRING and UNICODE): where it lies,
+    /// without the newline, and its bytes if there are at most `keep` of them. A long one is scanned in
+    /// buffer-sized reads and never held.
+    pub(super) fn line_span(&mut self, keep: u64) -> Result<(u64, u64, Option<Vec<u8>>)> {
+        let start = self.pos;
+        let mut kept = Vec::new();
+        loop {
+            if self.pos >= self.end {
+                return Err(self.past_end());
+            }
+            let in_buffer = self.pos.checked_sub(self.buffer_start).and_then(|d| usize::try_from(d).ok());
+            let from = match in_buffer {
+                Some(from) if from < self.buffer.len() => from,
+                _ => {
+                    let chunk = (self.end - self.pos).min(self.next_chunk() as u64) as usize;
+                    self.buffer = read_vec(self.source, self.pos, chunk)?;
+                    self.buffer_start = self.pos;
+                    0
+                }
+            };
+            let rest = &self.buffer[from..];
+            let newline = rest.iter().position(|&b| b == b'\n');
+            let part = &rest[..newline.unwrap_or(rest.len())];
+            let len = self.pos - start + part.len() as u64;
+            if len <= keep {
+                kept.extend_from_slice(part);
+            }
+            self.pos += part.len() as u64;
+            if newline.is_some() {
+                self.pos += 1;
+                return Ok((start, len, (len <= keep).then_some(kept)));
+            }
+        }
     }
 
     /// A newline-terminated text argument, without the newline.

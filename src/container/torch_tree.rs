@@ -120,7 +120,7 @@ pub fn find_tensors(pickle: &Unpickled, prefix: &str, tree: &mut Tree) {
                 children
                     .extend(entries.iter().enumerate().map(|(i, (k, v))| (v.clone(), Some(key_text(pickle, k, i)))));
             }
-            Node::Global { .. } | Node::Persistent(_) => {}
+            Node::Global { .. } | Node::Persistent(_) | Node::Array(_) | Node::NumpyDType { .. } => {}
         }
         for (child, segment) in children.into_iter().rev() {
             let child_path = match segment {
