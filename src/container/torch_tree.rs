@@ -122,6 +122,13 @@ pub fn find_tensors(pickle: &Unpickled, prefix: &str, tree: &mut Tree) {
             }
             Node::Global { .. } | Node::Persistent(_) | Node::Array(_) | Node::NumpyDType { .. } => {}
         }
+        // Children count as visits when pushed: a list that holds itself thousands of times would
+        // otherwise push thousands of entries per visit.
+        visits = visits.saturating_add(children.len());
+        if visits > MAX_WALK_VISITS {
+            tree.truncated = true;
+            return;
+        }
         for (child, segment) in children.into_iter().rev() {
             let child_path = match segment {
                 Some(text) => {
@@ -258,4 +265,22 @@ pub fn tree_notes(refused: &[String], tree: &Tree) -> Vec<String> {
         notes.push("The pickle's object graph is larger than patchlens walks; some tensors may be missing.".into());
     }
     notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::pickle::unpickle_bytes;
+
+    #[test]
+    fn a_list_holding_itself_many_times_stops_at_the_walk_limit() {
+        // [] memoised as 0, then MARK, 5000 × BINGET 0, APPENDS: every visit would queue 5000 more.
+        let mut bytes = b"\x80\x02]q\x00(".to_vec();
+        bytes.extend(std::iter::repeat_n(*b"h\x00", 5000).flatten());
+        bytes.extend(b"e.");
+        let pickle = unpickle_bytes(&bytes).unwrap();
+        let mut tree = Tree::default();
+        find_tensors(&pickle, "", &mut tree);
+        assert!(tree.truncated && tree.tensors.is_empty());
+    }
 }
