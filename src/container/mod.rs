@@ -3,6 +3,15 @@
 //! and one line in [`open`].
 
 pub(crate) mod gguf;
+pub(crate) mod hdf5;
+mod hdf5_attribute;
+mod hdf5_btree;
+mod hdf5_cursor;
+mod hdf5_data;
+mod hdf5_group;
+mod hdf5_header;
+mod hdf5_heap;
+mod hdf5_message;
 pub(crate) mod npy;
 mod npz;
 pub(crate) mod onnx;
@@ -121,6 +130,9 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if magic.starts_with(gguf::MAGIC) {
         return Ok(Box::new(gguf::Gguf::open(source)?));
     }
+    if hdf5::looks_like(&magic) {
+        return Ok(Box::new(hdf5::Hdf5::open(source)?));
+    }
     if safetensors::looks_like(&magic) {
         return Ok(Box::new(safetensors::Safetensors::open(source)?));
     }
@@ -129,7 +141,7 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
         return Ok(Box::new(onnx::Onnx::open(source, companions)?));
     }
     Err(Error::UnknownFormat(
-        "This file is not a checkpoint patchlens can read: it is not a PyTorch, safetensors, GGUF or ONNX file, nor a NumPy .npz or .npy.".into(),
+        "This file is not a checkpoint patchlens can read: it is not a PyTorch, safetensors, GGUF, ONNX or HDF5 file, nor a NumPy .npz or .npy.".into(),
     ))
 }
 
