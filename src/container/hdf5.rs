@@ -63,6 +63,8 @@ pub(crate) struct Dataset {
     pub(crate) datatype_is_float: bool,
     pub(crate) byte_order: crate::tensor::ByteOrder,
     pub(crate) storage: Storage,
+    /// Why it cannot be read although it can be listed (a filter patchlens lacks).
+    pub(crate) refusal: Option<Error>,
 }
 
 pub(crate) struct Hdf5File {
@@ -100,25 +102,25 @@ impl Hdf5File {
         let mut c = Cursor::new(&head, "superblock");
         c.skip(8)?;
         let version = c.u8()?;
-        let (sizes, base, root) = match version {
+        let (sizes, root) = match version {
             0 | 1 => {
                 c.skip(4)?;
                 let sizes = Sizes { offset: usize::from(c.u8()?), length: usize::from(c.u8()?) };
                 check_sizes(sizes)?;
                 c.skip(1 + 4 + 4 + if version == 1 { 4 } else { 0 })?;
-                let base = c.address(sizes)?.unwrap_or(0);
+                c.address(sizes)?; // base address: see `base` below
                 c.skip(3 * sizes.offset)?;
                 // The root group's symbol table entry: link name offset, then its header address.
                 c.skip(sizes.offset)?;
-                (sizes, base, c.address(sizes)?)
+                (sizes, c.address(sizes)?)
             }
             2 | 3 => {
                 let sizes = Sizes { offset: usize::from(c.u8()?), length: usize::from(c.u8()?) };
                 check_sizes(sizes)?;
                 c.skip(1)?;
-                let base = c.address(sizes)?.unwrap_or(0);
+                c.address(sizes)?; // base address: see `base` below
                 c.skip(2 * sizes.offset)?;
-                (sizes, base, c.address(sizes)?)
+                (sizes, c.address(sizes)?)
             }
             other => {
                 return Err(Error::Unsupported(format!(
@@ -127,6 +129,9 @@ impl Hdf5File {
             }
         };
         let root = root.ok_or_else(|| malformed("This HDF5 file has no root group."))?;
+        // Addresses count from the superblock, wherever a user block put it, as the HDF5 library
+        // does when the stored base address disagrees with where the signature was found.
+        let base = start;
         let file = Hdf5File {
             source,
             sizes,
@@ -296,9 +301,12 @@ impl Hdf5File {
         let dims = dims.unwrap_or_else(|| vec![0]);
         let layout =
             message::layout(&find(kind::LAYOUT, "data layout")?.data, self.sizes, dims.len()).map_err(within)?;
-        let filters = match header.first(kind::FILTERS) {
-            Some(m) => message::filters(&m.data).map_err(within)?,
-            None => Vec::new(),
+        // A filter patchlens lacks makes the dataset unreadable, not unlistable: it fails on read.
+        let (filters, refusal) = match header.first(kind::FILTERS).map(|m| message::filters(&m.data)) {
+            Some(Ok(filters)) => (filters, None),
+            Some(Err(e @ Error::Unsupported(_))) => (Vec::new(), Some(within(e))),
+            Some(Err(e)) => return Err(within(e)),
+            None => (Vec::new(), None),
         };
         if let Layout::Chunked { chunk, .. } = &layout {
             if chunk.len() != dims.len() {
@@ -317,11 +325,15 @@ impl Hdf5File {
         };
         let element_size = datatype.size().max(1);
         let info = TensorInfo { name: name.to_string(), dtype: datatype.dtype(), shape };
-        Ok(Dataset { info, datatype_is_float, byte_order, storage: Storage { dims, element_size, layout, filters } })
+        let storage = Storage { dims, element_size, layout, filters };
+        Ok(Dataset { info, datatype_is_float, byte_order, storage, refusal })
     }
 
     /// A dataset's values; reads only its own bytes.
     pub(crate) fn read(&self, dataset: &Dataset) -> Result<Tensor> {
+        if let Some(refusal) = &dataset.refusal {
+            return Err(refusal.clone());
+        }
         let info = dataset.info.clone();
         let size = info.dtype.float_size().filter(|_| dataset.datatype_is_float).ok_or_else(|| {
             Error::NotDrawable(format!(

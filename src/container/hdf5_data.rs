@@ -198,7 +198,7 @@ fn unfilter(mut data: Vec<u8>, filters: &[Filter], mask: u32, chunk_bytes: usize
 }
 
 /// Inflates a zlib stream into at most `limit` bytes: output beyond the chunk size is a deflate bomb.
-fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>> {
+pub(super) fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>> {
     // One byte of room past the limit tells a stream that fits from one that overflows.
     let mut out = vec![0u8; limit + 1];
     let mut inflater = Decompress::new(true);
