@@ -188,8 +188,11 @@ pub fn hdf5(data: &[u8]) {
     walk(&file);
     if let Ok(raw) = Hdf5File::open(Rc::new(SliceSource(data.to_vec()))) {
         let root = raw.root();
-        for object in std::iter::once(root).chain(raw.children(root).unwrap_or_default().into_iter().map(|l| l.target))
-        {
+        let links = raw.children(root).unwrap_or_default();
+        for link in links.iter().take(MAX_TENSORS_READ) {
+            let _ = raw.lookup(&format!("{}/{}", link.name, link.name));
+        }
+        for object in std::iter::once(root).chain(links.into_iter().map(|l| l.target)).take(MAX_TENSORS_READ) {
             for name in raw.attribute_names(object).unwrap_or_default().iter().take(MAX_TENSORS_READ) {
                 let _ = raw.attribute(object, name);
             }

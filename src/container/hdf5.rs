@@ -76,12 +76,14 @@ pub(crate) struct Hdf5File {
     root: ObjectRef,
     pages: RefCell<HashMap<u64, Rc<[u8]>>>,
     headers: RefCell<HashMap<u64, Rc<ObjectHeader>>>,
-    pub(super) global_heaps: RefCell<HashMap<u64, Rc<Vec<u8>>>>,
+    pub(super) global_heaps: RefCell<HashMap<u64, Rc<super::hdf5_header::GlobalCollection>>>,
 }
 
 /// Where the superblock may start: 0, then 512, 1024, 2048, … (after a user block).
 fn signature_offsets() -> impl Iterator<Item = u64> {
-    std::iter::once(0).chain(std::iter::successors(Some(512u64), |&at| Some(at * 2))).take_while(|&at| at <= MAX_USER_BLOCK)
+    std::iter::once(0)
+        .chain(std::iter::successors(Some(512u64), |&at| Some(at * 2)))
+        .take_while(|&at| at <= MAX_USER_BLOCK)
 }
 
 /// True if an HDF5 signature starts `head` (the file's first bytes) or a user-block boundary in it.
@@ -101,7 +103,8 @@ impl Hdf5File {
                 break;
             }
         }
-        let start = start.ok_or_else(|| Error::UnknownFormat("This file has no HDF5 signature where one belongs.".into()))?;
+        let start =
+            start.ok_or_else(|| Error::UnknownFormat("This file has no HDF5 signature where one belongs.".into()))?;
         let head = read_vec(&*source, start, (len - start).min(256) as usize)?;
         let mut c = Cursor::new(&head, "superblock");
         c.skip(8)?;
@@ -208,7 +211,7 @@ impl Hdf5File {
     /// Up to `len` metadata bytes at `address`, fewer if the file ends first.
     pub(super) fn meta_upto(&self, address: u64, len: usize, what: &'static str) -> Result<Vec<u8>> {
         let available = self.source.len().saturating_sub(self.base.saturating_add(address));
-        self.meta(address, len.min(available as usize), what)
+        self.meta(address, len.min(usize::try_from(available).unwrap_or(usize::MAX)), what)
     }
 
     /// Dataset bytes: one read, never cached.

@@ -126,13 +126,11 @@ fn read_chunked(file: &Hdf5File, storage: &Storage, chunk: &[u64], index: &Chunk
     Ok(out)
 }
 
-/// A fixed array index's entries, one per chunk: address, and stored size and mask when filtered.
-fn fixed_array(
-    file: &Hdf5File,
-    address: u64,
-    count: u64,
-    filtered: bool,
-) -> Result<Vec<(Option<u64>, Option<u64>, u32)>> {
+/// One fixed array entry: the chunk's address (`None`: never written), stored size and filter mask.
+type ArrayEntry = (Option<u64>, Option<u64>, u32);
+
+/// A fixed array index's entries, one per chunk.
+fn fixed_array(file: &Hdf5File, address: u64, count: u64, filtered: bool) -> Result<Vec<ArrayEntry>> {
     let sizes = file.sizes();
     let head = file.meta(address, 8 + sizes.length + sizes.offset, "fixed array header")?;
     let mut c = Cursor::new(&head, "fixed array header");
