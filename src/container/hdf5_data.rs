@@ -196,18 +196,21 @@ fn unfilter(mut data: Vec<u8>, filters: &[Filter], mask: u32, chunk_bytes: usize
 }
 
 /// Inflates a zlib stream into at most `limit` bytes: output beyond the chunk size is a deflate bomb.
+/// The buffer grows with the output, so a small hostile chunk claiming a huge size allocates little.
 pub(super) fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>> {
     // One byte of room past the limit tells a stream that fits from one that overflows.
-    let mut out = vec![0u8; limit + 1];
+    let room = limit.saturating_add(1);
+    let mut out = vec![0u8; input.len().saturating_mul(4).max(4096).min(room)];
     let mut inflater = Decompress::new(true);
     let damaged = || malformed("An HDF5 chunk's deflate data is damaged.");
+    // Streaming (not `Finish`): miniz gives up on a one-shot inflate whose first buffer is too small.
     loop {
         let (in_at, out_at) = (inflater.total_in() as usize, inflater.total_out() as usize);
         let status = inflater
             .decompress(
                 input.get(in_at..).unwrap_or(&[]),
                 out.get_mut(out_at..).unwrap_or(&mut []),
-                FlushDecompress::Finish,
+                FlushDecompress::None,
             )
             .map_err(|_| damaged())?;
         let produced = inflater.total_out() as usize;
@@ -221,6 +224,7 @@ pub(super) fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>> {
                     "An HDF5 chunk inflates to more than its {limit} bytes; the file is damaged or hostile."
                 )))
             }
+            _ if produced == out.len() => out.resize(out.len().saturating_mul(2).min(room), 0),
             _ if produced == out_at && inflater.total_in() as usize == in_at => return Err(damaged()),
             _ => {}
         }
