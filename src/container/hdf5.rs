@@ -37,6 +37,9 @@ const MAX_CACHED_HEADERS: usize = 4096;
 const MAX_DEPTH: usize = 64;
 /// Objects (groups and datasets) listed in one file.
 const MAX_OBJECTS: usize = 200_000;
+/// Root attributes shown in the note, and characters of each value: a note is one short sentence.
+const MAX_NOTE_ENTRIES: usize = 6;
+const MAX_NOTE_VALUE_CHARS: usize = 60;
 
 /// An object (group or dataset) in the file: its header's address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -372,6 +375,36 @@ pub struct Hdf5 {
     file: Hdf5File,
     names: Vec<String>,
     datasets: Vec<Result<Dataset>>,
+    notes: Vec<String>,
+}
+
+/// The root group's attributes as one sentence (`keras_version = 2.15.0; layer_names = 3 strings`);
+/// `None` when it has none or they cannot be read (the listing does not depend on them).
+fn root_note(file: &Hdf5File) -> Option<String> {
+    let names = file.attribute_names(file.root()).ok().filter(|n| !n.is_empty())?;
+    let shown: Vec<String> = names
+        .iter()
+        .take(MAX_NOTE_ENTRIES)
+        .map(|name| {
+            let value = match file.attribute(file.root(), name) {
+                Ok(Some(Attribute::Strings(s))) if s.len() == 1 => s[0].clone(),
+                Ok(Some(Attribute::Strings(s))) => format!("{} strings", s.len()),
+                Ok(Some(Attribute::Ints(v))) if v.len() == 1 => v[0].to_string(),
+                Ok(Some(Attribute::Floats(v))) if v.len() == 1 => v[0].to_string(),
+                Ok(Some(Attribute::Ints(v))) => format!("{} integers", v.len()),
+                Ok(Some(Attribute::Floats(v))) => format!("{} numbers", v.len()),
+                Ok(Some(Attribute::Other(what))) => what,
+                Ok(None) | Err(_) => "unreadable".into(),
+            };
+            let cut: String = value.chars().take(MAX_NOTE_VALUE_CHARS).collect();
+            let ellipsis = if cut.len() < value.len() { "…" } else { "" };
+            format!("{name} = {cut}{ellipsis}")
+        })
+        .collect();
+    let more = names.len().saturating_sub(MAX_NOTE_ENTRIES);
+    let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+    let text = format!("HDF5 attributes of the file: {}{more}", shown.join("; "));
+    Some(if text.ends_with('.') { text } else { text + "." })
 }
 
 impl Hdf5 {
@@ -409,7 +442,8 @@ impl Hdf5 {
                 }
             }
         }
-        Ok(Hdf5 { file, names, datasets })
+        let notes = root_note(&file).into_iter().collect();
+        Ok(Hdf5 { file, names, datasets, notes })
     }
 
     fn dataset(&self, index: usize) -> Result<&Dataset> {
@@ -445,6 +479,10 @@ impl Container for Hdf5 {
 
     fn read(&self, index: usize) -> Result<Tensor> {
         self.file.read(self.dataset(index)?)
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
     }
 }
 

@@ -41,6 +41,10 @@ fn reads_an_earliest_file_symbol_tables_and_v1_headers() {
     assert_eq!(file.info(3).unwrap().dtype, DType::Other("int32".into()));
     assert!(matches!(file.read(3), Err(Error::NotDrawable(_))));
     assert_eq!((file.format(), file.layout_is_stated()), ("hdf5", false));
+    assert_eq!(
+        file.notes(),
+        ["HDF5 attributes of the file: count = -3; keras_version = 2.15.0; layer_names = 2 strings; scale = 2 numbers."]
+    );
 }
 
 #[test]
@@ -109,6 +113,10 @@ fn reads_dense_links_and_attributes() {
     assert_eq!(
         file.attribute(file.root(), "names").unwrap(),
         Some(Attribute::Strings(vec!["a".into(), "bb".into(), "ccc".into()]))
+    );
+    let notes = open_bytes(seed("dense.h5")).unwrap().notes();
+    assert!(
+        notes[0].starts_with("HDF5 attributes of the file: attr00 = value 0;") && notes[0].ends_with("(and 7 more).")
     );
     let w = file.lookup("w05").unwrap().unwrap();
     assert_eq!(values(&file.read(&file.dataset(w, "w05").unwrap()).unwrap()), vec![5.0, 5.0]);
