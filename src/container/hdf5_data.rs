@@ -1,6 +1,7 @@
 //! A dataset's element bytes: compact (in the header), contiguous (one read) or chunked (the chunk
 //! index, then each chunk: inflated within its size, unshuffled, and copied into place, the parts past
-//! the dataset's edge dropped). Chunks never written read as zeros (h5py's default fill value).
+//! the dataset's edge dropped). Chunks never written read as zeros (h5py's default fill value); a
+//! dataset with no storage at all is refused.
 
 use super::hdf5::Hdf5File;
 use super::hdf5_btree::v1_leaves;
@@ -28,7 +29,7 @@ pub(super) fn read_bytes(file: &Hdf5File, storage: &Storage, len: usize) -> Resu
             .get(..len)
             .map(<[u8]>::to_vec)
             .ok_or_else(|| malformed("An HDF5 compact dataset holds fewer bytes than its shape needs.")),
-        Layout::Contiguous { address: None, .. } => Ok(vec![0; len]),
+        Layout::Contiguous { address: None, .. } => Err(never_written()),
         Layout::Contiguous { address: Some(address), size } => {
             if (*size) < len as u64 {
                 return Err(malformed(format!("An HDF5 dataset stores {size} bytes but its shape needs {len}.")));
@@ -37,6 +38,14 @@ pub(super) fn read_bytes(file: &Hdf5File, storage: &Storage, len: usize) -> Resu
         }
         Layout::Chunked { chunk, index } => read_chunked(file, storage, chunk, index, len),
     }
+}
+
+/// A dataset with no storage allocated holds only its fill value: nothing worth drawing, and a tiny
+/// hostile file could otherwise make the reader allocate the largest tensor it accepts.
+fn never_written() -> Error {
+    Error::NotDrawable(
+        "This HDF5 dataset was never written (no storage is allocated for it); it holds only its fill value.".into(),
+    )
 }
 
 /// A chunk's place: its first element's coordinates, file address, stored size and filter mask.
@@ -109,6 +118,9 @@ fn read_chunked(file: &Hdf5File, storage: &Storage, chunk: &[u64], index: &Chunk
             )))
         }
     };
+    if chunks.is_empty() && len > 0 {
+        return Err(never_written());
+    }
     if chunks.len() as u64 > count {
         return Err(malformed("An HDF5 chunk index lists more chunks than the dataset has."));
     }

@@ -157,6 +157,8 @@ fn refuses_what_it_does_not_read_by_name() {
     assert!(err("lzf").contains("LZF"));
     assert!(err("checksummed").contains("Fletcher32"));
     assert_eq!(values(&read_named(&file, "plain").unwrap()), ramp(9.0, 2));
+    assert!(err("unwritten").contains("never written"));
+    assert!(err("unwritten_chunks").contains("never written"));
 }
 
 /// One sentence: ends with a full stop, no line breaks, no panic text.

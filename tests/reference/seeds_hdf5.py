@@ -53,12 +53,15 @@ def write(outdir):
         a = f.create_group("a")
         a.create_group("b")["w"] = kernel((2,), "<f4", 10)
         a["b"]["up"] = a
-    # What is refused, by name: an extensible-array index (unlimited dimension), LZF, Fletcher32.
+    # What is refused, by name: an extensible-array index (unlimited dimension), LZF, Fletcher32, and
+    # datasets never written (no storage allocated).
     with h5py.File(outdir / "refused.h5", "w", libver="latest") as f:
         f.create_dataset("growable", data=kernel((4, 2)), maxshape=(None, 2), chunks=(2, 2))
         f.create_dataset("lzf", data=kernel((4, 2)), chunks=(2, 2), compression="lzf")
         f.create_dataset("checksummed", data=kernel((4, 2)), chunks=(2, 2), fletcher32=True)
         f.create_dataset("plain", data=kernel((2,), "<f4", 9))
+        f.create_dataset("unwritten", shape=(3, 3, 3, 4), dtype="<f4")
+        f.create_dataset("unwritten_chunks", shape=(3, 3, 3, 4), dtype="<f4", chunks=(3, 3, 3, 2))
     # Dense links and attributes: more than 8 of each in libver latest.
     with h5py.File(outdir / "dense.h5", "w", libver="latest") as f:
         for i in range(12):
