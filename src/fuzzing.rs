@@ -1,15 +1,9 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/`: each feeds arbitrary bytes to one parser.
 //! Any panic here is a bug; errors are the expected outcome for most inputs.
 
+use crate::container::hdf5::{Hdf5, Hdf5File};
 use crate::container::{
-    gguf::Gguf,
-    hdf5::{Hdf5, Hdf5File},
-    npy,
-    onnx::Onnx,
-    pickle,
-    safetensors::Safetensors,
-    zip::ZipArchive,
-    Container, NamedSource,
+    gguf::Gguf, npy, onnx::Onnx, pickle, safetensors::Safetensors, zip::ZipArchive, Container, NamedSource,
 };
 use crate::grid::GridOptions;
 use crate::source::SliceSource;

@@ -4,20 +4,38 @@
 //! chunks). `Hdf5` lists every dataset depth-first by path; `Hdf5File` is the API other containers
 //! (Keras) build on.
 
-use super::hdf5_cursor::{Cursor, Sizes};
-use super::hdf5_data::{read_bytes, Storage};
-use super::hdf5_header::{read_header, ObjectHeader};
-use super::hdf5_message::{self as message, kind, Datatype, Layout};
+// The reader's parts, one structure each, kept beside this file.
+#[path = "hdf5_attribute.rs"]
+mod hdf5_attribute;
+#[path = "hdf5_btree.rs"]
+mod hdf5_btree;
+#[path = "hdf5_cursor.rs"]
+mod hdf5_cursor;
+#[path = "hdf5_data.rs"]
+mod hdf5_data;
+#[path = "hdf5_group.rs"]
+mod hdf5_group;
+#[path = "hdf5_header.rs"]
+mod hdf5_header;
+#[path = "hdf5_heap.rs"]
+mod hdf5_heap;
+#[path = "hdf5_message.rs"]
+mod hdf5_message;
+
 use super::Container;
 use crate::error::{malformed, no_such_index, Error, Result};
 use crate::kernel::KernelLayout;
 use crate::source::{read_vec, ByteSource};
 use crate::tensor::{checked_data_len, decode_floats, MemoryOrder, Tensor, TensorInfo};
+use hdf5_cursor::{Cursor, Sizes};
+use hdf5_data::{read_bytes, Storage};
+use hdf5_header::{read_header, ObjectHeader};
+use hdf5_message::{self as message, kind, Datatype, Layout};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-pub(crate) use super::hdf5_attribute::Attribute;
+pub(crate) use hdf5_attribute::Attribute;
 
 /// The 8-byte HDF5 signature.
 pub(crate) const MAGIC: &[u8] = b"\x89HDF\r\n\x1a\n";
@@ -79,7 +97,7 @@ pub(crate) struct Hdf5File {
     root: ObjectRef,
     pages: RefCell<HashMap<u64, Rc<[u8]>>>,
     headers: RefCell<HashMap<u64, Rc<ObjectHeader>>>,
-    pub(super) global_heaps: RefCell<HashMap<u64, Rc<super::hdf5_header::GlobalCollection>>>,
+    global_heaps: RefCell<HashMap<u64, Rc<hdf5_header::GlobalCollection>>>,
 }
 
 /// Where the superblock may start: 0, then 512, 1024, 2048, … (after a user block).
@@ -159,7 +177,7 @@ impl Hdf5File {
         self.root
     }
 
-    pub(super) fn sizes(&self) -> Sizes {
+    fn sizes(&self) -> Sizes {
         self.sizes
     }
 
@@ -176,7 +194,7 @@ impl Hdf5File {
     }
 
     /// Metadata bytes, served from the page cache.
-    pub(super) fn meta(&self, address: u64, len: usize, _what: &'static str) -> Result<Vec<u8>> {
+    fn meta(&self, address: u64, len: usize, _what: &'static str) -> Result<Vec<u8>> {
         let at = self.absolute(address, len)?;
         if len > MAX_PAGED_READ {
             return read_vec(&*self.source, at, len);
@@ -212,18 +230,18 @@ impl Hdf5File {
     }
 
     /// Up to `len` metadata bytes at `address`, fewer if the file ends first.
-    pub(super) fn meta_upto(&self, address: u64, len: usize, what: &'static str) -> Result<Vec<u8>> {
+    fn meta_upto(&self, address: u64, len: usize, what: &'static str) -> Result<Vec<u8>> {
         let available = self.source.len().saturating_sub(self.base.saturating_add(address));
         self.meta(address, len.min(usize::try_from(available).unwrap_or(usize::MAX)), what)
     }
 
     /// Dataset bytes: one read, never cached.
-    pub(super) fn raw(&self, address: u64, len: usize) -> Result<Vec<u8>> {
+    fn raw(&self, address: u64, len: usize) -> Result<Vec<u8>> {
         let at = self.absolute(address, len)?;
         read_vec(&*self.source, at, len)
     }
 
-    pub(super) fn header(&self, object: ObjectRef) -> Result<Rc<ObjectHeader>> {
+    fn header(&self, object: ObjectRef) -> Result<Rc<ObjectHeader>> {
         if let Some(h) = self.headers.borrow().get(&object.0) {
             return Ok(Rc::clone(h));
         }
@@ -252,7 +270,7 @@ impl Hdf5File {
     /// A group's members, in creation order when the group tracks it, else in name order.
     pub(crate) fn children(&self, group: ObjectRef) -> Result<Vec<Link>> {
         let header = self.header(group)?;
-        let links = super::hdf5_group::links(self, &header)?;
+        let links = hdf5_group::links(self, &header)?;
         links
             .into_iter()
             .map(|(name, address)| {
@@ -270,7 +288,7 @@ impl Hdf5File {
         let mut at = self.root;
         for part in path.split('/').filter(|p| !p.is_empty()) {
             let header = self.header(at)?;
-            let links = super::hdf5_group::links(self, &header)?;
+            let links = hdf5_group::links(self, &header)?;
             match links.into_iter().find(|(name, _)| name == part) {
                 Some((_, Some(address))) => at = ObjectRef(address),
                 _ => return Ok(None),
@@ -281,14 +299,14 @@ impl Hdf5File {
 
     pub(crate) fn attribute_names(&self, object: ObjectRef) -> Result<Vec<String>> {
         let header = self.header(object)?;
-        Ok(super::hdf5_attribute::raw_attributes(self, &header)?.into_iter().map(|(name, _)| name).collect())
+        Ok(hdf5_attribute::raw_attributes(self, &header)?.into_iter().map(|(name, _)| name).collect())
     }
 
     pub(crate) fn attribute(&self, object: ObjectRef, name: &str) -> Result<Option<Attribute>> {
         let header = self.header(object)?;
-        let all = super::hdf5_attribute::raw_attributes(self, &header)?;
+        let all = hdf5_attribute::raw_attributes(self, &header)?;
         match all.into_iter().find(|(n, _)| n == name) {
-            Some((_, message)) => super::hdf5_attribute::decode(self, &message).map(Some),
+            Some((_, message)) => hdf5_attribute::decode(self, &message).map(Some),
             None => Ok(None),
         }
     }

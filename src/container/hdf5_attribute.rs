@@ -2,12 +2,12 @@
 //! → fractal heap, indexed by version 2 B-trees), decoded into the values Keras and h5py write:
 //! fixed-length strings (numpy `S`), variable-length strings (global heap), integers and floats.
 
-use super::hdf5::Hdf5File;
 use super::hdf5_btree::v2_records;
 use super::hdf5_cursor::Cursor;
 use super::hdf5_header::{global_collection, GlobalCollection, ObjectHeader};
 use super::hdf5_heap::FractalHeap;
 use super::hdf5_message::{self as message, kind, Datatype};
+use super::Hdf5File;
 use crate::error::{malformed, Error, Result};
 use crate::tensor::ByteOrder;
 use std::rc::Rc;

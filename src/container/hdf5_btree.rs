@@ -3,8 +3,8 @@
 //! is checked for its signature, its level one below its parent's, and a visited set catches nodes
 //! that point back at themselves or an ancestor.
 
-use super::hdf5::Hdf5File;
 use super::hdf5_cursor::{bytes_for, Cursor};
+use super::Hdf5File;
 use crate::error::{malformed, Error, Result};
 use std::collections::HashSet;
 

@@ -3,10 +3,10 @@
 //! the dataset's edge dropped). Chunks never written read as zeros (h5py's default fill value); a
 //! dataset with no storage at all is refused.
 
-use super::hdf5::Hdf5File;
 use super::hdf5_btree::v1_leaves;
 use super::hdf5_cursor::Cursor;
 use super::hdf5_message::{ChunkIndex, Filter, Layout};
+use super::Hdf5File;
 use crate::error::{malformed, Error, Result};
 use flate2::{Decompress, FlushDecompress, Status};
 

@@ -2,12 +2,12 @@
 //! nodes, names in a local heap), link messages in its header (compact), or a fractal heap indexed by
 //! version 2 B-trees (dense). Ordered by creation order when the group tracks it, else by name.
 
-use super::hdf5::Hdf5File;
 use super::hdf5_btree::{v1_leaves, v2_records};
 use super::hdf5_cursor::Cursor;
 use super::hdf5_header::{heap_name, local_heap, ObjectHeader};
 use super::hdf5_heap::FractalHeap;
 use super::hdf5_message::{self as message, kind, LinkMessage};
+use super::Hdf5File;
 use crate::error::{malformed, Result};
 
 /// Members of one symbol-table node: HDF5 writes at most 2K (K ≤ 32767).

@@ -3,9 +3,9 @@
 //! (variable-length strings). Version 2 checksums are not verified: every field read is bounds-checked
 //! instead, so a damaged header is an error or a wrong listing, never a crash.
 
-use super::hdf5::Hdf5File;
 use super::hdf5_cursor::Cursor;
 use super::hdf5_message::kind;
+use super::Hdf5File;
 use crate::error::{malformed, Error, Result};
 use std::collections::{HashMap, HashSet};
 

@@ -2,8 +2,8 @@
 //! storage its attribute messages. An object is found by descending the doubling table from the root
 //! to the one direct block that holds it, and only the object's bytes are read from there.
 
-use super::hdf5::Hdf5File;
 use super::hdf5_cursor::{bytes_for, bytes_for_bits, Cursor};
+use super::Hdf5File;
 use crate::error::{malformed, Error, Result};
 
 /// Indirect blocks nested inside one another: a heap of 2^64 bytes needs fewer than 64.

@@ -241,10 +241,10 @@ fn a_deflate_bomb_stops_at_the_chunk_size() {
     encoder.write_all(&vec![0u8; 16 << 20]).unwrap();
     let bomb = encoder.finish().unwrap();
     assert!(bomb.len() < 20_000);
-    let text = sentence(super::super::hdf5_data::inflate(&bomb, 4096).unwrap_err());
+    let text = sentence(super::hdf5_data::inflate(&bomb, 4096).unwrap_err());
     assert!(text.contains("more than its 4096 bytes"), "{text}");
-    assert_eq!(super::super::hdf5_data::inflate(&bomb, 16 << 20).unwrap().len(), 16 << 20);
-    assert!(super::super::hdf5_data::inflate(&bomb[..bomb.len() / 2], 16 << 20).is_err());
+    assert_eq!(super::hdf5_data::inflate(&bomb, 16 << 20).unwrap().len(), 16 << 20);
+    assert!(super::hdf5_data::inflate(&bomb[..bomb.len() / 2], 16 << 20).is_err());
 }
 
 #[test]

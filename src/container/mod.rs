@@ -4,14 +4,6 @@
 
 pub(crate) mod gguf;
 pub(crate) mod hdf5;
-mod hdf5_attribute;
-mod hdf5_btree;
-mod hdf5_cursor;
-mod hdf5_data;
-mod hdf5_group;
-mod hdf5_header;
-mod hdf5_heap;
-mod hdf5_message;
 pub(crate) mod npy;
 mod npz;
 pub(crate) mod onnx;
