@@ -4,6 +4,7 @@
 
 pub(crate) mod flatbuf;
 pub(crate) mod gguf;
+pub(crate) mod hdf5;
 pub(crate) mod msgpack;
 pub(crate) mod npy;
 mod npz;
@@ -118,6 +119,8 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     let magic = head.bytes().get(..16).unwrap_or(head.bytes()).to_vec();
     let flax_msgpack = msgpack::looks_like(head.bytes());
     let object_npy_start = numpy_pickle::object_npy_pickle_start(head.bytes());
+    // HDF5's signature may follow a user block (at 512, 1024, 2048, …), so it is looked for in the head.
+    let is_hdf5 = hdf5::looks_like(head.bytes());
     let source: Rc<dyn ByteSource> = Rc::new(head);
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
         // Zip holds npz and PyTorch archives alike; the entry names tell them apart.
@@ -142,6 +145,9 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if tflite::looks_like(&magic) {
         return Ok(Box::new(tflite::Tflite::open(source)?));
     }
+    if is_hdf5 {
+        return Ok(Box::new(hdf5::Hdf5::open(source)?));
+    }
     if safetensors::looks_like(&magic) {
         return Ok(Box::new(safetensors::Safetensors::open(source)?));
     }
@@ -164,7 +170,7 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
         return Ok(Box::new(numpy_pickle::NumpyPickle::open(source, 0)?));
     }
     Err(Error::UnknownFormat(
-        "This file is not a checkpoint patchlens can read: it is not a PyTorch, safetensors, GGUF, ONNX or TFLite file, nor a NumPy .npz or .npy.".into(),
+        "This file is not a checkpoint patchlens can read: it is not a PyTorch, safetensors, Keras / HDF5, TensorFlow, TFLite, Flax msgpack, GGUF or ONNX file, nor a NumPy .npz, .npy or pickle.".into(),
     ))
 }
 
