@@ -3,6 +3,7 @@
 //! and one line in [`open`].
 
 pub(crate) mod gguf;
+mod keras_layout;
 pub(crate) mod npy;
 mod npz;
 pub(crate) mod onnx;
