@@ -12,11 +12,18 @@ pub const KNOWN_NAMES: &[(&str, &str)] = &[
     ("patch_embed.proj.weight", "timm / DINO / DeiT / MAE / EVA patch embedding"),
     ("embeddings.patch_embeddings.projection.weight", "Hugging Face ViT / DINOv2 / BEiT patch embedding"),
     ("embeddings.patch_embedding.weight", "Hugging Face CLIP / SigLIP patch embedding"),
+    ("embeddings/patch_embeddings/projection/kernel", "Hugging Face TF ViT / DeiT patch embedding"),
+    ("embeddings/patch_embedding/kernel", "Hugging Face TF CLIP patch embedding"),
     ("visual.conv1.weight", "OpenAI CLIP / open_clip patch embedding"),
     ("v.patch_embd.weight", "llama.cpp CLIP / LLaVA projector patch embedding"),
     ("patch_embed.weight", "patch embedding"),
     ("conv_root/kernel", "ResNet stem of a hybrid ViT"),
     ("conv1.weight", "CNN stem (ResNet-style conv1)"),
+    ("conv1_conv/kernel", "CNN stem (Keras ResNet)"),
+    ("block1_conv1/kernel", "CNN stem (Keras VGG)"),
+    ("stem_conv/kernel", "CNN stem (Keras EfficientNet)"),
+    ("Conv1/kernel", "CNN stem (Keras MobileNetV2)"),
+    ("conv1/kernel", "CNN stem (Keras conv1)"),
     ("conv_stem.weight", "CNN stem (timm EfficientNet / MobileNet)"),
     ("stem.conv.weight", "CNN stem"),
     ("stem.0.weight", "CNN stem (ConvNeXt)"),
@@ -53,8 +60,13 @@ fn copy_of(name: &str) -> Copy {
     }
 }
 
-/// True for `suffix` itself or `….suffix` / `…/suffix` (not `my_suffix`).
+/// True for `suffix` itself or `….suffix` / `…/suffix` (not `my_suffix`). A TensorFlow variable's
+/// output index (`conv1/kernel:0`, as Keras 2 names weights) is not part of the name.
 fn is_named(name: &str, suffix: &str) -> bool {
+    let name = match name.rsplit_once(':') {
+        Some((base, index)) if !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) => base,
+        _ => name,
+    };
     name.strip_suffix(suffix).is_some_and(|rest| rest.is_empty() || rest.ends_with(['/', '.']))
 }
 
@@ -252,5 +264,25 @@ mod tests {
         assert_eq!(pick_in(&t, KernelLayout::Oihw), Some("stem_weight"));
         assert_eq!(recognize("teacher.conv1.weight"), Some("CNN stem (ResNet-style conv1)"));
         assert_eq!(recognize("myconv1.weight"), None);
+    }
+
+    #[test]
+    fn keras_names_match_with_or_without_an_output_index() {
+        let hwio = |name: &str| info(name, &[16, 16, 3, 8]);
+        for name in [
+            "tf_vi_t_model/vit/embeddings/patch_embeddings/projection/kernel:0",
+            "tf_clip_model/clip/vision_model/embeddings/patch_embedding/kernel:0",
+            "conv1_conv/kernel",
+            "vgg16/block1_conv1/kernel:0",
+            "stem_conv/kernel:0",
+            "Conv1/kernel",
+            "conv1/kernel:12",
+        ] {
+            let t = [hwio("blocks/decoy/kernel"), hwio(name)];
+            assert_eq!(pick(&t), Some(name), "{name}");
+        }
+        // Only a trailing `:<digits>` is an output index.
+        assert_eq!(recognize("conv1/kernel:x"), None);
+        assert_eq!(recognize("conv1/kernel:"), None);
     }
 }
