@@ -34,7 +34,7 @@ impl Keras {
     /// A Keras HDF5 file (Keras 2 or a Keras 3 `.weights.h5`), or `None` for any other HDF5 file.
     pub fn detect(source: Rc<dyn ByteSource>) -> Result<Option<Keras>> {
         let file = Hdf5File::open(source)?;
-        Ok(Self::from_hdf5(file, None))
+        Self::from_hdf5(file)
     }
 
     /// A `.keras` archive whose central directory `container::open` has read.
@@ -70,35 +70,33 @@ impl Keras {
         if let Some(version) = version {
             notes.push(format!("Written by Keras {version}."));
         }
-        let mut keras = Self::keras3(file, config.as_ref());
+        let mut keras = Self::keras3(file, config.as_ref()).map_err(|e| e.within(&format!("the .keras file's {WEIGHTS}")))?;
         notes.append(&mut keras.notes);
         keras.notes = notes;
         Ok(keras)
     }
 
-    fn from_hdf5(file: Hdf5File, config: Option<&ConfigLayer>) -> Option<Keras> {
+    fn from_hdf5(file: Hdf5File) -> Result<Option<Keras>> {
         let tree = FileTree(&file);
         if let Some(base) = keras_layout::keras2_base(&tree) {
             let weights = keras_layout::keras2_weights(&tree, base);
             let notes = keras2_notes(&tree, base);
-            return Some(Self::new(file, "keras", weights, notes));
+            return Ok(Some(Self::new(file, "keras", weights, notes)));
         }
         if keras_layout::is_keras3(&tree) {
-            let mut keras = Self::keras3(file, config);
-            if config.is_none() {
-                keras.notes.push(
-                    "A Keras 3 weights file without its config: layers are listed in the file's group order, which need not be the model's.".into(),
-                );
-            }
-            return Some(keras);
+            let mut keras = Self::keras3(file, None)?;
+            keras.notes.push(
+                "A Keras 3 weights file without its config: layers are listed in the file's group order, which need not be the model's.".into(),
+            );
+            return Ok(Some(keras));
         }
-        None
+        Ok(None)
     }
 
-    fn keras3(file: Hdf5File, config: Option<&ConfigLayer>) -> Keras {
-        let weights = keras_layout::keras3_weights(&FileTree(&file), config);
+    fn keras3(file: Hdf5File, config: Option<&ConfigLayer>) -> Result<Keras> {
+        let weights = keras_layout::keras3_weights(&FileTree(&file), config)?;
         let notes = config.map(model_note).into_iter().flatten().collect();
-        Self::new(file, "keras3", weights, notes)
+        Ok(Self::new(file, "keras3", weights, notes))
     }
 
     fn new(file: Hdf5File, format: &'static str, weights: Vec<Weight>, notes: Vec<String>) -> Keras {
@@ -181,7 +179,10 @@ struct FileTree<'a>(&'a Hdf5File);
 
 impl Tree for FileTree<'_> {
     fn children(&self, path: &str) -> Result<Vec<(String, bool)>> {
-        let object = self.0.lookup(path)?.ok_or_else(|| Error::Malformed(format!("The group {path} is missing.")))?;
+        let Some(object) = self.0.lookup(path)? else { return Ok(Vec::new()) };
+        if self.0.kind(object)? != LinkKind::Group {
+            return Ok(Vec::new());
+        }
         Ok(self.0.children(object)?.into_iter().map(|l| (l.name, l.kind == LinkKind::Group)).collect())
     }
 

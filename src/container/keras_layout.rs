@@ -11,7 +11,8 @@ use std::collections::{HashMap, HashSet};
 
 /// What the naming rules need of an HDF5 file.
 pub(crate) trait Tree {
-    /// The children of the group at `path` (`""` is the root) as (name, is a group), in stored order.
+    /// The children of the group at `path` (`""` is the root) as (name, is a group), in stored order;
+    /// none when there is no group there, an error when the file is damaged.
     fn children(&self, path: &str) -> Result<Vec<(String, bool)>>;
     /// A string or string-array attribute of the object at `path`; `None` when absent or not strings.
     fn strings(&self, path: &str, attr: &str) -> Option<Vec<String>>;
@@ -175,14 +176,14 @@ fn class_of_group(group: &str) -> Option<&'static str> {
 
 /// Keras 3 weights: the config's layers in model order when there is a config, then anything the
 /// config did not account for (or everything, without one) in the file's natural group order.
-pub(crate) fn keras3_weights(tree: &dyn Tree, config: Option<&ConfigLayer>) -> Vec<Weight> {
+pub(crate) fn keras3_weights(tree: &dyn Tree, config: Option<&ConfigLayer>) -> Result<Vec<Weight>> {
     let mut walk = Keras3Walk { tree, out: Vec::new(), done: HashSet::new() };
     if let Some(model) = config {
-        walk.config_level("", &model.layers, "", 0);
+        walk.config_level("", &model.layers, "", 0)?;
     }
-    walk.leftovers("", Some(String::new()), 0);
+    walk.leftovers("", Some(String::new()), 0)?;
     dedupe(&mut walk.out);
-    walk.out
+    Ok(walk.out)
 }
 
 struct Keras3Walk<'a> {
@@ -195,9 +196,9 @@ struct Keras3Walk<'a> {
 impl Keras3Walk<'_> {
     /// The layers of the model at `path`, matched to their groups under `path/layers`: by the `vars`
     /// group's `name` attribute when Keras wrote one, else by Keras' own naming (class, then a counter).
-    fn config_level(&mut self, path: &str, layers: &[ConfigLayer], prefix: &str, depth: usize) {
+    fn config_level(&mut self, path: &str, layers: &[ConfigLayer], prefix: &str, depth: usize) -> Result<()> {
         let layers_path = join(path, "layers");
-        let groups = self.groups(&layers_path);
+        let groups = self.groups(&layers_path)?;
         let by_name: HashMap<String, String> = groups
             .iter()
             .filter_map(|g| {
@@ -217,26 +218,27 @@ impl Keras3Walk<'_> {
             }
             let group_path = join(&layers_path, &group);
             let shown = join(prefix, if layer.name.is_empty() { &group } else { &layer.name });
-            self.vars(&group_path, &shown, layer.variables.as_deref());
+            self.vars(&group_path, &shown, layer.variables.as_deref())?;
             if !layer.layers.is_empty() && depth < MAX_DEPTH {
-                self.config_level(&group_path, &layer.layers, &shown, depth + 1);
+                self.config_level(&group_path, &layer.layers, &shown, depth + 1)?;
             }
         }
+        Ok(())
     }
 
     /// Every `vars` group not yet listed, depth first, children in natural order. A layer is shown by
     /// the names Keras stored on the way down (`prefix`), or by its group path (`None`) where one is missing.
-    fn leftovers(&mut self, path: &str, prefix: Option<String>, depth: usize) {
+    fn leftovers(&mut self, path: &str, prefix: Option<String>, depth: usize) -> Result<()> {
         if depth > MAX_DEPTH || self.out.len() >= MAX_WEIGHTS {
-            return;
+            return Ok(());
         }
-        let groups = self.groups(path);
+        let groups = self.groups(path)?;
         if groups.iter().any(|g| g == "vars") {
             let group = path.rsplit('/').next().unwrap_or(path);
             let variables = class_of_group(group).and_then(|class| variable_names(class, true, true));
             // The top model's own variables (rare) have no layer name: shown by their paths.
             let shown = prefix.as_deref().filter(|p| !p.is_empty()).unwrap_or("");
-            self.vars(path, shown, variables.as_deref());
+            self.vars(path, shown, variables.as_deref())?;
         }
         let in_layers = path == "layers" || path.ends_with("/layers");
         for child in groups.iter().filter(|g| *g != "vars") {
@@ -249,25 +251,26 @@ impl Keras3Walk<'_> {
             } else {
                 None
             };
-            self.leftovers(&child_path, shown, depth + 1);
+            self.leftovers(&child_path, shown, depth + 1)?;
         }
+        Ok(())
     }
 
     /// The datasets of `group/vars`, in index order, named `<shown>/<variable>` (`<shown>/vars/<i>`
     /// when the variable is not known, the full path when the layer has no name).
-    fn vars(&mut self, group: &str, shown: &str, variables: Option<&[&'static str]>) {
+    fn vars(&mut self, group: &str, shown: &str, variables: Option<&[&'static str]>) -> Result<()> {
         let vars_path = join(group, "vars");
         if !self.done.insert(vars_path.clone()) {
-            return;
+            return Ok(());
         }
         let mut datasets: Vec<String> =
-            self.tree.children(&vars_path).unwrap_or_default().into_iter().filter(|(_, g)| !g).map(|(n, _)| n).collect();
+            self.tree.children(&vars_path)?.into_iter().filter(|(_, g)| !g).map(|(n, _)| n).collect();
         datasets.sort_by(|a, b| natural_cmp(a, b));
         // A layer built without a bias (or BN without centering) stores fewer variables, in the same order.
         let known = variables.filter(|names| datasets.len() <= names.len());
         for (i, dataset) in datasets.iter().enumerate() {
             if self.out.len() >= MAX_WEIGHTS {
-                return;
+                return Ok(());
             }
             let path = join(&vars_path, dataset);
             let variable = known.and_then(|names| names.get(i)).map(|v| v.to_string());
@@ -278,14 +281,15 @@ impl Keras3Walk<'_> {
             };
             self.out.push(Weight { name, path });
         }
+        Ok(())
     }
 
     /// Child groups of `path`, in natural order.
-    fn groups(&self, path: &str) -> Vec<String> {
+    fn groups(&self, path: &str) -> Result<Vec<String>> {
         let mut groups: Vec<String> =
-            self.tree.children(path).unwrap_or_default().into_iter().filter(|(_, g)| *g).map(|(n, _)| n).collect();
+            self.tree.children(path)?.into_iter().filter(|(_, g)| *g).map(|(n, _)| n).collect();
         groups.sort_by(|a, b| natural_cmp(a, b));
-        groups
+        Ok(groups)
     }
 }
 

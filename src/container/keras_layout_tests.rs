@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 struct FakeTree {
     objects: BTreeMap<String, bool>,
     attrs: HashMap<(String, String), Vec<String>>,
+    damaged: HashSet<String>,
 }
 
 impl FakeTree {
@@ -45,8 +46,8 @@ impl FakeTree {
 
 impl Tree for FakeTree {
     fn children(&self, path: &str) -> Result<Vec<(String, bool)>> {
-        if !path.is_empty() && self.objects.get(path) != Some(&true) {
-            return Err(Error::Malformed("No such group.".into()));
+        if self.damaged.contains(path) {
+            return Err(Error::Malformed("The group is damaged.".into()));
         }
         Ok(self
             .objects
@@ -139,7 +140,7 @@ fn keras3_with_config_lists_in_model_order_by_layer_and_variable_name() {
     assert_eq!((config.class.as_str(), config.name.as_str()), ("Functional", "tiny"));
     // With the names Keras 3.15 stores and without them (older Keras 3: matched by class and counter).
     for with_names in [true, false] {
-        let weights = keras3_weights(&tiny3(with_names), Some(&config));
+        let weights = keras3_weights(&tiny3(with_names), Some(&config)).unwrap();
         let odd = if with_names { "odd/vars/0" } else { "layers/mystery/vars/0" };
         assert_eq!(
             names(&weights),
@@ -165,12 +166,12 @@ fn keras3_with_config_lists_in_model_order_by_layer_and_variable_name() {
 #[test]
 fn keras3_without_config_lists_in_natural_group_order() {
     let tree = tiny3(true).layer3("layers/conv2d_10", Some("late"), 1).layer3("layers/conv2d_2", Some("mid"), 1);
-    let weights = keras3_weights(&tree, None);
+    let weights = keras3_weights(&tree, None).unwrap();
     let got = names(&weights);
     assert_eq!(&got[..6], ["bn/gamma", "bn/beta", "bn/moving_mean", "bn/moving_variance", "stem/kernel", "stem/bias"]);
     assert_eq!(&got[6..], ["a_conv/kernel", "a_conv/bias", "mid/kernel", "late/kernel", "head/kernel", "head/bias", "odd/vars/0"]);
     // No stored names and no config: the group paths.
-    assert_eq!(names(&keras3_weights(&tiny3(false), None))[4], "layers/conv2d/vars/0");
+    assert_eq!(names(&keras3_weights(&tiny3(false), None).unwrap())[4], "layers/conv2d/vars/0");
 }
 
 #[test]
@@ -189,10 +190,10 @@ fn keras3_nested_models_are_named_from_the_top() {
         {"class_name": "Flatten", "config": {"name": "flat"}},
         {"class_name": "Dense", "config": {"name": "head"}}]}}"#;
     let want = ["backbone/patch_embed/kernel", "backbone/patch_embed/bias", "backbone/ln/gamma", "backbone/ln/beta"];
-    let with = keras3_weights(&tree, parse_config(config.as_bytes()).as_ref());
+    let with = keras3_weights(&tree, parse_config(config.as_bytes()).as_ref()).unwrap();
     assert_eq!(names(&with), [&want[..], &["head/kernel", "head/bias"]].concat());
     // Without the config the stored names give the same names; the order is the file's.
-    let without = keras3_weights(&tree, None);
+    let without = keras3_weights(&tree, None).unwrap();
     assert_eq!(names(&without), [&["head/kernel", "head/bias"], &want[..]].concat());
 }
 
@@ -202,7 +203,7 @@ fn keras3_layers_without_bias_or_centering_keep_their_names() {
     let config = r#"{"class_name": "Functional", "config": {"layers": [
         {"class_name": "Conv2D", "config": {"name": "c", "use_bias": false}},
         {"class_name": "BatchNormalization", "config": {"name": "b", "center": false}}]}}"#;
-    let weights = keras3_weights(&tree, parse_config(config.as_bytes()).as_ref());
+    let weights = keras3_weights(&tree, parse_config(config.as_bytes()).as_ref()).unwrap();
     assert_eq!(names(&weights), ["c/kernel", "b/gamma", "b/moving_mean", "b/moving_variance"]);
 }
 
@@ -213,7 +214,7 @@ fn a_broken_or_foreign_config_is_no_config() {
     assert!(parse_config(br#"{"class_name": 3}"#).is_none());
     // A config whose layers are not where Keras puts them names nothing; the file's groups still list.
     let odd = parse_config(br#"{"class_name": "Functional", "config": {"layers": "no"}}"#).unwrap();
-    assert_eq!(keras3_weights(&tiny3(true), Some(&odd)).len(), 11);
+    assert_eq!(keras3_weights(&tiny3(true), Some(&odd)).unwrap().len(), 11);
 }
 
 #[test]
@@ -224,7 +225,7 @@ fn deep_or_huge_trees_stay_bounded() {
         tree = tree.layer3(&path, Some("f"), 1);
         path.push_str("/layers/functional");
     }
-    let weights = keras3_weights(&tree, None);
+    let weights = keras3_weights(&tree, None).unwrap();
     assert!(!weights.is_empty() && weights.len() <= MAX_DEPTH + 1, "{}", weights.len());
     let mut nested = String::from("{\"class_name\": \"Functional\", \"config\": {\"layers\": [");
     for _ in 0..200 {
@@ -233,4 +234,13 @@ fn deep_or_huge_trees_stay_bounded() {
     nested.push_str(&"]}}".repeat(201));
     // serde_json refuses nesting past 128 levels; either way nothing overflows the stack.
     let _ = parse_config(nested.as_bytes());
+}
+
+#[test]
+fn a_damaged_group_is_an_error_not_a_shorter_list() {
+    let mut tree = tiny3(true);
+    tree.damaged.insert("layers/conv2d_1/vars".into());
+    let config = parse_config(TINY_CONFIG.as_bytes()).unwrap();
+    assert!(keras3_weights(&tree, Some(&config)).is_err());
+    assert!(keras3_weights(&tree, None).is_err());
 }

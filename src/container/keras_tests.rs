@@ -48,8 +48,8 @@ fn zip_of(members: &[(&str, &[u8], bool)]) -> Vec<u8> {
             h.extend_from_slice(&(name.len() as u16).to_le_bytes());
             h.extend_from_slice(&0u16.to_le_bytes());
             if central {
-                h.extend_from_slice(&[0; 8]);
-                h.extend_from_slice(&[0; 4]);
+                // Comment length, disk, internal and external attributes.
+                h.extend_from_slice(&[0; 10]);
                 h.extend_from_slice(&offset.to_le_bytes());
             }
             h.extend_from_slice(name.as_bytes());

@@ -3,6 +3,16 @@
 //! and one line in [`open`].
 
 pub(crate) mod gguf;
+pub(crate) mod hdf5;
+mod hdf5_attribute;
+mod hdf5_btree;
+mod hdf5_cursor;
+mod hdf5_data;
+mod hdf5_group;
+mod hdf5_header;
+mod hdf5_heap;
+mod hdf5_message;
+pub(crate) mod keras;
 mod keras_layout;
 pub(crate) mod npy;
 mod npz;
@@ -108,6 +118,9 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
         // Zip holds npz and PyTorch archives alike; the entry names tell them apart.
         let archive = zip::ZipArchive::read(&*source)?;
+        if keras::is_keras_archive(&archive) {
+            return Ok(Box::new(keras::Keras::from_zip(source, &archive)?));
+        }
         if let Some(root) = torch::torch_root(&archive) {
             return Ok(Box::new(torch::TorchZip::from_archive(source, archive, root)?));
         }
@@ -122,6 +135,13 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if magic.starts_with(gguf::MAGIC) {
         return Ok(Box::new(gguf::Gguf::open(source)?));
     }
+    if hdf5::looks_like(&magic) {
+        // A Keras file is an HDF5 file whose attributes and groups say so; any other is plain HDF5.
+        if let Some(keras) = keras::Keras::detect(Rc::clone(&source))? {
+            return Ok(Box::new(keras));
+        }
+        return Ok(Box::new(hdf5::Hdf5::open(source)?));
+    }
     if safetensors::looks_like(&magic) {
         return Ok(Box::new(safetensors::Safetensors::open(source)?));
     }
@@ -130,7 +150,7 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
         return Ok(Box::new(onnx::Onnx::open(source, companions)?));
     }
     Err(Error::UnknownFormat(
-        "This file is not a checkpoint patchlens can read: it is not a PyTorch, safetensors, GGUF or ONNX file, nor a NumPy .npz or .npy.".into(),
+        "This file is not a checkpoint patchlens can read: it is not a PyTorch, safetensors, GGUF, ONNX or HDF5 file, nor a NumPy .npz or .npy.".into(),
     ))
 }
 
