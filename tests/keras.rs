@@ -20,7 +20,7 @@ fn each_keras_file_opens_as_its_format_with_its_notes() {
         let checkpoint = open(file);
         assert_eq!(checkpoint.format(), str_of(fixture, "format"), "{file}");
         let notes = checkpoint.notes();
-        assert!(notes.iter().any(|n| n.starts_with("Written by Keras")), "{file}: {notes:?}");
+        assert!(notes.iter().any(|n| n.contains("Keras")), "{file}: {notes:?}");
         for want in fixture["notes_contain"].as_array().into_iter().flatten() {
             let want = want.as_str().unwrap();
             assert!(notes.iter().any(|n| n.contains(want)), "{file}: no note mentions {want}: {notes:?}");
@@ -54,19 +54,27 @@ fn broken_keras_files_say_what_is_wrong() {
     assert!(err.to_string().contains(str_of(case, "contains")), "{err}");
 }
 
-/// The big .keras: its model.weights.h5 is read inside the zip, by range, in a handful of reads.
+/// The big files: a .keras whose model.weights.h5 is read inside the zip, by range, and an HF tf_model.h5.
+/// HDF5 as h5py (and so Keras) writes it puts each group's and dataset's header beside that dataset's data,
+/// so listing costs about one small read per weight; the data read is the kernel's alone.
 #[test]
-fn a_big_keras_zip_reads_the_kernel_and_little_else() {
+fn big_keras_files_read_the_kernel_and_little_else() {
     let manifest = manifest();
-    let Some(fixture) = fixtures(&manifest).find(|f| f["file"] == "keras3_big.keras") else {
-        assert!(std::env::var_os("PATCHLENS_REQUIRE_BIG").is_none(), "keras3_big.keras is missing");
-        return;
-    };
-    let checkpoint = open(str_of(fixture, "file"));
-    let rendered = checkpoint.render(None, &GridOptions::default()).unwrap();
-    assert_eq!(rendered.tensor.name, "patch_embed/kernel");
-    let kernel = fixture["kernel_bytes"].as_u64().unwrap();
-    let (read, reads) = (checkpoint.bytes_read(), checkpoint.reads());
-    assert!(read >= kernel && read <= kernel + (256 << 10), "read {read} bytes for a {kernel}-byte kernel");
-    assert!(reads <= 8, "{reads} reads to open and draw");
+    let mut seen = 0;
+    for file in ["keras3_big.keras", "tf_model_vit_b16.h5"] {
+        let Some(fixture) = fixtures(&manifest).find(|f| f["file"] == file) else { continue };
+        let checkpoint = open(file);
+        let rendered = checkpoint.render(None, &GridOptions::default()).unwrap();
+        assert_eq!(rendered.tensor.name, str_of(fixture, "default_tensor"));
+        let kernel = fixture["kernel_bytes"].as_u64().unwrap();
+        let tensors = fixture["tensors"].as_array().unwrap().len() as u64;
+        let (read, reads) = (checkpoint.bytes_read(), checkpoint.reads());
+        eprintln!("{file}: {read} bytes in {reads} reads for a {kernel}-byte kernel, {tensors} tensors");
+        assert!(read >= kernel && read <= kernel + (512 << 10), "{file}: read {read} bytes for a {kernel}-byte kernel");
+        assert!(reads <= tensors + 8, "{file}: {reads} reads to open and draw");
+        seen += 1;
+    }
+    if std::env::var_os("PATCHLENS_REQUIRE_BIG").is_some() {
+        assert_eq!(seen, 2, "the big Keras fixtures are missing (make_fixtures.py --big)");
+    }
 }
