@@ -186,6 +186,10 @@ impl Tree for FileTree<'_> {
         Ok(self.0.children(object)?.into_iter().map(|l| (l.name, l.kind == LinkKind::Group)).collect())
     }
 
+    fn object_id(&self, path: &str) -> Result<Option<u64>> {
+        Ok(self.0.lookup(path)?.map(|object| object.0))
+    }
+
     fn strings(&self, path: &str, attr: &str) -> Option<Vec<String>> {
         let object = self.0.lookup(path).ok()??;
         match self.0.attribute(object, attr).ok()?? {

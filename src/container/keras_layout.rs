@@ -16,6 +16,9 @@ pub(crate) trait Tree {
     fn children(&self, path: &str) -> Result<Vec<(String, bool)>>;
     /// A string or string-array attribute of the object at `path`; `None` when absent or not strings.
     fn strings(&self, path: &str, attr: &str) -> Option<Vec<String>>;
+    /// Which object `path` leads to (its header's address): two paths to one group are one group, and a
+    /// link back to an ancestor is a cycle, not a deeper level.
+    fn object_id(&self, path: &str) -> Result<Option<u64>>;
 }
 
 /// Group levels walked in a Keras 3 file: nested models inside nested models, deeper than any real model.
@@ -177,7 +180,7 @@ fn class_of_group(group: &str) -> Option<&'static str> {
 /// Keras 3 weights: the config's layers in model order when there is a config, then anything the
 /// config did not account for (or everything, without one) in the file's natural group order.
 pub(crate) fn keras3_weights(tree: &dyn Tree, config: Option<&ConfigLayer>) -> Result<Vec<Weight>> {
-    let mut walk = Keras3Walk { tree, out: Vec::new(), done: HashSet::new() };
+    let mut walk = Keras3Walk { tree, out: Vec::new(), done: HashSet::new(), walked: HashSet::new() };
     if let Some(model) = config {
         walk.config_level("", &model.layers, "", 0)?;
     }
@@ -191,6 +194,8 @@ struct Keras3Walk<'a> {
     out: Vec<Weight>,
     /// `vars` groups already listed.
     done: HashSet<String>,
+    /// Groups already walked for leftovers, by object: each is walked once, whatever links lead to it.
+    walked: HashSet<u64>,
 }
 
 impl Keras3Walk<'_> {
@@ -231,6 +236,10 @@ impl Keras3Walk<'_> {
     fn leftovers(&mut self, path: &str, prefix: Option<String>, depth: usize) -> Result<()> {
         if depth > MAX_DEPTH || self.out.len() >= MAX_WEIGHTS {
             return Ok(());
+        }
+        match self.tree.object_id(path)? {
+            Some(id) if self.walked.insert(id) => {}
+            _ => return Ok(()),
         }
         let groups = self.groups(path)?;
         if groups.iter().any(|g| g == "vars") {

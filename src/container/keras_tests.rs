@@ -193,3 +193,16 @@ fn a_part_stays_inside_its_range() {
     assert!(Part::new(Rc::clone(&outer), 90, 20).is_err());
     assert!(Part::new(outer, u64::MAX, 2).is_err());
 }
+
+/// A group linked back under itself (found by the fuzzer): each object is walked once, quickly.
+#[test]
+fn a_group_linked_under_itself_is_walked_once() {
+    let bytes = include_bytes!("../../fuzz/seeds/keras/keras3_cyclic.keras").to_vec();
+    let started = std::time::Instant::now();
+    if let Ok(file) = opened(bytes) {
+        for i in 0..file.names().len() {
+            let _ = file.read(i);
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+}
