@@ -2,7 +2,14 @@
 //! Any panic here is a bug; errors are the expected outcome for most inputs.
 
 use crate::container::{
-    gguf::Gguf, npy, onnx::Onnx, pickle, safetensors::Safetensors, zip::ZipArchive, Container, NamedSource,
+    gguf::Gguf,
+    hdf5::{Hdf5, Hdf5File},
+    npy,
+    onnx::Onnx,
+    pickle,
+    safetensors::Safetensors,
+    zip::ZipArchive,
+    Container, NamedSource,
 };
 use crate::grid::GridOptions;
 use crate::source::SliceSource;
@@ -171,6 +178,25 @@ impl crate::remote::Transport for ScriptedServer {
 
     fn head_size(&self) -> crate::Result<Option<u64>> {
         Ok(Some(self.file.len() as u64))
+    }
+}
+
+/// The HDF5 reader: superblock, group walk and every dataset, then every attribute of the root and of
+/// each group on the way (the Keras container's calls).
+pub fn hdf5(data: &[u8]) {
+    let Ok(file) = Hdf5::open(Rc::new(SliceSource(data.to_vec()))) else { return };
+    walk(&file);
+    if let Ok(raw) = Hdf5File::open(Rc::new(SliceSource(data.to_vec()))) {
+        let root = raw.root();
+        let links = raw.children(root).unwrap_or_default();
+        for link in links.iter().take(MAX_TENSORS_READ) {
+            let _ = raw.lookup(&format!("{}/{}", link.name, link.name));
+        }
+        for object in std::iter::once(root).chain(links.into_iter().map(|l| l.target)).take(MAX_TENSORS_READ) {
+            for name in raw.attribute_names(object).unwrap_or_default().iter().take(MAX_TENSORS_READ) {
+                let _ = raw.attribute(object, name);
+            }
+        }
     }
 }
 

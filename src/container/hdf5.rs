@@ -24,10 +24,11 @@ pub(crate) const MAGIC: &[u8] = b"\x89HDF\r\n\x1a\n";
 /// A user block puts the superblock at 512, 1024, 2048, …; searched up to this offset.
 const MAX_USER_BLOCK: u64 = 1 << 20;
 /// Metadata is read in pages of this size and kept: headers, heaps and B-tree nodes of one group
-/// usually sit together, so one read serves many of them.
-const PAGE: u64 = 4096;
+/// usually sit together, so one read serves many of them (a 300 MB Keras-like file of 100 layers is
+/// listed in 5 reads of 64 KiB where 4 KiB pages took 61: each read is a round trip in URL mode).
+const PAGE: u64 = 64 << 10;
 /// Pages kept (4 MiB); the cache is emptied when full.
-const MAX_PAGES: usize = 1024;
+const MAX_PAGES: usize = 64;
 /// Metadata reads larger than this bypass the page cache.
 const MAX_PAGED_READ: usize = 64 << 10;
 /// Object headers kept parsed.
@@ -36,6 +37,9 @@ const MAX_CACHED_HEADERS: usize = 4096;
 const MAX_DEPTH: usize = 64;
 /// Objects (groups and datasets) listed in one file.
 const MAX_OBJECTS: usize = 200_000;
+/// Root attributes shown in the note, and characters of each value: a note is one short sentence.
+const MAX_NOTE_ENTRIES: usize = 6;
+const MAX_NOTE_VALUE_CHARS: usize = 60;
 
 /// An object (group or dataset) in the file: its header's address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,6 +67,8 @@ pub(crate) struct Dataset {
     pub(crate) datatype_is_float: bool,
     pub(crate) byte_order: crate::tensor::ByteOrder,
     pub(crate) storage: Storage,
+    /// Why it cannot be read although it can be listed (a filter patchlens lacks).
+    pub(crate) refusal: Option<Error>,
 }
 
 pub(crate) struct Hdf5File {
@@ -73,52 +79,58 @@ pub(crate) struct Hdf5File {
     root: ObjectRef,
     pages: RefCell<HashMap<u64, Rc<[u8]>>>,
     headers: RefCell<HashMap<u64, Rc<ObjectHeader>>>,
-    pub(super) global_heaps: RefCell<HashMap<u64, Rc<Vec<u8>>>>,
+    pub(super) global_heaps: RefCell<HashMap<u64, Rc<super::hdf5_header::GlobalCollection>>>,
 }
 
-/// True if an HDF5 signature starts the file or a user-block boundary within `head`.
+/// Where the superblock may start: 0, then 512, 1024, 2048, … (after a user block).
+fn signature_offsets() -> impl Iterator<Item = u64> {
+    std::iter::once(0)
+        .chain(std::iter::successors(Some(512u64), |&at| Some(at * 2)))
+        .take_while(|&at| at <= MAX_USER_BLOCK)
+}
+
+/// True if an HDF5 signature starts `head` (the file's first bytes) or a user-block boundary in it.
 pub(crate) fn looks_like(head: &[u8]) -> bool {
-    head.starts_with(MAGIC)
+    signature_offsets().any(|at| head.get(at as usize..).is_some_and(|rest| rest.starts_with(MAGIC)))
 }
 
 impl Hdf5File {
     pub(crate) fn open(source: Rc<dyn ByteSource>) -> Result<Hdf5File> {
         let len = source.len();
-        let mut at = 0u64;
-        let start = loop {
+        let mut start = None;
+        for at in signature_offsets().take_while(|&at| at.saturating_add(8) <= len) {
             let mut sig = [0u8; 8];
-            if at.saturating_add(8) > len || at > MAX_USER_BLOCK {
-                return Err(Error::UnknownFormat("This file has no HDF5 signature where one belongs.".into()));
-            }
             source.read_at(at, &mut sig)?;
             if sig == MAGIC {
-                break at;
+                start = Some(at);
+                break;
             }
-            at = if at == 0 { 512 } else { at * 2 };
-        };
+        }
+        let start =
+            start.ok_or_else(|| Error::UnknownFormat("This file has no HDF5 signature where one belongs.".into()))?;
         let head = read_vec(&*source, start, (len - start).min(256) as usize)?;
         let mut c = Cursor::new(&head, "superblock");
         c.skip(8)?;
         let version = c.u8()?;
-        let (sizes, base, root) = match version {
+        let (sizes, root) = match version {
             0 | 1 => {
                 c.skip(4)?;
                 let sizes = Sizes { offset: usize::from(c.u8()?), length: usize::from(c.u8()?) };
                 check_sizes(sizes)?;
                 c.skip(1 + 4 + 4 + if version == 1 { 4 } else { 0 })?;
-                let base = c.address(sizes)?.unwrap_or(0);
+                c.address(sizes)?; // base address: see `base` below
                 c.skip(3 * sizes.offset)?;
                 // The root group's symbol table entry: link name offset, then its header address.
                 c.skip(sizes.offset)?;
-                (sizes, base, c.address(sizes)?)
+                (sizes, c.address(sizes)?)
             }
             2 | 3 => {
                 let sizes = Sizes { offset: usize::from(c.u8()?), length: usize::from(c.u8()?) };
                 check_sizes(sizes)?;
                 c.skip(1)?;
-                let base = c.address(sizes)?.unwrap_or(0);
+                c.address(sizes)?; // base address: see `base` below
                 c.skip(2 * sizes.offset)?;
-                (sizes, base, c.address(sizes)?)
+                (sizes, c.address(sizes)?)
             }
             other => {
                 return Err(Error::Unsupported(format!(
@@ -127,6 +139,9 @@ impl Hdf5File {
             }
         };
         let root = root.ok_or_else(|| malformed("This HDF5 file has no root group."))?;
+        // Addresses count from the superblock, wherever a user block put it, as the HDF5 library
+        // does when the stored base address disagrees with where the signature was found.
+        let base = start;
         let file = Hdf5File {
             source,
             sizes,
@@ -199,7 +214,7 @@ impl Hdf5File {
     /// Up to `len` metadata bytes at `address`, fewer if the file ends first.
     pub(super) fn meta_upto(&self, address: u64, len: usize, what: &'static str) -> Result<Vec<u8>> {
         let available = self.source.len().saturating_sub(self.base.saturating_add(address));
-        self.meta(address, len.min(available as usize), what)
+        self.meta(address, len.min(usize::try_from(available).unwrap_or(usize::MAX)), what)
     }
 
     /// Dataset bytes: one read, never cached.
@@ -296,9 +311,12 @@ impl Hdf5File {
         let dims = dims.unwrap_or_else(|| vec![0]);
         let layout =
             message::layout(&find(kind::LAYOUT, "data layout")?.data, self.sizes, dims.len()).map_err(within)?;
-        let filters = match header.first(kind::FILTERS) {
-            Some(m) => message::filters(&m.data).map_err(within)?,
-            None => Vec::new(),
+        // A filter patchlens lacks makes the dataset unreadable, not unlistable: it fails on read.
+        let (filters, refusal) = match header.first(kind::FILTERS).map(|m| message::filters(&m.data)) {
+            Some(Ok(filters)) => (filters, None),
+            Some(Err(e @ Error::Unsupported(_))) => (Vec::new(), Some(within(e))),
+            Some(Err(e)) => return Err(within(e)),
+            None => (Vec::new(), None),
         };
         if let Layout::Chunked { chunk, .. } = &layout {
             if chunk.len() != dims.len() {
@@ -317,11 +335,15 @@ impl Hdf5File {
         };
         let element_size = datatype.size().max(1);
         let info = TensorInfo { name: name.to_string(), dtype: datatype.dtype(), shape };
-        Ok(Dataset { info, datatype_is_float, byte_order, storage: Storage { dims, element_size, layout, filters } })
+        let storage = Storage { dims, element_size, layout, filters };
+        Ok(Dataset { info, datatype_is_float, byte_order, storage, refusal })
     }
 
     /// A dataset's values; reads only its own bytes.
     pub(crate) fn read(&self, dataset: &Dataset) -> Result<Tensor> {
+        if let Some(refusal) = &dataset.refusal {
+            return Err(refusal.clone());
+        }
         let info = dataset.info.clone();
         let size = info.dtype.float_size().filter(|_| dataset.datatype_is_float).ok_or_else(|| {
             Error::NotDrawable(format!(
@@ -353,6 +375,36 @@ pub struct Hdf5 {
     file: Hdf5File,
     names: Vec<String>,
     datasets: Vec<Result<Dataset>>,
+    notes: Vec<String>,
+}
+
+/// The root group's attributes as one sentence (`keras_version = 2.15.0; layer_names = 3 strings`);
+/// `None` when it has none or they cannot be read (the listing does not depend on them).
+fn root_note(file: &Hdf5File) -> Option<String> {
+    let names = file.attribute_names(file.root()).ok().filter(|n| !n.is_empty())?;
+    let shown: Vec<String> = names
+        .iter()
+        .take(MAX_NOTE_ENTRIES)
+        .map(|name| {
+            let value = match file.attribute(file.root(), name) {
+                Ok(Some(Attribute::Strings(s))) if s.len() == 1 => s[0].clone(),
+                Ok(Some(Attribute::Strings(s))) => format!("{} strings", s.len()),
+                Ok(Some(Attribute::Ints(v))) if v.len() == 1 => v[0].to_string(),
+                Ok(Some(Attribute::Floats(v))) if v.len() == 1 => v[0].to_string(),
+                Ok(Some(Attribute::Ints(v))) => format!("{} integers", v.len()),
+                Ok(Some(Attribute::Floats(v))) => format!("{} numbers", v.len()),
+                Ok(Some(Attribute::Other(what))) => what,
+                Ok(None) | Err(_) => "unreadable".into(),
+            };
+            let cut: String = value.chars().take(MAX_NOTE_VALUE_CHARS).collect();
+            let ellipsis = if cut.len() < value.len() { "…" } else { "" };
+            format!("{name} = {cut}{ellipsis}")
+        })
+        .collect();
+    let more = names.len().saturating_sub(MAX_NOTE_ENTRIES);
+    let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+    let text = format!("HDF5 attributes of the file: {}{more}", shown.join("; "));
+    Some(if text.ends_with('.') { text } else { text + "." })
 }
 
 impl Hdf5 {
@@ -390,7 +442,8 @@ impl Hdf5 {
                 }
             }
         }
-        Ok(Hdf5 { file, names, datasets })
+        let notes = root_note(&file).into_iter().collect();
+        Ok(Hdf5 { file, names, datasets, notes })
     }
 
     fn dataset(&self, index: usize) -> Result<&Dataset> {
@@ -426,6 +479,10 @@ impl Container for Hdf5 {
 
     fn read(&self, index: usize) -> Result<Tensor> {
         self.file.read(self.dataset(index)?)
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
     }
 }
 

@@ -5,7 +5,7 @@
 use super::hdf5::Hdf5File;
 use super::hdf5_btree::v2_records;
 use super::hdf5_cursor::Cursor;
-use super::hdf5_header::{global_collection, global_object, ObjectHeader};
+use super::hdf5_header::{global_collection, GlobalCollection, ObjectHeader};
 use super::hdf5_heap::FractalHeap;
 use super::hdf5_message::{self as message, kind, Datatype};
 use crate::error::{malformed, Error, Result};
@@ -14,6 +14,8 @@ use std::rc::Rc;
 
 /// Elements of one attribute: Keras' `weight_names` of a big model is thousands of strings.
 const MAX_ELEMENTS: u64 = 1 << 20;
+/// Global heap collections kept read (each ≤ 16 MiB; h5py writes one per few KiB of strings).
+const MAX_KEPT_COLLECTIONS: usize = 8;
 /// v2 B-tree types for dense attributes: by name hash, and by creation order.
 const NAME_INDEX: u8 = 8;
 const ORDER_INDEX: u8 = 9;
@@ -132,7 +134,8 @@ pub(super) fn decode(file: &Hdf5File, bytes: &[u8]) -> Result<Attribute> {
                 let index = c.u32()?;
                 out.push(match collection {
                     Some(at) if len > 0 => {
-                        let bytes = global_object(file, &collection_at(file, at)?, index)?;
+                        let collection = collection_at(file, at)?;
+                        let bytes = collection.object(index)?;
                         let len = (len as usize).min(bytes.len());
                         String::from_utf8_lossy(&bytes[..len]).into_owned()
                     }
@@ -151,11 +154,15 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// A global heap collection, read once and kept.
-fn collection_at(file: &Hdf5File, address: u64) -> Result<Rc<Vec<u8>>> {
+fn collection_at(file: &Hdf5File, address: u64) -> Result<Rc<GlobalCollection>> {
     if let Some(c) = file.global_heaps.borrow().get(&address) {
         return Ok(Rc::clone(c));
     }
     let collection = Rc::new(global_collection(file, address)?);
-    file.global_heaps.borrow_mut().insert(address, Rc::clone(&collection));
+    let mut kept = file.global_heaps.borrow_mut();
+    if kept.len() >= MAX_KEPT_COLLECTIONS {
+        kept.clear();
+    }
+    kept.insert(address, Rc::clone(&collection));
     Ok(collection)
 }

@@ -13,7 +13,9 @@ const MAX_DEPTH: usize = 32;
 /// Nodes of one tree walked: bounds time on a hostile file whose nodes are all distinct.
 const MAX_NODES: usize = 1 << 16;
 /// Records of one version 2 tree: dense groups of Keras models hold thousands of links.
-const MAX_RECORDS: u64 = 1 << 22;
+const MAX_RECORDS: u64 = 1 << 20;
+/// Leaf entries of one version 1 tree: group members or chunks (the chunk reader allows 2^20).
+const MAX_ENTRIES: usize = 1 << 20;
 
 /// The entries of a version 1 B-tree's leaves: each child address with the key before it.
 pub(super) fn v1_leaves(file: &Hdf5File, root: u64, node_type: u8, key_size: usize) -> Result<Vec<(Vec<u8>, u64)>> {
@@ -48,6 +50,9 @@ pub(super) fn v1_leaves(file: &Hdf5File, root: u64, node_type: u8, key_size: usi
             children.push((key, child));
         }
         if level == 0 {
+            if out.len() + children.len() > MAX_ENTRIES {
+                return Err(malformed(format!("An HDF5 B-tree holds more than {MAX_ENTRIES} entries.")));
+            }
             out.extend(children);
         } else {
             // Pushed in reverse so the walk visits children left to right.
@@ -103,8 +108,8 @@ pub(super) fn v2_records(file: &Hdf5File, header: u64, node_type: u8) -> Result<
         }
         let records = records as usize;
         let pointer = sizes.offset + max_nrec_size + if level > 1 { cum_size[level - 1] } else { 0 };
-        let pointers = if level > 0 { (records + 1) * pointer } else { 0 };
-        let len = 6 + records * record_size + pointers;
+        let pointers = if level > 0 { (records + 1).saturating_mul(pointer) } else { 0 };
+        let len = records.saturating_mul(record_size).saturating_add(pointers).saturating_add(6);
         if len > node_size {
             return Err(malformed("An HDF5 B-tree node claims more records than fit in it."));
         }

@@ -1,6 +1,7 @@
 //! A dataset's element bytes: compact (in the header), contiguous (one read) or chunked (the chunk
 //! index, then each chunk: inflated within its size, unshuffled, and copied into place, the parts past
-//! the dataset's edge dropped). Chunks never written read as zeros (h5py's default fill value).
+//! the dataset's edge dropped). Chunks never written read as zeros (h5py's default fill value); a
+//! dataset with no storage at all is refused.
 
 use super::hdf5::Hdf5File;
 use super::hdf5_btree::v1_leaves;
@@ -28,7 +29,7 @@ pub(super) fn read_bytes(file: &Hdf5File, storage: &Storage, len: usize) -> Resu
             .get(..len)
             .map(<[u8]>::to_vec)
             .ok_or_else(|| malformed("An HDF5 compact dataset holds fewer bytes than its shape needs.")),
-        Layout::Contiguous { address: None, .. } => Ok(vec![0; len]),
+        Layout::Contiguous { address: None, .. } => Err(never_written()),
         Layout::Contiguous { address: Some(address), size } => {
             if (*size) < len as u64 {
                 return Err(malformed(format!("An HDF5 dataset stores {size} bytes but its shape needs {len}.")));
@@ -37,6 +38,14 @@ pub(super) fn read_bytes(file: &Hdf5File, storage: &Storage, len: usize) -> Resu
         }
         Layout::Chunked { chunk, index } => read_chunked(file, storage, chunk, index, len),
     }
+}
+
+/// A dataset with no storage allocated holds only its fill value: nothing worth drawing, and a tiny
+/// hostile file could otherwise make the reader allocate the largest tensor it accepts.
+fn never_written() -> Error {
+    Error::NotDrawable(
+        "This HDF5 dataset was never written (no storage is allocated for it); it holds only its fill value.".into(),
+    )
 }
 
 /// A chunk's place: its first element's coordinates, file address, stored size and filter mask.
@@ -109,6 +118,9 @@ fn read_chunked(file: &Hdf5File, storage: &Storage, chunk: &[u64], index: &Chunk
             )))
         }
     };
+    if chunks.is_empty() && len > 0 {
+        return Err(never_written());
+    }
     if chunks.len() as u64 > count {
         return Err(malformed("An HDF5 chunk index lists more chunks than the dataset has."));
     }
@@ -126,13 +138,11 @@ fn read_chunked(file: &Hdf5File, storage: &Storage, chunk: &[u64], index: &Chunk
     Ok(out)
 }
 
-/// A fixed array index's entries, one per chunk: address, and stored size and mask when filtered.
-fn fixed_array(
-    file: &Hdf5File,
-    address: u64,
-    count: u64,
-    filtered: bool,
-) -> Result<Vec<(Option<u64>, Option<u64>, u32)>> {
+/// One fixed array entry: the chunk's address (`None`: never written), stored size and filter mask.
+type ArrayEntry = (Option<u64>, Option<u64>, u32);
+
+/// A fixed array index's entries, one per chunk.
+fn fixed_array(file: &Hdf5File, address: u64, count: u64, filtered: bool) -> Result<Vec<ArrayEntry>> {
     let sizes = file.sizes();
     let head = file.meta(address, 8 + sizes.length + sizes.offset, "fixed array header")?;
     let mut c = Cursor::new(&head, "fixed array header");
@@ -198,18 +208,21 @@ fn unfilter(mut data: Vec<u8>, filters: &[Filter], mask: u32, chunk_bytes: usize
 }
 
 /// Inflates a zlib stream into at most `limit` bytes: output beyond the chunk size is a deflate bomb.
-fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>> {
+/// The buffer grows with the output, so a small hostile chunk claiming a huge size allocates little.
+pub(super) fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>> {
     // One byte of room past the limit tells a stream that fits from one that overflows.
-    let mut out = vec![0u8; limit + 1];
+    let room = limit.saturating_add(1);
+    let mut out = vec![0u8; input.len().saturating_mul(4).max(4096).min(room)];
     let mut inflater = Decompress::new(true);
     let damaged = || malformed("An HDF5 chunk's deflate data is damaged.");
+    // Streaming (not `Finish`): miniz gives up on a one-shot inflate whose first buffer is too small.
     loop {
         let (in_at, out_at) = (inflater.total_in() as usize, inflater.total_out() as usize);
         let status = inflater
             .decompress(
                 input.get(in_at..).unwrap_or(&[]),
                 out.get_mut(out_at..).unwrap_or(&mut []),
-                FlushDecompress::Finish,
+                FlushDecompress::None,
             )
             .map_err(|_| damaged())?;
         let produced = inflater.total_out() as usize;
@@ -223,6 +236,7 @@ fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>> {
                     "An HDF5 chunk inflates to more than its {limit} bytes; the file is damaged or hostile."
                 )))
             }
+            _ if produced == out.len() => out.resize(out.len().saturating_mul(2).min(room), 0),
             _ if produced == out_at && inflater.total_in() as usize == in_at => return Err(damaged()),
             _ => {}
         }

@@ -7,7 +7,7 @@ use super::hdf5::Hdf5File;
 use super::hdf5_cursor::Cursor;
 use super::hdf5_message::kind;
 use crate::error::{malformed, Error, Result};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Continuation blocks of one header: real headers have a handful; more is a loop or a lie.
 const MAX_HEADER_BLOCKS: usize = 1024;
@@ -191,8 +191,14 @@ pub(super) fn heap_name(heap: &[u8], offset: u64) -> Result<String> {
     Ok(String::from_utf8_lossy(name).into_owned())
 }
 
-/// A global heap collection's objects area (from its header on), read once per collection.
-pub(super) fn global_collection(file: &Hdf5File, address: u64) -> Result<Vec<u8>> {
+/// A global heap collection ("GCOL"): its bytes and where each object lies in them.
+pub(crate) struct GlobalCollection {
+    bytes: Vec<u8>,
+    objects: HashMap<u16, (usize, usize)>,
+}
+
+/// Reads and indexes the global heap collection at `address` (read once per collection).
+pub(super) fn global_collection(file: &Hdf5File, address: u64) -> Result<GlobalCollection> {
     let sizes = file.sizes();
     let head = file.meta(address, 8 + sizes.length, "global heap")?;
     let mut c = Cursor::new(&head, "global heap");
@@ -204,28 +210,38 @@ pub(super) fn global_collection(file: &Hdf5File, address: u64) -> Result<Vec<u8>
     if size > MAX_HEAP_BYTES {
         return Err(Error::TooLarge(format!("An HDF5 global heap claims {size} bytes, more than patchlens reads.")));
     }
-    file.meta(address, size as usize, "global heap")
-}
-
-/// Object `index` of a global heap collection (as `global_collection` returned it).
-pub(super) fn global_object(file: &Hdf5File, collection: &[u8], index: u32) -> Result<Vec<u8>> {
-    let sizes = file.sizes();
-    let mut c = Cursor::new(collection, "global heap");
+    let bytes = file.meta(address, size as usize, "global heap")?;
+    let mut objects = HashMap::new();
+    let mut c = Cursor::new(&bytes, "global heap");
     c.skip(8 + sizes.length)?;
     while c.remaining() >= 8 + sizes.length {
-        let at = c.u16()?;
+        let index = c.u16()?;
         c.skip(6)?;
-        let size = c.length(sizes)?;
-        if at == 0 {
+        let len = c.length(sizes)?;
+        if index == 0 {
             break; // free space: the rest of the collection
         }
-        let size =
-            usize::try_from(size).map_err(|_| malformed("An HDF5 global heap object claims an impossible size."))?;
-        let data = c.take(size)?;
-        if u32::from(at) == index {
-            return Ok(data.to_vec());
+        let len =
+            usize::try_from(len).map_err(|_| malformed("An HDF5 global heap object claims an impossible size."))?;
+        let start = c.pos();
+        c.skip(len)?;
+        objects.insert(index, (start, len));
+        // Objects are padded to 8 bytes; the last one may end the collection unpadded.
+        if c.skip(len.div_ceil(8) * 8 - len).is_err() {
+            break;
         }
-        c.skip(size.div_ceil(8) * 8 - size)?;
     }
-    Err(malformed(format!("An HDF5 variable-length value refers to global heap object {index}, which is not there.")))
+    Ok(GlobalCollection { bytes, objects })
+}
+
+impl GlobalCollection {
+    /// Object `index` of the collection.
+    pub(super) fn object(&self, index: u32) -> Result<&[u8]> {
+        let range = u16::try_from(index).ok().and_then(|i| self.objects.get(&i));
+        range.and_then(|&(start, len)| self.bytes.get(start..start + len)).ok_or_else(|| {
+            malformed(format!(
+                "An HDF5 variable-length value refers to global heap object {index}, which is not there."
+            ))
+        })
+    }
 }

@@ -134,7 +134,7 @@ impl FractalHeap {
         for _ in 0..MAX_INDIRECT_DEPTH {
             if rows == 0 {
                 // A direct block: the object is at its heap offset less the block's.
-                let inside = offset - block_offset;
+                let inside = offset.saturating_sub(block_offset);
                 let end = inside.checked_add(len as u64).filter(|&e| e <= block_size);
                 let header =
                     5 + sizes.offset as u64 + self.offset_bytes as u64 + if self.checksummed_direct { 4 } else { 0 };
@@ -168,7 +168,9 @@ impl FractalHeap {
                         0
                     } else {
                         // An indirect child spanning `size` bytes has enough rows to cover it.
-                        u64::from(size.trailing_zeros()) - u64::from((self.start_block * self.width).trailing_zeros())
+                        let row_span = self.start_block.checked_mul(self.width).map(u64::trailing_zeros);
+                        let rows = row_span.and_then(|span| size.trailing_zeros().checked_sub(span));
+                        u64::from(rows.ok_or_else(|| malformed("An HDF5 fractal heap block table is inconsistent."))?)
                             + 1
                     };
                     next = Some((child, start, child_rows, size));

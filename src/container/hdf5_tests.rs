@@ -41,6 +41,10 @@ fn reads_an_earliest_file_symbol_tables_and_v1_headers() {
     assert_eq!(file.info(3).unwrap().dtype, DType::Other("int32".into()));
     assert!(matches!(file.read(3), Err(Error::NotDrawable(_))));
     assert_eq!((file.format(), file.layout_is_stated()), ("hdf5", false));
+    assert_eq!(
+        file.notes(),
+        ["HDF5 attributes of the file: count = -3; keras_version = 2.15.0; layer_names = 2 strings; scale = 2 numbers."]
+    );
 }
 
 #[test]
@@ -70,12 +74,25 @@ fn reads_attributes_of_every_kind() {
 fn reads_a_latest_file_link_messages_and_v4_chunk_indexes() {
     let file = open_bytes(seed("latest.h5")).unwrap();
     // track_order=True: creation order, not name order.
-    assert_eq!(file.names(), ["model/z_kernel", "model/a_single", "model/fixed", "model/implicit", "model/compact"]);
+    assert_eq!(
+        file.names(),
+        [
+            "model/z_kernel",
+            "model/a_single",
+            "model/fixed",
+            "model/array",
+            "model/single",
+            "model/implicit",
+            "model/compact"
+        ]
+    );
     let k = read_named(&file, "model/z_kernel").unwrap();
     assert_eq!((k.info.dtype.clone(), values(&k)), (DType::F16, ramp(3.0, 24)));
     assert_eq!(values(&read_named(&file, "model/a_single").unwrap()), ramp(4.0, 9));
     assert_eq!(values(&read_named(&file, "model/fixed").unwrap()), ramp(5.0, 20));
-    assert_eq!(values(&read_named(&file, "model/implicit").unwrap()), ramp(6.0, 16));
+    assert_eq!(values(&read_named(&file, "model/array").unwrap()), ramp(6.0, 16));
+    assert_eq!(values(&read_named(&file, "model/single").unwrap()), ramp(7.0, 6));
+    assert_eq!(values(&read_named(&file, "model/implicit").unwrap()), ramp(8.0, 12));
     assert_eq!(values(&read_named(&file, "model/compact").unwrap()), vec![1.0, 2.0, 3.0]);
 }
 
@@ -97,6 +114,10 @@ fn reads_dense_links_and_attributes() {
         file.attribute(file.root(), "names").unwrap(),
         Some(Attribute::Strings(vec!["a".into(), "bb".into(), "ccc".into()]))
     );
+    let notes = open_bytes(seed("dense.h5")).unwrap().notes();
+    assert!(
+        notes[0].starts_with("HDF5 attributes of the file: attr00 = value 0;") && notes[0].ends_with("(and 7 more).")
+    );
     let w = file.lookup("w05").unwrap().unwrap();
     assert_eq!(values(&file.read(&file.dataset(w, "w05").unwrap()).unwrap()), vec![5.0, 5.0]);
 }
@@ -109,4 +130,157 @@ fn a_contiguous_read_is_one_read_of_its_bytes() {
     let (reads, bytes) = (stats.reads(), stats.bytes());
     read_named(&file, "conv/conv/kernel:0").unwrap();
     assert_eq!((stats.reads() - reads, stats.bytes() - bytes), (1, 96));
+}
+
+#[test]
+fn the_seeds_cover_each_chunk_index() {
+    let file = open_bytes(seed("latest.h5")).unwrap();
+    let index: Vec<String> = (0..file.names().len())
+        .map(|i| match &file.dataset(i).unwrap().storage.layout {
+            Layout::Chunked { index, .. } => format!("{index:?}"),
+            other => format!("{other:?}"),
+        })
+        .map(|s| s.split([' ', '(']).next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(index, ["Contiguous", "Single", "FixedArray", "FixedArray", "Single", "Implicit", "Compact"]);
+}
+
+#[test]
+fn refuses_what_it_does_not_read_by_name() {
+    let file = open_bytes(seed("refused.h5")).unwrap();
+    let err = |name: &str| {
+        let e = read_named(&file, name).unwrap_err().to_string();
+        assert!(e.ends_with('.') && !e.contains('\n'), "{e}");
+        e
+    };
+    assert!(err("growable").contains("extensible array"));
+    assert!(err("lzf").contains("LZF"));
+    assert!(err("checksummed").contains("Fletcher32"));
+    assert_eq!(values(&read_named(&file, "plain").unwrap()), ramp(9.0, 2));
+    assert!(err("unwritten").contains("never written"));
+    assert!(err("unwritten_chunks").contains("never written"));
+}
+
+/// One sentence: ends with a full stop, no line breaks, no panic text.
+fn sentence(e: Error) -> String {
+    let text = e.to_string();
+    assert!(text.ends_with('.') && !text.contains('\n') && text.len() > 10, "not one sentence: {text}");
+    text
+}
+
+fn find(bytes: &[u8], pattern: &[u8]) -> usize {
+    bytes.windows(pattern.len()).position(|w| w == pattern).expect("pattern in the file")
+}
+
+fn u64s(values: &[u64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+#[test]
+fn a_hard_link_to_an_ancestor_is_listed_once() {
+    let file = open_bytes(seed("cycle.h5")).unwrap();
+    assert_eq!(file.names(), ["a/b/w"]);
+    let raw = Hdf5File::open(Rc::new(SliceSource(seed("cycle.h5")))).unwrap();
+    let up = raw.lookup("a/b/up/b/up/b").unwrap().unwrap();
+    assert_eq!(Some(up), raw.lookup("a/b").unwrap());
+}
+
+#[test]
+fn addresses_past_the_end_are_sentences() {
+    // Superblock v0 with 8-byte fields: the root's symbol table entry holds its header address at 64.
+    let mut bytes = seed("earliest.h5");
+    bytes[64..72].copy_from_slice(&0xffff_fff0u64.to_le_bytes());
+    assert!(sentence(open_bytes(bytes).err().unwrap()).contains("past its end"));
+    let mut bytes = seed("earliest.h5");
+    bytes[64..72].copy_from_slice(&3u64.to_le_bytes());
+    assert!(sentence(open_bytes(bytes).err().unwrap()).contains("no HDF5 object header"));
+}
+
+#[test]
+fn a_huge_dataspace_is_refused_before_allocating() {
+    let mut bytes = seed("earliest.h5");
+    // The kernel's dataspace: dims (2, 2, 3, 2); claim 2^40 rows instead.
+    let at = find(&bytes, &u64s(&[2, 2, 3, 2]));
+    bytes[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let file = open_bytes(bytes).unwrap();
+    let i = file.names().iter().position(|n| n.ends_with("kernel:0")).unwrap();
+    assert_eq!(file.info(i).unwrap().shape, [1 << 40, 2, 3, 2]);
+    assert!(matches!(file.read(i), Err(Error::TooLarge(_))));
+}
+
+#[test]
+fn a_contiguous_size_smaller_than_the_shape_is_a_sentence() {
+    let mut bytes = seed("earliest.h5");
+    // Layout v3, contiguous: version 3, class 1, address, size 96 (2·2·3·2 float32).
+    let mut pattern = vec![3u8, 1];
+    let at = (0..bytes.len() - 18)
+        .find(|&i| bytes[i..i + 2] == pattern[..] && bytes[i + 10..i + 18] == 96u64.to_le_bytes())
+        .expect("the kernel's layout message");
+    bytes[at + 10..at + 18].copy_from_slice(&95u64.to_le_bytes());
+    pattern.clear();
+    let file = open_bytes(bytes).unwrap();
+    let i = file.names().iter().position(|n| n.ends_with("kernel:0")).unwrap();
+    assert!(sentence(file.read(i).unwrap_err()).contains("stores 95 bytes"));
+}
+
+#[test]
+fn a_b_tree_node_pointing_at_itself_is_caught() {
+    let mut bytes = seed("earliest.h5");
+    let at = find(&bytes, b"TREE\x00");
+    bytes[at + 5] = 1; // level 1: its child is read as a node
+    bytes[at + 32..at + 40].copy_from_slice(&(at as u64).to_le_bytes());
+    let text = sentence(open_bytes(bytes).err().unwrap());
+    assert!(text.contains("B-tree"), "{text}");
+}
+
+#[test]
+fn a_deflate_bomb_stops_at_the_chunk_size() {
+    use flate2::{write::ZlibEncoder, Compression};
+    use std::io::Write;
+    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(&vec![0u8; 16 << 20]).unwrap();
+    let bomb = encoder.finish().unwrap();
+    assert!(bomb.len() < 20_000);
+    let text = sentence(super::super::hdf5_data::inflate(&bomb, 4096).unwrap_err());
+    assert!(text.contains("more than its 4096 bytes"), "{text}");
+    assert_eq!(super::super::hdf5_data::inflate(&bomb, 16 << 20).unwrap().len(), 16 << 20);
+    assert!(super::super::hdf5_data::inflate(&bomb[..bomb.len() / 2], 16 << 20).is_err());
+}
+
+#[test]
+fn every_cut_of_every_seed_fails_or_reads_without_panic() {
+    for name in ["earliest.h5", "latest.h5", "dense.h5", "cycle.h5", "refused.h5"] {
+        let bytes = seed(name);
+        for cut in 0..bytes.len() {
+            match open_bytes(bytes[..cut].to_vec()) {
+                Err(e) => {
+                    sentence(e);
+                }
+                Ok(file) => {
+                    for i in 0..file.names().len() {
+                        if let Err(e) = file.read(i) {
+                            sentence(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The fuzz entry survives every cut of the committed seeds too.
+#[test]
+fn fuzz_seeds_open_and_survive_cuts() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/hdf5");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let file = open_bytes(bytes.clone()).unwrap();
+        assert!((0..file.names().len()).any(|i| file.read(i).is_ok()));
+        for cut in (0..bytes.len()).step_by(97) {
+            crate::fuzzing::hdf5(&bytes[..cut]);
+        }
+        seen += 1;
+    }
+    assert!(seen >= 5, "only {seen} seeds");
 }

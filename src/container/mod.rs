@@ -114,6 +114,8 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     // the front of a PyTorch zip, a legacy pickle. In a browser every read costs a millisecond or more.
     let head = Window::read(Rc::clone(&source), 0, HEAD_BYTES.min(source.len()))?;
     let magic = head.bytes().get(..16).unwrap_or(head.bytes()).to_vec();
+    // HDF5's signature may follow a user block (at 512, 1024, 2048, …), so it is looked for in the head.
+    let is_hdf5 = hdf5::looks_like(head.bytes());
     let source: Rc<dyn ByteSource> = Rc::new(head);
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
         // Zip holds npz and PyTorch archives alike; the entry names tell them apart.
@@ -135,7 +137,7 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if magic.starts_with(gguf::MAGIC) {
         return Ok(Box::new(gguf::Gguf::open(source)?));
     }
-    if hdf5::looks_like(&magic) {
+    if is_hdf5 {
         // A Keras file is an HDF5 file whose attributes and groups say so; any other is plain HDF5.
         if let Some(keras) = keras::Keras::detect(Rc::clone(&source))? {
             return Ok(Box::new(keras));
