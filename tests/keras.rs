@@ -70,7 +70,8 @@ fn big_keras_files_read_the_kernel_and_little_else() {
         let tensors = fixture["tensors"].as_array().unwrap().len() as u64;
         let (read, reads) = (checkpoint.bytes_read(), checkpoint.reads());
         eprintln!("{file}: {read} bytes in {reads} reads for a {kernel}-byte kernel, {tensors} tensors");
-        assert!(read >= kernel && read <= kernel + (512 << 10), "{file}: read {read} bytes for a {kernel}-byte kernel");
+        let extra = fixture["extra_budget"].as_u64().unwrap_or(1 << 20);
+        assert!(read >= kernel && read <= kernel + extra, "{file}: read {read} bytes for a {kernel}-byte kernel");
         assert!(reads <= tensors + 8, "{file}: {reads} reads to open and draw");
         seen += 1;
     }

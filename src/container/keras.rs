@@ -31,10 +31,12 @@ pub struct Keras {
 }
 
 impl Keras {
-    /// A Keras HDF5 file (Keras 2 or a Keras 3 `.weights.h5`), or `None` for any other HDF5 file.
-    pub fn detect(source: Rc<dyn ByteSource>) -> Result<Option<Keras>> {
-        let file = Hdf5File::open(source)?;
-        Self::from_hdf5(file)
+    /// A Keras HDF5 file (Keras 2 or a Keras 3 `.weights.h5`), or the file given back when it is not one.
+    pub(crate) fn detect(file: Hdf5File) -> Result<std::result::Result<Keras, Hdf5File>> {
+        Ok(match Self::from_hdf5(file)? {
+            Detected::Keras(keras) => Ok(keras),
+            Detected::Plain(file) => Err(file),
+        })
     }
 
     /// A `.keras` archive whose central directory `container::open` has read.
@@ -76,21 +78,22 @@ impl Keras {
         Ok(keras)
     }
 
-    fn from_hdf5(file: Hdf5File) -> Result<Option<Keras>> {
+    fn from_hdf5(file: Hdf5File) -> Result<Detected> {
         let tree = FileTree(&file);
+        // layer_names without a weight_names on every layer is not laid out as Keras writes: plain HDF5.
         if let Some(base) = keras_layout::keras2_base(&tree) {
-            let weights = keras_layout::keras2_weights(&tree, base);
+            let Some(weights) = keras_layout::keras2_weights(&tree, base) else { return Ok(Detected::Plain(file)) };
             let notes = keras2_notes(&tree, base);
-            return Ok(Some(Self::new(file, "keras", weights, notes)));
+            return Ok(Detected::Keras(Self::new(file, "keras", weights, notes)));
         }
         if keras_layout::is_keras3(&tree) {
             let mut keras = Self::keras3(file, None)?;
             keras.notes.push(
                 "A Keras 3 weights file without its config: layers are listed in the file's group order, which need not be the model's.".into(),
             );
-            return Ok(Some(keras));
+            return Ok(Detected::Keras(keras));
         }
-        Ok(None)
+        Ok(Detected::Plain(file))
     }
 
     fn keras3(file: Hdf5File, config: Option<&ConfigLayer>) -> Result<Keras> {
@@ -118,6 +121,12 @@ impl Keras {
         .as_ref()
         .map_err(Clone::clone)
     }
+}
+
+/// What an HDF5 file turned out to be.
+enum Detected {
+    Keras(Keras),
+    Plain(Hdf5File),
 }
 
 /// "The model is a Functional named tiny.", from a config's top level.

@@ -67,28 +67,31 @@ pub(crate) fn keras2_base(tree: &dyn Tree) -> Option<&'static str> {
 }
 
 /// Keras 2 weights in `layer_names` then `weight_names` order, named as Keras wrote them
-/// (`conv1/kernel:0`); a name two layers share is shown with its layer in front.
-pub(crate) fn keras2_weights(tree: &dyn Tree, base: &str) -> Vec<Weight> {
-    let layers = list_attribute(tree, base, "layer_names").unwrap_or_default();
+/// (`conv1/kernel:0`); a name two layers share is shown with its layer in front. `None` when a listed
+/// layer has no `weight_names` (Keras writes one for every layer, empty or not): not a Keras file.
+pub(crate) fn keras2_weights(tree: &dyn Tree, base: &str) -> Option<Vec<Weight>> {
+    let layers = list_attribute(tree, base, "layer_names")?;
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for layer in layers {
         let layer_path = join(base, &layer);
-        for weight in list_attribute(tree, &layer_path, "weight_names").unwrap_or_default() {
+        for weight in list_attribute(tree, &layer_path, "weight_names")? {
             if out.len() >= MAX_WEIGHTS {
-                return out;
+                return Some(out);
             }
             let name = if seen.contains(&weight) { format!("{layer}/{weight}") } else { weight.clone() };
             seen.insert(name.clone());
             out.push(Weight { name, path: join(&layer_path, &weight) });
         }
     }
-    out
+    Some(out)
 }
 
-/// A Keras 3 file: a `layers` group (or the model's own `vars`) at the root.
+/// A Keras 3 file: the model's own `vars` group beside its `layers` at the root (Keras 3 writes both,
+/// even when the model has no variables of its own); a plain HDF5 file with a `layers` group is not one.
 pub(crate) fn is_keras3(tree: &dyn Tree) -> bool {
-    tree.children("").is_ok_and(|c| c.iter().any(|(name, group)| *group && (name == "layers" || name == "vars")))
+    let has = |children: &[(String, bool)], want: &str| children.iter().any(|(name, group)| *group && name == want);
+    tree.children("").is_ok_and(|c| has(&c, "layers") && has(&c, "vars"))
 }
 
 /// One layer of a config.json: its class, name, the variables it makes and its nested layers.

@@ -113,13 +113,16 @@ fn keras2_lists_in_layer_then_weight_order_and_joins_split_names() {
         .attr("model_weights/a_conv", "weight_names", &["a_conv/kernel:0"])
         .attr("model_weights/head", "weight_names", &["head/kernel:0"]);
     assert_eq!(keras2_base(&tree), Some("model_weights"));
-    let weights = keras2_weights(&tree, "model_weights");
+    // `pool` has no weight_names: Keras writes one for every layer, so this is not (yet) a Keras file.
+    assert_eq!(keras2_weights(&tree, "model_weights"), None);
+    let tree = tree.attr("model_weights/pool", "weight_names", &[]);
+    let weights = keras2_weights(&tree, "model_weights").unwrap();
     assert_eq!(names(&weights), ["stem/kernel:0", "stem/bias:0", "a_conv/kernel:0", "head/kernel:0"]);
     assert_eq!(weights[2].path, "model_weights/a_conv/a_conv/kernel:0");
     // save_weights keeps the layers at the root.
     let tree = FakeTree::default().attr("", "layer_names", &["vit"]).attr("vit", "weight_names", &["m/vit/k:0"]);
     assert_eq!(keras2_base(&tree), Some(""));
-    assert_eq!(keras2_weights(&tree, "")[0].path, "vit/m/vit/k:0");
+    assert_eq!(keras2_weights(&tree, "").unwrap()[0].path, "vit/m/vit/k:0");
     assert_eq!(keras2_base(&FakeTree::default().group("layers")), None);
 }
 
@@ -129,7 +132,7 @@ fn keras2_shows_a_shared_weight_name_with_its_layer() {
         .attr("", "layer_names", &["a", "b"])
         .attr("a", "weight_names", &["kernel:0"])
         .attr("b", "weight_names", &["kernel:0"]);
-    assert_eq!(names(&keras2_weights(&tree, "")), ["kernel:0", "b/kernel:0"]);
+    assert_eq!(names(&keras2_weights(&tree, "").unwrap()), ["kernel:0", "b/kernel:0"]);
 }
 
 fn tiny3(with_names: bool) -> FakeTree {
@@ -268,4 +271,11 @@ fn a_group_linked_back_to_its_parent_is_walked_once() {
     let tree = tiny3(true).group("layers/loop").group("layers/conv2d/loop");
     let weights = keras3_weights(&tree, None).unwrap();
     assert_eq!(weights.len(), 11, "{:?}", names(&weights));
+}
+
+#[test]
+fn keras3_needs_the_models_vars_beside_its_layers() {
+    assert!(is_keras3(&tiny3(true)));
+    assert!(!is_keras3(&FakeTree::default().group("layers/stem/conv")));
+    assert!(!is_keras3(&FakeTree::default().group("vars")));
 }

@@ -139,10 +139,10 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     }
     if is_hdf5 {
         // A Keras file is an HDF5 file whose attributes and groups say so; any other is plain HDF5.
-        if let Some(keras) = keras::Keras::detect(Rc::clone(&source))? {
-            return Ok(Box::new(keras));
-        }
-        return Ok(Box::new(hdf5::Hdf5::open(source)?));
+        return match keras::Keras::detect(hdf5::Hdf5File::open(source)?)? {
+            Ok(keras) => Ok(Box::new(keras)),
+            Err(file) => Ok(Box::new(hdf5::Hdf5::from_file(file)?)),
+        };
     }
     if safetensors::looks_like(&magic) {
         return Ok(Box::new(safetensors::Safetensors::open(source)?));
