@@ -237,3 +237,11 @@ pub fn hdf5(data: &[u8]) {
         }
     }
 }
+
+/// Keras files as a dropped file goes: the `.keras` zip (config.json, the weights file read in place inside
+/// it) and the Keras naming of an HDF5 file's groups; then every weight listed is read.
+pub fn keras(data: &[u8]) {
+    if let Ok(file) = crate::container::open(Rc::new(SliceSource(data.to_vec()))) {
+        walk(&*file);
+    }
+}

@@ -427,7 +427,11 @@ fn root_note(file: &Hdf5File) -> Option<String> {
 
 impl Hdf5 {
     pub fn open(source: Rc<dyn ByteSource>) -> Result<Hdf5> {
-        let file = Hdf5File::open(source)?;
+        Self::from_file(Hdf5File::open(source)?)
+    }
+
+    /// A file already opened (and looked at by the Keras container): its cached pages are reused.
+    pub(crate) fn from_file(file: Hdf5File) -> Result<Hdf5> {
         let mut names = Vec::new();
         let mut datasets = Vec::new();
         let mut seen = HashSet::from([file.root()]);

@@ -5,6 +5,8 @@
 pub(crate) mod flatbuf;
 pub(crate) mod gguf;
 pub(crate) mod hdf5;
+pub(crate) mod keras;
+mod keras_layout;
 pub(crate) mod msgpack;
 pub(crate) mod npy;
 mod npz;
@@ -125,6 +127,9 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
         // Zip holds npz and PyTorch archives alike; the entry names tell them apart.
         let archive = zip::ZipArchive::read(&*source)?;
+        if keras::is_keras_archive(&archive) {
+            return Ok(Box::new(keras::Keras::from_zip(source, &archive)?));
+        }
         if let Some(root) = torch::torch_root(&archive) {
             return Ok(Box::new(torch::TorchZip::from_archive(source, archive, root)?));
         }
@@ -146,7 +151,11 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
         return Ok(Box::new(tflite::Tflite::open(source)?));
     }
     if is_hdf5 {
-        return Ok(Box::new(hdf5::Hdf5::open(source)?));
+        // A Keras file is an HDF5 file whose attributes and groups say so; any other is plain HDF5.
+        return match keras::Keras::detect(hdf5::Hdf5File::open(source)?)? {
+            Ok(keras) => Ok(Box::new(keras)),
+            Err(file) => Ok(Box::new(hdf5::Hdf5::from_file(file)?)),
+        };
     }
     if safetensors::looks_like(&magic) {
         return Ok(Box::new(safetensors::Safetensors::open(source)?));
