@@ -23,9 +23,11 @@ usage:
   patchlens --version
 
 Reads .npz/.npy, PyTorch (.pth/.pt/.bin, zip or legacy, whole-model pickles, TorchScript), .safetensors,
-.gguf, .onnx and .tflite. Several files are opened together: the shards of a checkpoint (with or without its
-*.index.json; giving the index alone finds the shards beside it), an ONNX model and its external data.
-A folder stands for the files in it.
+Keras (.h5/.hdf5, .weights.h5, .keras) and other HDF5, TensorFlow checkpoints and SavedModels, .tflite
+(float or int8), Flax .msgpack, pickled NumPy (.pkl, .pdparams), .gguf and .onnx. Several files are opened
+together: the shards of a checkpoint (with or without its *.index.json; giving the index alone finds the
+shards beside it), a TensorFlow .index and its .data files, an ONNX model and its external data. A folder
+stands for the files in it (a SavedModel's variables/ included).
 
 A URL or a Hugging Face model id (owner/name, or its page's address) stands for a file too in the Rust
 CLI built with the \`http\` feature (not npx patchlens): only the bytes needed are read, by HTTP range
@@ -57,7 +59,8 @@ const RENDER_USAGE = `\
 usage: patchlens render FILE... | DIR -o OUT.png [options]
 
 Draws one checkpoint's filters as a grid of tiles and writes it as a PNG: the page's pixels for the same
-options. Several files given together are one checkpoint (shards, an ONNX model and its external data).
+options. Several files given together are one checkpoint (shards, a TensorFlow index and its data files,
+an ONNX model and its external data).
 
   -o, --output OUT.png  where to write the PNG (required)
   --tensor NAME         the tensor to draw (default: the patch embedding; \`patchlens list\` shows the names)
@@ -157,7 +160,7 @@ async function open(paths) {
   const { opened, skipped } = await openPathsWithSkipped(paths, Checkpoint);
   if (skipped.length > 0) process.stderr.write(`patchlens: skipped ${skipped.join(', ')} (not checkpoints)\n`);
   if (opened.length === 0) {
-    throw new Error('None of the files given is a checkpoint; name .npz, .npy, PyTorch, .safetensors, .gguf, .onnx or .tflite files.');
+    throw new Error('None of the files given is a checkpoint; name NumPy, PyTorch, safetensors, Keras, TensorFlow, TFLite, Flax, GGUF or ONNX files.');
   }
   return opened;
 }

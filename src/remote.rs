@@ -8,7 +8,7 @@ pub mod http;
 pub mod hub;
 pub mod target;
 
-pub use target::{open_target, Client, OpenedTarget};
+pub use target::{open_target, reads_files_beside, Client, OpenedTarget};
 
 use crate::error::{Error, Result};
 use crate::source::{check_range, ByteSource};

@@ -56,6 +56,22 @@ fn png_with_no_gap_and_zoom_one_is_the_tiles_side_by_side() {
         "cnn_typed.onnx",
         "model.safetensors.index.json",
         "vit_external.onnx",
+        // The second wave: Keras, HDF5, TensorFlow (an index with its data, a SavedModel), TFLite, Flax, pickles.
+        "keras2_tiny.h5",
+        "tf_model.h5",
+        "keras3_tiny.keras",
+        "keras3_tiny.weights.h5",
+        "hdf5_user_block.h5",
+        "tf1_f32.index",
+        "tf1_sharded.index",
+        "variables.index",
+        "cnn_int8.tflite",
+        "fer_emotion_model_quantized.tflite",
+        "vit_bf16.msgpack",
+        "flax_model.msgpack",
+        "detectron2_r50.pkl",
+        "py2_protocol0.pkl",
+        "paddle_vit.pdparams",
     ] {
         let fixture = fixtures(&manifest).find(|f| str_of(f, "file") == name).unwrap_or_else(|| panic!("{name}"));
         let default = str_of(fixture, "default_tensor");

@@ -86,6 +86,13 @@ impl TfBundle {
         }
     }
 
+    /// The data files the index of checkpoint `prefix` says it has (`prefix.data-0000k-of-0000n`), for
+    /// callers that must fetch them first (URL mode, given only the index's address).
+    pub fn data_files(source: Rc<dyn ByteSource>, prefix: &str) -> Result<Vec<String>> {
+        let bundle = Self::read_index(source, &[])?;
+        Ok((0..bundle.num_shards).map(|k| shard_file(prefix, k, bundle.num_shards)).collect())
+    }
+
     /// Opens the index of the checkpoint `prefix` (`prefix.index`), its shards found among `companions`.
     pub fn open_named(source: Rc<dyn ByteSource>, prefix: &str, companions: &[NamedSource]) -> Result<Self> {
         let mut bundle = Self::read_index(source, companions)?;

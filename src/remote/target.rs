@@ -6,6 +6,7 @@ use super::hub::{self, Target, Weights};
 use super::{file_name, status_error, Opened as Fetched, RemoteSource, RemoteStats, Transport};
 use crate::checkpoint::{Checkpoint, Opened};
 use crate::container::shards::MAX_INDEX_BYTES;
+use crate::container::tf_bundle::TfBundle;
 use crate::error::{Error, Result};
 use crate::source::{ByteSource, SliceSource};
 use std::rc::Rc;
@@ -57,7 +58,19 @@ pub fn open_target(input: &str, hub: &str, client: &impl Client) -> Result<Opene
             let name = file_name(&url);
             let (source, whole) = open_file(client, &url, &name, None, &stats)?;
             whole_file = whole;
-            Checkpoint::open_files(vec![(name, source)])
+            let mut files = vec![(name.clone(), Rc::clone(&source))];
+            // A TensorFlow checkpoint's values are in data files beside its index, named by it.
+            let prefix =
+                name.strip_suffix(".index").filter(|_| reads_files_beside(&url) && looks_like_tf_index(&*source));
+            if let Some(prefix) = prefix {
+                for data in TfBundle::data_files(Rc::clone(&source), prefix)? {
+                    let data_url = sibling_url(&url, &data);
+                    let (data_source, whole) = open_file(client, &data_url, &data, None, &stats)?;
+                    whole_file |= whole;
+                    files.push((data, data_source));
+                }
+            }
+            Checkpoint::open_files(files)
         }
         Target::Model { id, revision } => {
             let listing = model_listing(client, hub, &id, &revision, &stats)?;
@@ -99,6 +112,28 @@ pub fn open_target(input: &str, hub: &str, client: &impl Client) -> Result<Opene
         }
     };
     Ok(OpenedTarget { opened, stats, whole_file })
+}
+
+/// True for a file whose checkpoint lies partly in files beside it, named by it (a TensorFlow `.index` and
+/// its `.data-0000k-of-0000n`): `open_target` fetches those too, so a single-file reader cannot open it.
+pub fn reads_files_beside(url: &str) -> bool {
+    file_name(url).ends_with(".index")
+}
+
+/// True when `source` starts as a TensorFlow checkpoint index does (its header entry).
+fn looks_like_tf_index(source: &dyn ByteSource) -> bool {
+    let mut head = [0u8; 16];
+    let len = source.len().min(head.len() as u64) as usize;
+    source.read_at(0, &mut head[..len]).is_ok() && crate::container::tf_bundle::looks_like_index(&head[..len])
+}
+
+/// The address of file `name` in the same folder as `url` (query and fragment dropped).
+fn sibling_url(url: &str, name: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    match path.rsplit_once('/') {
+        Some((folder, _)) => format!("{folder}/{name}"),
+        None => name.to_string(),
+    }
 }
 
 /// A file to read by ranges: with no probe when its size is known, else probed — and read from memory when

@@ -451,14 +451,16 @@ impl Checkpoint {
     }
 
     /// What `input` names: `{ kind: 'file', url }` (a file's address; a hub file page becomes its download
-    /// address) or `{ kind: 'model', id, revision }`, or `null` when it is neither.
+    /// address), `{ kind: 'files', url }` (a file that brings files beside it: a TensorFlow `.index`, opened by
+    /// `openTarget`) or `{ kind: 'model', id, revision }`, or `null` when it is neither.
     #[wasm_bindgen(js_name = targetOf)]
     pub fn target_of(input: &str, hub: Option<String>) -> Result<JsValue, JsValue> {
         let hub = hub.unwrap_or_else(|| HUB.to_string());
         let out = js_sys::Object::new();
         match hub::parse_target(input, &hub) {
             Some(Target::File(url)) => {
-                js_sys::Reflect::set(&out, &"kind".into(), &"file".into())?;
+                let kind = if remote::reads_files_beside(&url) { "files" } else { "file" };
+                js_sys::Reflect::set(&out, &"kind".into(), &kind.into())?;
                 js_sys::Reflect::set(&out, &"url".into(), &url.into())?;
             }
             Some(Target::Model { id, revision }) => {
