@@ -137,6 +137,16 @@ fn tf_checkpoints(files: &[NamedSource], used: &mut [bool]) -> Vec<Group> {
         names.extend(companions.iter().map(|c| c.name.clone()));
         groups.push(Group { label, files: names, container });
     }
+    // TensorFlow's state file `checkpoint` (text naming the latest checkpoint) is part of the one it names,
+    // else of the first: it holds no tensors and is no checkpoint of its own.
+    if let Some(i) = (0..files.len()).find(|&i| !used[i] && files[i].name == TF_STATE_FILE) {
+        let latest = latest_checkpoint(&files[i]);
+        let named = groups.iter().position(|g| Some(&g.label) == latest.as_ref());
+        if let Some(group) = groups.get_mut(named.unwrap_or(0)) {
+            used[i] = true;
+            group.files.push(files[i].name.clone());
+        }
+    }
     let left: Vec<usize> = (0..files.len()).filter(|&i| !used[i]).collect();
     for i in left {
         let file = &files[i];
@@ -163,6 +173,21 @@ fn tf_checkpoints(files: &[NamedSource], used: &mut [bool]) -> Vec<Group> {
     groups
 }
 
+/// The name of the state file `tf.train.Checkpoint` and `Saver` write beside their checkpoints.
+const TF_STATE_FILE: &str = "checkpoint";
+/// A state file is a few lines per checkpoint kept; more than this is not one.
+const MAX_TF_STATE_BYTES: u64 = 64 << 10;
+
+/// The checkpoint prefix the state file names as the latest (`model_checkpoint_path: "ckpt-3"`), base name only.
+fn latest_checkpoint(state: &NamedSource) -> Option<String> {
+    let len = state.source.len();
+    let text = (len <= MAX_TF_STATE_BYTES).then(|| read_vec(&*state.source, 0, len as usize).ok()).flatten()?;
+    let text = String::from_utf8(text).ok()?;
+    let line = text.lines().find_map(|l| l.trim().strip_prefix("model_checkpoint_path:"))?;
+    let path = line.trim().trim_matches('"');
+    Some(path.rsplit(['/', '\\']).next().unwrap_or(path).to_string())
+}
+
 /// The shard files an index names, for callers that must find them on disk (the CLI given an index).
 pub fn files_named_by_index(index: &NamedSource) -> Result<Vec<String>> {
     let mut files: Vec<String> = read_index(index)?.into_iter().map(|(_, file)| file).collect();
@@ -186,6 +211,25 @@ fn read_index(index: &NamedSource) -> Result<Vec<(String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tensorflow_state_file_joins_the_checkpoint_it_names() {
+        use crate::source::SliceSource;
+        use std::rc::Rc;
+        let file =
+            |name: &str, bytes: &[u8]| NamedSource { name: name.into(), source: Rc::new(SliceSource(bytes.to_vec())) };
+        let state = b"model_checkpoint_path: \"/tmp/run/ckpt-2\"\nall_model_checkpoint_paths: \"ckpt-1\"\n";
+        let files = [file("ckpt-1.index", b""), file("ckpt-2.index", b""), file("checkpoint", state)];
+        let mut used = vec![false; files.len()];
+        let groups = tf_checkpoints(&files, &mut used);
+        assert!(used.iter().all(|&u| u));
+        let labels: Vec<(&str, bool)> =
+            groups.iter().map(|g| (g.label.as_str(), g.files.contains(&"checkpoint".to_string()))).collect();
+        assert_eq!(labels, [("ckpt-1", false), ("ckpt-2", true)]);
+        // Alone, it is left for the single files (and refused there as no checkpoint).
+        let mut used = vec![false];
+        assert!(tf_checkpoints(&files[2..], &mut used).is_empty() && !used[0]);
+    }
 
     #[test]
     fn recognises_shard_names() {

@@ -3,10 +3,10 @@
 // gets its own panel with its error while the others draw.
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  assertSamePixels, canvasPixels, controlsOf, defaultTiles, drawableFixtures, dropFiles, expectedGrid,
+  assertSamePixels, canvasPixels, controlsOf, defaultTiles, drawableFixtures, dropFiles, dropFolders, expectedGrid,
   loadManifest, multiFileFixtures, openPage, panelsSettled, startSession,
 } from './harness.mjs';
 
@@ -89,6 +89,42 @@ test('different checkpoints dropped together get a panel each, and a broken one 
   const again = await drop(page, [chosen[0].path]);
   assert.equal(again.length, 1);
   await assertPanelShows(page, 0, again[0], chosen[0]);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('folders dropped as folders: a SavedModel (its variables/ one level down) and a TF checkpoint with its state file', async () => {
+  const savedModel = manifest.fixtures.find((f) => f.name === 'variables.index');
+  const checkpoint = manifest.fixtures.find((f) => f.name === 'tf1_f32.index');
+  assert.ok(savedModel && checkpoint, 'the manifest has the SavedModel and the TF1 checkpoint');
+  const bytesOf = (fixture, name) => readFileSync(join(dirname(fixture.path), name));
+  const { page, context, problems } = await openPage(session);
+  await page.evaluate(() => { document.querySelector('.panel .status').dataset.state = 'test-waiting'; });
+  const accepted = await dropFolders(page, [
+    {
+      folder: 'vit_saved_model',
+      files: [
+        ...savedModel.companions.filter((c) => !c.startsWith('variables.')).map((c) => ({ path: c, bytes: bytesOf(savedModel, c) })),
+        { path: 'variables/variables.index', bytes: readFileSync(savedModel.path) },
+        ...savedModel.companions.filter((c) => c.startsWith('variables.'))
+          .map((c) => ({ path: `variables/${c}`, bytes: bytesOf(savedModel, c) })),
+        { path: '.hidden-notes', bytes: Buffer.from('not a checkpoint') },
+      ],
+    },
+    {
+      folder: 'run',
+      files: [
+        { path: 'checkpoint', bytes: Buffer.from('model_checkpoint_path: "tf1_f32"\nall_model_checkpoint_paths: "tf1_f32"\n') },
+        { path: 'tf1_f32.index', bytes: readFileSync(checkpoint.path) },
+        ...checkpoint.companions.map((c) => ({ path: c, bytes: bytesOf(checkpoint, c) })),
+      ],
+    },
+  ]);
+  assert.ok(accepted, 'the page accepts the drop');
+  const panels = await panelsSettled(page);
+  assert.deepEqual(panels.map((p) => p.title), ['saved_model', 'tf1_f32'], panels.map((p) => p.alert).join(' '));
+  await assertPanelShows(page, 0, panels[0], savedModel);
+  await assertPanelShows(page, 1, panels[1], checkpoint);
   assert.deepEqual(problems, []);
   await context.close();
 });

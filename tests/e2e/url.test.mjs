@@ -7,7 +7,10 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startCheckpointServer } from '../server/checkpoint-server.mjs';
-import { MANIFEST, canvasPixels, openPage, panelsSettled, startSession, waitSettled } from './harness.mjs';
+import {
+  MANIFEST, assertSamePixels, canvasPixels, controlsOf, defaultTiles, expectedGrid, loadManifest, openPage, panelsSettled,
+  startSession, waitSettled,
+} from './harness.mjs';
 
 const FIXTURES = dirname(MANIFEST);
 const MIB = 1 << 20;
@@ -89,11 +92,41 @@ test('by ?url=: each big checkpoint draws from ranges, within 4 requests and ker
   await context.close();
 });
 
+test('a TensorFlow checkpoint by the address of its .index brings the data file beside it, within the budget', async () => {
+  const manifest = loadManifest();
+  const { page, context, problems } = await openPage(session);
+  for (const name of ['tf1_f32.index', 'tf1_sharded.index', 'augreg_b16_tf.index']) {
+    const fixture = manifest.fixtures.find((f) => f.name === name);
+    if (!fixture || !existsSync(fixture.path)) {
+      assert.ok(!process.env.PATCHLENS_REQUIRE_BIG, `${name} is missing: make_fixtures.py --big writes it`);
+      continue;
+    }
+    host.reset();
+    const [panel] = await openAddress(page, [`files/${name}`]);
+    assert.equal(panel.data.state, 'ready', `${name}: ${panel.alert}`);
+    assert.equal(panel.data.tensor, fixture.default_tensor);
+    const requests = Number(panel.data.requests);
+    assert.ok(requests <= 1 + fixture.companions.length + 1, `${name}: ${requests} requests`);
+    const data = host.log.filter((e) => fixture.companions.some((c) => e.path.endsWith(c)));
+    assert.ok(data.length >= 1 && data.every((e) => e.status === 206), `${name}: its data files were read by ranges`);
+    const kernel = fixture.kernel_bytes ?? 0;
+    assert.ok(Number(panel.data.networkBytes) <= kernel + MIB, `${name}: ${panel.data.networkBytes} bytes`);
+    const tiles = defaultTiles(fixture);
+    if (tiles) {
+      const expected = expectedGrid(tiles.path, tiles.kernel_shape, await controlsOf(page));
+      assertSamePixels(await canvasPixels(page), expected, `${name} by URL`);
+    }
+  }
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test('the URL field: one URL per line opens one panel each, and the address keeps them for a shared link', async () => {
   const { page, context, problems } = await openPage(session);
   const urls = ['files/dinov2_vits14.npz', 'files/dinov2_small_patch_embed.safetensors'].map((p) => `${host.origin}/${p}`);
   // Every format, each drawing exactly what the same file dropped draws.
-  const formats = ['legacy_f32.pt', 'dino_checkpoint.pth', 'clip_projector_f32.gguf', 'cnn_typed.onnx', 'conv1_weight.npy'];
+  const formats = ['legacy_f32.pt', 'dino_checkpoint.pth', 'clip_projector_f32.gguf', 'cnn_typed.onnx', 'conv1_weight.npy',
+    'keras3_tiny.keras', 'tf_model.h5', 'cnn_int8.tflite', 'vit_f32.msgpack', 'detectron2_r50.pkl'];
   await page.fill('#url-input', formats.map((f) => `${host.origin}/files/${f}`).join('\n'));
   await page.press('#url-input', 'Enter');
   await page.waitForFunction((n) => document.querySelectorAll('.panel').length === n, formats.length);
@@ -101,7 +134,8 @@ test('the URL field: one URL per line opens one panel each, and the address keep
   assert.deepEqual(opened.map((p) => p.data.state), formats.map(() => 'ready'), opened.map((p) => p.alert).join(' '));
   const overHttp = await Promise.all(formats.map((_, i) => canvasPixels(page, i)));
   await page.setInputFiles('#file-input', formats.map((f) => join(FIXTURES, f)));
-  await page.waitForFunction(() => document.querySelectorAll('.panel .status[data-state="ready"]:not([data-requests])').length === 5);
+  await page.waitForFunction((n) => document.querySelectorAll('.panel .status[data-state="ready"]:not([data-requests])').length === n,
+    formats.length);
   for (const [i, f] of formats.entries()) {
     const dropped = await canvasPixels(page, i);
     assert.ok(Buffer.from(overHttp[i].rgba).equals(Buffer.from(dropped.rgba)) && dropped.width > 0, `${f}: the dropped file's pixels`);
