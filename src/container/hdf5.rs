@@ -199,6 +199,10 @@ impl Hdf5File {
         if len > MAX_PAGED_READ {
             return read_vec(&*self.source, at, len);
         }
+        if len == 0 {
+            // No page to find: `end - 1` would fall in the page before `at`'s.
+            return Ok(Vec::new());
+        }
         let end = at + len as u64;
         let (first, last) = (at / PAGE, (end.saturating_sub(1)) / PAGE);
         let mut pages = self.pages.borrow_mut();
