@@ -1,6 +1,6 @@
 """Writes the committed fuzz seeds of the npz-era targets (checkpoint, zip, npy_header) from fixtures that
 real numpy wrote: small valid files, so libFuzzer starts deep instead of from empty input. The whole-pipeline
-`checkpoint` target also gets the other formats' seeds (fuzz/seeds/{torch,safetensors,gguf,onnx}/, written
+`checkpoint` target also gets the other formats' seeds (fuzz/seeds/{torch,safetensors,gguf,onnx,hdf5,keras,tf_bundle,tflite,msgpack,numpy_pickle}/, written
 by their fixtures_<format>.py), since it detects every format.
 Usage: seeds_npz.py FIXTURES_DIR (make_fixtures.py output) — writes fuzz/seeds/{checkpoint,zip,npy_header}/."""
 import shutil
@@ -28,7 +28,7 @@ def main(fixtures):
         out.mkdir(parents=True, exist_ok=True)
         for name in SMALL:
             shutil.copyfile(fixtures / name, out / name)
-    for target in ["torch", "safetensors", "gguf", "onnx"]:
+    for target in ["torch", "safetensors", "gguf", "onnx", "hdf5", "keras", "tf_bundle", "tflite", "msgpack", "numpy_pickle"]:
         for seed in sorted((REPO / "fuzz" / "seeds" / target).iterdir())[:3]:
             shutil.copyfile(seed, REPO / "fuzz" / "seeds" / "checkpoint" / f"{target}-{seed.name}")
     write_view_seed(REPO / "fuzz" / "seeds" / "checkpoint" / "views_vit.npz")
