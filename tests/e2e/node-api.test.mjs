@@ -126,6 +126,22 @@ test('openPath: an index brings its shards and opens only the one holding the ke
   checkpoint.free();
 });
 
+test('openPath draws one file of each second-wave format exactly; a TF .index brings its data files from beside it', async () => {
+  const names = ['keras2_tiny.h5', 'tf_model.h5', 'keras3_tiny.keras', 'keras3_tiny.weights.h5', 'hdf5_latest_layouts.h5',
+    'cnn_int8.tflite', 'vit_bf16.msgpack', 'detectron2_r50.pkl', 'py2_protocol0.pkl', 'tf1_f32.index', 'tf1_sharded.index'];
+  for (const name of names) {
+    const f = fixture(name);
+    const checkpoint = await api.openPath(f.path);
+    assert.equal(checkpoint.defaultTensor, f.default_tensor, name);
+    assertSamePixels(checkpoint.render(), expectedFor(f), name);
+    checkpoint.free();
+  }
+  const sharded = fixture('tf1_sharded.index');
+  const [opened] = await api.openPaths([sharded.path]);
+  assert.deepEqual(opened.files, ['tf1_sharded.index', ...sharded.companions], 'the index and both data files');
+  opened.checkpoint.free();
+});
+
 test('openPaths groups files as openFiles does: an ONNX model and its external data are one', async () => {
   const onnx = fixture('vit_external.onnx');
   const single = fixture('onet.pt');
