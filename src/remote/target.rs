@@ -335,6 +335,26 @@ mod tests {
     }
 
     #[test]
+    fn a_model_with_only_tensorflow_or_flax_weights_opens_them() {
+        let tf_model = include_bytes!("../../tests/fixtures/committed/keras/tf_model.h5").to_vec();
+        let flax = include_bytes!("../../tests/fixtures/committed/msgpack/flax_model.msgpack").to_vec();
+        for (file, bytes, tensor) in [
+            ("tf_model.h5", tf_model, "tf_vi_t_model/vit/embeddings/patch_embeddings/projection/kernel:0"),
+            ("flax_model.msgpack", flax, "vit/embeddings/patch_embeddings/projection/kernel"),
+        ] {
+            let url = hub::file_url(HUB, "org/old", "main", file);
+            let listed: &[&str] = &["config.json", "README.md", "flax_model.msgpack", "tf_model.h5"];
+            let listed = if file == "tf_model.h5" { listed } else { &listed[..3] };
+            let (target, _) = open("org/old", net(vec![(url, bytes)], &[("org/old", listed)]));
+            let target = target.unwrap_or_else(|e| panic!("{file}: {e}"));
+            let [opened] = target.opened.as_slice() else { panic!("{file}: one checkpoint") };
+            assert_eq!(opened.label, format!("org/old · {file}"));
+            let rendered = opened.checkpoint.as_ref().unwrap().render(None, &GridOptions::default()).unwrap();
+            assert_eq!(rendered.tensor.name, tensor);
+        }
+    }
+
+    #[test]
     fn a_model_with_model_safetensors_is_read_without_a_probe() {
         let url = hub::file_url(HUB, "org/vit", "main", "model.safetensors");
         let files: &[&str] = &["config.json", "pytorch_model.bin", "model.safetensors"];
