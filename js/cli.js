@@ -154,7 +154,7 @@ async function run(args) {
 async function open(paths) {
   const url = paths.find((p) => /^https?:\/\//i.test(p));
   if (url) {
-    throw new Error(`${url} is a URL, and npx patchlens reads files on disk only; open it in the web page, or with the Rust CLI built with the \`http\` feature (cargo install patchlens --features cli,http).`);
+    throw new Error(`${url} is a URL, and npx patchlens reads files on disk only; open it in the web page, or with the Rust CLI built with the \`http\` feature (cargo install --path . --features cli,http, from a clone of patchlens).`);
   }
   await load();
   const { opened, skipped } = await openPathsWithSkipped(paths, Checkpoint);

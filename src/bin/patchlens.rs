@@ -310,9 +310,9 @@ fn open_remote(arg: &str, hub: &str, network: &mut Network) -> Result<Vec<Opened
 #[cfg(not(feature = "http"))]
 fn open_remote(arg: &str, _hub: &str, _network: &mut Network) -> Result<Vec<Opened>, String> {
     Err(if arg.contains("://") {
-        format!("{arg} is a URL, and this patchlens was built without the `http` feature that reads URLs (cargo install patchlens --features cli,http).")
+        format!("{arg} is a URL, and this patchlens was built without the `http` feature that reads URLs (cargo install --path . --features cli,http, from a clone of patchlens).")
     } else {
-        format!("There is no file {arg}, and this patchlens was built without the `http` feature that opens hub model ids (cargo install patchlens --features cli,http).")
+        format!("There is no file {arg}, and this patchlens was built without the `http` feature that opens hub model ids (cargo install --path . --features cli,http, from a clone of patchlens).")
     })
 }
 

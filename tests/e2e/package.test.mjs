@@ -210,3 +210,21 @@ test('the examples/ page it ships: a picked file and a dropped one, drawn from t
     await server.close();
   }
 });
+
+test('npm pack in a fresh clone (no pkg/ yet) builds the module first, so the tarball carries it', () => {
+  const clone = mkdtempSync(join(tmpdir(), 'patchlens-clone-'));
+  try {
+    execFileSync('git', ['clone', '--quiet', REPO, clone], { stdio: ['ignore', 'ignore', 'pipe'] });
+    assert.ok(!existsSync(join(clone, 'pkg/patchlens_bg.wasm')), 'a fresh clone has no module');
+    // The repository's compiled dependencies and tools serve the clone's build (only the crate is rebuilt).
+    const env = { ...process.env, CARGO_TARGET_DIR: join(REPO, 'target'), PATH: `${join(REPO, 'node_modules/.bin')}:${process.env.PATH}` };
+    const [report] = JSON.parse(execFileSync(NPM, ['pack', '--dry-run', '--json'],
+      { cwd: clone, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 }));
+    const files = report.files.map((f) => f.path);
+    for (const needed of ['pkg/patchlens_bg.wasm', 'pkg/patchlens.js', 'pkg/patchlens.d.ts']) {
+      assert.ok(files.includes(needed), `the fresh clone's tarball has ${needed}`);
+    }
+  } finally {
+    rmSync(clone, { recursive: true, force: true });
+  }
+});
