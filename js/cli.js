@@ -2,7 +2,7 @@
 // `npx patchlens`: the Rust CLI (src/bin/patchlens.rs) for Node — its commands, flags, help, messages and
 // exit statuses, and its pixels and listing text, which come from the module. This file only parses
 // arguments, writes the PNG and prints; the e2e tests compare both CLIs' outputs byte for byte.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Checkpoint, load } from './index.js';
 import { fsProblem, openPathsWithSkipped } from './node.js';
 import { encodePng } from './png.js';
@@ -157,6 +157,11 @@ async function open(paths) {
     throw new Error(`${url} is a URL, and npx patchlens reads files on disk only; open it in the web page, or with the Rust CLI built with the \`http\` feature (cargo install --path . --features cli,http, from a clone of patchlens).`);
   }
   await load();
+  // As the Rust CLI: an argument that names no file here but reads as a hub model id is one.
+  const modelId = paths.find((p) => !existsSync(p) && Checkpoint.targetOf(p)?.kind === 'model');
+  if (modelId) {
+    throw new Error(`There is no file ${modelId}, and npx patchlens reads files on disk only; a Hugging Face model id opens in the web page, or with the Rust CLI built with the \`http\` feature (cargo install --path . --features cli,http, from a clone of patchlens).`);
+  }
   const { opened, skipped } = await openPathsWithSkipped(paths, Checkpoint);
   if (skipped.length > 0) process.stderr.write(`patchlens: skipped ${skipped.join(', ')} (not checkpoints)\n`);
   if (opened.length === 0) {

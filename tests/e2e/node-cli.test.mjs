@@ -184,3 +184,16 @@ test('render: a PNG that cannot be written is exit 1 and one sentence', () => {
   assert.equal(status, 1);
   assert.match(stderr, /^patchlens: Could not write .*grid\.png: No such file or directory \(os error 2\)\.\n$/);
 });
+
+test('a URL or a hub model id is refused in one sentence that says where it opens, not "no such file"', () => {
+  for (const [args, words] of [
+    [['render', 'google/vit-base-patch16-224', '-o', join(scratch, 'hub.png')], /^patchlens: There is no file google\/vit-base-patch16-224, and npx patchlens reads files on disk only; a Hugging Face model id opens in the web page/],
+    [['list', 'https://example.com/w/ViT-B_16.npz'], /^patchlens: https:\/\/example\.com\/w\/ViT-B_16\.npz is a URL, and npx patchlens reads files on disk only/],
+  ]) {
+    const node = run('node', args);
+    assert.equal(node.status, 1, node.stderr);
+    assert.match(node.stderr, words);
+    assert.doesNotMatch(node.stderr, /No such file or directory/);
+    assert.equal(node.stderr.trim().split('\n').length, 1, 'one sentence');
+  }
+});
