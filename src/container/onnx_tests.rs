@@ -6,17 +6,7 @@ use crate::tensor::{DType, Values};
 #[derive(Default, Clone)]
 struct Msg(Vec<u8>);
 
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
+use crate::container::protobuf::write_varint as varint;
 
 impl Msg {
     fn int(mut self, field: u32, v: u64) -> Self {

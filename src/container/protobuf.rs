@@ -251,22 +251,29 @@ impl Fields {
     }
 }
 
+/// Appends `v` as a protobuf varint: the writer the tests of every protobuf-based reader build files with.
+#[cfg(test)]
+pub(crate) fn write_varint(mut v: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::source::{Metered, SliceSource};
 
-    fn varint(mut v: u64) -> Vec<u8> {
+    fn varint(v: u64) -> Vec<u8> {
         let mut out = Vec::new();
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(byte);
-                return out;
-            }
-            out.push(byte | 0x80);
-        }
+        write_varint(v, &mut out);
+        out
     }
 
     #[test]

@@ -4,17 +4,7 @@ use crate::source::{Metered, SliceSource};
 use crate::tensor::{DType, Values};
 use tf_table::{crc32c, mask};
 
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
+use crate::container::protobuf::write_varint as varint;
 
 fn field(number: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
