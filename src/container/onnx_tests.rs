@@ -1,12 +1,11 @@
 use super::*;
+use crate::container::protobuf::write_varint as varint;
 use crate::source::{Metered, SliceSource};
 use crate::tensor::{DType, Values};
 
 /// A minimal protobuf writer for hand-built models.
 #[derive(Default, Clone)]
 struct Msg(Vec<u8>);
-
-use crate::container::protobuf::write_varint as varint;
 
 impl Msg {
     fn int(mut self, field: u32, v: u64) -> Self {

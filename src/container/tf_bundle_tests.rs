@@ -1,10 +1,9 @@
 use super::*;
 use crate::container::open_with;
+use crate::container::protobuf::write_varint as varint;
 use crate::source::{Metered, SliceSource};
 use crate::tensor::{DType, Values};
 use tf_table::{crc32c, mask};
-
-use crate::container::protobuf::write_varint as varint;
 
 fn field(number: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
