@@ -25,6 +25,8 @@ const { values: flags, positionals: files } = parseArgs({
     // Drop after the page has drawn its sample, as a user does; without it, the drop is the module's first work.
     'after-sample': { type: 'boolean', default: false },
     count: { type: 'string', default: '128' },
+    // With --after-sample: how long the page is left idle after drawing its sample before the drop, in ms.
+    settle: { type: 'string', default: '1000' },
     chromium: { type: 'string', default: process.env.CHROMIUM ?? '/usr/bin/chromium' },
     www: { type: 'string', default: fileURLToPath(new URL('../www/', import.meta.url)) },
   },
@@ -58,6 +60,8 @@ async function oneRun(page, cdp, url, path) {
   await page.waitForSelector('html[data-module="ready"]', { timeout: TIMEOUT_MS });
   if (flags['after-sample']) {
     await page.waitForFunction(() => document.getElementById('status').dataset.state === 'ready', null, { timeout: TIMEOUT_MS });
+    // A person needs more than a second to pick a file after seeing the sample: the idle worker warms up meanwhile.
+    await page.waitForTimeout(Number(flags.settle));
   }
   await page.fill('#count', flags.count);
   const before = await heapUsed(cdp);
@@ -73,6 +77,7 @@ async function oneRun(page, cdp, url, path) {
   data.listMs = await page.getAttribute('#status', 'data-list-ms');
   const after = await heapUsed(cdp);
   return {
+    steps: data.steps ? JSON.parse(data.steps) : {},
     ms: Number(data.ms), openMs: Number(data.openMs), listMs: Number(data.listMs), renderMs: Number(data.renderMs),
     bytesRead: Number(data.bytesRead),
     heapGrowth: after - before, wasmMemory: Number(data.wasmMemory ?? NaN), tensor: data.tensor,
@@ -82,6 +87,10 @@ async function oneRun(page, cdp, url, path) {
 const server = await startServer({ root: flags.www, port: 0 });
 const browser = await chromium.launch({ executablePath: flags.chromium, args: CHROMIUM_ARGS });
 const rows = [];
+const stepRows = [];
+// The page's step timings (app.js stepTimes): page before sending, transit, the worker's open and render (its
+// read — of which the file's reads —, scale, grid and stats), the worker's whole handling, the reply's transit, canvas put.
+const STEP_KEYS = ['page', 'message', 'open', 'render', 'read', 'fileRead', 'scale', 'grid', 'stats', 'worker', 'reply', 'put'];
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const cdp = await page.context().newCDPSession(page);
@@ -97,6 +106,12 @@ try {
       console.error(`${basename(path)} run ${i + 1}/${runs}: ${result.ms} ms, read ${result.bytesRead} B`);
     }
     const ms = results.map((r) => r.ms);
+    const keys = [...new Set(results.flatMap((r) => Object.keys(r.steps)))];
+    stepRows.push([basename(path), ...STEP_KEYS.map((k) => {
+      const xs = results.map((r) => r.steps[k]).filter((x) => typeof x === 'number');
+      return xs.length ? median(xs).toFixed(1) : '–';
+    })]);
+    if (keys.some((k) => !STEP_KEYS.includes(k))) console.error(`unlisted steps: ${keys}`);
     rows.push([
       basename(path), human(size), results[0].tensor, String(runs),
       `${median(ms)} (${Math.min(...ms)}–${Math.max(...ms)})`,
@@ -116,3 +131,9 @@ const header = ['file', 'size', 'tensor', 'runs', 'drop → pixels, median ms (m
 console.log(`| ${header.join(' | ')} |`);
 console.log(`|${header.map(() => '---').join('|')}|`);
 for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+console.log();
+console.log(`Where the time went, median ms per step (${STEP_KEYS.length} steps; render = read + scale + grid + stats + passing the result to JS):`);
+console.log();
+console.log(`| file | ${STEP_KEYS.join(' | ')} |`);
+console.log(`|---|${STEP_KEYS.map(() => '---').join('|')}|`);
+for (const row of stepRows) console.log(`| ${row.join(' | ')} |`);

@@ -11,6 +11,7 @@ use crate::pick::{likely_patch_embedding, pick_patch_embedding_preferring, recog
 use crate::scale::FilterStats;
 use crate::source::{ByteSource, Metered, ReadStats};
 use crate::tensor::{element_count, MemoryOrder, Tensor, TensorInfo, Values, MAX_TENSOR_BYTES};
+use crate::timing::{self, Steps};
 use crate::view::FilterView;
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use std::cell::RefCell;
@@ -48,6 +49,8 @@ pub struct Rendered {
     pub stats: Vec<FilterStats>,
     /// For a difference of two checkpoints: each drawn filter's cosine similarity, in drawing order.
     pub similarity: Option<Vec<f64>>,
+    /// Where the time went (all 0 without a clock: see [`crate::timing`]).
+    pub steps: Steps,
 }
 
 pub struct Checkpoint {
@@ -325,13 +328,23 @@ impl Checkpoint {
         view: &FilterView,
         options: &GridOptions,
     ) -> Result<Rendered> {
+        let started = timing::now();
         let (info, filters, layout) = self.filters_as(tensor, layout)?;
         let [kh, kw, c, _] = filters.dims();
+        let read = timing::now();
         let (tiles, mut shown) = view.tiles(&filters);
+        let scaled = timing::now();
         let grid = grid::render_tiles(&tiles, &GridOptions { split_channels: view.channels, ..options.clone() })?;
+        let laid_out = timing::now();
         shown.truncate(grid.filters_shown);
         let stats = filters.stats(&shown);
-        Ok(Rendered { grid, tensor: info, filter_shape: [kh, kw, c], layout, shown, stats, similarity: None })
+        let steps = Steps {
+            read: read - started,
+            scale: scaled - read,
+            grid: laid_out - scaled,
+            stats: timing::now() - laid_out,
+        };
+        Ok(Rendered { grid, tensor: info, filter_shape: [kh, kw, c], layout, shown, stats, similarity: None, steps })
     }
 }
 

@@ -93,5 +93,6 @@ pub fn render_difference(
         filter_shape: [kh, kw, c],
         layout: layout_used,
         shown,
+        steps: Default::default(),
     })
 }

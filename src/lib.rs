@@ -23,7 +23,9 @@ pub mod remote;
 pub mod scale;
 pub mod source;
 pub mod tensor;
+pub mod timing;
 pub mod view;
+pub mod warm;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -506,7 +506,7 @@ const VIEW_WORDS = { filter: '', global: ', scaled over the whole kernel', symme
 const STATUS_FIELDS = ['file', 'format', 'tensor', 'dtype', 'shape', 'layout', 'filtersShown', 'filtersTotal', 'zoom',
   'view', 'mode',
   'normalize', 'order', 'channels',
-  'bytesRead', 'reads', 'requests', 'networkBytes', 'fileSize', 'ms', 'openMs', 'listMs', 'renderMs', 'wasmMemory'];
+  'bytesRead', 'reads', 'requests', 'networkBytes', 'fileSize', 'ms', 'openMs', 'listMs', 'renderMs', 'wasmMemory', 'steps'];
 
 function setStatus(panel, state, text, data = {}) {
   panel.status.dataset.state = state;
@@ -697,12 +697,28 @@ function markOverflow(panel) {
   }
 }
 
+/** Where a draw's time went, in ms, as JSON for the benchmark (status `data-steps`): on the page before the
+ *  request was sent, the request's transit, the worker's open and render (and the render's own steps), the
+ *  reply's transit (the pixels are transferred, not copied), and putting the pixels on the canvas. */
+function stepTimes(reply, started, putMs) {
+  const { clock: c, timings: t } = reply;
+  if (!c) return undefined;
+  const page = c.sent - (performance.timeOrigin + started);
+  const round = (x) => (x === undefined ? undefined : Math.round(x * 10) / 10);
+  return JSON.stringify(Object.fromEntries(Object.entries({
+    page, message: c.received - c.sent, open: t.openMs, render: t.renderMs, ...(t.steps ?? {}),
+    worker: c.replied - c.received, reply: c.arrived - c.replied, put: putMs,
+  }).map(([k, v]) => [k, round(v)])));
+}
+
 function draw(panel, reply, started) {
   const { grid, checkpoint } = reply;
   panel.canvas.width = grid.width;
   panel.canvas.height = grid.height;
   const context = panel.canvas.getContext('2d');
+  const putStarted = performance.now();
   context.putImageData(new ImageData(new Uint8ClampedArray(reply.rgba), grid.width, grid.height), 0, 0);
+  const putMs = performance.now() - putStarted;
   if (grid.view === 'difference') writeSimilarities(panel.canvas, grid);
   const ms = Math.round(performance.now() - started);
 
@@ -755,6 +771,7 @@ function draw(panel, reply, started) {
     view: grid.view ?? 'filters', mode: grid.mode, zoom: grid.zoom, normalize: grid.normalize, order: grid.order, channels: grid.channels, bytesRead: reply.bytesRead, reads: reply.reads,
     requests: reply.requests, networkBytes: reply.networkBytes, fileSize: checkpoint.fileSize, ms,
     openMs: reply.timings.openMs?.toFixed(1), renderMs: reply.timings.renderMs.toFixed(1), wasmMemory: reply.wasmMemory,
+    steps: stepTimes(reply, started, putMs),
   };
   setStatus(panel, 'ready', text, data);
   panel.shownStatus = { text, data };
@@ -885,7 +902,7 @@ async function openSources({ names, send }, started, { seq, sample = false }) {
   reply.panels.forEach((panelReply, i) => {
     const panel = panels[i];
     if (panelReply.ok) {
-      draw(panel, panelReply, started);
+      draw(panel, { ...panelReply, clock: reply.clock }, started);
       listTensors(panel, i, seq); // after the pixels: listing a big npz reads every entry's header
     } else {
       showFailure(panel, panelReply);
@@ -986,7 +1003,7 @@ async function rerender() {
     }
     if (panelReply.ok) {
       clearAlert(panel);
-      draw(panel, panelReply, started);
+      draw(panel, { ...panelReply, clock: reply.clock }, started);
       if (adjustable.includes(panel)) drawn.push(panelReply.grid); // the fields say what the controls' panels used
       if (stale) panel.status.dataset.state = 'error';
     } else {

@@ -23,8 +23,13 @@
 //   Summary = { name, files, format, fileSize, defaultTensor, defaultReason, notes, url?, wholeDownload };
 //   bytesRead: distinct bytes of the panel's file(s) read since opening; reads: how many reads that took;
 //   for a URL, requests and networkBytes: what crossed the network. errorName 'NetworkError': worth retrying.
+// Every request carries `sentAt` and every reply `clock: { sent, received, replied, arrived }` (`clock()`
+// milliseconds), so the page can tell the message's transit from the worker's work.
 // The bridge answers { ok: false, superseded: true } for requests it dropped and { ok: false, fatal: true }
 // when the worker died; after a fatal reply the next request runs in a fresh worker.
+
+/** Milliseconds on a clock page and worker share (each has its own `performance.now` origin). */
+export const clock = () => performance.timeOrigin + performance.now();
 
 export class CheckpointBridge {
   #url;
@@ -86,7 +91,7 @@ export class CheckpointBridge {
     const id = this.#nextId++;
     return new Promise((resolve) => {
       this.#pending.set(id, resolve);
-      worker.postMessage({ id, ...message });
+      worker.postMessage({ id, ...message, sentAt: clock() });
     });
   }
 
@@ -119,6 +124,7 @@ export class CheckpointBridge {
     }
     const resolve = this.#pending.get(data.id);
     if (!resolve) return;
+    if (data.clock) data.clock.arrived = clock();
     this.#pending.delete(data.id);
     if (data.fatal) this.#stop({ ok: false, superseded: true });
     resolve(data);

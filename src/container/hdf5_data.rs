@@ -244,7 +244,7 @@ pub(super) fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>> {
 }
 
 /// The shuffle filter stored byte k of every element together; this puts each element back.
-fn unshuffle(data: &[u8], element: usize) -> Vec<u8> {
+pub(crate) fn unshuffle(data: &[u8], element: usize) -> Vec<u8> {
     if element <= 1 {
         return data.to_vec();
     }

@@ -183,6 +183,27 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     ))
 }
 
+/// Runs the formats' own per-byte loops once on made-up data (see [`crate::warm`]): the TensorFlow index's
+/// crc32c, TFLite's dequantization and HDF5's shuffle filter. The shared decoders are warmed by drawing files.
+pub fn warm_up_loops() -> Result<()> {
+    let bytes: Vec<u8> = crate::warm::numbers(1 << 18).iter().map(|v| (v * 255.0) as i8 as u8).collect();
+    std::hint::black_box(tf_table::crc32c(&[&bytes]));
+    std::hint::black_box(hdf5::unshuffle(&bytes, 4));
+    let filters = 64;
+    let info = TensorInfo {
+        name: "warm-up".into(),
+        dtype: crate::tensor::DType::Affine { storage: "int8" },
+        shape: vec![filters, 16, 16, bytes.len() / (filters * 256)],
+    };
+    let quantization = tflite::Quantization {
+        scales: (0..filters).map(|i| 0.01 + i as f32 * 1e-4).collect(),
+        zero_points: vec![0; filters],
+        dimension: 0,
+    };
+    std::hint::black_box(tflite::dequantize(&bytes, tflite::TYPE_INT8, &quantization, &info)?);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

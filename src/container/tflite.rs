@@ -5,6 +5,7 @@
 
 #[path = "tflite_model.rs"]
 mod model;
+pub(crate) use model::TYPE_INT8;
 
 use super::flatbuf::{Buffer, Table, Vector};
 use super::{read_contiguous, Container};
@@ -13,7 +14,8 @@ use crate::kernel::KernelLayout;
 use crate::pick::Pick;
 use crate::source::{read_vec, ByteSource};
 use crate::tensor::{checked_data_len, ByteOrder, DType, MemoryOrder, Tensor, TensorInfo, Values};
-use model::{Model, Quantization, Role};
+pub(crate) use model::Quantization;
+use model::{Model, Role};
 use std::rc::Rc;
 
 /// The FlatBuffer file identifier TFLite writes at bytes 4..8.

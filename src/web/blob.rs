@@ -35,8 +35,11 @@ impl ByteSource for BlobSource {
             ))
         };
         let end = offset + buf.len() as u64;
-        let slice = self.blob.slice_with_f64_and_f64(offset as f64, end as f64).map_err(failed)?;
-        let bytes = self.reader.read_as_array_buffer(&slice).map_err(failed)?;
+        let bytes = super::timed_read(|| {
+            let slice = self.blob.slice_with_f64_and_f64(offset as f64, end as f64)?;
+            self.reader.read_as_array_buffer(&slice)
+        })
+        .map_err(failed)?;
         let view = Uint8Array::new(&bytes);
         if view.length() as usize != buf.len() {
             return Err(Error::Read(format!(

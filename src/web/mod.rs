@@ -51,7 +51,11 @@ export interface RenderOptions { tensor?: string; layout?: 'hwio' | 'oihw' | 'oh
 export interface Adjustment { option: 'count' | 'columns' | 'zoom' | 'gap'; value: number; note: string }
 /** What a rendered grid shows. `filterShape` is [kh, kw, c]; `zoom` and `gap` are the ones used; `shown` is the
  *  file index of each filter drawn, in drawing order. */
-export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw' | 'ohwi'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; caption: number; adjustments: Adjustment[]; normalize: 'filter' | 'global' | 'symmetric'; channels: boolean; order: 'file' | 'norm'; shown: number[]; tiles: TileStats[] }
+export interface GridInfo { width: number; height: number; tensor: string; dtype: string; shape: number[]; layout: 'hwio' | 'oihw' | 'ohwi'; filterShape: number[]; filtersShown: number; filtersTotal: number; columns: number; rows: number; zoom: number; gap: number; caption: number; adjustments: Adjustment[]; normalize: 'filter' | 'global' | 'symmetric'; channels: boolean; order: 'file' | 'norm'; shown: number[]; tiles: TileStats[]; steps: Steps }
+/** Where a draw's time went, in milliseconds: `read` found, read and decoded the tensor (0 when it was already
+ *  read), `fileRead` of that waited on the file's reads; `scale` made the tiles, `grid` laid them out, `stats` summed
+ *  the drawn filters' numbers. */
+export interface Steps { read: number; fileRead: number; scale: number; grid: number; stats: number }
 /** The position view's pixels: tiles of `cosine` similarity (one per position, viridis over [−1, 1]) or the `dot`
  *  Gram matrix (one tile, inferno over its range), with the embedding's tokens and the colour bar to draw;
  *  `values` holds the N × N numbers behind the colours, row-major (`values[a * N + b]`, N = gridRows · gridCols). */
@@ -81,6 +85,39 @@ extern "C" {
     /// A `RenderOptions` object from JS (typed in the section above); read with serde.
     #[wasm_bindgen(typescript_type = "RenderOptions")]
     pub type RenderOptions;
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The host's clock (browsers, workers and Node all have `performance.now`).
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
+/// What every entry point does first: panics reach the console, and the core's step timings get a clock.
+fn set_up() {
+    console_error_panic_hook::set_once();
+    crate::timing::set_clock(performance_now);
+}
+
+thread_local! {
+    /// Milliseconds spent waiting on file reads (`BlobSource`, `ReaderSource`) since the module loaded.
+    static FILE_READ_MS: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
+/// Runs one read of a file, counting the time it takes in `FILE_READ_MS`.
+pub(crate) fn timed_read<T>(read: impl FnOnce() -> T) -> T {
+    let started = performance_now();
+    let result = read();
+    FILE_READ_MS.with(|ms| ms.set(ms.get() + performance_now() - started));
+    result
+}
+
+/// The file-read time of whatever `work` does.
+fn with_file_read_ms<T>(work: impl FnOnce() -> T) -> (T, f64) {
+    let before = FILE_READ_MS.with(|ms| ms.get());
+    let result = work();
+    (result, FILE_READ_MS.with(|ms| ms.get()) - before)
 }
 
 fn js_error(error: Error) -> JsValue {
@@ -181,6 +218,21 @@ struct GridInfoJs {
     /// The difference view's cosine similarity of each drawn filter, in drawing order.
     #[serde(skip_serializing_if = "Option::is_none")]
     similarity: Option<Vec<f64>>,
+    /// Where the draw's time went, in ms (see `StepsJs`).
+    steps: StepsJs,
+}
+
+/// One draw's steps in milliseconds: `read` finds, reads and decodes the tensor, of which `fileRead` waited on
+/// the file's reads (the browser's `FileReaderSync`, Node's `read`); `scale` makes the tiles, `grid` lays them out,
+/// `stats` sums the drawn filters' numbers. 0 for a tensor already read.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StepsJs {
+    read: f64,
+    file_read: f64,
+    scale: f64,
+    grid: f64,
+    stats: f64,
 }
 
 #[derive(Serialize)]
@@ -368,7 +420,7 @@ fn parse_options(options: Option<RenderOptions>) -> Result<Request, JsValue> {
     Ok(Request { tensor: js.tensor, layout, view, positions, pca, grid })
 }
 
-fn grid_info(rendered: &Rendered, view: &FilterView) -> Result<JsValue, JsValue> {
+fn grid_info(rendered: &Rendered, view: &FilterView, file_read: f64) -> Result<JsValue, JsValue> {
     let info = GridInfoJs {
         width: rendered.grid.width,
         height: rendered.grid.height,
@@ -393,6 +445,13 @@ fn grid_info(rendered: &Rendered, view: &FilterView) -> Result<JsValue, JsValue>
             .map(|(&index, s)| TileStatsJs { index, min: s.min, max: s.max, mean: s.mean, norm: s.norm })
             .collect(),
         similarity: rendered.similarity.clone(),
+        steps: StepsJs {
+            read: rendered.steps.read,
+            file_read,
+            scale: rendered.steps.scale,
+            grid: rendered.steps.grid,
+            stats: rendered.steps.stats,
+        },
     };
     serde_wasm_bindgen::to_value(&info).map_err(|e| plain_error(&e.to_string()))
 }
@@ -409,7 +468,7 @@ impl Checkpoint {
     /// Opens a checkpoint held in memory (copies the bytes into the module).
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, JsValue> {
-        console_error_panic_hook::set_once();
+        set_up();
         #[allow(clippy::unnecessary_to_owned)] // the checkpoint outlives this call, so it owns a copy
         CoreCheckpoint::open(SliceSource(bytes.to_vec())).map(Checkpoint::local).map_err(js_error)
     }
@@ -421,7 +480,7 @@ impl Checkpoint {
     /// `url` should be the address after redirects, so later reads skip them.
     #[wasm_bindgen(js_name = openUrl)]
     pub fn open_url(url: &str, probe: JsValue) -> Result<Checkpoint, JsValue> {
-        console_error_panic_hook::set_once();
+        set_up();
         let stats = Rc::new(RemoteStats::default());
         let (transport, name) = (http::XhrTransport::new(url), file_name(url));
         let opened = if probe.is_undefined() || probe.is_null() {
@@ -444,7 +503,7 @@ impl Checkpoint {
     /// One `OpenedCheckpoint` per checkpoint; `requests` and `networkBytes` of each count the whole target.
     #[wasm_bindgen(js_name = openTarget, unchecked_return_type = "OpenedCheckpoint[]")]
     pub fn open_target(input: &str, hub: Option<String>) -> Result<js_sys::Array, JsValue> {
-        console_error_panic_hook::set_once();
+        set_up();
         let hub = hub.unwrap_or_else(|| HUB.to_string());
         let target = remote::open_target(input, &hub, &http::XhrClient).map_err(js_error)?;
         opened_to_js(target.opened, Some(&target.stats))
@@ -473,11 +532,29 @@ impl Checkpoint {
         Ok(out.into())
     }
 
-    /// Runs the analysis views once on a small made-up kernel, so the engine has optimised their code before
-    /// the user's first view (call it while the page is idle; a few tens of milliseconds).
+    /// Runs the analysis views and the formats' own per-byte loops once on made-up data, so the engine has
+    /// optimised their code before the user's first file and view (call it while the page is idle; a few tens
+    /// of milliseconds). The shared decoders and the grid are warmed by drawing `warmUpFiles()`.
     #[wasm_bindgen(js_name = warmUp)]
     pub fn warm_up() {
         crate::analysis::warm_up();
+        let _ = crate::container::warm_up_loops(); // only an optimisation
+    }
+
+    /// Small checkpoints written in memory by the module (`src/warm.rs`), one per path through the decoders
+    /// (float widths, byte orders, C and Fortran order, both kernel layouts, the filter views): drawing each
+    /// once with its `options`, while the page is idle, leaves the engine's optimised code for the user's file.
+    #[wasm_bindgen(js_name = warmUpFiles, unchecked_return_type = "{ name: string; bytes: Uint8Array; options: RenderOptions }[]")]
+    pub fn warm_up_files() -> Result<js_sys::Array, JsValue> {
+        let out = js_sys::Array::new();
+        for file in crate::warm::files() {
+            let entry = js_sys::Object::new();
+            js_sys::Reflect::set(&entry, &"name".into(), &file.name.into())?;
+            js_sys::Reflect::set(&entry, &"bytes".into(), &js_sys::Uint8Array::from(file.bytes.as_slice()))?;
+            js_sys::Reflect::set(&entry, &"options".into(), &js_sys::JSON::parse(file.options)?)?;
+            out.push(&entry);
+        }
+        Ok(out)
     }
 
     /// The sentence for a request to `url` that got no reply: `refused` when the server answered a request
@@ -490,7 +567,7 @@ impl Checkpoint {
     /// Opens a `Blob` or `File` lazily: only the ranges needed are read. Dedicated workers only.
     #[wasm_bindgen(js_name = fromBlob)]
     pub fn from_blob(blob: Blob) -> Result<Checkpoint, JsValue> {
-        console_error_panic_hook::set_once();
+        set_up();
         let source = blob::BlobSource::new(blob).map_err(js_error)?;
         CoreCheckpoint::open(source).map(Checkpoint::local).map_err(js_error)
     }
@@ -521,7 +598,7 @@ impl Checkpoint {
     pub fn open_files(
         #[wasm_bindgen(unchecked_param_type = "File[]")] files: js_sys::Array,
     ) -> Result<js_sys::Array, JsValue> {
-        console_error_panic_hook::set_once();
+        set_up();
         let mut sources: Vec<(String, Rc<dyn ByteSource>)> = Vec::new();
         for (i, file) in files.iter().enumerate() {
             let blob: Blob = file.dyn_into().map_err(|_| plain_error("openFiles takes an array of File objects."))?;
@@ -540,7 +617,7 @@ impl Checkpoint {
     pub fn open_readers(
         #[wasm_bindgen(unchecked_param_type = "RangeReader[]")] readers: js_sys::Array,
     ) -> Result<js_sys::Array, JsValue> {
-        console_error_panic_hook::set_once();
+        set_up();
         let mut sources: Vec<(String, Rc<dyn ByteSource>)> = Vec::new();
         for (i, reader) in readers.iter().enumerate() {
             let source = ReaderSource::new(reader, i + 1).map_err(js_error)?;
@@ -554,7 +631,7 @@ impl Checkpoint {
     pub fn shards_named_by_index(
         #[wasm_bindgen(unchecked_param_type = "RangeReader")] index: JsValue,
     ) -> Result<Vec<String>, JsValue> {
-        console_error_panic_hook::set_once();
+        set_up();
         let source = ReaderSource::new(index, 1).map_err(js_error)?;
         let index = NamedSource { name: source.name().to_string(), source: Rc::new(source) };
         crate::fileset::files_named_by_index(&index).map_err(js_error)
@@ -629,8 +706,9 @@ impl Checkpoint {
         if let Some((components, given)) = request.pca {
             return self.render_pca(request.tensor.as_deref(), request.layout, components, given, &request.grid);
         }
-        let (rendered, view) = self.render_request(request)?;
-        add_pixels(grid_info(&rendered, &view)?, &rendered.grid.rgba)
+        let (rendered, file_read) = with_file_read_ms(|| self.render_request(request));
+        let (rendered, view) = rendered?;
+        add_pixels(grid_info(&rendered, &view, file_read)?, &rendered.grid.rgba)
     }
 
     /// The difference view: this checkpoint's kernel minus `other`'s (the same shape), drawn symmetrically (zero
@@ -653,7 +731,7 @@ impl Checkpoint {
         )
         .map_err(js_error)?;
         let view = FilterView { normalize: Normalize::Symmetric, ..FilterView::default() };
-        add_pixels(grid_info(&rendered, &view)?, &rendered.grid.rgba)
+        add_pixels(grid_info(&rendered, &view, 0.0)?, &rendered.grid.rgba)
     }
 
     /// Renders the grid straight onto a canvas (an `HTMLCanvasElement` or `OffscreenCanvas`),
@@ -664,7 +742,8 @@ impl Checkpoint {
         #[wasm_bindgen(unchecked_param_type = "HTMLCanvasElement | OffscreenCanvas")] canvas: JsValue,
         options: Option<RenderOptions>,
     ) -> Result<JsValue, JsValue> {
-        let (rendered, view) = self.render_core(options)?;
+        let (rendered, file_read) = with_file_read_ms(|| self.render_core(options));
+        let (rendered, view) = rendered?;
         let grid = &rendered.grid;
         let image =
             ImageData::new_with_u8_clamped_array_and_sh(Clamped(&grid.rgba), grid.width as u32, grid.height as u32)?;
@@ -683,7 +762,7 @@ impl Checkpoint {
         } else {
             return Err(plain_error("renderToCanvas needs an HTMLCanvasElement or an OffscreenCanvas."));
         }
-        grid_info(&rendered, &view)
+        grid_info(&rendered, &view, file_read)
     }
 }
 

@@ -43,17 +43,17 @@ impl ByteSource for ReaderSource {
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         check_range(offset, buf.len(), self.len)?;
-        let returned = self
-            .read
-            .call2(&self.reader, &JsValue::from_f64(offset as f64), &JsValue::from_f64(buf.len() as f64))
-            .map_err(|thrown| {
-                let why = thrown
-                    .dyn_ref::<js_sys::Error>()
-                    .map(|e| String::from(e.message()))
-                    .or_else(|| thrown.as_string())
-                    .unwrap_or_else(|| "no reason given".into());
-                Error::Read(format!("Could not read {} at offset {offset} ({}).", self.name, why.trim_end_matches('.')))
-            })?;
+        let returned = super::timed_read(|| {
+            self.read.call2(&self.reader, &JsValue::from_f64(offset as f64), &JsValue::from_f64(buf.len() as f64))
+        })
+        .map_err(|thrown| {
+            let why = thrown
+                .dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+                .or_else(|| thrown.as_string())
+                .unwrap_or_else(|| "no reason given".into());
+            Error::Read(format!("Could not read {} at offset {offset} ({}).", self.name, why.trim_end_matches('.')))
+        })?;
         let view: Uint8Array = returned
             .dyn_into()
             .map_err(|_| Error::Read(format!("The read function for {} returned no Uint8Array.", self.name)))?;

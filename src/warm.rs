@@ -1,0 +1,175 @@
+//! Warm-up inputs: small checkpoints written here, in memory, for a caller with an engine that compiles in tiers.
+//!
+//! V8 runs a wasm function's first calls in its baseline compiler and optimises only the ones that turn out hot;
+//! a function in the middle of a long loop keeps its baseline code until its next call. So the first file a page
+//! draws runs the decoding, scaling and grid loops at baseline speed (about 4× slower here: 15–25 ms against 4 ms
+//! for a ViT-B/16 kernel), and so does the first file of every dtype and layout after it. Drawing these files once,
+//! while the page is idle, leaves the optimised code in place for the user's file. They are written by the code
+//! below (never embedded), big enough that every hot loop runs long enough to be optimised (V8's budget is a few
+//! million executed instructions per function) and small enough to take a few milliseconds each once it is.
+
+use crate::container::npy::MAGIC as NPY_MAGIC;
+
+/// The made-up kernel's shape, (kh, kw, c, n): 147 456 values, as many as a quarter of a ViT-B/16's.
+const SIDE: usize = 16;
+const CHANNELS: usize = 3;
+const FILTERS: usize = 192;
+
+/// A file to draw once, and how: the name it is opened under and the page's render options, as JSON.
+pub struct WarmUpFile {
+    pub name: &'static str,
+    pub bytes: Vec<u8>,
+    pub options: &'static str,
+}
+
+/// A fixed, dependency-free run of numbers in [-0.5, 0.5): a linear congruential generator's upper bits.
+pub(crate) fn numbers(count: usize) -> Vec<f64> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..count)
+        .map(|_| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        })
+        .collect()
+}
+
+/// The files, one per path through the decoders that a real checkpoint takes: every float width and byte order,
+/// C and Fortran order, a kernel stored (kh, kw, c, n) as in JAX and (n, c, kh, kw) as in PyTorch, and the filter
+/// views' options. Each is a valid file of its format, drawn by the same code as a dropped one.
+pub fn files() -> Vec<WarmUpFile> {
+    let values = numbers(SIDE * SIDE * CHANNELS * FILTERS);
+    let hwio = [SIDE, SIDE, CHANNELS, FILTERS];
+    let oihw = [FILTERS, CHANNELS, SIDE, SIDE];
+    let f32s = |big: bool| -> Vec<u8> {
+        values.iter().flat_map(|&v| if big { (v as f32).to_be_bytes() } else { (v as f32).to_le_bytes() }).collect()
+    };
+    let f64s: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let f16s: Vec<u8> = values.iter().flat_map(|&v| half::f16::from_f64(v).to_le_bytes()).collect();
+    let bf16s: Vec<u8> = values.iter().flat_map(|&v| half::bf16::from_f64(v).to_le_bytes()).collect();
+    vec![
+        WarmUpFile {
+            name: "warm-up-f32.npz",
+            bytes: stored_zip(&[("embedding/kernel.npy", npy("<f4", false, &hwio, &f32s(false)))]),
+            options: r#"{"count":128}"#,
+        },
+        WarmUpFile {
+            name: "warm-up-views.npz",
+            bytes: stored_zip(&[("embedding/kernel.npy", npy(">f4", true, &hwio, &f32s(true)))]),
+            options: r#"{"count":128,"normalize":"global","order":"norm"}"#,
+        },
+        WarmUpFile {
+            name: "warm-up-f64.npy",
+            bytes: npy("<f8", false, &hwio, &f64s),
+            options: r#"{"count":128,"normalize":"symmetric","channels":true}"#,
+        },
+        WarmUpFile {
+            name: "warm-up-f32.safetensors",
+            bytes: safetensors("F32", &oihw, &f32s(false)),
+            options: r#"{"count":128}"#,
+        },
+        WarmUpFile {
+            name: "warm-up-f16.safetensors",
+            bytes: safetensors("F16", &oihw, &f16s),
+            options: r#"{"count":128}"#,
+        },
+        WarmUpFile {
+            name: "warm-up-bf16.safetensors",
+            bytes: safetensors("BF16", &oihw, &bf16s),
+            options: r#"{"count":128}"#,
+        },
+    ]
+}
+
+/// A version-1.0 `.npy` file: magic, header dict padded to a multiple of 64, data.
+fn npy(descr: &str, fortran: bool, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let fortran = if fortran { "True" } else { "False" };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': ({}), }}", dims.join(", "));
+    let unpadded = NPY_MAGIC.len() + 4 + header.len() + 1;
+    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
+    header.push('\n');
+    let mut out = NPY_MAGIC.to_vec();
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// A zip of stored (uncompressed) members, as `np.savez` writes them (checksums left zero: never checked).
+fn stored_zip(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut directory = Vec::new();
+    for (name, data) in members {
+        let offset = out.len() as u32;
+        let size = data.len() as u32;
+        let fields = |out: &mut Vec<u8>| {
+            out.extend_from_slice(&[0; 8]); // flags, method (0: stored), time, date
+            out.extend_from_slice(&[0; 4]); // crc32
+            out.extend_from_slice(&size.to_le_bytes());
+            out.extend_from_slice(&size.to_le_bytes());
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&[0, 0]); // extra field length
+        };
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        out.extend_from_slice(&20u16.to_le_bytes());
+        fields(&mut out);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        directory.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        directory.extend_from_slice(&[20, 0, 20, 0]); // made by, needed
+        fields(&mut directory);
+        directory.extend_from_slice(&[0; 10]); // comment length, disk, internal and external attributes
+        directory.extend_from_slice(&offset.to_le_bytes());
+        directory.extend_from_slice(name.as_bytes());
+    }
+    let start = out.len() as u32;
+    out.extend_from_slice(&directory);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]); // this disk, the directory's disk
+    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(directory.len() as u32).to_le_bytes());
+    out.extend_from_slice(&start.to_le_bytes());
+    out.extend_from_slice(&[0, 0]); // comment length
+    out
+}
+
+/// A safetensors file with one tensor named as timm names a ViT's patch embedding.
+fn safetensors(dtype: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let header = format!(
+        r#"{{"patch_embed.proj.weight":{{"dtype":"{dtype}","shape":[{}],"data_offsets":[0,{}]}}}}"#,
+        dims.join(","),
+        data.len()
+    );
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SliceSource;
+    use crate::{grid::GridOptions, Checkpoint};
+
+    #[test]
+    fn every_warm_up_file_opens_and_draws_its_made_up_kernel() {
+        for file in files() {
+            let checkpoint =
+                Checkpoint::open(SliceSource(file.bytes.clone())).unwrap_or_else(|e| panic!("{}: {e}", file.name));
+            let rendered =
+                checkpoint.render(None, &GridOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", file.name));
+            assert_eq!(rendered.filter_shape, [SIDE, SIDE, CHANNELS], "{}", file.name);
+            assert_eq!(rendered.grid.filters_shown, 128, "{}", file.name);
+            assert!(serde_json::from_str::<serde_json::Value>(file.options).is_ok(), "{}", file.name);
+        }
+    }
+
+    #[test]
+    fn the_loops_run_on_their_made_up_data() {
+        crate::container::warm_up_loops().expect("the made-up int8 kernel dequantizes");
+    }
+}
