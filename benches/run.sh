@@ -6,6 +6,8 @@
 # (and numpy, scikit-learn); without it that row is skipped. Then, for each view of the page (filters with each
 # scaling and order, R G B apart, principal components, position cosine and P·Pᵀ) on the two AugReg files, the
 # reference Python's time for that view beside the page's drop → pixels with that view chosen.
+# Then every other format's big file dropped after the sample, a first visit's time to the sample, and the modules'
+# sizes by part (benches/fresh.mjs, benches/size.sh).
 # Last, URL mode over a slow network (benches/url.mjs): each big file opened by URL from the test host with 50 ms
 # before every response and 100 Mbit/s, beside downloading the whole file at the same latency and bandwidth.
 # Usage: bash benches/run.sh [--runs N]
@@ -25,6 +27,14 @@ done
 "$PY" benches/formats.py benches/data
 files=(benches/data/augreg_b16.npz benches/data/augreg_l16.npz benches/data/dino_vitb16.pth
        benches/data/hf_vit_l16.safetensors)
+# Every other format's big file, ViT-B/16-sized kernels, written by the tests' own writers (make_fixtures.py --big).
+fixtures=benches/data/fixtures
+[[ -s "$fixtures/manifest.json" && -s "$fixtures/hdf5_big_gzip.h5" ]] || "$PY" tests/reference/make_fixtures.py "$fixtures" --big >/dev/null
+others=("$fixtures"/hdf5_big_contiguous.h5 "$fixtures"/hdf5_big_gzip.h5 "$fixtures"/tf_model_vit_b16.h5
+        "$fixtures"/keras3_big.keras "$fixtures"/augreg_b16_tf.index "$fixtures"/vit_patch_big.tflite
+        "$fixtures"/augreg_b16.msgpack "$fixtures"/detectron2_vitdet_big.pkl "$fixtures"/vit_s16_big.onnx)
+[[ -s benches/data/vit_b16_big.gguf ]] || "$PY" benches/formats.py benches/data --gguf
+others+=(benches/data/vit_b16_big.gguf)
 
 echo "## Reference pipeline (numpy / torch / safetensors + scikit-learn, $runs runs each, median)"
 echo
@@ -36,9 +46,21 @@ echo "Dropped on a fresh page (the module's first work; its code is not yet opti
 echo
 node benches/drop.mjs --runs "$runs" "${files[@]}"
 echo
-echo "Dropped after the page has drawn its sample, as a user sees it:"
+echo "Dropped after the page has drawn its sample and sat idle for a second, as a user sees it:"
 echo
 node benches/drop.mjs --runs "$runs" --after-sample "${files[@]}"
+echo
+echo "Every other format, dropped after the sample (the tests' big files):"
+echo
+node benches/drop.mjs --runs "$runs" --after-sample "${others[@]}"
+echo
+echo "## A first visit: the sample drawn on a page opened with an empty cache ($runs runs, median)"
+echo
+node benches/fresh.mjs --runs "$runs"
+echo
+echo "## The modules"
+echo
+bash benches/size.sh
 echo
 echo "## Each view: reference Python (one BLAS thread) beside the page (drop → pixels after the sample, $runs runs each, median)"
 echo

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::grid::{self, FilterTiles, GridOptions};
 use crate::kernel::{Filters, KernelLayout};
 use crate::scale::Normalize;
+use crate::sorting;
 use ndarray::{Array4, Axis};
 
 /// What changed from B to A, filter by filter.
@@ -24,7 +25,7 @@ impl Difference {
     pub fn most_changed_first(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.cosine.len()).collect();
         let c = &self.cosine;
-        order.sort_by(|&a, &b| match (c[a].is_nan(), c[b].is_nan()) {
+        sorting::sort_by(&mut order, |&a, &b| match (c[a].is_nan(), c[b].is_nan()) {
             (false, false) => c[a].total_cmp(&c[b]),
             (nan_a, nan_b) => nan_a.cmp(&nan_b),
         });

@@ -8,6 +8,7 @@ use crate::container::shards::{parse_index, Shards, MAX_INDEX_BYTES};
 use crate::container::tf_bundle::{shard_name, TfBundle, SAVED_MODEL_FILES};
 use crate::container::{self, Container, NamedSource};
 use crate::error::{Error, Result};
+use crate::sorting;
 use crate::source::read_vec;
 
 /// Checkpoints found among some files, each with the names of the files it is made of.
@@ -49,7 +50,7 @@ pub fn open_files(files: Vec<NamedSource>) -> Vec<Group> {
                         members.push(file.clone());
                     }
                 }
-                members.sort();
+                sorting::sort(&mut members);
                 for (j, f) in files.iter().enumerate() {
                     if members.contains(&f.name) {
                         used[j] = true;
@@ -123,7 +124,7 @@ fn tf_checkpoints(files: &[NamedSource], used: &mut [bool]) -> Vec<Group> {
             })
             .map(|(j, _)| j)
             .collect();
-        members.sort_by(|&a, &b| files[a].name.cmp(&files[b].name));
+        sorting::sort_by(&mut members, |&a, &b| files[a].name.cmp(&files[b].name));
         members.iter().for_each(|&j| used[j] = true);
         let companions: Vec<NamedSource> = members.iter().map(|&j| files[j].clone()).collect();
         let container =
@@ -191,7 +192,7 @@ fn latest_checkpoint(state: &NamedSource) -> Option<String> {
 /// The shard files an index names, for callers that must find them on disk (the CLI given an index).
 pub fn files_named_by_index(index: &NamedSource) -> Result<Vec<String>> {
     let mut files: Vec<String> = read_index(index)?.into_iter().map(|(_, file)| file).collect();
-    files.sort();
+    sorting::sort(&mut files);
     files.dedup();
     Ok(files)
 }

@@ -3,6 +3,7 @@
 
 use crate::checkpoint::{Checkpoint, Opened, TensorEntry};
 use crate::natural::natural_cmp;
+use crate::sorting;
 use serde::Serialize;
 
 /// Names longer than this get a line of their own, so one long name cannot push every row's columns
@@ -61,7 +62,7 @@ impl From<TensorEntry> for ListedTensor {
 /// Every tensor of a checkpoint in natural order (`blocks.2` before `blocks.10`).
 pub fn listed_tensors(checkpoint: &Checkpoint) -> Vec<ListedTensor> {
     let mut tensors: Vec<ListedTensor> = checkpoint.tensors().into_iter().map(ListedTensor::from).collect();
-    tensors.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+    sorting::sort_by(&mut tensors, |a, b| natural_cmp(&a.name, &b.name));
     tensors
 }
 

@@ -3,6 +3,7 @@
 //! Among copies of one layer the teacher's (what DINO publishes) and the EMA weights win.
 
 use crate::kernel::{not_drawable_reason, KernelLayout};
+use crate::sorting;
 use crate::tensor::TensorInfo;
 
 /// Names of the first layer, most certain first. A name matches when it is the whole tensor name or
@@ -138,7 +139,7 @@ pub(crate) fn known_candidates(table: &'static NameTable, names: &[String]) -> V
             known(table, name).map(|(rank, entry)| (rank, Candidate { index, entry, copy: copy_of(name) }))
         })
         .collect();
-    found.sort_by_key(|(rank, c)| (*rank, c.copy, c.index));
+    sorting::sort_by_key(&mut found, |(rank, c)| (*rank, c.copy, c.index));
     found.into_iter().map(|(_, candidate)| candidate).collect()
 }
 
@@ -187,7 +188,7 @@ pub fn pick_patch_embedding_preferring(
     }
     // No known name: the first kernel that can be drawn as RGB, then as gray, the better copies first.
     let mut order: Vec<usize> = (0..names.len()).collect();
-    order.sort_by_key(|&i| (copy_of(&names[i]), i));
+    sorting::sort_by_key(&mut order, |&i| (copy_of(&names[i]), i));
     for channels in [3, 1] {
         for &index in &order {
             let fits = drawable(index).is_some_and(|t| layout(&t).hwcn(&t.shape).map(|s| s[2]) == Some(channels));

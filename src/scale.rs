@@ -4,6 +4,7 @@
 //! matplotlib's `imshow` conversion of RGB floats: clip to [0, 1], `(x * 255).astype(uint8)`.
 
 use crate::kernel::Filters;
+use crate::sorting;
 use ndarray::{Array4, Axis};
 use std::ops::Range;
 
@@ -299,7 +300,7 @@ impl Filters {
     pub fn norm_order(&self) -> Vec<usize> {
         let norms = self.norms();
         let mut order: Vec<usize> = (0..norms.len()).collect();
-        order.sort_by(|&a, &b| match (norms[a].is_nan(), norms[b].is_nan()) {
+        sorting::sort_by(&mut order, |&a, &b| match (norms[a].is_nan(), norms[b].is_nan()) {
             (false, false) => norms[b].total_cmp(&norms[a]),
             (nan_a, nan_b) => nan_a.cmp(&nan_b),
         });

@@ -481,6 +481,7 @@ function saveSettings() {
     if (value !== fallback) params.set(key, value);
   }
   const hash = params.toString();
+  if (hash === location.hash.slice(1)) return; // replaceState costs milliseconds even when nothing changes
   history.replaceState(null, '', hash ? `#${hash}` : location.pathname + location.search);
 }
 
@@ -699,19 +700,22 @@ function markOverflow(panel) {
 
 /** Where a draw's time went, in ms, as JSON for the benchmark (status `data-steps`): on the page before the
  *  request was sent, the request's transit, the worker's open and render (and the render's own steps), the
- *  reply's transit (the pixels are transferred, not copied), and putting the pixels on the canvas. */
-function stepTimes(reply, started, putMs) {
+ *  reply's transit (the pixels are transferred, not copied), the page's work before drawing, and putting the
+ *  pixels on the canvas. */
+function stepTimes(reply, started, putMs, drawStarted) {
   const { clock: c, timings: t } = reply;
   if (!c) return undefined;
   const page = c.sent - (performance.timeOrigin + started);
+  const beforeDraw = performance.timeOrigin + drawStarted - c.arrived;
   const round = (x) => (x === undefined ? undefined : Math.round(x * 10) / 10);
   return JSON.stringify(Object.fromEntries(Object.entries({
     page, message: c.received - c.sent, open: t.openMs, render: t.renderMs, ...(t.steps ?? {}),
-    worker: c.replied - c.received, reply: c.arrived - c.replied, put: putMs,
+    worker: c.replied - c.received, reply: c.arrived - c.replied, beforeDraw, put: putMs,
   }).map(([k, v]) => [k, round(v)])));
 }
 
 function draw(panel, reply, started) {
+  const drawStarted = performance.now();
   const { grid, checkpoint } = reply;
   panel.canvas.width = grid.width;
   panel.canvas.height = grid.height;
@@ -771,7 +775,7 @@ function draw(panel, reply, started) {
     view: grid.view ?? 'filters', mode: grid.mode, zoom: grid.zoom, normalize: grid.normalize, order: grid.order, channels: grid.channels, bytesRead: reply.bytesRead, reads: reply.reads,
     requests: reply.requests, networkBytes: reply.networkBytes, fileSize: checkpoint.fileSize, ms,
     openMs: reply.timings.openMs?.toFixed(1), renderMs: reply.timings.renderMs.toFixed(1), wasmMemory: reply.wasmMemory,
-    steps: stepTimes(reply, started, putMs),
+    steps: stepTimes(reply, started, putMs, drawStarted),
   };
   setStatus(panel, 'ready', text, data);
   panel.shownStatus = { text, data };
@@ -806,7 +810,7 @@ function showFailure(panel, reply) {
 function openFiles(files, started, { seq = ++openSeq, sample = false } = {}) {
   lastOpen = null;
   showUrlsInAddress([]);
-  return openSources({ names: files.map((f) => f.name).join(', '), send: (options) => bridge.open(files, options) },
+  return openSources({ names: files.map((f) => f.name).join(', '), send: (options) => bridge.open(files, options, { sample }) },
     started, { seq, sample });
 }
 
@@ -835,7 +839,9 @@ function showUrlsInAddress(urls) {
   params.delete('url');
   for (const url of urls) params.append('url', url);
   const search = params.toString();
-  history.replaceState(null, '', `${location.pathname}${search ? `?${search}` : ''}${location.hash}`);
+  const address = `${location.pathname}${search ? `?${search}` : ''}${location.hash}`;
+  // replaceState costs milliseconds even when nothing changes, and this runs on every open.
+  if (address !== `${location.pathname}${location.search}${location.hash}`) history.replaceState(null, '', address);
 }
 
 /** Shows a whole-file download's progress (a server that does not send parts of files), or hides it. */
@@ -862,9 +868,11 @@ async function openSources({ names, send }, started, { seq, sample = false }) {
     delete input.dataset.requested;
     $(`${option}-note`).textContent = '';
   }
+  // The options first: they measure the stage, which is free before the status below changes the layout.
+  const options = renderOptions(null);
   clearAlert(first);
   setStatus(first, 'busy', `Opening ${names}…`);
-  const reply = await send(renderOptions(null));
+  const reply = await send(options);
   showDownload(null);
   if (reply.superseded || seq !== openSeq) return;
   const failed = !reply.ok || !reply.replaced;

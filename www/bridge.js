@@ -2,8 +2,9 @@
 // the worker); re-renders queue behind the current request and coalesce, so only the latest one runs.
 //
 // Protocol (structured-clone messages, one reply per request, matched by id):
-//   page → worker  { id, type: 'open', files: File[], options: RenderOptions }   open (one panel per
-//                                                   checkpoint among the files), then draw each
+//   page → worker  { id, type: 'open', files: File[], options: RenderOptions, sample }   open (one panel per
+//                                                   checkpoint among the files), then draw each; sample: the
+//                                                   page's sample (the small first module may draw it)
 //                  { id, type: 'openUrls', urls: string[], hub, options }       open each URL or hub model id
 //                                                   (ranges; ids through the hub at `hub`, null: huggingface.co), draw
 //                  { type: 'cancel' }                               stop a whole-file download (no reply of its own)
@@ -56,10 +57,11 @@ export class CheckpointBridge {
     this.#ensureWorker();
   }
 
-  /** Opens `files` (one panel per checkpoint among them) and renders each; cancels anything running. */
-  open(files, options) {
+  /** Opens `files` (one panel per checkpoint among them) and renders each; cancels anything running. `sample`:
+   *  the page's own sample, which the worker may draw with its small first module before the full one is in. */
+  open(files, options, { sample = false } = {}) {
     if (this.#pending.size > 0) this.#stop({ ok: false, superseded: true });
-    return this.#post({ type: 'open', files, options });
+    return this.#post({ type: 'open', files, options, sample });
   }
 
   /** Opens URLs and hub model ids (a panel each), reading only the ranges needed, the ids through the hub at

@@ -1,21 +1,33 @@
 // Runs the patchlens module off the main thread: holds the open checkpoints (one per panel), renders
 // grids and posts back RGBA pixels (transferred, not copied). The message protocol is in bridge.js.
-import init, { Checkpoint } from './pkg/patchlens.js';
+//
+// Two builds of the same crate: the small first module (patchlens_lite: .npz and .npy, the filters view) draws
+// the page's sample while the full one (every format, view and URL mode) loads after it; every other request
+// waits for the full one, and what the first module opened is opened again in the full one once it is in.
+import initLite, { Checkpoint as LiteCheckpoint } from './pkg/patchlens_lite.js';
+import initFull, { Checkpoint } from './pkg/patchlens.js';
 import { urlName } from './names.js';
 
-let wasm = null; // the module's exports, for reporting its memory size
+const modules = { lite: null, full: null }; // each module's exports once loaded, for its memory size
 let loadFailed = false; // this worker is useless then; the page starts a new one for the next file
-const ready = init().then(
-  (exports) => { wasm = exports; },
+const liteReady = initLite().then((exports) => { modules.lite = exports; });
+// The full module starts once the first is in (or has failed), so the two do not compete for network and CPU.
+const fullReady = liteReady.catch(() => {}).then(() => initFull()).then(
+  (exports) => { modules.full = exports; },
   (error) => {
     loadFailed = true;
     throw new Error(`The patchlens module could not be loaded (${error?.message ?? error}).`);
   },
 );
-// Tell the page once the module is compiled; a failure is reported on the first request instead.
-ready.then(() => self.postMessage({ type: 'ready', wasmMemory: wasm?.memory?.buffer.byteLength }), () => {});
+// Tell the page once a module is compiled; a failure is reported on the first request instead.
+Promise.any([liteReady, fullReady]).then(() => self.postMessage({ type: 'ready', wasmMemory: wasmMemory() }), () => {});
+fullReady.then(() => setTimeout(moveToFullModule, 0), () => {});
 
-/** One per panel: { label, files, checkpoint: Checkpoint | null, error?: string }. */
+/** The bytes of memory the loaded modules hold. */
+const wasmMemory = () => (modules.lite?.memory?.buffer.byteLength ?? 0) + (modules.full?.memory?.buffer.byteLength ?? 0);
+
+/** One per panel: { label, files, checkpoint: Checkpoint | null, error?: string, sources?: File[] (what the first
+ *  module opened, to open again in the full one) }. */
 let panels = [];
 
 const TENSOR_FIELDS = ['name', 'dtype', 'shape', 'drawable', 'reason', 'layout', 'layoutInferred', 'recognized'];
@@ -150,7 +162,7 @@ function renderDifference(options, transfer) {
     };
     return {
       ...base, ok: true, checkpoint, grid: info, rgba: buffer, bytesRead: a.checkpoint.bytesRead + b.checkpoint.bytesRead,
-      reads: a.checkpoint.reads + b.checkpoint.reads, timings: { renderMs: ms }, wasmMemory: wasm?.memory?.buffer.byteLength,
+      reads: a.checkpoint.reads + b.checkpoint.reads, timings: { renderMs: ms }, wasmMemory: wasmMemory(),
     };
   } catch (error) {
     if (error instanceof WebAssembly.RuntimeError) throw error;
@@ -179,7 +191,7 @@ function renderOne(panel, index, options, timings, transfer) {
     transfer.push(buffer);
     return {
       ...base, ok: true, checkpoint: summary(panel), grid: info, rgba: buffer, ...readStats(panel),
-      timings: { ...timings, renderMs: ms, steps }, wasmMemory: wasm?.memory?.buffer.byteLength,
+      timings: { ...timings, renderMs: ms, steps }, wasmMemory: wasmMemory(),
     };
   } catch (error) {
     if (error instanceof WebAssembly.RuntimeError) throw error; // the module trapped: fatal for all
@@ -212,12 +224,36 @@ async function openUrls(urls, id, hub) {
   return fresh;
 }
 
-async function handle({ type, files, urls, hub, options, requests, panel, id }) {
-  await ready;
+/** The page's sample, opened by the first module (one panel per file; the sample is one `.npz`). */
+const openWithFirstModule = (files) => files.map((file) => {
+  try {
+    return { label: file.name, files: [file.name], checkpoint: LiteCheckpoint.fromBlob(file), sources: [file] };
+  } catch (error) {
+    return { label: file.name, files: [file.name], checkpoint: null, error: String(error?.message ?? error) };
+  }
+});
+
+/** Opens what the first module holds again in the full one (a few reads: the file's index and its kernel). */
+function moveToFullModule() {
+  for (const panel of panels) {
+    if (!panel.sources || !modules.full) continue;
+    const [opened] = Checkpoint.openFiles(panel.sources);
+    panel.checkpoint?.free();
+    Object.assign(panel, { checkpoint: opened?.checkpoint ?? null, error: opened?.error, sources: undefined });
+  }
+}
+
+async function handle({ type, files, urls, hub, options, requests, panel, id, sample }) {
+  const first = type === 'open' && sample && !modules.full && (await liteReady.then(() => true, () => false));
+  if (!first) {
+    await fullReady;
+    moveToFullModule();
+  }
   if (type === 'open' || type === 'openUrls') {
     const started = performance.now();
     const fresh = type === 'openUrls'
       ? await openUrls(urls, id, hub ?? undefined)
+      : first ? openWithFirstModule(files)
       : Checkpoint.openFiles(files).map((o) => ({ label: o.label, files: o.files, checkpoint: o.checkpoint ?? null, error: o.error }));
     const openMs = performance.now() - started; // lazy: ranges only
     if (fresh.every((p) => !p.checkpoint)) {
@@ -257,6 +293,10 @@ let warmed = false;
 function warmUpSoon() {
   if (warmed) return;
   warmed = true;
+  fullReady.then(() => setTimeout(warmUp, 0), () => {});
+}
+
+function warmUp() {
   let steps;
   try {
     steps = Checkpoint.warmUpFiles().map((file) => () => {

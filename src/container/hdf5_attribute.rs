@@ -9,6 +9,7 @@ use super::hdf5_heap::FractalHeap;
 use super::hdf5_message::{self as message, kind, Datatype};
 use super::Hdf5File;
 use crate::error::{malformed, Error, Result};
+use crate::sorting;
 use crate::tensor::ByteOrder;
 use std::rc::Rc;
 
@@ -63,7 +64,7 @@ pub(super) fn raw_attributes(file: &Hdf5File, header: &ObjectHeader) -> Result<V
         }
     }
     if !tracked {
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        sorting::sort_by(&mut out, |a, b| a.0.cmp(&b.0));
     }
     Ok(out)
 }

@@ -9,6 +9,7 @@ use super::hdf5_heap::FractalHeap;
 use super::hdf5_message::{self as message, kind, LinkMessage};
 use super::Hdf5File;
 use crate::error::{malformed, Result};
+use crate::sorting;
 
 /// Members of one symbol-table node: HDF5 writes at most 2K (K ≤ 32767).
 const MAX_NODE_SYMBOLS: usize = 1 << 16;
@@ -28,7 +29,7 @@ pub(super) fn links(file: &Hdf5File, header: &ObjectHeader) -> Result<Vec<(Strin
         for (_, node) in v1_leaves(file, btree, 0, sizes.length)? {
             symbol_node(file, node, &names, &mut out)?;
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        sorting::sort_by(&mut out, |a, b| a.0.cmp(&b.0));
         return Ok(out);
     }
     let mut found: Vec<LinkMessage> = Vec::new();
@@ -52,9 +53,9 @@ pub(super) fn links(file: &Hdf5File, header: &ObjectHeader) -> Result<Vec<(Strin
         found.push(message::link(&m.data, sizes)?);
     }
     if tracked && found.iter().all(|l| l.order.is_some()) {
-        found.sort_by_key(|l| l.order);
+        sorting::sort_by_key(&mut found, |l| l.order);
     } else {
-        found.sort_by(|a, b| a.name.cmp(&b.name));
+        sorting::sort_by(&mut found, |a, b| a.name.cmp(&b.name));
     }
     Ok(found.into_iter().map(|l| (l.name, l.address)).collect())
 }

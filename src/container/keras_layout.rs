@@ -6,6 +6,7 @@
 
 use crate::error::Result;
 use crate::natural::natural_cmp;
+use crate::sorting;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -291,7 +292,7 @@ impl Keras3Walk<'_> {
         }
         let mut datasets: Vec<String> =
             self.tree.children(&vars_path)?.into_iter().filter(|(_, g)| !g).map(|(n, _)| n).collect();
-        datasets.sort_by(|a, b| natural_cmp(a, b));
+        sorting::sort_by(&mut datasets, |a, b| natural_cmp(a, b));
         // A layer built without a bias (or BN without centering) stores fewer variables, in the same order.
         let known = variables.filter(|names| datasets.len() <= names.len());
         for (i, dataset) in datasets.iter().enumerate() {
@@ -314,7 +315,7 @@ impl Keras3Walk<'_> {
     fn groups(&self, path: &str) -> Result<Vec<String>> {
         let mut groups: Vec<String> =
             self.tree.children(path)?.into_iter().filter(|(_, g)| *g).map(|(n, _)| n).collect();
-        groups.sort_by(|a, b| natural_cmp(a, b));
+        sorting::sort_by(&mut groups, |a, b| natural_cmp(a, b));
         Ok(groups)
     }
 }

@@ -119,63 +119,103 @@ pub fn open_with(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Resu
     // the front of a PyTorch zip, a legacy pickle. In a browser every read costs a millisecond or more.
     let head = Window::read(Rc::clone(&source), 0, HEAD_BYTES.min(source.len()))?;
     let magic = head.bytes().get(..16).unwrap_or(head.bytes()).to_vec();
-    let flax_msgpack = msgpack::looks_like(head.bytes());
-    let object_npy_start = numpy_pickle::object_npy_pickle_start(head.bytes());
-    // HDF5's signature may follow a user block (at 512, 1024, 2048, …), so it is looked for in the head.
-    let is_hdf5 = hdf5::looks_like(head.bytes());
+    #[cfg(feature = "full")]
+    let detected = Detected::of(head.bytes());
     let source: Rc<dyn ByteSource> = Rc::new(head);
     if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
         // Zip holds npz and PyTorch archives alike; the entry names tell them apart.
         let archive = zip::ZipArchive::read(&*source)?;
+        #[cfg(feature = "full")]
         if keras::is_keras_archive(&archive) {
             return Ok(Box::new(keras::Keras::from_zip(source, &archive)?));
         }
+        #[cfg(feature = "full")]
         if let Some(root) = torch::torch_root(&archive) {
             return Ok(Box::new(torch::TorchZip::from_archive(source, archive, root)?));
         }
         return Ok(Box::new(npz::Npz::from_archive(source, archive)?));
     }
-    if magic.starts_with(torch_legacy::MAGIC) {
-        return Ok(Box::new(torch_legacy::TorchLegacy::open(source)?));
-    }
     if magic.starts_with(npy::MAGIC) {
-        if let Some(start) = object_npy_start {
+        #[cfg(feature = "full")]
+        if let Some(start) = detected.object_npy_start {
             return Ok(Box::new(numpy_pickle::NumpyPickle::open(source, start)?));
         }
         return Ok(Box::new(npz::Npy::open(source)?));
     }
+    #[cfg(feature = "full")]
+    return open_other(source, companions, &magic, detected);
+    #[cfg(not(feature = "full"))]
+    {
+        let _ = companions;
+        Err(Error::UnknownFormat(
+            "This module reads only NumPy .npz and .npy files; the page's full module reads the others.".into(),
+        ))
+    }
+}
+
+/// What the head says beyond the magic number, for the formats that have none or hide it.
+#[cfg(feature = "full")]
+struct Detected {
+    flax_msgpack: bool,
+    object_npy_start: Option<u64>,
+    /// HDF5's signature may follow a user block (at 512, 1024, 2048, …), so it is looked for in the head.
+    hdf5: bool,
+}
+
+#[cfg(feature = "full")]
+impl Detected {
+    fn of(head: &[u8]) -> Detected {
+        Detected {
+            flax_msgpack: msgpack::looks_like(head),
+            object_npy_start: numpy_pickle::object_npy_pickle_start(head),
+            hdf5: hdf5::looks_like(head),
+        }
+    }
+}
+
+/// Every format but npz and npy (which [`open_with`] opens itself, as the page's first module does).
+#[cfg(feature = "full")]
+fn open_other(
+    source: Rc<dyn ByteSource>,
+    companions: &[NamedSource],
+    magic: &[u8],
+    detected: Detected,
+) -> Result<Box<dyn Container>> {
+    if magic.starts_with(torch_legacy::MAGIC) {
+        return Ok(Box::new(torch_legacy::TorchLegacy::open(source)?));
+    }
     if magic.starts_with(gguf::MAGIC) {
         return Ok(Box::new(gguf::Gguf::open(source)?));
     }
-    if tflite::looks_like(&magic) {
+    if tflite::looks_like(magic) {
         return Ok(Box::new(tflite::Tflite::open(source)?));
     }
-    if is_hdf5 {
+    if detected.hdf5 {
         // A Keras file is an HDF5 file whose attributes and groups say so; any other is plain HDF5.
         return match keras::Keras::detect(hdf5::Hdf5File::open(source)?)? {
             Ok(keras) => Ok(Box::new(keras)),
             Err(file) => Ok(Box::new(hdf5::Hdf5::from_file(file)?)),
         };
     }
-    if safetensors::looks_like(&magic) {
+    if safetensors::looks_like(magic) {
         return Ok(Box::new(safetensors::Safetensors::open(source)?));
     }
     // A TensorFlow index's magic is in its footer; its first entry (the header, key "") is checked first.
-    if tf_bundle::looks_like_index(&magic) {
+    if tf_bundle::looks_like_index(magic) {
         return Ok(Box::new(tf_bundle::TfBundle::open(source, companions)?));
     }
     // A SavedModel's graph or fingerprint (no magic either) would otherwise be taken for ONNX.
     tf_saved_model::refuse_saved_model_parts(&*source)?;
     // msgpack has no magic number either; its map marker and structural check (string keys, an ndarray's
     // inner header) cannot match an ONNX model, whose first byte is a field tag (0x08 for ir_version).
-    if flax_msgpack {
+    if detected.flax_msgpack {
         return Ok(Box::new(msgpack::Msgpack::open(source)?));
     }
     // ONNX has no magic number: it is tried after every format that has one.
-    if onnx::looks_like_model(&magic) {
+    if onnx::looks_like_model(magic) {
         return Ok(Box::new(onnx::Onnx::open(source, companions)?));
     }
-    if numpy_pickle::looks_like(&magic) {
+    if numpy_pickle::looks_like(magic) {
         return Ok(Box::new(numpy_pickle::NumpyPickle::open(source, 0)?));
     }
     Err(Error::UnknownFormat(

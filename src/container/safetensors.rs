@@ -5,6 +5,7 @@
 use super::{read_contiguous, Container};
 use crate::error::{malformed, no_such_index, Error, Result};
 use crate::kernel::KernelLayout;
+use crate::sorting;
 use crate::source::{read_vec, ByteSource};
 use crate::tensor::{ByteOrder, DType, Tensor, TensorInfo};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -186,7 +187,7 @@ fn dtype_of(code: &str) -> (DType, Option<u64>) {
 /// ranges contiguous from 0 with no holes or overlaps, each exactly shape × dtype bytes, and the last
 /// ending at the end of the file. Returns them with absolute offsets.
 fn place(mut tensors: Vec<(String, RawTensor)>, data_start: u64, file_len: u64) -> Result<Vec<Entry>> {
-    tensors.sort_by_key(|(_, t)| t.data_offsets);
+    sorting::sort_by_key(&mut tensors, |(_, t)| t.data_offsets);
     let mut expected_start = 0u64;
     let mut entries = Vec::with_capacity(tensors.len());
     for (name, raw) in tensors {

@@ -7,6 +7,7 @@
 use super::{open, Container, NamedSource};
 use crate::error::{Error, Result};
 use crate::kernel::KernelLayout;
+use crate::sorting;
 use crate::tensor::{Tensor, TensorInfo};
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -48,7 +49,7 @@ impl Shards {
     /// index names must be among `files`.
     pub fn with_index(index_name: &str, weight_map: Vec<(String, String)>, files: Vec<NamedSource>) -> Result<Self> {
         let mut wanted: Vec<String> = weight_map.iter().map(|(_, file)| file.clone()).collect();
-        wanted.sort_unstable();
+        sorting::sort(&mut wanted);
         wanted.dedup();
         let missing: Vec<&str> =
             wanted.iter().map(String::as_str).filter(|w| !files.iter().any(|f| f.name == *w)).collect();
@@ -78,7 +79,7 @@ impl Shards {
     pub fn scan(files: Vec<NamedSource>) -> Result<Self> {
         let format = format_of(files.first().map(|f| f.name.as_str()).unwrap_or(""));
         let mut shards: Vec<Shard> = files.into_iter().map(Shard::new).collect();
-        shards.sort_by(|a, b| a.file.name.cmp(&b.file.name));
+        sorting::sort_by(&mut shards, |a, b| a.file.name.cmp(&b.file.name));
         let mut names = Vec::new();
         let mut shard_of = Vec::new();
         let mut seen = HashMap::new();

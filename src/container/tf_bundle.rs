@@ -9,6 +9,7 @@ use super::tf_table::{self, BlockHandle, FOOTER_BYTES};
 use super::{Container, NamedSource};
 use crate::error::{no_such_index, Error, Result};
 use crate::kernel::KernelLayout;
+use crate::sorting;
 use crate::source::{read_vec, ByteSource};
 use crate::tensor::{checked_data_len, decode_floats, ByteOrder, MemoryOrder, Tensor, TensorInfo};
 use std::rc::Rc;
@@ -68,7 +69,7 @@ impl TfBundle {
     pub fn open(source: Rc<dyn ByteSource>, companions: &[NamedSource]) -> Result<Self> {
         let mut prefixes: Vec<&str> =
             companions.iter().filter_map(|c| shard_name(&c.name)).map(|(p, _, _)| p).collect();
-        prefixes.sort_unstable();
+        sorting::sort(&mut prefixes);
         prefixes.dedup();
         match prefixes.as_slice() {
             [prefix] => {

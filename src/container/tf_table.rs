@@ -19,9 +19,11 @@ const MAX_KEY_BYTES: usize = 64 << 10;
 /// The delta LevelDB adds when masking a crc (crc32c.h kMaskDelta).
 const MASK_DELTA: u32 = 0xa282_ead8;
 
-/// crc32c (Castagnoli, reflected polynomial 0x82f63b78), one byte per step through a 256-entry table.
-const CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
+/// crc32c (Castagnoli, reflected polynomial 0x82f63b78) by "slicing by 8": table `k` holds the crc of a byte
+/// followed by `k` zero bytes, so eight bytes are folded per step with eight lookups instead of one chain of
+/// eight. Checking a ViT-B/16 kernel's 2.4 MB took 7 ms one byte per step in wasm, against 1.5 ms for drawing it.
+const CRC_TABLES: [[u32; 256]; 8] = {
+    let mut tables = [[0u32; 256]; 8];
     let mut i = 0;
     while i < 256 {
         let mut crc = i as u32;
@@ -30,18 +32,41 @@ const CRC_TABLE: [u32; 256] = {
             crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82f6_3b78 } else { crc >> 1 };
             bit += 1;
         }
-        table[i] = crc;
+        tables[0][i] = crc;
         i += 1;
     }
-    table
+    let mut k = 1;
+    while k < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let previous = tables[k - 1][i];
+            tables[k][i] = (previous >> 8) ^ tables[0][(previous & 0xff) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    tables
 };
 
 /// The crc32c of `parts` taken as one run of bytes.
 pub(crate) fn crc32c(parts: &[&[u8]]) -> u32 {
+    let t = &CRC_TABLES;
     let mut crc = !0u32;
     for part in parts {
-        for &byte in *part {
-            crc = CRC_TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8);
+        let mut words = part.chunks_exact(8);
+        for w in &mut words {
+            let low = crc ^ u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            crc = t[7][(low & 0xff) as usize]
+                ^ t[6][((low >> 8) & 0xff) as usize]
+                ^ t[5][((low >> 16) & 0xff) as usize]
+                ^ t[4][(low >> 24) as usize]
+                ^ t[3][w[4] as usize]
+                ^ t[2][w[5] as usize]
+                ^ t[1][w[6] as usize]
+                ^ t[0][w[7] as usize];
+        }
+        for &byte in words.remainder() {
+            crc = t[0][((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8);
         }
     }
     !crc
@@ -216,5 +241,31 @@ mod tests {
         assert_eq!(crc32c(&[b"1234", b"56789"]), 0xe306_9283);
         assert_eq!(mask(0), MASK_DELTA);
         assert_ne!(mask(0x1234), 0x1234);
+        // crc32c.cc's ascending and descending runs of 32 bytes (eight bytes per step, then the rest).
+        let ascending: Vec<u8> = (0..32).collect();
+        assert_eq!(crc32c(&[&ascending]), 0x46dd_794e);
+        let descending: Vec<u8> = (0..32).rev().collect();
+        assert_eq!(crc32c(&[&descending]), 0x113f_db5c);
+    }
+
+    #[test]
+    fn eight_bytes_per_step_equals_one_byte_per_step_at_every_length_and_split() {
+        let one_byte_at_a_time = |data: &[u8]| {
+            let mut crc = !0u32;
+            for &byte in data {
+                crc ^= u32::from(byte);
+                for _ in 0..8 {
+                    crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82f6_3b78 } else { crc >> 1 };
+                }
+            }
+            !crc
+        };
+        let data: Vec<u8> = (0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for len in 0..data.len() {
+            let want = one_byte_at_a_time(&data[..len]);
+            assert_eq!(crc32c(&[&data[..len]]), want, "{len} bytes");
+            let split = len / 3;
+            assert_eq!(crc32c(&[&data[..split], &data[split..len]]), want, "{len} bytes split at {split}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::natural::natural_cmp;
+use crate::sorting;
 use serde::Deserialize;
 
 /// Where the hub lives; tests point this at a local mock.
@@ -156,7 +157,7 @@ pub fn choose_weights(api_json: &[u8], id: &str) -> Result<Weights> {
         .map_err(|_| Error::Read(format!("The hub's answer about {id} is not the model listing it should be.")))?;
     let mut files: Vec<&str> = info.siblings.iter().map(|s| s.rfilename.as_str()).collect();
     // Top-level files first (a subfolder holds exports: onnx/, openvino/, …), then natural order.
-    files.sort_by(|a, b| a.contains('/').cmp(&b.contains('/')).then_with(|| natural_cmp(a, b)));
+    sorting::sort_by(&mut files, |a, b| a.contains('/').cmp(&b.contains('/')).then_with(|| natural_cmp(a, b)));
     for (name, index) in PREFERRED {
         if files.contains(&name) {
             return Ok(if index { Weights::Index(name.into()) } else { Weights::File(name.into()) });
@@ -183,7 +184,7 @@ pub fn index_shards(index_json: &[u8]) -> Result<Vec<String>> {
     let index: Index = serde_json::from_slice(index_json)
         .map_err(|_| Error::Malformed("The shard index has no weight_map naming its shards.".into()))?;
     let mut shards: Vec<String> = index.weight_map.into_values().collect();
-    shards.sort_by(|a, b| natural_cmp(a, b));
+    sorting::sort_by(&mut shards, |a, b| natural_cmp(a, b));
     shards.dedup();
     Ok(shards)
 }

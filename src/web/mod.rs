@@ -473,6 +473,7 @@ impl Checkpoint {
         CoreCheckpoint::open(SliceSource(bytes.to_vec())).map(Checkpoint::local).map_err(js_error)
     }
 
+    #[cfg(feature = "full")]
     /// Opens a checkpoint on a web server, reading only the ranges it needs with synchronous requests
     /// (dedicated workers only). `probe`, if given, is the reply to the caller's own request for bytes
     /// 0–65535 of `url` — `{ status, contentRange, etag, body: Uint8Array }` — made with `fetch`, which can
@@ -495,6 +496,7 @@ impl Checkpoint {
         inner.map(|inner| Checkpoint { inner, network: Some(stats) }).map_err(js_error)
     }
 
+    #[cfg(feature = "full")]
     /// Opens what a user pasted that is not a plain file address — a Hugging Face model id (`owner/name`) or
     /// hub page — through the hub at `hub` (`https://huggingface.co` unless given): the model's file list
     /// names its weights, which are read by ranges with synchronous requests (dedicated workers only); of a
@@ -509,6 +511,7 @@ impl Checkpoint {
         opened_to_js(target.opened, Some(&target.stats))
     }
 
+    #[cfg(feature = "full")]
     /// What `input` names: `{ kind: 'file', url }` (a file's address; a hub file page becomes its download
     /// address), `{ kind: 'files', url }` (a file that brings files beside it: a TensorFlow `.index`, opened by
     /// `openTarget`) or `{ kind: 'model', id, revision }`, or `null` when it is neither.
@@ -532,6 +535,7 @@ impl Checkpoint {
         Ok(out.into())
     }
 
+    #[cfg(feature = "full")]
     /// Runs the analysis views and the formats' own per-byte loops once on made-up data, so the engine has
     /// optimised their code before the user's first file and view (call it while the page is idle; a few tens
     /// of milliseconds). The shared decoders and the grid are warmed by drawing `warmUpFiles()`.
@@ -541,6 +545,7 @@ impl Checkpoint {
         let _ = crate::container::warm_up_loops(); // only an optimisation
     }
 
+    #[cfg(feature = "full")]
     /// Small checkpoints written in memory by the module (`src/warm.rs`), one per path through the decoders
     /// (float widths, byte orders, C and Fortran order, both kernel layouts, the filter views): drawing each
     /// once with its `options`, while the page is idle, leaves the engine's optimised code for the user's file.
@@ -557,6 +562,7 @@ impl Checkpoint {
         Ok(out)
     }
 
+    #[cfg(feature = "full")]
     /// The sentence for a request to `url` that got no reply: `refused` when the server answered a request
     /// the page could not read (a cross-origin refusal), else a network failure. A `NetworkError`.
     #[wasm_bindgen(js_name = noReplyError)]
@@ -591,6 +597,7 @@ impl Checkpoint {
         listing::to_pretty_json(&self.listed(label, files))
     }
 
+    #[cfg(feature = "full")]
     /// Opens files given together (a multi-file drop, a folder's files): shards of one checkpoint become
     /// one, an ONNX model finds its external data among them, every other file is its own checkpoint.
     /// Each is read lazily, as `fromBlob`. Dedicated workers only.
@@ -611,6 +618,7 @@ impl Checkpoint {
         opened_to_js(CoreCheckpoint::open_files(sources), None)
     }
 
+    #[cfg(feature = "full")]
     /// Opens files read through synchronous JS functions (`RangeReader`s: Node's `fs.readSync`), grouped as
     /// `openFiles` groups them. Only the ranges needed are read. Any thread, any JS runtime.
     #[wasm_bindgen(js_name = openReaders, unchecked_return_type = "OpenedCheckpoint[]")]
@@ -626,6 +634,7 @@ impl Checkpoint {
         opened_to_js(CoreCheckpoint::open_files(sources), None)
     }
 
+    #[cfg(feature = "full")]
     /// The shard files a `*.index.json` names, so a caller with a file system can find them beside it.
     #[wasm_bindgen(js_name = shardsNamedByIndex)]
     pub fn shards_named_by_index(
@@ -700,17 +709,26 @@ impl Checkpoint {
     #[wasm_bindgen(unchecked_return_type = "Grid | PcaGrid | PositionGrid")]
     pub fn render(&self, options: Option<RenderOptions>) -> Result<JsValue, JsValue> {
         let request = parse_options(options)?;
+        #[cfg(feature = "full")]
         if let Some((view, given)) = request.positions {
             return self.render_positions(request.tensor.as_deref(), &view, given, &request.grid);
         }
+        #[cfg(feature = "full")]
         if let Some((components, given)) = request.pca {
             return self.render_pca(request.tensor.as_deref(), request.layout, components, given, &request.grid);
+        }
+        #[cfg(not(feature = "full"))]
+        if request.positions.is_some() || request.pca.is_some() {
+            return Err(plain_error(
+                "This module draws the filters view only; the page's full module draws the others.",
+            ));
         }
         let (rendered, file_read) = with_file_read_ms(|| self.render_request(request));
         let (rendered, view) = rendered?;
         add_pixels(grid_info(&rendered, &view, file_read)?, &rendered.grid.rgba)
     }
 
+    #[cfg(feature = "full")]
     /// The difference view: this checkpoint's kernel minus `other`'s (the same shape), drawn symmetrically (zero
     /// is grey), most changed first; `similarity` holds each drawn filter's cosine similarity. `options.tensor`
     /// and `options.layout` pick this checkpoint's kernel; `otherTensor` the other's (default: its own pick).
@@ -807,6 +825,7 @@ impl Checkpoint {
         self.render_request(parse_options(options)?)
     }
 
+    #[cfg(feature = "full")]
     /// The position view's pixels and what they show (`PositionGrid` in the TypeScript section).
     fn render_positions(
         &self,
@@ -864,6 +883,7 @@ impl Checkpoint {
         Ok(out)
     }
 
+    #[cfg(feature = "full")]
     /// The principal components' pixels and what they show (`PcaGrid` in the TypeScript section).
     fn render_pca(
         &self,

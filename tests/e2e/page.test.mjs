@@ -72,7 +72,7 @@ test('only the page\'s own files are requested, from the local server', async ()
   assertOnlyLocalRequests(requests, session.server.url);
   const paths = session.serverRequests.slice(seen).map((url) => url.split('?')[0]);
   const allowed = new Set(['/', '/style.css', '/app.js', '/bridge.js', '/names.js', '/worker.js', '/pkg/patchlens.js',
-    '/pkg/patchlens_bg.wasm', `/samples/${SAMPLE_NAME}`]);
+    '/pkg/patchlens_bg.wasm', '/pkg/patchlens_lite.js', '/pkg/patchlens_lite_bg.wasm', `/samples/${SAMPLE_NAME}`]);
   assert.deepEqual(paths.filter((p) => !allowed.has(p)), [], 'the server saw only the page\'s own files');
   await context.close();
 });
@@ -94,7 +94,8 @@ test('when the module cannot load, the page says so, and the next try loads it a
   const context = await session.browser.newContext({ viewport: VIEWPORT });
   const page = await context.newPage();
   let blocked = 0;
-  await context.route('**/pkg/patchlens_bg.wasm', (route) => { blocked += 1; return route.abort(); });
+  const modules = '**/pkg/patchlens*_bg.wasm'; // the first module and the full one
+  await context.route(modules, (route) => { blocked += 1; return route.abort(); });
   await page.goto(`${session.server.url}?sample=none`);
   const failed = await settledAfter(page, () => page.click('#sample-button'));
   assert.ok(blocked > 0, 'the module request was blocked');
@@ -102,10 +103,33 @@ test('when the module cannot load, the page says so, and the next try loads it a
   assert.match(failed.alert ?? '', /^The patchlens module could not be loaded\b.*\.$/);
   assert.deepEqual(failed.canvas, { width: 0, height: 0 });
 
-  await context.unroute('**/pkg/patchlens_bg.wasm');
+  await context.unroute(modules);
   const recovered = await settledAfter(page, () => page.click('#sample-button'));
   assert.equal(recovered.data.state, 'ready', recovered.text);
   assert.equal(recovered.data.tensor, 'embedding/kernel');
   assert.equal(recovered.alert, null);
+  await context.close();
+});
+
+test('the small first module draws the sample; a file dropped after it is read by the full module', async () => {
+  // With the full module held back, the sample is still drawn (by the first module alone); a dropped file
+  // waits for the full one, and a .pth, which only the full module reads, is drawn once it is in.
+  const context = await session.browser.newContext({ viewport: VIEWPORT });
+  const page = await context.newPage();
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  await context.route('**/pkg/patchlens_bg.wasm', async (route) => { await held; await route.continue(); });
+  await page.goto(session.server.url);
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'ready');
+  assert.equal(await page.getAttribute('#status', 'data-tensor'), 'embedding/kernel');
+  const pth = loadManifest().fixtures.find((f) => f.name === 'zip_f32.pth');
+  assert.ok(pth, 'the manifest lists zip_f32.pth');
+  const dropped = settledAfter(page, () => page.setInputFiles('#file-input', pth.path));
+  await page.waitForTimeout(300);
+  release();
+  const status = await dropped;
+  assert.equal(status.data.state, 'ready', status.alert ?? status.text);
+  assert.equal(status.data.format, 'pytorch');
+  assert.equal(status.data.tensor, pth.default_tensor);
   await context.close();
 });

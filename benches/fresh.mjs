@@ -1,0 +1,53 @@
+// A first visit, timed: each run opens the page in a new browser context (empty cache, no code cache, as a
+// first visit) and reports the time from navigation start to the sample's pixels on the canvas (the status line
+// turns ready), and when the first module reported itself ready. Not a test.
+//
+//   node benches/fresh.mjs [--runs 7] [--www www/]
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+import { startServer } from '../scripts/serve.mjs';
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run'];
+const { values: flags } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '7' },
+    www: { type: 'string', default: fileURLToPath(new URL('../www/', import.meta.url)) },
+    chromium: { type: 'string', default: process.env.CHROMIUM ?? '/usr/bin/chromium' },
+  },
+});
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const server = await startServer({ root: flags.www, port: 0 });
+const browser = await chromium.launch({ executablePath: flags.chromium, args: CHROMIUM_ARGS });
+const drawn = [];
+const loaded = [];
+try {
+  for (let i = 0; i < Number(flags.runs); i += 1) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.addInitScript(() => {
+      new MutationObserver(() => {
+        if (document.documentElement.dataset.module === 'ready' && !window.moduleReadyAt) window.moduleReadyAt = performance.now();
+      }).observe(document.documentElement, { attributes: true });
+    });
+    await page.goto(server.url);
+    await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'ready', null, { polling: 'raf' });
+    const times = await page.evaluate(() => ({ drawn: performance.now(), module: window.moduleReadyAt }));
+    drawn.push(times.drawn);
+    loaded.push(times.module);
+    console.error(`run ${i + 1}: sample drawn at ${times.drawn.toFixed(0)} ms (module ready at ${times.module?.toFixed(0)} ms)`);
+    await context.close();
+  }
+} finally {
+  await browser.close();
+  await server.close();
+}
+const range = (xs) => `${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
+console.log('| runs | first module ready, median ms (min–max) | sample drawn, median ms (min–max) |');
+console.log('|---|---|---|');
+console.log(`| ${flags.runs} | ${range(loaded)} | ${range(drawn)} |`);
