@@ -3,6 +3,7 @@
 // measured: milliseconds from the input event to pixels on the canvas, and bytes read from the file.
 //
 //   node benches/drop.mjs [--runs 7] [--count 128] [--after-sample] [--www www/] path/to/model.npz ...
+//   (files joined by `+` are dropped together: model.index+model.data-00000-of-00001)
 //
 // Each run reloads the page (?sample=none, so the sample does not pollute the numbers) and waits for
 // the module to compile first. Memory: the page's JS heap growth (CDP Performance.getMetrics,
@@ -36,6 +37,7 @@ if (files.length === 0) {
   process.exit(2);
 }
 const runs = Number(flags.runs);
+const label = (path) => path.split('+').map((p) => basename(p)).join(' + ');
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -66,12 +68,13 @@ async function oneRun(page, cdp, url, path) {
   await page.fill('#count', flags.count);
   const before = await heapUsed(cdp);
   await page.evaluate(() => { document.getElementById('status').dataset.state = 'bench-waiting'; });
-  await page.setInputFiles('#file-input', path); // a local path: Chromium reads the file itself
+  // A local path (Chromium reads the file itself); `a+b` drops files together (a TensorFlow index and its data).
+  await page.setInputFiles('#file-input', path.split('+'));
   await page.waitForFunction(() => ['ready', 'error'].includes(document.getElementById('status').dataset.state),
     null, { timeout: TIMEOUT_MS, polling: 50 });
   const data = await page.evaluate(() => ({ ...document.getElementById('status').dataset,
     alert: document.getElementById('alert').textContent }));
-  if (data.state !== 'ready') throw new Error(`${basename(path)}: ${data.alert || 'the page did not draw it'}`);
+  if (data.state !== 'ready') throw new Error(`${label(path)}: ${data.alert || 'the page did not draw it'}`);
   // The tensor list follows the pixels (one header read per npz entry); time it separately.
   await page.waitForSelector('#tensor[data-listed="done"]', { state: 'attached', timeout: TIMEOUT_MS });
   data.listMs = await page.getAttribute('#status', 'data-list-ms');
@@ -99,23 +102,23 @@ try {
   await cdp.send('Performance.enable');
   const url = flags['after-sample'] ? server.url : `${server.url}?sample=none`;
   for (const file of files) {
-    const path = resolve(file);
-    const size = statSync(path).size;
+    const path = file.split('+').map((f) => resolve(f)).join('+');
+    const size = path.split('+').reduce((sum, f) => sum + statSync(f).size, 0);
     const results = [];
     for (let i = 0; i < runs; i += 1) {
       const result = await oneRun(page, cdp, url, path);
       results.push(result);
-      console.error(`${basename(path)} run ${i + 1}/${runs}: ${result.ms} ms, read ${result.bytesRead} B`);
+      console.error(`${label(path)} run ${i + 1}/${runs}: ${result.ms} ms, read ${result.bytesRead} B`);
     }
     const ms = results.map((r) => r.ms);
     const keys = [...new Set(results.flatMap((r) => Object.keys(r.steps)))];
-    stepRows.push([basename(path), ...STEP_KEYS.map((k) => {
+    stepRows.push([label(path), ...STEP_KEYS.map((k) => {
       const xs = results.map((r) => r.steps[k]).filter((x) => typeof x === 'number');
       return xs.length ? median(xs).toFixed(1) : '–';
     })]);
     if (keys.some((k) => !STEP_KEYS.includes(k))) console.error(`unlisted steps: ${keys}`);
     rows.push([
-      basename(path), human(size), results[0].tensor, String(runs),
+      label(path), human(size), results[0].tensor, String(runs),
       `${median(ms)} (${Math.min(...ms)}–${Math.max(...ms)})`,
       `${['openMs', 'renderMs'].map((k) => median(results.map((r) => r[k])).toFixed(0)).join(' / ')}, then ${median(results.map((r) => r.listMs)).toFixed(0)}`,
       `${results[0].bytesRead.toLocaleString('en')} (${((100 * results[0].bytesRead) / size).toFixed(2)} %)`,

@@ -30,14 +30,11 @@ try {
   for (let i = 0; i < Number(flags.runs); i += 1) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();
-    await page.addInitScript(() => {
-      new MutationObserver(() => {
-        if (document.documentElement.dataset.module === 'ready' && !window.moduleReadyAt) window.moduleReadyAt = performance.now();
-      }).observe(document.documentElement, { attributes: true });
-    });
     await page.goto(server.url);
     await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'ready', null, { polling: 'raf' });
-    const times = await page.evaluate(() => ({ drawn: performance.now(), module: window.moduleReadyAt }));
+    const times = await page.evaluate(() => ({
+      drawn: performance.now(), module: performance.getEntriesByName('patchlens-module-ready')[0]?.startTime,
+    }));
     drawn.push(times.drawn);
     loaded.push(times.module);
     console.error(`run ${i + 1}: sample drawn at ${times.drawn.toFixed(0)} ms (module ready at ${times.module?.toFixed(0)} ms)`);

@@ -31,7 +31,7 @@ files=(benches/data/augreg_b16.npz benches/data/augreg_l16.npz benches/data/dino
 fixtures=benches/data/fixtures
 [[ -s "$fixtures/manifest.json" && -s "$fixtures/hdf5_big_gzip.h5" ]] || "$PY" tests/reference/make_fixtures.py "$fixtures" --big >/dev/null
 others=("$fixtures"/hdf5_big_contiguous.h5 "$fixtures"/hdf5_big_gzip.h5 "$fixtures"/tf_model_vit_b16.h5
-        "$fixtures"/keras3_big.keras "$fixtures"/augreg_b16_tf.index "$fixtures"/vit_patch_big.tflite
+        "$fixtures"/keras3_big.keras "$fixtures"/augreg_b16_tf.index+"$fixtures"/augreg_b16_tf.data-00000-of-00001 "$fixtures"/vit_patch_big.tflite
         "$fixtures"/augreg_b16.msgpack "$fixtures"/detectron2_vitdet_big.pkl "$fixtures"/vit_s16_big.onnx)
 [[ -s benches/data/vit_b16_big.gguf ]] || "$PY" benches/formats.py benches/data --gguf
 others+=(benches/data/vit_b16_big.gguf)

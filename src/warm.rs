@@ -35,7 +35,8 @@ pub(crate) fn numbers(count: usize) -> Vec<f64> {
 
 /// The files, one per path through the decoders that a real checkpoint takes: every float width and byte order,
 /// C and Fortran order, a kernel stored (kh, kw, c, n) as in JAX and (n, c, kh, kw) as in PyTorch, and the filter
-/// views' options. Each is a valid file of its format, drawn by the same code as a dropped one.
+/// views' options; and one per reader whose format is simple to write (npz, npy, safetensors, a PyTorch zip with
+/// its pickle, GGUF, Flax msgpack). Each is a valid file of its format, drawn by the same code as a dropped one.
 pub fn files() -> Vec<WarmUpFile> {
     let values = numbers(SIDE * SIDE * CHANNELS * FILTERS);
     let hwio = [SIDE, SIDE, CHANNELS, FILTERS];
@@ -72,6 +73,9 @@ pub fn files() -> Vec<WarmUpFile> {
             bytes: safetensors("F16", &oihw, &f16s),
             options: r#"{"count":128}"#,
         },
+        WarmUpFile { name: "warm-up.pth", bytes: torch_zip(&oihw, &f32s(false)), options: r#"{"count":128}"# },
+        WarmUpFile { name: "warm-up.gguf", bytes: gguf(&oihw, &f32s(false)), options: r#"{"count":128}"# },
+        WarmUpFile { name: "warm-up.msgpack", bytes: flax_msgpack(&hwio, &f32s(false)), options: r#"{"count":128}"# },
         WarmUpFile {
             name: "warm-up-bf16.safetensors",
             bytes: safetensors("BF16", &oihw, &bf16s),
@@ -135,6 +139,94 @@ fn stored_zip(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
+/// A PyTorch zip as `torch.save` writes a state dict of one float32 tensor: `archive/data.pkl` (protocol 2:
+/// an OrderedDict whose value is `torch._utils._rebuild_tensor_v2(persistent storage, offset, shape, stride,
+/// requires_grad, OrderedDict())`), the storage as `archive/data/0` and `archive/version`.
+fn torch_zip(shape: &[usize], data: &[u8]) -> Vec<u8> {
+    fn text(out: &mut Vec<u8>, s: &str) {
+        out.push(b'X'); // BINUNICODE
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    fn int(out: &mut Vec<u8>, n: usize) {
+        out.push(b'J'); // BININT
+        out.extend_from_slice(&(n as i32).to_le_bytes());
+    }
+    fn ints(out: &mut Vec<u8>, ns: &[usize]) {
+        out.push(b'(');
+        ns.iter().for_each(|&n| int(out, n));
+        out.push(b't');
+    }
+    let strides: Vec<usize> = (0..shape.len()).map(|axis| shape[axis + 1..].iter().product()).collect();
+    let mut pickle = b"\x80\x02ccollections\nOrderedDict\n)R(".to_vec();
+    text(&mut pickle, "patch_embed.proj.weight");
+    pickle.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n((");
+    text(&mut pickle, "storage");
+    pickle.extend_from_slice(b"ctorch\nFloatStorage\n");
+    text(&mut pickle, "0");
+    text(&mut pickle, "cpu");
+    int(&mut pickle, data.len() / 4);
+    pickle.extend_from_slice(b"tQ"); // the persistent id's tuple, BINPERSID
+    int(&mut pickle, 0); // storage offset
+    ints(&mut pickle, shape);
+    ints(&mut pickle, &strides);
+    // requires_grad False, the backward hooks (an empty OrderedDict), the call's tuple, REDUCE, SETITEMS, STOP.
+    pickle.extend_from_slice(b"\x89ccollections\nOrderedDict\n)RtRu.");
+    stored_zip(&[("archive/data.pkl", pickle), ("archive/data/0", data.to_vec()), ("archive/version", b"3\n".to_vec())])
+}
+
+/// A GGUF v3 file as clip.cpp names a vision tower's patch embedding: one f32 tensor, dimensions listed
+/// fastest first (GGML's order, so (n, c, kh, kw) is written kw, kh, c, n), data aligned to 32 bytes.
+fn gguf(shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let text = |out: &mut Vec<u8>, s: &str| {
+        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    };
+    let mut out = b"GGUF".to_vec();
+    out.extend_from_slice(&3u32.to_le_bytes());
+    out.extend_from_slice(&1u64.to_le_bytes()); // tensors
+    out.extend_from_slice(&1u64.to_le_bytes()); // metadata pairs
+    text(&mut out, "general.architecture");
+    out.extend_from_slice(&8u32.to_le_bytes()); // a string
+    text(&mut out, "clip");
+    text(&mut out, "v.patch_embd.weight");
+    out.extend_from_slice(&(shape.len() as u32).to_le_bytes());
+    shape.iter().rev().for_each(|&d| out.extend_from_slice(&(d as u64).to_le_bytes()));
+    out.extend_from_slice(&0u32.to_le_bytes()); // GGML_TYPE_F32
+    out.extend_from_slice(&0u64.to_le_bytes()); // offset in the data section
+    out.resize(out.len().next_multiple_of(32), 0);
+    out.extend_from_slice(data);
+    out
+}
+
+/// A Flax checkpoint as `flax.serialization.to_bytes` writes `{"params": {"embedding": {"kernel": x}}}`:
+/// nested msgpack maps, the array an ext of type 1 holding (shape, dtype name, bytes).
+fn flax_msgpack(shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let key = |out: &mut Vec<u8>, s: &str| {
+        out.push(0xa0 | s.len() as u8); // fixstr
+        out.extend_from_slice(s.as_bytes());
+    };
+    let mut array = vec![0x93, 0x90 | shape.len() as u8]; // (shape, dtype, bytes); shape as a fixarray
+    for &d in shape {
+        array.push(0xcd); // uint16
+        array.extend_from_slice(&(d as u16).to_be_bytes());
+    }
+    key(&mut array, "float32");
+    array.push(0xc6); // bin32
+    array.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    array.extend_from_slice(data);
+    let mut out = Vec::new();
+    for name in ["params", "embedding", "kernel"] {
+        out.push(0x81); // a map of one
+        key(&mut out, name);
+    }
+    out.push(0xc9); // ext32
+    out.extend_from_slice(&(array.len() as u32).to_be_bytes());
+    out.push(1); // flax's ndarray ext type
+    out.extend_from_slice(&array);
+    out
+}
+
 /// A safetensors file with one tensor named as timm names a ViT's patch embedding.
 fn safetensors(dtype: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
@@ -162,6 +254,13 @@ mod tests {
                 Checkpoint::open(SliceSource(file.bytes.clone())).unwrap_or_else(|e| panic!("{}: {e}", file.name));
             let rendered =
                 checkpoint.render(None, &GridOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", file.name));
+            // Each goes through the reader its name says, so each warms that reader's code.
+            let format = match file.name.rsplit('.').next() {
+                Some("pth") => "pytorch",
+                Some(extension) => extension,
+                None => "",
+            };
+            assert_eq!(checkpoint.format(), format, "{}", file.name);
             assert_eq!(rendered.filter_shape, [SIDE, SIDE, CHANNELS], "{}", file.name);
             assert_eq!(rendered.grid.filters_shown, 128, "{}", file.name);
             assert!(serde_json::from_str::<serde_json::Value>(file.options).is_ok(), "{}", file.name);

@@ -1239,7 +1239,10 @@ document.addEventListener('drop', async (event) => {
 });
 
 // The module compiles while the sample downloads. `?sample=none` skips the sample (the benchmark uses it).
-bridge.onReady = () => { document.documentElement.dataset.module = 'ready'; };
+bridge.onReady = () => {
+  if (!document.documentElement.dataset.module) performance.mark('patchlens-module-ready'); // for benches/fresh.mjs
+  document.documentElement.dataset.module = 'ready';
+};
 bridge.warm();
 loadSettings();
 enableSettings();
