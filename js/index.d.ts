@@ -6,7 +6,7 @@ import type { Grid, InitInput } from '../pkg/patchlens.js';
 export { init, Checkpoint };
 export type {
   Adjustment, CheckpointListing, Grid, GridInfo, InitInput, OpenedCheckpoint, RangeReader, RenderOptions, TensorInfo,
-  TileStats,
+  Steps, TileStats,
 } from '../pkg/patchlens.js';
 import type { OpenedCheckpoint } from '../pkg/patchlens.js';
 
