@@ -33,6 +33,11 @@ const FILTER_BOX_AFTER = 20;
 /** How many undrawable tensors the page names, with their reasons, when nothing can be drawn. */
 const REASONS_SHOWN = 8;
 const bridge = new CheckpointBridge(new URL('./worker.js', import.meta.url));
+// First of all, so the worker and its module load while the rest of the page is wired: a first visit's sample
+// is drawn that much sooner. The sample is fetched now too, unless the address asks for something else.
+bridge.warm();
+const pageParams = new URLSearchParams(location.search);
+let sampleFetch = pageParams.getAll('url').some(Boolean) || pageParams.get('sample') === 'none' ? null : fetch(SAMPLE_URL);
 
 /**
  * The panels on the page, in order; panel 0 is the static one in index.html (its elements keep their ids).
@@ -1031,7 +1036,8 @@ async function openSample(started) {
   setStatus(first, 'busy', `Fetching the sample ${name}…`);
   let file;
   try {
-    const response = await fetch(SAMPLE_URL);
+    const response = await (sampleFetch ?? fetch(SAMPLE_URL)); // the page's first fetch, once; then afresh
+    sampleFetch = null;
     if (!response.ok) throw new Error(`the server answered ${response.status} ${response.statusText}`.trim());
     file = new File([await response.blob()], name, { type: 'application/octet-stream' });
   } catch (error) {
@@ -1243,7 +1249,6 @@ bridge.onReady = () => {
   if (!document.documentElement.dataset.module) performance.mark('patchlens-module-ready'); // for benches/fresh.mjs
   document.documentElement.dataset.module = 'ready';
 };
-bridge.warm();
 loadSettings();
 enableSettings();
 // `?url=…` (repeatable) opens those instead of the sample: a shared link shows its checkpoints.

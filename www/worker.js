@@ -11,17 +11,25 @@ import { urlName } from './names.js';
 const modules = { lite: null, full: null }; // each module's exports once loaded, for its memory size
 let loadFailed = false; // this worker is useless then; the page starts a new one for the next file
 const liteReady = initLite().then((exports) => { modules.lite = exports; });
-// The full module starts once the first is in (or has failed), so the two do not compete for network and CPU.
-const fullReady = liteReady.catch(() => {}).then(() => initFull()).then(
-  (exports) => { modules.full = exports; },
-  (error) => {
-    loadFailed = true;
-    throw new Error(`The patchlens module could not be loaded (${error?.message ?? error}).`);
-  },
-);
+let fullLoading = null;
+/** Loads the full module (once). */
+function fullReady() {
+  fullLoading ??= liteReady.catch(() => {}).then(() => initFull()).then(
+    (exports) => { modules.full = exports; setTimeout(moveToFullModule, 0); },
+    (error) => {
+      loadFailed = true;
+      throw new Error(`The patchlens module could not be loaded (${error?.message ?? error}).`);
+    },
+  );
+  return fullLoading;
+}
+// The full module loads once the first is in and the worker is idle — after the sample is drawn, on a first
+// visit — so the two do not compete for the network and the CPU; a request that needs it loads it at once.
+let inFlight = 0;
+const startFullWhenIdle = () => { if (inFlight === 0) fullReady().catch(() => {}); };
+liteReady.then(startFullWhenIdle, startFullWhenIdle);
 // Tell the page once a module is compiled; a failure is reported on the first request instead.
-Promise.any([liteReady, fullReady]).then(() => self.postMessage({ type: 'ready', wasmMemory: wasmMemory() }), () => {});
-fullReady.then(() => setTimeout(moveToFullModule, 0), () => {});
+liteReady.catch(() => fullReady()).then(() => self.postMessage({ type: 'ready', wasmMemory: wasmMemory() }), () => {});
 
 /** The bytes of memory the loaded modules hold. */
 const wasmMemory = () => (modules.lite?.memory?.buffer.byteLength ?? 0) + (modules.full?.memory?.buffer.byteLength ?? 0);
@@ -246,7 +254,7 @@ function moveToFullModule() {
 async function handle({ type, files, urls, hub, options, requests, panel, id, sample }) {
   const first = type === 'open' && sample && !modules.full && (await liteReady.then(() => true, () => false));
   if (!first) {
-    await fullReady;
+    await fullReady();
     moveToFullModule();
   }
   if (type === 'open' || type === 'openUrls') {
@@ -293,7 +301,7 @@ let warmed = false;
 function warmUpSoon() {
   if (warmed) return;
   warmed = true;
-  fullReady.then(() => setTimeout(warmUp, 0), () => {});
+  fullReady().then(() => setTimeout(warmUp, 0), () => {});
 }
 
 function warmUp() {
@@ -329,6 +337,7 @@ self.onmessage = async ({ data }) => {
     download?.controller.abort();
     return;
   }
+  inFlight += 1;
   try {
     const { reply, transfer } = await handle(data);
     const times = { sent: data.sentAt, received, replied: clock() };
@@ -343,5 +352,8 @@ self.onmessage = async ({ data }) => {
       ? 'The checkpoint reader crashed on this file; it will start afresh for the next one.'
       : String(error?.message ?? error);
     self.postMessage({ id: data.id, ok: false, message, fatal });
+  } finally {
+    inFlight -= 1;
+    startFullWhenIdle();
   }
 };
