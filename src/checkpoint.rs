@@ -9,10 +9,11 @@ use crate::grid::{self, Grid, GridOptions};
 use crate::kernel::{infer_layout, not_drawable_reason, Filters, KernelLayout};
 use crate::pick::{likely_patch_embedding, pick_patch_embedding_preferring, recognize, Pick};
 use crate::scale::FilterStats;
+use crate::scale::Normalize;
 use crate::source::{ByteSource, Metered, ReadStats};
 use crate::tensor::{element_count, MemoryOrder, Tensor, TensorInfo, Values, MAX_TENSOR_BYTES};
 use crate::timing::{self, Steps};
-use crate::view::FilterView;
+use crate::view::{FilterView, Order};
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -61,6 +62,8 @@ pub struct Checkpoint {
     /// The last tensor read, by index: changing a view's options redraws the same tensor, and over a slow
     /// source (a URL) reading it again would cost more than drawing it.
     last_read: RefCell<Option<(usize, Tensor)>>,
+    /// The last first filters read alone (tensor index, and its first slices: see `leading_filters`).
+    last_leading: RefCell<Option<(usize, Tensor)>>,
     /// The last principal components fitted (tensor index, layout): fewer components are a prefix of them.
     pub(crate) last_pca: RefCell<Option<(usize, KernelLayout, Pca)>>,
 }
@@ -81,7 +84,14 @@ impl Checkpoint {
         let stats = vec![metered.stats()];
         let file_size = metered.len();
         let container = container::open(Rc::new(metered))?;
-        Ok(Checkpoint { container, stats, file_size, last_read: RefCell::new(None), last_pca: RefCell::new(None) })
+        Ok(Checkpoint {
+            container,
+            stats,
+            file_size,
+            last_read: RefCell::new(None),
+            last_leading: RefCell::new(None),
+            last_pca: RefCell::new(None),
+        })
     }
 
     /// Opens files given together (a multi-file drop, a folder): shards of one checkpoint become one,
@@ -105,6 +115,7 @@ impl Checkpoint {
                     stats: members.iter().map(|(_, s, _)| Rc::clone(s)).collect(),
                     file_size: members.iter().map(|(_, _, len)| len).sum(),
                     last_read: RefCell::new(None),
+                    last_leading: RefCell::new(None),
                     last_pca: RefCell::new(None),
                 });
                 Opened { label: group.label, files: group.files, checkpoint }
@@ -287,6 +298,58 @@ impl Checkpoint {
         Ok((info, Filters::from_tensor(tensor, layout)?, layout))
     }
 
+    /// Only the filters a view draws, when it draws the first `count` each scaled on its own (the notebook's
+    /// view) from a kernel stored filter by filter ((n, c, kh, kw) or (n, kh, kw, c)) that is not read yet, and
+    /// the format can read its first slices alone (`Container::read_leading`): the default grid of a ViT-B/16
+    /// then reads 128 of its 768 filters. Returns them with the kernel's filter count; `None` otherwise.
+    fn leading_filters(
+        &self,
+        tensor: Option<&str>,
+        layout: Option<KernelLayout>,
+        view: &FilterView,
+        count: usize,
+    ) -> Result<Option<(TensorInfo, Filters, KernelLayout, usize)>> {
+        let first_axis_filters = |layout| matches!(layout, KernelLayout::Oihw | KernelLayout::Ohwi);
+        // A format that stores (kh, kw, c, n) would need its whole kernel; its pick may also cost reads.
+        if view.normalize != Normalize::Filter
+            || view.order != Order::File
+            || !first_axis_filters(self.container.layout())
+        {
+            return Ok(None);
+        }
+        let index = match tensor {
+            Some(name) => self.index_of(name)?,
+            None => match self.default_pick() {
+                Some(pick) => pick.index,
+                None => return Ok(None),
+            },
+        };
+        if self.last_read.borrow().as_ref().is_some_and(|(cached, _)| *cached == index) {
+            return Ok(None); // the whole kernel is in memory already
+        }
+        let info = self.container.info(index)?;
+        let layout = layout.unwrap_or_else(|| self.layout_of(&info));
+        if !first_axis_filters(layout) || info.shape.len() != 4 || not_drawable_reason(&info, layout).is_some() {
+            return Ok(None);
+        }
+        // A redraw with other grid options draws from the filters already read, as a whole kernel's would.
+        let kept = self.last_leading.borrow().as_ref().and_then(|(cached, part)| {
+            (*cached == index && part.info.shape.first().is_some_and(|&n| n >= count)).then(|| part.clone())
+        });
+        let part = match kept {
+            Some(part) => part,
+            None => match self.container.read_leading(index, count)? {
+                Some(part) => {
+                    *self.last_leading.borrow_mut() = Some((index, part.clone()));
+                    part
+                }
+                None => return Ok(None),
+            },
+        };
+        let total = info.shape[0];
+        Ok(Some((info, Filters::from_tensor(part, layout)?, layout, total)))
+    }
+
     /// A float tensor's values by name, widened to f64 in C order (row-major), as the analysis views
     /// take them; the same read as drawing it.
     pub fn tensor_values(&self, name: &str) -> Result<(TensorInfo, Vec<f64>)> {
@@ -329,12 +392,20 @@ impl Checkpoint {
         options: &GridOptions,
     ) -> Result<Rendered> {
         let started = timing::now();
-        let (info, filters, layout) = self.filters_as(tensor, layout)?;
+        let (info, filters, layout, total) = match self.leading_filters(tensor, layout, view, options.count)? {
+            Some(leading) => leading,
+            None => {
+                let (info, filters, layout) = self.filters_as(tensor, layout)?;
+                let total = filters.dims()[3];
+                (info, filters, layout, total)
+            }
+        };
         let [kh, kw, c, _] = filters.dims();
         let read = timing::now();
         let (tiles, mut shown) = view.tiles(&filters);
         let scaled = timing::now();
-        let grid = grid::render_tiles(&tiles, &GridOptions { split_channels: view.channels, ..options.clone() })?;
+        let mut grid = grid::render_tiles(&tiles, &GridOptions { split_channels: view.channels, ..options.clone() })?;
+        grid.filters_total = total;
         let laid_out = timing::now();
         shown.truncate(grid.filters_shown);
         let stats = filters.stats(&shown);

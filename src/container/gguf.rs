@@ -323,6 +323,15 @@ impl Container for Gguf {
         read_contiguous(&*self.source, entry.info.clone(), entry.start, entry.len, self.order)
     }
 
+    fn read_leading(&self, index: usize, count: usize) -> Result<Option<Tensor>> {
+        let entry = self.entry(index)?;
+        // C order: the first slices are the first bytes.
+        match super::leading(&entry.info, count) {
+            Some(info) => read_contiguous(&*self.source, info, entry.start, entry.len, self.order).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
     }

@@ -55,6 +55,14 @@ pub trait Container {
     }
     /// A tensor's values; reads exactly that tensor's bytes.
     fn read(&self, index: usize) -> Result<Tensor>;
+    /// The first `count` slices of a tensor along its first axis (a tensor of shape `(count, …)`), reading
+    /// only their bytes, where the format stores them that way; `None` where it cannot, and for a `count`
+    /// that is not less than the first axis. For an (n, c, kh, kw) kernel these are its first filters: the
+    /// default grid of a ViT-B/16 needs 128 of 768, a sixth of the bytes.
+    fn read_leading(&self, index: usize, count: usize) -> Result<Option<Tensor>> {
+        let _ = (index, count);
+        Ok(None)
+    }
     /// Things worth telling the user about the file as a whole, one sentence each: metadata,
     /// globals a pickle named that were not called, … Empty for most files.
     fn notes(&self) -> Vec<String> {
@@ -99,6 +107,16 @@ pub(crate) fn read_contiguous(
     let bytes = read_vec(source, start, len)?;
     let values = decode_floats(&bytes, &info.dtype, byte_order)?;
     Ok(Tensor { info, values, order: MemoryOrder::C })
+}
+
+/// `info` cut to its first `count` slices along the first axis, or `None` when that is not fewer than it has.
+pub(crate) fn leading(info: &TensorInfo, count: usize) -> Option<TensorInfo> {
+    let first = *info.shape.first()?;
+    (count > 0 && count < first).then(|| {
+        let mut shape = info.shape.clone();
+        shape[0] = count;
+        TensorInfo { shape, ..info.clone() }
+    })
 }
 
 /// How much of a file's start is read when it is opened (see [`open_with`]).

@@ -169,6 +169,11 @@ impl Container for Shards {
         container.read(inner)
     }
 
+    fn read_leading(&self, index: usize, count: usize) -> Result<Option<Tensor>> {
+        let (container, inner) = self.locate(index)?;
+        container.read_leading(inner, count)
+    }
+
     fn notes(&self) -> Vec<String> {
         let files: Vec<&str> = self.shards.iter().map(|s| s.file.name.as_str()).collect();
         let mut notes = vec![match &self.index_name {

@@ -298,9 +298,34 @@ impl Container for TorchZip {
 
     fn read(&self, index: usize) -> Result<Tensor> {
         let tensor = self.tensors.get(index).ok_or_else(|| no_such_index(index))?;
+        self.read_view(tensor, &tensor.info, &tensor.recipe)
+    }
+
+    fn read_leading(&self, index: usize, count: usize) -> Result<Option<Tensor>> {
+        let tensor = self.tensors.get(index).ok_or_else(|| no_such_index(index))?;
+        // The same view with fewer slices along its first axis: same offset and strides, a shorter span.
+        let (Some(info), Some(&first)) = (super::leading(&tensor.info, count), tensor.recipe.shape.first()) else {
+            return Ok(None);
+        };
+        if tensor.recipe.shape.len() != tensor.info.shape.len() || first != tensor.info.shape[0] {
+            return Ok(None);
+        }
+        let mut recipe = tensor.recipe.clone();
+        recipe.shape[0] = count;
+        self.read_view(tensor, &info, &recipe).map(Some)
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
+    }
+}
+
+impl TorchZip {
+    /// Reads `tensor`'s storage as the view `info` / `recipe` (the tensor's own, or its first slices).
+    fn read_view(&self, tensor: &Listed, info: &TensorInfo, recipe: &TensorRecipe) -> Result<Tensor> {
         let storage = tensor.storage.as_ref().map_err(Clone::clone)?;
-        check_float(&tensor.info)?;
-        let (skip, len) = view_span(&tensor.info, &tensor.recipe, storage)?;
+        check_float(info)?;
+        let (skip, len) = view_span(info, recipe, storage)?;
         let entry = self.by_name.get(&tensor.entry_name).map(|&i| &self.entries[i]).ok_or_else(|| {
             malformed(format!(
                 "Tensor {} refers to {}, which the archive does not hold.",
@@ -311,18 +336,14 @@ impl Container for TorchZip {
         if end.is_none() {
             return Err(malformed(format!(
                 "Tensor {} needs bytes {skip}..{} of {}, which holds only {} bytes.",
-                tensor.info.name,
+                info.name,
                 skip.saturating_add(len as u64),
                 tensor.entry_name,
                 entry.size
             )));
         }
         let bytes = if len == 0 { Vec::new() } else { self.read_storage(entry, skip, len)? };
-        tensor_from(tensor.info.clone(), &bytes, &tensor.recipe, storage, self.byte_order)
-    }
-
-    fn notes(&self) -> Vec<String> {
-        self.notes.clone()
+        tensor_from(info.clone(), &bytes, recipe, storage, self.byte_order)
     }
 }
 

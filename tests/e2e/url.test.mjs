@@ -75,7 +75,7 @@ test('by ?url=: each big checkpoint draws from ranges, within 4 requests and ker
     const bytes = Number(panel.data.networkBytes);
     assert.ok(requests <= 4, `${file}: ${requests} requests`);
     assert.ok(bytes <= kernel + MIB, `${file}: ${bytes} bytes for a ${kernel}-byte kernel`);
-    assert.match(panel.text, new RegExp(`${requests} requests, [\\d.]+ MB of [\\d.]+ (MB|GB) transferred`));
+    assert.match(panel.text, new RegExp(`${requests} requests, [\\d.]+ (kB|MB) of [\\d.]+ (MB|GB) transferred`));
     // The host saw the same: the first requests it logged (a redirect, then the reads) carry those bytes. The
     // tensor list that follows the pixels asks for more, later.
     const redirects = path.startsWith('redirect/') ? 1 : 0;
