@@ -16,7 +16,12 @@ pub struct SymmetricLower {
 
 /// The `count` largest eigenvalues of `matrix`, largest first, with their unit eigenvectors (count × size,
 /// row-major). Equal or close eigenvalues get orthonormal vectors.
-pub fn top_eigenpairs(matrix: SymmetricLower, count: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+/// `mark` is called with each step's name as it ends (the timing harness).
+pub fn top_eigenpairs(
+    matrix: SymmetricLower,
+    count: usize,
+    mark: &mut dyn FnMut(&'static str),
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let size = matrix.size;
     if count > size || size.checked_mul(size) != Some(matrix.values.len()) {
         return Err(Error::InvalidOption(format!(
@@ -25,10 +30,14 @@ pub fn top_eigenpairs(matrix: SymmetricLower, count: usize) -> Result<(Vec<f64>,
         )));
     }
     let reduced = tridiagonalise(matrix);
+    mark("tridiagonalise");
     let tridiagonal = &reduced.tridiagonal;
     let values = tridiagonal.top_eigenvalues(count)?;
+    mark("bisection");
     let mut vectors = tridiagonal.eigenvectors(&values)?;
+    mark("inverse iteration");
     reduced.back_transform(&mut vectors);
+    mark("back-transform");
     Ok((values, vectors))
 }
 

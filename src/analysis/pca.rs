@@ -35,6 +35,13 @@ impl Pca {
     /// the filters' variance each explains. A component along which the filters do not vary at all
     /// (there are fewer independent filters than `count`) is all zeros, with ratio 0.
     pub fn fit(filters: &Filters, count: usize) -> Result<Pca> {
+        Pca::fit_marked(filters, count, &mut |_| {})
+    }
+
+    /// [`Pca::fit`], calling `mark` with each step's name as it ends: the timing harness
+    /// (examples/pca_steps.rs) reads a clock there.
+    #[doc(hidden)]
+    pub fn fit_marked(filters: &Filters, count: usize, mark: &mut dyn FnMut(&'static str)) -> Result<Pca> {
         let [kh, kw, c, n] = filters.dims();
         let d = kh * kw * c;
         let most = n.min(d);
@@ -52,6 +59,7 @@ impl Pca {
             Filters::F32(a) => samples(a),
             Filters::F64(a) => samples(a),
         };
+        mark("samples");
         if x.iter().any(|v| !v.is_finite()) {
             return Err(Error::NotDrawable(
                 "The kernel holds NaN or infinite values, so its principal components are not defined.".into(),
@@ -71,7 +79,8 @@ impl Pca {
         }
         centre(&mut x, d);
         let total = x.iter().map(|v| v * v).sum::<f64>();
-        let (variances, mut components) = top_components(x, n, d, count)?;
+        mark("centre");
+        let (variances, mut components) = top_components(x, n, d, count, mark)?;
         let top = variances.first().copied().unwrap_or(0.0);
         let noise = top * n.max(d) as f64 * f64::EPSILON;
         let mut explained_variance_ratio = Vec::with_capacity(count);
@@ -85,6 +94,7 @@ impl Pca {
                 explained_variance_ratio.push(variance / total);
             }
         }
+        mark("signs");
         Ok(Pca { components, explained_variance_ratio, filter_shape: [kh, kw, c] })
     }
 
@@ -169,11 +179,18 @@ fn centre(x: &mut [f64], d: usize) {
 /// The top `count` eigenpairs of the centred samples' scatter matrix, largest first, as (σ², unit
 /// components K × d row-major). The matrix is XᵀX (d × d), or XXᵀ (n × n) when there are fewer filters
 /// than values, whose eigenvectors u give the components Xᵀu / ‖Xᵀu‖ (all K as one product UX).
-fn top_components(x: Vec<f64>, n: usize, d: usize, count: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+fn top_components(
+    x: Vec<f64>,
+    n: usize,
+    d: usize,
+    count: usize,
+    mark: &mut dyn FnMut(&'static str),
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let x = Array2::from_shape_vec((n, d), x).map_err(|_| shape_error())?;
     let by_filter = n < d;
     let scatter = if by_filter { upper_product(x.view()) } else { upper_product(x.t()) };
-    let (values, vectors) = top_eigenpairs(scatter, count)?;
+    mark("scatter");
+    let (values, vectors) = top_eigenpairs(scatter, count, mark)?;
     // Rounding can leave a zero eigenvalue slightly negative; scikit-learn's covariance solver clips those to 0 too.
     let variances = values.iter().map(|v| v.max(0.0)).collect();
     if !by_filter {
