@@ -5,7 +5,9 @@
 //!   cargo run --release --example pca_steps -- [--runs 7] model.npz kernel.npy ...
 //!
 //! and in wasm, in Node's V8 (the page's engine), built for WASI so the same code reads a clock
-//! (benches/pca_wasm.sh does both and prints them side by side).
+//! (benches/pca_steps.sh does both and prints them beside a baseline's). `--parity DIR` instead checks every
+//! case of DIR/pca.json (tests/reference/fixtures_pca.py) as tests/pca.rs does, so the wasm build's SIMD
+//! code is held to scikit-learn too: components within 1e-9, ratios within 1e-6, every pixel within a level.
 
 use patchlens::analysis::pca::{pca_tiles, Pca, DEFAULT_COMPONENTS};
 use patchlens::analysis::view::pca_defaults;
@@ -68,25 +70,86 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// tests/pca.rs's parity check, in whatever engine runs this: true if every case is within the tolerances.
+fn parity(dir: &str) -> bool {
+    let text = std::fs::read_to_string(format!("{dir}/pca.json")).unwrap_or_else(|e| panic!("{dir}/pca.json: {e}"));
+    let index: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("pca.json: {e}"));
+    let floats = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default()
+    };
+    let read = |name: &serde_json::Value| std::fs::read(format!("{dir}/{}", name.as_str().unwrap_or(""))).unwrap();
+    let mut good = true;
+    for case in index["cases"].as_array().into_iter().flatten() {
+        let name = case["name"].as_str().unwrap_or("?");
+        let (_, filters) = open(&format!("{dir}/{}", case["file"].as_str().unwrap_or(""))).filters(None).unwrap();
+        let pca = Pca::fit(&filters, case["count"].as_u64().unwrap_or(0) as usize).unwrap_or_else(|e| panic!("{e}"));
+        let max_difference = |a: &[f64], b: &[f64]| {
+            if a.len() != b.len() {
+                return f64::INFINITY;
+            }
+            a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+        };
+        let ratios = max_difference(pca.explained_variance_ratio(), &floats(&case["explained_variance_ratio"]));
+        let want: Vec<f64> =
+            read(&case["components"]).chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect();
+        let components = max_difference(pca.components(), &want);
+        let (tiles, want) = (pca_tiles(&pca), read(&case["tiles"]));
+        let worst = tiles.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0);
+        let off = tiles.iter().zip(&want).filter(|(a, b)| a != b).count();
+        let ok = ratios <= 1e-6 && components <= 1e-9 && worst <= 1 && tiles.len() == want.len();
+        good &= ok;
+        println!(
+            "{} {name}: ratios within {ratios:.1e}, components within {components:.1e}, {off} bytes off by {worst} at most",
+            if ok { "ok" } else { "FAILED" }
+        );
+    }
+    good
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let mut runs = 7;
-    if let Some(at) = args.iter().position(|a| a == "--runs") {
-        runs = args.get(at + 1).and_then(|r| r.parse().ok()).unwrap_or(runs);
-        args.drain(at..(at + 2).min(args.len()));
+    if let Some(at) = args.iter().position(|a| a == "--parity") {
+        let dir = args.get(at + 1).cloned().unwrap_or_else(|| "tests/fixtures/generated".into());
+        std::process::exit(if parity(&dir) { 0 } else { 1 });
+    }
+    let mut number = |flag: &str, default: usize| match args.iter().position(|a| a == flag) {
+        Some(at) => {
+            let value = args.get(at + 1).and_then(|r| r.parse().ok()).unwrap_or(default);
+            args.drain(at..(at + 2).min(args.len()));
+            value
+        }
+        None => default,
+    };
+    // Warm runs are timed after `warm` untimed ones: V8 swaps in a wasm function's optimised code on its next
+    // call once compiled (in the background), so the runs right after the first are a mixture.
+    let (runs, warm) = (number("--runs", 7).max(2), number("--warm", 3));
+    if let Some(at) = args.iter().position(|a| a == "--page-warm-up") {
+        // What the page's worker does when idle, before the user's first view.
+        args.remove(at);
+        patchlens::analysis::warm_up();
     }
     let engine = if cfg!(target_arch = "wasm32") { "wasm" } else { "native" };
     for path in &args {
         let (info, filters) = open(path).filters(None).unwrap_or_else(|e| panic!("{path}: {e}"));
         let name = path.rsplit('/').next().unwrap_or(path);
-        println!("{engine} {name} {} {:?}: ms, first call / min / median of {runs}", info.name, filters.dims());
-        let fits: Vec<_> = (0..runs.max(1)).map(|_| timed_fit(&filters)).collect();
+        let dims = filters.dims();
+        println!(
+            "{engine} {name} {} {dims:?}: ms, first call / min / median of {} after {warm} more",
+            info.name,
+            runs - 1
+        );
+        // The view first: in the first file it is the process's first call, as a user's first view is.
+        let mut renders = vec![timed_render(path)];
+        (0..warm).for_each(|_| _ = timed_render(path));
+        renders.extend((1..runs).map(|_| timed_render(path)));
+        let mut fits = vec![timed_fit(&filters)];
+        (0..warm).for_each(|_| _ = timed_fit(&filters));
+        fits.extend((1..runs).map(|_| timed_fit(&filters)));
         for (i, (step, first)) in fits[0].iter().enumerate() {
             let warm: Vec<f64> = fits[1..].iter().map(|f| f[i].1).collect();
             let min = warm.iter().copied().fold(f64::INFINITY, f64::min);
             println!("  {step:<18} {first:8.2} {min:8.2} {:8.2}", median(warm.clone()));
         }
-        let renders: Vec<f64> = (0..runs.max(1)).map(|_| timed_render(path)).collect();
         let min = renders[1..].iter().copied().fold(f64::INFINITY, f64::min);
         println!("  {:<18} {:8.2} {min:8.2} {:8.2}", "render_pca (view)", renders[0], median(renders[1..].to_vec()));
     }

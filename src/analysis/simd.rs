@@ -26,32 +26,64 @@ fn sum_lanes(value: v128) -> f64 {
     f64x2_extract_lane::<0>(value) + f64x2_extract_lane::<1>(value)
 }
 
-/// The reduction's fused column pass, as its scalar loop: a −= v wⱼ + w vⱼ, then y += a uⱼ; returns Σ a u.
-pub fn update_column(
+/// The reduction's fused pass over two neighbouring columns' shared rows, as its scalar loop: each column
+/// −= v w_c + w v_c, then y += a u_a + b u_b; returns (Σ a u, Σ b u).
+pub fn update_two_columns(
     a: &mut [f64],
-    (v, w, vj, wj): (&[f64], &[f64], f64, f64),
-    (u, y, uj): (&[f64], &mut [f64], f64),
-) -> f64 {
-    let n = a.len().min(v.len()).min(w.len()).min(u.len()).min(y.len());
-    let (vjv, wjv, ujv) = (f64x2_splat(vj), f64x2_splat(wj), f64x2_splat(uj));
-    let mut sum = f64x2_splat(0.0);
+    b: &mut [f64],
+    (v, w, u): (&[f64], &[f64], &[f64]),
+    y: &mut [f64],
+    (va, wa, ua): (f64, f64, f64),
+    (vb, wb, ub): (f64, f64, f64),
+) -> (f64, f64) {
+    let n = a.len().min(b.len()).min(v.len()).min(w.len()).min(u.len()).min(y.len());
+    let (vav, wav, uav) = (f64x2_splat(va), f64x2_splat(wa), f64x2_splat(ua));
+    let (vbv, wbv, ubv) = (f64x2_splat(vb), f64x2_splat(wb), f64x2_splat(ub));
+    let (mut sa, mut sb) = (f64x2_splat(0.0), f64x2_splat(0.0));
     let even = n - n % 2;
-    let (a2, y2) = (a[..even].chunks_exact_mut(2), y[..even].chunks_exact_mut(2));
+    let ab = a[..even].chunks_exact_mut(2).zip(b[..even].chunks_exact_mut(2));
     let vw = v[..even].chunks_exact(2).zip(w[..even].chunks_exact(2));
-    for (((a2, (v2, w2)), u2), y2) in a2.zip(vw).zip(u[..even].chunks_exact(2)).zip(y2) {
-        let updated = f64x2_sub(load(a2), f64x2_add(f64x2_mul(load(v2), wjv), f64x2_mul(load(w2), vjv)));
-        store(a2, updated);
-        sum = f64x2_add(sum, f64x2_mul(updated, load(u2)));
-        store(y2, f64x2_add(load(y2), f64x2_mul(updated, ujv)));
+    let uy = u[..even].chunks_exact(2).zip(y[..even].chunks_exact_mut(2));
+    for (((a2, b2), (v2, w2)), (u2, y2)) in ab.zip(vw).zip(uy) {
+        let (vi, wi) = (load(v2), load(w2));
+        let ai = f64x2_sub(load(a2), f64x2_add(f64x2_mul(vi, wav), f64x2_mul(wi, vav)));
+        let bi = f64x2_sub(load(b2), f64x2_add(f64x2_mul(vi, wbv), f64x2_mul(wi, vbv)));
+        store(a2, ai);
+        store(b2, bi);
+        let ui = load(u2);
+        sa = f64x2_add(sa, f64x2_mul(ai, ui));
+        sb = f64x2_add(sb, f64x2_mul(bi, ui));
+        store(y2, f64x2_add(load(y2), f64x2_add(f64x2_mul(ai, uav), f64x2_mul(bi, ubv))));
     }
-    let mut sum = sum_lanes(sum);
+    let (mut sa, mut sb) = (sum_lanes(sa), sum_lanes(sb));
     if even < n {
         let i = even;
-        a[i] -= v[i] * wj + w[i] * vj;
-        sum += a[i] * u[i];
-        y[i] += a[i] * uj;
+        a[i] -= v[i] * wa + w[i] * va;
+        b[i] -= v[i] * wb + w[i] * vb;
+        sa += a[i] * u[i];
+        sb += b[i] * u[i];
+        y[i] += a[i] * ua + b[i] * ub;
     }
-    sum
+    (sa, sb)
+}
+
+/// v · x for four vectors x at once, as its scalar loop: v's pairs loaded once for all four.
+pub fn dot4(v: &[f64], x: [&[f64]; 4]) -> [f64; 4] {
+    let n = x.iter().fold(v.len(), |n, x| n.min(x.len()));
+    let even = n - n % 2;
+    let mut sums = [f64x2_splat(0.0); 4];
+    let xs = pairs(x[0], even).zip(pairs(x[1], even)).zip(pairs(x[2], even).zip(pairs(x[3], even)));
+    for (v2, ((x0, x1), (x2, x3))) in pairs(v, even).zip(xs) {
+        let vi = load(v2);
+        for (sum, x2) in sums.iter_mut().zip([x0, x1, x2, x3]) {
+            *sum = f64x2_add(*sum, f64x2_mul(vi, load(x2)));
+        }
+    }
+    let mut out = [0.0; 4];
+    for ((o, sum), x) in out.iter_mut().zip(sums).zip(x) {
+        *o = sum_lanes(sum) + v[even..n].iter().zip(&x[even..n]).map(|(s, t)| s * t).sum::<f64>();
+    }
+    out
 }
 
 /// Rows of the scatter tile handled together: 4 × 2 dot products keep 8 accumulators and 6 loads within
