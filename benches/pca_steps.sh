@@ -25,16 +25,18 @@ git archive "$base" | tar -x -C "$work/base"
 # The baseline is timed by today's harness (it needs only Pca::fit_marked, in every commit since it came).
 cp examples/pca_steps.rs "$work/base/examples/"
 
-build() { # source directory, label
-  (cd "$1" && CARGO_TARGET_DIR="$target" cargo build -q --release --example pca_steps)
-  cp "$target/release/examples/pca_steps" "$work/bin/$2.native"
-  (cd "$1" && CARGO_TARGET_DIR="$target" RUSTFLAGS="-C target-feature=+simd128" \
+build() { # source directory, target directory, label
+  # Each its own target directory: cargo does not copy a fresh binary out again, so a shared one could hand
+  # back the other tree's build.
+  (cd "$1" && CARGO_TARGET_DIR="$2" cargo build -q --release --example pca_steps)
+  cp "$2/release/examples/pca_steps" "$work/bin/$3.native"
+  (cd "$1" && CARGO_TARGET_DIR="$2" RUSTFLAGS="-C target-feature=+simd128" \
     cargo build -q --release --example pca_steps --target wasm32-wasip1)
   "$wasm_opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-simd --enable-sign-ext \
-    --enable-mutable-globals "$target/wasm32-wasip1/release/examples/pca_steps.wasm" -o "$work/bin/$2.wasm"
+    --enable-mutable-globals "$2/wasm32-wasip1/release/examples/pca_steps.wasm" -o "$work/bin/$3.wasm"
 }
-build "$work/base" base
-build "$root" new
+build "$work/base" "$target/pca-steps-base" base
+build "$root" "$target" new
 
 for label in base new; do
   echo "== parity, wasm, $label ($([ $label = base ] && echo "$base" || echo working tree))"
@@ -50,8 +52,8 @@ for round in 1 2; do
 done
 for label in base new; do
   for warm in cold page-warm-up; do
-    echo "== wasm, $label, first view of $1 in a fresh process, $warm"
+    echo "== wasm, $label, first fit of $1 in a fresh process, $warm"
     flag=$([ $warm = cold ] && echo "" || echo --page-warm-up)
-    node --no-warnings benches/wasi.mjs "$work/bin/$label.wasm" $flag --runs 2 --warm 0 "$1" | grep -E "wasm|render_pca"
+    node --no-warnings benches/wasi.mjs "$work/bin/$label.wasm" $flag --runs 2 --warm 0 "$1" | grep -E "wasm|fit \+ tiles|render_pca"
   done
 done

@@ -79,9 +79,8 @@ impl Pca {
             )));
         }
         centre(&mut features, n);
-        let total = features.iter().map(|v| v * v).sum::<f64>();
         mark("centre");
-        let (variances, mut components) = top_components(features, n, d, count, mark)?;
+        let (variances, mut components, total) = top_components(features, n, d, count, mark)?;
         let top = variances.first().copied().unwrap_or(0.0);
         let noise = top * n.max(d) as f64 * f64::EPSILON;
         let mut explained_variance_ratio = Vec::with_capacity(count);
@@ -155,18 +154,25 @@ pub fn pca_tiles(pca: &Pca) -> Vec<u8> {
 /// The filters as a d × n matrix in f64, row-major (Xᵀ): row (y·kw + x)·c + channel holds that value of
 /// every filter, in filter order.
 fn features<T: Copy + Into<f64>>(kernel: &Array4<T>) -> Vec<f64> {
-    kernel.iter().map(|&v| v.into()).collect()
+    match kernel.as_slice() {
+        // The usual layout: one straight widening pass.
+        Some(values) => values.iter().map(|&v| v.into()).collect(),
+        None => kernel.iter().map(|&v| v.into()).collect(),
+    }
 }
 
 /// Subtracts each feature's mean (a row of Xᵀ, `n` filters long), then scales by a power of two (exact)
 /// so that the largest value is in [0.5, 1): squares of float64 kernels with extreme magnitudes then
 /// neither overflow nor underflow.
 fn centre(features: &mut [f64], n: usize) {
+    let mut largest = 0.0f64;
     for row in features.chunks_exact_mut(n.max(1)) {
         let mean = row.iter().sum::<f64>() / n as f64;
-        row.iter_mut().for_each(|v| *v -= mean);
+        for v in row.iter_mut() {
+            *v -= mean;
+            largest = largest.max(v.abs());
+        }
     }
-    let largest = features.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     if largest > 0.0 {
         let exponent = (largest.log2().floor() as i32 + 1).clamp(-1000, 1000);
         let factor = f64::from_bits(((1023 - exponent) as u64) << 52);
@@ -175,7 +181,7 @@ fn centre(features: &mut [f64], n: usize) {
 }
 
 /// The top `count` eigenpairs of the centred samples' scatter matrix, largest first, as (σ², unit
-/// components K × d row-major), from Xᵀ (d × n, row-major). The matrix is XᵀX (d × d), or XXᵀ (n × n) when
+/// components K × d row-major, ‖X‖²_F — the matrix's trace), from Xᵀ (d × n, row-major). The matrix is XᵀX (d × d), or XXᵀ (n × n) when
 /// there are fewer filters than values, whose eigenvectors u give the components Xᵀu / ‖Xᵀu‖ (all K as one
 /// product UX).
 fn top_components(
@@ -184,7 +190,7 @@ fn top_components(
     d: usize,
     count: usize,
     mark: &mut dyn FnMut(&'static str),
-) -> Result<(Vec<f64>, Vec<f64>)> {
+) -> Result<(Vec<f64>, Vec<f64>, f64)> {
     let by_filter = n < d;
     let scatter = if by_filter {
         let samples = ArrayView2::from_shape((d, n), &features).map_err(|_| shape_error())?;
@@ -193,12 +199,13 @@ fn top_components(
     } else {
         upper_product(&features, d, n)
     };
+    let total = scatter.values.iter().step_by(scatter.size + 1).sum::<f64>();
     mark("scatter");
     let (values, vectors) = top_eigenpairs(scatter, count, mark)?;
     // Rounding can leave a zero eigenvalue slightly negative; scikit-learn's covariance solver clips those to 0 too.
     let variances = values.iter().map(|v| v.max(0.0)).collect();
     if !by_filter {
-        return Ok((variances, vectors));
+        return Ok((variances, vectors, total));
     }
     let x = ArrayView2::from_shape((d, n), &features).map_err(|_| shape_error())?;
     let u = ArrayView2::from_shape((count, n), &vectors).map_err(|_| shape_error())?;
@@ -209,7 +216,7 @@ fn top_components(
         let scale = if norm > 0.0 { norm.recip() } else { 0.0 };
         component.iter_mut().for_each(|v| *v *= scale);
     }
-    Ok((variances, components.into_raw_vec_and_offset().0))
+    Ok((variances, components.into_raw_vec_and_offset().0, total))
 }
 
 /// a · aᵀ for a row-major q × p matrix `a`, as a [`SymmetricLower`]: its column-major lower triangle is the
