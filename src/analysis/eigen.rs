@@ -230,23 +230,31 @@ impl Reduction {
             }
             let v = &self.reflectors[k * size + k + 2..(k + 1) * size];
             for group in vectors.chunks_mut(BACK_TRANSFORM_GROUP * size) {
-                let mut rows: Vec<&mut [f64]> = group.chunks_exact_mut(size).map(|x| &mut x[k + 1..]).collect();
-                let dots = match &rows[..] {
-                    [x0, x1, x2, x3] => dot4(v, [&x0[1..], &x1[1..], &x2[1..], &x3[1..]]),
-                    _ => {
-                        let mut dots = [0.0; BACK_TRANSFORM_GROUP];
-                        dots.iter_mut().zip(&rows).for_each(|(d, x)| *d = dot(v, &x[1..]));
-                        dots
-                    }
-                };
-                for (x, along) in rows.iter_mut().zip(dots) {
-                    let (head, rest) = x.split_at_mut(1);
-                    let scale = tau * (head[0] + along);
-                    head[0] -= scale;
-                    rest.iter_mut().zip(v).for_each(|(xi, vi)| *xi -= scale * vi);
-                }
+                reflect_group(v, tau, group, size, k);
             }
         }
+    }
+}
+
+/// H_k x for each vector x (a row of `group`, at most four): x −= τ (x · v) v on rows k + 1.., v₀ = 1 implied.
+/// Not inlined, and so called once per reflector and group: V8 swaps in a function's optimised code only at
+/// a later call, so a first fit gets it after a few reflectors rather than on the next fit.
+#[inline(never)]
+fn reflect_group(v: &[f64], tau: f64, group: &mut [f64], size: usize, k: usize) {
+    let mut rows: Vec<&mut [f64]> = group.chunks_exact_mut(size).map(|x| &mut x[k + 1..]).collect();
+    let dots = match &rows[..] {
+        [x0, x1, x2, x3] => dot4(v, [&x0[1..], &x1[1..], &x2[1..], &x3[1..]]),
+        _ => {
+            let mut dots = [0.0; BACK_TRANSFORM_GROUP];
+            dots.iter_mut().zip(&rows).for_each(|(d, x)| *d = dot(v, &x[1..]));
+            dots
+        }
+    };
+    for (x, along) in rows.iter_mut().zip(dots) {
+        let (head, rest) = x.split_at_mut(1);
+        let scale = tau * (head[0] + along);
+        head[0] -= scale;
+        rest.iter_mut().zip(v).for_each(|(xi, vi)| *xi -= scale * vi);
     }
 }
 

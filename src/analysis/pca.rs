@@ -165,19 +165,31 @@ fn features<T: Copy + Into<f64>>(kernel: &Array4<T>) -> Vec<f64> {
 /// so that the largest value is in [0.5, 1): squares of float64 kernels with extreme magnitudes then
 /// neither overflow nor underflow.
 fn centre(features: &mut [f64], n: usize) {
-    let mut largest = 0.0f64;
-    for row in features.chunks_exact_mut(n.max(1)) {
-        let mean = row.iter().sum::<f64>() / n as f64;
-        for v in row.iter_mut() {
-            *v -= mean;
-            largest = largest.max(v.abs());
-        }
-    }
+    let largest = features.chunks_exact_mut(n.max(1)).map(centre_row).fold(0.0f64, f64::max);
     if largest > 0.0 {
         let exponent = (largest.log2().floor() as i32 + 1).clamp(-1000, 1000);
         let factor = f64::from_bits(((1023 - exponent) as u64) << 52);
-        features.iter_mut().for_each(|v| *v *= factor);
+        features.chunks_exact_mut(n.max(1)).for_each(|row| scale_row(row, factor));
     }
+}
+
+/// One feature less its mean; returns its largest magnitude. This and `scale_row` are functions called per
+/// row, not inlined: V8 swaps in a function's optimised code only at a later call, so the first fit of a big
+/// kernel gets it after a few rows instead of running the whole pass unoptimised.
+#[inline(never)]
+fn centre_row(row: &mut [f64]) -> f64 {
+    let mean = row.iter().sum::<f64>() / row.len() as f64;
+    let mut largest = 0.0f64;
+    for v in row.iter_mut() {
+        *v -= mean;
+        largest = largest.max(v.abs());
+    }
+    largest
+}
+
+#[inline(never)]
+fn scale_row(row: &mut [f64], factor: f64) {
+    row.iter_mut().for_each(|v| *v *= factor);
 }
 
 /// The top `count` eigenpairs of the centred samples' scatter matrix, largest first, as (σ², unit

@@ -27,7 +27,8 @@ fn sum_lanes(value: v128) -> f64 {
 }
 
 /// The reduction's fused pass over two neighbouring columns' shared rows, as its scalar loop: each column
-/// −= v w_c + w v_c, then y += a u_a + b u_b; returns (Σ a u, Σ b u).
+/// −= v w_c + w v_c, then y += a u_a + b u_b; returns (Σ a u, Σ b u). Not inlined, as [`tile`].
+#[inline(never)]
 pub fn update_two_columns(
     a: &mut [f64],
     b: &mut [f64],
@@ -67,7 +68,9 @@ pub fn update_two_columns(
     (sa, sb)
 }
 
-/// v · x for four vectors x at once, as its scalar loop: v's pairs loaded once for all four.
+/// v · x for four vectors x at once, as its scalar loop: v's pairs loaded once for all four. Not inlined, as
+/// [`tile`].
+#[inline(never)]
 pub fn dot4(v: &[f64], x: [&[f64]; 4]) -> [f64; 4] {
     let n = x.iter().fold(v.len(), |n, x| n.min(x.len()));
     let even = n - n % 2;
@@ -104,6 +107,9 @@ pub fn upper_product(a: &[f64], q: usize, p: usize) -> Vec<f64> {
         }
         sum_lanes(sum) + x[even..].iter().zip(&y[even..]).map(|(s, t)| s * t).sum::<f64>()
     };
+    // Called through a pointer the optimisers cannot see through: wasm-opt -O3 inlines a function with one
+    // caller whatever Rust's #[inline(never)] says, and `tile` must stay a function of its own (see there).
+    let tile = std::hint::black_box(tile as TileKernel);
     for i0 in (0..q).step_by(TILE_ROWS) {
         for j0 in (i0..q).step_by(TILE_COLUMNS) {
             if i0 + TILE_ROWS > q || j0 + TILE_COLUMNS > q {
@@ -116,26 +122,39 @@ pub fn upper_product(a: &[f64], q: usize, p: usize) -> Vec<f64> {
             }
             let (x0, x1) = (row(j0), row(j0 + 1));
             let ys = [row(i0), row(i0 + 1), row(i0 + 2), row(i0 + 3)];
-            let mut sums = [[f64x2_splat(0.0); TILE_COLUMNS]; TILE_ROWS];
-            let columns = pairs(x0, even).zip(pairs(x1, even));
-            let tile_rows = pairs(ys[0], even).zip(pairs(ys[1], even)).zip(pairs(ys[2], even).zip(pairs(ys[3], even)));
-            for ((b0, b1), ((y0, y1), (y2, y3))) in columns.zip(tile_rows) {
-                let (b0, b1) = (load(b0), load(b1));
-                for (y, sum) in [y0, y1, y2, y3].into_iter().zip(sums.iter_mut()) {
-                    let value = load(y);
-                    sum[0] = f64x2_add(sum[0], f64x2_mul(value, b0));
-                    sum[1] = f64x2_add(sum[1], f64x2_mul(value, b1));
-                }
-            }
+            let sums = tile(ys, [x0, x1], even);
             for (di, (y, sum)) in ys.iter().zip(&sums).enumerate() {
                 for (dj, x) in [x0, x1].iter().enumerate() {
                     let tail: f64 = y[even..].iter().zip(&x[even..]).map(|(s, t)| s * t).sum();
-                    out[(i0 + di) * q + j0 + dj] = sum_lanes(sum[dj]) + tail;
+                    out[(i0 + di) * q + j0 + dj] = sum[dj] + tail;
                 }
             }
         }
     }
     out
+}
+
+type TileKernel = fn([&[f64]; TILE_ROWS], [&[f64]; TILE_COLUMNS], usize) -> [[f64; TILE_COLUMNS]; TILE_ROWS];
+
+/// The 4 × 2 dot products of rows `ys` with rows `xs` over their first `even` entries. Not inlined, and so
+/// one small function called for every tile: V8 runs a function's first calls unoptimised and swaps in the
+/// optimised code only at a later call (it cannot replace a running loop), so a first fit gets it after a
+/// few tiles rather than only on the next fit — a fresh module's first B/16 scatter matrix took 130 ms
+/// with the tiles inlined and ~60 ms without, against ~18 ms once optimised.
+#[inline(never)]
+fn tile(ys: [&[f64]; TILE_ROWS], [x0, x1]: [&[f64]; TILE_COLUMNS], even: usize) -> [[f64; TILE_COLUMNS]; TILE_ROWS] {
+    let mut sums = [[f64x2_splat(0.0); TILE_COLUMNS]; TILE_ROWS];
+    let columns = pairs(x0, even).zip(pairs(x1, even));
+    let tile_rows = pairs(ys[0], even).zip(pairs(ys[1], even)).zip(pairs(ys[2], even).zip(pairs(ys[3], even)));
+    for ((b0, b1), ((y0, y1), (y2, y3))) in columns.zip(tile_rows) {
+        let (b0, b1) = (load(b0), load(b1));
+        for (y, sum) in [y0, y1, y2, y3].into_iter().zip(sums.iter_mut()) {
+            let value = load(y);
+            sum[0] = f64x2_add(sum[0], f64x2_mul(value, b0));
+            sum[1] = f64x2_add(sum[1], f64x2_mul(value, b1));
+        }
+    }
+    sums.map(|row| row.map(sum_lanes))
 }
 
 /// The first `even` entries of a row, two at a time.
