@@ -35,6 +35,13 @@ impl Pca {
     /// the filters' variance each explains. A component along which the filters do not vary at all
     /// (there are fewer independent filters than `count`) is all zeros, with ratio 0.
     pub fn fit(filters: &Filters, count: usize) -> Result<Pca> {
+        Pca::fit_marked(filters, count, &mut |_| {})
+    }
+
+    /// [`Pca::fit`], calling `mark` with each step's name as it ends: the timing harness
+    /// (examples/pca_steps.rs) reads a clock there.
+    #[doc(hidden)]
+    pub fn fit_marked(filters: &Filters, count: usize, mark: &mut dyn FnMut(&'static str)) -> Result<Pca> {
         let [kh, kw, c, n] = filters.dims();
         let d = kh * kw * c;
         let most = n.min(d);
@@ -48,18 +55,20 @@ impl Pca {
                 "Principal components of {n} filters of {d} values would need a {most} × {most} decomposition; the limit is {MAX_SCATTER_SIDE}."
             )));
         }
-        let mut x = match filters {
-            Filters::F32(a) => samples(a),
-            Filters::F64(a) => samples(a),
+        // Xᵀ, one row per value (y, x, channel) holding it across the n filters: the kernel's own order, so
+        // the usual (kh, kw, c, n) layout is read straight through, and the scatter matrix XᵀX takes these rows.
+        let mut features = match filters {
+            Filters::F32(a) => features(a),
+            Filters::F64(a) => features(a),
         };
-        if x.iter().any(|v| !v.is_finite()) {
+        mark("samples");
+        if features.iter().any(|v| !v.is_finite()) {
             return Err(Error::NotDrawable(
                 "The kernel holds NaN or infinite values, so its principal components are not defined.".into(),
             ));
         }
-        let mut rows = x.chunks_exact(d);
-        let first = rows.next().unwrap_or_default();
-        if rows.all(|row| row == first) {
+        // Every filter the same is every value constant across the filters.
+        if features.chunks_exact(n).all(|row| row.iter().all(|v| *v == row[0])) {
             let which = if n == 1 {
                 "The kernel has a single filter".to_string()
             } else {
@@ -69,9 +78,9 @@ impl Pca {
                 "{which}, so there is no variance for principal components to show."
             )));
         }
-        centre(&mut x, d);
-        let total = x.iter().map(|v| v * v).sum::<f64>();
-        let (variances, mut components) = top_components(x, n, d, count)?;
+        centre(&mut features, n);
+        mark("centre");
+        let (variances, mut components, total) = top_components(features, n, d, count, mark)?;
         let top = variances.first().copied().unwrap_or(0.0);
         let noise = top * n.max(d) as f64 * f64::EPSILON;
         let mut explained_variance_ratio = Vec::with_capacity(count);
@@ -85,6 +94,7 @@ impl Pca {
                 explained_variance_ratio.push(variance / total);
             }
         }
+        mark("signs");
         Ok(Pca { components, explained_variance_ratio, filter_shape: [kh, kw, c] })
     }
 
@@ -141,78 +151,108 @@ pub fn pca_tiles(pca: &Pca) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// The filters as an n × d matrix in f64, row-major: filter i is row i, in (y, x, channel) order.
-fn samples<T: Copy + Into<f64>>(kernel: &Array4<T>) -> Vec<f64> {
-    kernel.view().permuted_axes([3, 0, 1, 2]).iter().map(|&v| v.into()).collect()
+/// The filters as a d × n matrix in f64, row-major (Xᵀ): row (y·kw + x)·c + channel holds that value of
+/// every filter, in filter order.
+fn features<T: Copy + Into<f64>>(kernel: &Array4<T>) -> Vec<f64> {
+    match kernel.as_slice() {
+        // The usual layout: one straight widening pass.
+        Some(values) => values.iter().map(|&v| v.into()).collect(),
+        None => kernel.iter().map(|&v| v.into()).collect(),
+    }
 }
 
-/// Subtracts each column's mean, then scales by a power of two (exact) so that the largest value is
-/// in [0.5, 1): squares of float64 kernels with extreme magnitudes then neither overflow nor underflow.
-fn centre(x: &mut [f64], d: usize) {
-    let n = x.len() / d.max(1);
-    let mut mean = vec![0.0; d];
-    for row in x.chunks_exact(d) {
-        mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
-    }
-    mean.iter_mut().for_each(|m| *m /= n as f64);
-    for row in x.chunks_exact_mut(d) {
-        row.iter_mut().zip(&mean).for_each(|(v, m)| *v -= m);
-    }
-    let largest = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+/// Subtracts each feature's mean (a row of Xᵀ, `n` filters long), then scales by a power of two (exact)
+/// so that the largest value is in [0.5, 1): squares of float64 kernels with extreme magnitudes then
+/// neither overflow nor underflow.
+fn centre(features: &mut [f64], n: usize) {
+    let largest = features.chunks_exact_mut(n.max(1)).map(centre_row).fold(0.0f64, f64::max);
     if largest > 0.0 {
         let exponent = (largest.log2().floor() as i32 + 1).clamp(-1000, 1000);
         let factor = f64::from_bits(((1023 - exponent) as u64) << 52);
-        x.iter_mut().for_each(|v| *v *= factor);
+        features.chunks_exact_mut(n.max(1)).for_each(|row| scale_row(row, factor));
     }
 }
 
+/// One feature less its mean; returns its largest magnitude. This and `scale_row` are functions called per
+/// row, not inlined: V8 swaps in a function's optimised code only at a later call, so the first fit of a big
+/// kernel gets it after a few rows instead of running the whole pass unoptimised.
+#[inline(never)]
+fn centre_row(row: &mut [f64]) -> f64 {
+    let mean = row.iter().sum::<f64>() / row.len() as f64;
+    let mut largest = 0.0f64;
+    for v in row.iter_mut() {
+        *v -= mean;
+        largest = largest.max(v.abs());
+    }
+    largest
+}
+
+#[inline(never)]
+fn scale_row(row: &mut [f64], factor: f64) {
+    row.iter_mut().for_each(|v| *v *= factor);
+}
+
 /// The top `count` eigenpairs of the centred samples' scatter matrix, largest first, as (σ², unit
-/// components K × d row-major). The matrix is XᵀX (d × d), or XXᵀ (n × n) when there are fewer filters
-/// than values, whose eigenvectors u give the components Xᵀu / ‖Xᵀu‖ (all K as one product UX).
-fn top_components(x: Vec<f64>, n: usize, d: usize, count: usize) -> Result<(Vec<f64>, Vec<f64>)> {
-    let x = Array2::from_shape_vec((n, d), x).map_err(|_| shape_error())?;
+/// components K × d row-major, ‖X‖²_F — the matrix's trace), from Xᵀ (d × n, row-major). The matrix is XᵀX (d × d), or XXᵀ (n × n) when
+/// there are fewer filters than values, whose eigenvectors u give the components Xᵀu / ‖Xᵀu‖ (all K as one
+/// product UX).
+fn top_components(
+    features: Vec<f64>,
+    n: usize,
+    d: usize,
+    count: usize,
+    mark: &mut dyn FnMut(&'static str),
+) -> Result<(Vec<f64>, Vec<f64>, f64)> {
     let by_filter = n < d;
-    let scatter = if by_filter { upper_product(x.view()) } else { upper_product(x.t()) };
-    let (values, vectors) = top_eigenpairs(scatter, count)?;
+    let scatter = if by_filter {
+        let samples = ArrayView2::from_shape((d, n), &features).map_err(|_| shape_error())?;
+        let rows: Vec<f64> = samples.t().iter().copied().collect();
+        upper_product(&rows, n, d)
+    } else {
+        upper_product(&features, d, n)
+    };
+    let total = scatter.values.iter().step_by(scatter.size + 1).sum::<f64>();
+    mark("scatter");
+    let (values, vectors) = top_eigenpairs(scatter, count, mark)?;
     // Rounding can leave a zero eigenvalue slightly negative; scikit-learn's covariance solver clips those to 0 too.
     let variances = values.iter().map(|v| v.max(0.0)).collect();
     if !by_filter {
-        return Ok((variances, vectors));
+        return Ok((variances, vectors, total));
     }
+    let x = ArrayView2::from_shape((d, n), &features).map_err(|_| shape_error())?;
     let u = ArrayView2::from_shape((count, n), &vectors).map_err(|_| shape_error())?;
     let mut components = Array2::zeros((count, d));
-    general_mat_mul(1.0, &u, &x, 0.0, &mut components);
+    general_mat_mul(1.0, &u, &x.t(), 0.0, &mut components);
     for mut component in components.rows_mut() {
         let norm = component.dot(&component).sqrt();
         let scale = if norm > 0.0 { norm.recip() } else { 0.0 };
         component.iter_mut().for_each(|v| *v *= scale);
     }
-    Ok((variances, components.into_raw_vec_and_offset().0))
+    Ok((variances, components.into_raw_vec_and_offset().0, total))
 }
 
-/// a · aᵀ (a is q × p) as a [`SymmetricLower`]: its column-major lower triangle is the row-major upper
-/// one, computed by row blocks of `SCATTER_BLOCK` from the diagonal rightwards, each one matrix product
-/// (matrixmultiply's dgemm through ndarray), about half the multiply-adds of the whole product.
+/// a · aᵀ for a row-major q × p matrix `a`, as a [`SymmetricLower`]: its column-major lower triangle is the
+/// row-major upper one, computed by row blocks of `SCATTER_BLOCK` from the diagonal rightwards, each one
+/// matrix product (matrixmultiply's dgemm through ndarray), about half the multiply-adds of the whole product.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn upper_product(a: ArrayView2<f64>) -> SymmetricLower {
-    let q = a.nrows();
+fn upper_product(a: &[f64], q: usize, p: usize) -> SymmetricLower {
     let mut out = Array2::zeros((q, q));
-    for i0 in (0..q).step_by(SCATTER_BLOCK) {
-        let rows = a.slice(ndarray::s![i0..(i0 + SCATTER_BLOCK).min(q), ..]);
-        let columns = a.slice(ndarray::s![i0.., ..]);
-        let mut block = out.slice_mut(ndarray::s![i0..(i0 + SCATTER_BLOCK).min(q), i0..]);
-        general_mat_mul(1.0, &rows, &columns.t(), 0.0, &mut block);
+    if let Ok(a) = ArrayView2::from_shape((q, p), a) {
+        for i0 in (0..q).step_by(SCATTER_BLOCK) {
+            let rows = a.slice(ndarray::s![i0..(i0 + SCATTER_BLOCK).min(q), ..]);
+            let columns = a.slice(ndarray::s![i0.., ..]);
+            let mut block = out.slice_mut(ndarray::s![i0..(i0 + SCATTER_BLOCK).min(q), i0..]);
+            general_mat_mul(1.0, &rows, &columns.t(), 0.0, &mut block);
+        }
     }
     SymmetricLower { size: q, values: out.into_raw_vec_and_offset().0 }
 }
 
 /// [`upper_product`] with f64x2 tiles, when the module is built with `+simd128` (matrixmultiply has no
-/// wasm SIMD kernel): the rows copied contiguous first, since a may be a transposed view.
+/// wasm SIMD kernel).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn upper_product(a: ArrayView2<f64>) -> SymmetricLower {
-    let (q, p) = a.dim();
-    let rows: Vec<f64> = a.iter().copied().collect();
-    SymmetricLower { size: q, values: super::simd::upper_product(&rows, q, p) }
+fn upper_product(a: &[f64], q: usize, p: usize) -> SymmetricLower {
+    SymmetricLower { size: q, values: super::simd::upper_product(a, q, p) }
 }
 
 fn shape_error() -> Error {
