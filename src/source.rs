@@ -37,9 +37,9 @@ pub trait ByteSource {
 
 /// The length of the range `start..end`, refused when it is backwards or too long to hold in memory.
 pub(crate) fn range_len(start: u64, end: u64) -> Result<usize> {
-    end.checked_sub(start).and_then(|len| usize::try_from(len).ok()).ok_or_else(|| {
-        Error::Read(format!("The range {start}..{end} is not a range of bytes that can be read."))
-    })
+    end.checked_sub(start)
+        .and_then(|len| usize::try_from(len).ok())
+        .ok_or_else(|| Error::Read(format!("The range {start}..{end} is not a range of bytes that can be read.")))
 }
 
 /// Checks that `len` bytes at `offset` lie inside a source of `total` bytes.
@@ -117,7 +117,10 @@ impl<S: ByteSource> ByteSource for Window<S> {
         let mut results: Vec<Option<Result<Vec<u8>>>> = ranges.iter().map(|r| held(r).map(Ok)).collect();
         let rest: Vec<(u64, u64)> = ranges.iter().zip(&results).filter(|(_, r)| r.is_none()).map(|(r, _)| *r).collect();
         let mut fetched = self.source.read_ranges(&rest).into_iter();
-        results.iter_mut().map(|r| r.take().or_else(|| fetched.next()).unwrap_or_else(|| Err(missing_range()))).collect()
+        results
+            .iter_mut()
+            .map(|r| r.take().or_else(|| fetched.next()).unwrap_or_else(|| Err(missing_range())))
+            .collect()
     }
 }
 

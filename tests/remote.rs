@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::*;
 use common::sparse_npz::{augreg_l16, augreg_shapes, sparse_npz};
+use common::*;
 use patchlens::listing::listed_tensors;
 use patchlens::remote::{open_target, Client, Opened, RangesReply, RemoteSource, RemoteStats, Reply, Transport};
 use patchlens::{ByteSource, Checkpoint, FileSource, GridOptions, Result};
@@ -261,8 +261,8 @@ fn the_fuzz_seeds_run_clean() {
 /// The npz files an `.npz` by URL is tried on: the AugReg B/16 fixture (written by numpy) when it is there,
 /// and AugReg-shaped files laid out as np.savez lays them out, with zeros for values (no disk): B/16 (200
 /// arrays) and L/16 (392 arrays, 1.2 GB).
-fn augreg_npzs() -> Vec<(&'static str, Box<dyn Fn() -> Box<dyn ByteSource>>)> {
-    let mut files: Vec<(&'static str, Box<dyn Fn() -> Box<dyn ByteSource>>)> = vec![
+fn augreg_npzs() -> Vec<(&'static str, Opener)> {
+    let mut files: Vec<(&'static str, Opener)> = vec![
         ("AugReg B/16 layout", Box::new(|| Box::new(sparse_npz(&augreg_shapes(768, 12, 3072, 12))))),
         ("AugReg L/16 layout", Box::new(|| Box::new(augreg_l16()))),
     ];
@@ -270,17 +270,28 @@ fn augreg_npzs() -> Vec<(&'static str, Box<dyn Fn() -> Box<dyn ByteSource>>)> {
     if fixture.exists() {
         files.insert(0, ("augreg_b16.npz", Box::new(move || Box::new(FileSource::open(&fixture).unwrap()))));
     } else {
-        assert!(std::env::var_os("PATCHLENS_REQUIRE_BIG").is_none(), "augreg_b16.npz is missing: run make_fixtures.py --big");
+        assert!(
+            std::env::var_os("PATCHLENS_REQUIRE_BIG").is_none(),
+            "augreg_b16.npz is missing: run make_fixtures.py --big"
+        );
     }
     files
 }
 
+/// Makes a fresh source of one file (one for the server, one for the local reference).
+type Opener = Box<dyn Fn() -> Box<dyn ByteSource>>;
+
 /// Opens `file` by URL from a server that answers multi-range requests as `multi` says, draws the default
 /// tensor and lists every tensor: (pixels, listing, requests, bytes, what the server was asked).
-fn draw_and_list(file: Box<dyn ByteSource>, multi: Multi) -> (Vec<u8>, Vec<patchlens::ListedTensor>, u64, u64, Vec<String>) {
+fn draw_and_list(
+    file: Box<dyn ByteSource>,
+    multi: Multi,
+) -> (Vec<u8>, Vec<patchlens::ListedTensor>, u64, u64, Vec<String>) {
     let server = Rc::new(FileServer::new(BoxedSource(file), multi));
     let stats = Rc::new(RemoteStats::default());
-    let Opened::Ranged(source) = RemoteSource::open(Shared(Rc::clone(&server)), "model.npz", Rc::clone(&stats)).unwrap() else {
+    let Opened::Ranged(source) =
+        RemoteSource::open(Shared(Rc::clone(&server)), "model.npz", Rc::clone(&stats)).unwrap()
+    else {
         panic!("the server reads ranges")
     };
     let remote = Checkpoint::open(source).unwrap();
@@ -312,12 +323,17 @@ impl Transport for Shared {
 fn an_npz_by_url_draws_and_lists_every_tensor_in_six_requests() {
     for (name, open) in augreg_npzs() {
         let local = Checkpoint::open(BoxedSource(open())).unwrap();
-        let (local_pixels, local_listing) = (local.render(None, &GridOptions::default()).unwrap().grid.rgba, listed_tensors(&local));
+        let (local_pixels, local_listing) =
+            (local.render(None, &GridOptions::default()).unwrap().grid.rgba, listed_tensors(&local));
         let (pixels, listing, requests, bytes, log) = draw_and_list(open(), Multi::Parts);
         assert_eq!(pixels, local_pixels, "{name}: the same pixels");
         assert_eq!(listing, local_listing, "{name}: the same listing");
         assert!(listing.len() >= 200 && listing.iter().all(|t| t.dtype == "float32"), "{name}: {}", listing.len());
-        eprintln!("{name}: pixels and {} tensors listed in {requests} requests, {bytes} bytes: {:?}", listing.len(), shorten(&log));
+        eprintln!(
+            "{name}: pixels and {} tensors listed in {requests} requests, {bytes} bytes: {:?}",
+            listing.len(),
+            shorten(&log)
+        );
         assert!(requests <= 6, "{name}: {requests} requests: {:?}", shorten(&log));
         assert_eq!(log.iter().filter(|r| r.starts_with("HEAD")).count(), 1, "{name}: one HEAD asks first");
         // The kernel and the header groups (small arrays near headers come with them), as before.
@@ -347,7 +363,10 @@ fn an_npz_from_a_server_without_multi_range_lists_by_single_ranges() {
 #[test]
 fn a_broken_multipart_reply_is_one_sentence_never_a_wrong_listing() {
     let cases = [
-        (Multi::WrongBoundary, "The server sent a multipart reply whose parts are not marked by its boundary for model.npz."),
+        (
+            Multi::WrongBoundary,
+            "The server sent a multipart reply whose parts are not marked by its boundary for model.npz.",
+        ),
         (Multi::OutsideAsked, "The server sent other bytes than the ones asked for for model.npz."),
         (Multi::MissingPart, "The server sent a multipart reply without some of the ranges asked for for model.npz."),
         (Multi::Overlong, "The server sent a multipart reply longer than the ranges asked for for model.npz."),
@@ -361,7 +380,11 @@ fn a_broken_multipart_reply_is_one_sentence_never_a_wrong_listing() {
         let mut refused = 0;
         for (remote, local) in listing.iter().zip(&local) {
             if remote != local {
-                assert_eq!((remote.name.as_str(), remote.dtype.as_str()), (local.name.as_str(), "unknown"), "{multi:?}");
+                assert_eq!(
+                    (remote.name.as_str(), remote.dtype.as_str()),
+                    (local.name.as_str(), "unknown"),
+                    "{multi:?}"
+                );
                 assert_eq!(remote.reason.as_deref(), Some(sentence), "{multi:?}: {}", remote.name);
                 refused += 1;
             }

@@ -150,7 +150,9 @@ impl Transport for HttpTransport {
         let body = match max_body {
             // One byte more than allowed is enough to tell a reply that is too long. Any other status (a
             // whole file from a server that ignores several ranges) is dropped unread.
-            Some(max) if status == 206 => read_all(response.into_body().into_reader().take(max as u64 + 1), None, url, name)?,
+            Some(max) if status == 206 => {
+                read_all(response.into_body().into_reader().take(max as u64 + 1), None, url, name)?
+            }
             _ => Vec::new(),
         };
         Ok(Some(RangesReply { status, content_type, content_range, etag, body }))

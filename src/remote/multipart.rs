@@ -147,7 +147,8 @@ mod tests {
         assert_eq!(boundary("multipart/byteranges; boundary=00000000042"), Some(Ok("00000000042".into())));
         assert_eq!(boundary("Multipart/ByteRanges;Boundary=\"a b:c\""), Some(Ok("a b:c".into())));
         assert_eq!(boundary("application/octet-stream"), None);
-        for bad in ["multipart/byteranges", "multipart/byteranges; boundary=", "multipart/byteranges; boundary=a\u{e9}"] {
+        for bad in ["multipart/byteranges", "multipart/byteranges; boundary=", "multipart/byteranges; boundary=a\u{e9}"]
+        {
             assert!(matches!(boundary(bad), Some(Err(_))), "{bad}");
         }
         assert!(matches!(boundary(&format!("multipart/byteranges; boundary={}", "x".repeat(71))), Some(Err(_))));
@@ -162,7 +163,8 @@ mod tests {
         assert_eq!(got, vec![(10, 40, &file[10..=40]), (100, 100, &file[100..=100]), (150, 199, &file[150..])]);
         assert_eq!(parts[0].range.total, Some(200));
         // Apache's spelling (Content-range, no leading CRLF), a preamble, padding and an epilogue are fine.
-        let apache = b"preamble\r\n--B \t\r\nContent-type: x\r\nContent-range: bytes 0-1/200\r\n\r\n\x00\x01\r\n--B--\r\nbye";
+        let apache =
+            b"preamble\r\n--B \t\r\nContent-type: x\r\nContent-range: bytes 0-1/200\r\n\r\n\x00\x01\r\n--B--\r\nbye";
         assert_eq!(super::parts(apache, "B", 1).unwrap()[0].bytes, &[0, 1]);
         let bare = b"--B\r\n\r\n\x05\r\n--B--";
         assert_eq!(super::parts(bare, "B", 1), Err("a part without a Content-Range"));

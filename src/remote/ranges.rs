@@ -145,7 +145,8 @@ fn fetch_batch<T: Transport>(source: &RemoteSource<T>, asks: &[(u64, u64)]) -> R
         let head = source.transport.get_ranges(&header, None);
         if let Ok(Some(reply)) = &head {
             source.stats.record(0);
-            let parts = reply.status == 206 && matches!(reply.content_type.as_deref().and_then(multipart::boundary), Some(Ok(_)));
+            let parts = reply.status == 206
+                && matches!(reply.content_type.as_deref().and_then(multipart::boundary), Some(Ok(_)));
             source.multi_range.set(if parts { Support::Parts } else { Support::None });
         } else {
             source.multi_range.set(Support::None);

@@ -49,7 +49,10 @@ impl Server {
 
 fn parse(header: &str) -> Vec<(u64, u64)> {
     let specs = header.strip_prefix("bytes=").unwrap();
-    specs.split(',').map(|s| s.split_once('-').map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap())).unwrap()).collect()
+    specs
+        .split(',')
+        .map(|s| s.split_once('-').map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap())).unwrap())
+        .collect()
 }
 
 const ETAG: &str = "\"v1\"";
@@ -95,7 +98,9 @@ impl Transport for &Server {
         let multi = if max_body.is_none() && self.lying_head { Multi::Parts } else { self.multi };
         let mut reply = match multi {
             Multi::Parts | Multi::Bent(_) => parts(&ranges),
-            Multi::Whole => RangesReply { status: 200, etag: etag.clone(), body: self.file.clone(), ..RangesReply::default() },
+            Multi::Whole => {
+                RangesReply { status: 200, etag: etag.clone(), body: self.file.clone(), ..RangesReply::default() }
+            }
             Multi::First => single(ranges[0]),
             Multi::Joined => single((ranges[0].0, ranges[ranges.len() - 1].1)),
             Multi::Unsatisfiable => RangesReply { status: 416, ..RangesReply::default() },
@@ -171,7 +176,8 @@ fn ranges_go_in_order_merged_and_in_batches_a_server_accepts() {
 
 #[test]
 fn the_header_length_limits_a_batch_too() {
-    let asks: Vec<(u64, u64)> = (0..300).map(|i| (1_000_000_000_000 + i * 1_000, 1_000_000_000_000 + i * 1_000 + 10)).collect();
+    let asks: Vec<(u64, u64)> =
+        (0..300).map(|i| (1_000_000_000_000 + i * 1_000, 1_000_000_000_000 + i * 1_000 + 10)).collect();
     let batches = batches(&asks);
     assert!(batches.len() >= 3, "{batches:?}");
     for batch in &batches {
@@ -239,7 +245,10 @@ fn broken_multipart_replies_are_one_sentence_each_never_other_bytes() {
         body
     }
     let cases: [(Multi, &str); 6] = [
-        (Multi::Bent(wrong_boundary), "The server sent a multipart reply whose parts are not marked by its boundary for model.npz."),
+        (
+            Multi::Bent(wrong_boundary),
+            "The server sent a multipart reply whose parts are not marked by its boundary for model.npz.",
+        ),
         (Multi::Bent(overlong), "The server sent a multipart reply longer than the ranges asked for for model.npz."),
         (Multi::Bent(cut), "The server sent a multipart reply cut short for model.npz."),
         (Multi::MissingLast, "The server sent a multipart reply without some of the ranges asked for for model.npz."),
@@ -273,7 +282,10 @@ fn parts_that_overlap_or_hold_a_partial_range_are_refused() {
     for (first, last) in [(100_001, 100_009), (100_000, 100_008), (150_000, 200_009), (300_000, 300_010)] {
         assert!(place(&source, &asks, &[part(first, last.min(999_999))]).is_err(), "{first}-{last}");
     }
-    let other_size = Part { range: crate::remote::ContentRange { total: Some(7), ..part(100_000, 100_009).range }, ..part(100_000, 100_009) };
+    let other_size = Part {
+        range: crate::remote::ContentRange { total: Some(7), ..part(100_000, 100_009).range },
+        ..part(100_000, 100_009)
+    };
     assert!(place(&source, &asks, &[other_size]).unwrap_err().to_string().contains("changed on the server"));
 }
 
