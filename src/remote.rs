@@ -8,7 +8,7 @@
 #[cfg(all(feature = "http", not(target_arch = "wasm32")))]
 pub mod http;
 pub mod hub;
-mod multipart;
+pub(crate) mod multipart;
 mod ranges;
 pub mod target;
 

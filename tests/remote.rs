@@ -432,3 +432,21 @@ fn the_sparse_augreg_layout_is_the_one_numpy_writes() {
     let sparse = listed_tensors(&Checkpoint::open(sparse).unwrap());
     assert_eq!(real, sparse);
 }
+
+/// The fuzzer's scripted server (`patchlens::fuzzing::remote`) over a many-entry npz: every bend of the
+/// HEAD and of the multi-range GET that follow the pixels, and of the reads around them, runs without a panic.
+#[test]
+fn every_scripted_bend_of_a_listing_runs_clean() {
+    let arrays: Vec<(String, Vec<usize>)> = (0..40).map(|i| (format!("layer_{i}/kernel"), vec![64 + i, 300])).collect();
+    let file = sparse_npz(&arrays);
+    let mut bytes = vec![0; file.len() as usize];
+    file.read_at(0, &mut bytes).unwrap();
+    for step in 0..6 {
+        for bend in 0..=255u8 {
+            let mut script = vec![0u8; 6];
+            script[step] = bend;
+            let data = [&[2u8, script.len() as u8][..], &script, &bytes].concat();
+            patchlens::fuzzing::remote(&data);
+        }
+    }
+}
