@@ -89,7 +89,7 @@ for (const file of files) {
       for (const cli of clis) {
         host.reset();
         const started = performance.now();
-        const out = spawnSync(cli.path, ['list', url], { encoding: 'utf8', timeout: TIMEOUT_MS });
+        const out = spawnSync(cli.path, ['list', '--all', url], { encoding: 'utf8', timeout: TIMEOUT_MS });
         if (out.status !== 0) throw new Error(`${cli.label} ${name}: ${out.stderr}`);
         const wallMs = performance.now() - started;
         const count = out.stdout.split('\n').filter((line) => /float32|float16|bfloat16|float64/.test(line)).length;

@@ -22,17 +22,20 @@ pub trait ByteSource {
     /// one round trip (a URL whose server answers multi-range requests) does so; this default reads them one
     /// by one.
     fn read_ranges(&self, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
-        ranges
-            .iter()
-            .map(|&(start, end)| {
-                let len = range_len(start, end)?;
-                check_range(start, len, self.len())?;
-                let mut buf = vec![0u8; len];
-                self.read_at(start, &mut buf)?;
-                Ok(buf)
-            })
-            .collect()
+        read_each(self.len(), &|offset, buf| self.read_at(offset, buf), ranges)
     }
+}
+
+/// `read_ranges` one by one: shared by every source (one copy in the wasm module, not one per source type).
+fn read_each(len: u64, read_at: &dyn Fn(u64, &mut [u8]) -> Result<()>, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
+    let read = |&(start, end): &(u64, u64)| {
+        let want = range_len(start, end)?;
+        check_range(start, want, len)?;
+        let mut buf = vec![0u8; want];
+        read_at(start, &mut buf)?;
+        Ok(buf)
+    };
+    ranges.iter().map(read).collect()
 }
 
 /// The length of the range `start..end`, refused when it is backwards or too long to hold in memory.
@@ -110,18 +113,20 @@ impl<S: ByteSource> ByteSource for Window<S> {
 
     /// Ranges inside the window come from it; the others go to the source together, in one call.
     fn read_ranges(&self, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
-        let held = |&(start, end): &(u64, u64)| {
-            let len = range_len(start, end).ok()?;
-            self.inside(start, len).map(|from| self.bytes[from..from + len].to_vec())
-        };
-        let mut results: Vec<Option<Result<Vec<u8>>>> = ranges.iter().map(|r| held(r).map(Ok)).collect();
-        let rest: Vec<(u64, u64)> = ranges.iter().zip(&results).filter(|(_, r)| r.is_none()).map(|(r, _)| *r).collect();
-        let mut fetched = self.source.read_ranges(&rest).into_iter();
-        results
-            .iter_mut()
-            .map(|r| r.take().or_else(|| fetched.next()).unwrap_or_else(|| Err(missing_range())))
-            .collect()
+        window_ranges(self.start, &self.bytes, &self.source, ranges)
     }
+}
+
+/// `Window::read_ranges`, not generic (one copy in the wasm module).
+fn window_ranges(start: u64, bytes: &[u8], source: &dyn ByteSource, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
+    let held = |&(from, to): &(u64, u64)| {
+        let at = usize::try_from(from.checked_sub(start)?).ok()?;
+        bytes.get(at..at.checked_add(range_len(from, to).ok()?)?).map(<[u8]>::to_vec)
+    };
+    let mut results: Vec<Option<Result<Vec<u8>>>> = ranges.iter().map(|r| held(r).map(Ok)).collect();
+    let rest: Vec<(u64, u64)> = ranges.iter().zip(&results).filter(|(_, r)| r.is_none()).map(|(r, _)| *r).collect();
+    let mut fetched = source.read_ranges(&rest).into_iter();
+    results.iter_mut().map(|r| r.take().or_else(|| fetched.next()).unwrap_or_else(|| Err(missing_range()))).collect()
 }
 
 /// A source's `read_ranges` that gave fewer results than ranges asked for: a bug, said as a sentence.
@@ -214,6 +219,14 @@ impl ReadStats {
         self.reads.get()
     }
 
+    fn record_each(&self, ranges: &[(u64, u64)], results: &[Result<Vec<u8>>]) {
+        for (&(start, _), bytes) in ranges.iter().zip(results) {
+            if let Ok(bytes) = bytes {
+                self.record(start, bytes.len() as u64);
+            }
+        }
+    }
+
     fn record(&self, start: u64, len: u64) {
         self.bytes.set(self.bytes.get() + len);
         self.reads.set(self.reads.get() + 1);
@@ -257,11 +270,7 @@ impl<S: ByteSource> ByteSource for Metered<S> {
     /// Each range read counts as one read, as if read alone.
     fn read_ranges(&self, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
         let results = self.inner.read_ranges(ranges);
-        for (&(start, _), bytes) in ranges.iter().zip(&results) {
-            if let Ok(bytes) = bytes {
-                self.stats.record(start, bytes.len() as u64);
-            }
-        }
+        self.stats.record_each(ranges, &results);
         results
     }
 }
