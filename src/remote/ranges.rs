@@ -32,7 +32,8 @@ pub(super) enum Support {
 }
 
 /// `ranges` (start, end) of `source`, each with its own result: those a kept reply holds without a request,
-/// the rest merged and asked for in multi-range requests where the server answers them, else one by one.
+/// the rest — if they come in ascending order — merged and asked for in multi-range requests where the server
+/// answers them, else one by one.
 pub(super) fn read_ranges<T: Transport>(source: &RemoteSource<T>, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
     let mut results: Vec<Option<Result<Vec<u8>>>> = Vec::with_capacity(ranges.len());
     let mut wanted = Vec::new();
@@ -50,6 +51,12 @@ pub(super) fn read_ranges<T: Transport>(source: &RemoteSource<T>, ranges: &[(u64
                 }
             }
         }
+    }
+    if !wanted.windows(2).all(|w| w[0].0 <= w[1].0) {
+        // Out of order (an npz listing's come in order): one request each, as any read.
+        let mut alone =
+            wanted.into_iter().map(|(start, end)| range_len(start, end).and_then(|len| read_vec(source, start, len)));
+        return results.into_iter().map(|r| r.or_else(|| alone.next()).unwrap_or_else(|| Err(lost()))).collect();
     }
     let asks = merged(wanted);
     let mut fetched: Vec<Option<Result<Vec<u8>>>> = vec![None; asks.len()];
@@ -98,10 +105,9 @@ fn lost() -> Error {
     Error::Read("A range read together with others came back without its bytes.".into())
 }
 
-/// Ranges sorted, those that overlap or touch joined: RFC 9110 §14.2 lets servers refuse overlapping or
-/// unordered ranges.
-fn merged(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
-    ranges.sort_unstable();
+/// Ranges in ascending order with those that overlap or touch joined: RFC 9110 §14.2 lets servers refuse
+/// overlapping or unordered ranges.
+fn merged(ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     let mut asks: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
     for (start, end) in ranges {
         match asks.last_mut() {
