@@ -9,7 +9,8 @@
 //
 // A build is a www/ folder with its pkg/; a CLI is a binary built with `--features cli,http`. Requests are the
 // host's own count for the file (GETs and HEADs; a browser's CORS preflights are not counted).
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
@@ -81,7 +82,9 @@ for (const file of files) {
           && document.getElementById('status').dataset.listMs !== undefined, null, { timeout: TIMEOUT_MS });
         const listedAt = performance.now() - started;
         const status = await tab.evaluate(() => ({ ...document.getElementById('status').dataset }));
-        const count = await tab.evaluate(() => document.getElementById('tensor').options.length);
+        // "(1 drawable of 200)": every tensor listed, drawable or not.
+        const counted = await tab.evaluate(() => document.querySelector('.tensor-count')?.textContent ?? '');
+        const count = Number(/of (\d+)/.exec(counted)?.[1] ?? NaN);
         results.get(build).push({ pixelsRequests: Number(drawn.requests), pixelsMs: Number(drawn.ms),
           listMs: Number(status.listMs), wallMs: listedAt, count, ...served(host, name) });
         await context.close();
@@ -89,8 +92,8 @@ for (const file of files) {
       for (const cli of clis) {
         host.reset();
         const started = performance.now();
-        const out = spawnSync(cli.path, ['list', '--all', url], { encoding: 'utf8', timeout: TIMEOUT_MS });
-        if (out.status !== 0) throw new Error(`${cli.label} ${name}: ${out.stderr}`);
+        // Not spawnSync: the host answers from this same process.
+        const out = await promisify(execFile)(cli.path, ['list', '--all', url], { encoding: 'utf8', timeout: TIMEOUT_MS });
         const wallMs = performance.now() - started;
         const count = out.stdout.split('\n').filter((line) => /float32|float16|bfloat16|float64/.test(line)).length;
         results.get(cli).push({ wallMs, count, ...served(host, name) });

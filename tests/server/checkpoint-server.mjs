@@ -53,13 +53,19 @@ function parseRanges(header, size) {
   return ranges.reduce((sum, [a, b]) => sum + b - a + 1, 0) > size ? null : ranges;
 }
 
-/** Writes `chunk`, at `rate` bytes per second when given (a tenth of a second's worth at a time). */
-async function send(res, chunk, rate) {
-  const step = rate > 0 ? Math.max(1, Math.floor(rate / 10)) : chunk.length;
-  for (let at = 0; at < chunk.length; at += step) {
-    if (!res.write(chunk.subarray(at, at + step))) await once(res, 'drain');
-    if (rate > 0) await new Promise((done) => setTimeout(done, 100));
-  }
+/** A writer to `res` at `rate` bytes per second (when given): after each chunk it waits as long as the chunk
+ *  takes at that rate, in steps of at least 10 ms, so many small writes cost their bytes' time, not a pause each. */
+function throttled(res, rate) {
+  let owed = 0; // ms
+  return async (chunk) => {
+    if (!res.write(chunk)) await once(res, 'drain');
+    if (!(rate > 0)) return;
+    owed += (chunk.length / rate) * 1000;
+    if (owed >= 10) {
+      await new Promise((done) => setTimeout(done, owed));
+      owed = 0;
+    }
+  };
 }
 
 /** Maps a name to a file under root, or null when it would escape it. */
@@ -123,10 +129,13 @@ export async function startCheckpointServer({ root, hub = {}, host = '127.0.0.1'
     const stream = createReadStream(path, { start: first, end: last, highWaterMark: rate > 0 ? Math.max(1, Math.floor(rate / 10)) : undefined });
     stream.on('error', () => res.destroy());
     if (rate > 0) {
-      // A tenth of a second's worth at a time.
-      stream.on('data', (chunk) => { stream.pause(); res.write(chunk); setTimeout(() => stream.resume(), 100); });
-      stream.on('end', () => res.end());
+      // A tenth of a second's worth at a time, each chunk taking its time at the rate (a short reply, less).
+      const send = throttled(res, rate);
       res.on('close', () => stream.destroy());
+      (async () => {
+        for await (const chunk of stream) await send(chunk);
+        res.end();
+      })().catch(() => res.destroy());
     } else {
       stream.pipe(res);
     }
@@ -147,16 +156,17 @@ export async function startCheckpointServer({ root, hub = {}, host = '127.0.0.1'
     res.writeHead(206, { ...base, 'Content-Type': `multipart/byteranges; boundary=${boundary}`, 'Content-Length': length });
     if (req.method === 'HEAD') return res.end();
     const file = await open(path);
+    const send = throttled(res, rate);
     try {
       for (const [first, last] of ranges) {
-        await send(res, head([first, last]), rate);
+        await send(head([first, last]));
         for (let at = first; at <= last; at += 1 << 20) {
           const chunk = Buffer.alloc(Math.min(1 << 20, last - at + 1));
           const { bytesRead } = await file.read(chunk, 0, chunk.length, at);
-          await send(res, chunk.subarray(0, bytesRead), rate);
+          await send(chunk.subarray(0, bytesRead));
         }
       }
-      await send(res, tail, rate);
+      await send(tail);
     } finally {
       await file.close();
     }
