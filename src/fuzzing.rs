@@ -156,6 +156,9 @@ pub fn remote(data: &[u8]) {
             let _ = parse_content_range(&text);
             let _ = hub::parse_target(&text, hub::HUB);
             let _ = crate::remote::file_name(&text);
+            // The same bytes as a multipart/byteranges body and as the Content-Type naming its boundary.
+            let _ = crate::remote::multipart::boundary(&text);
+            let _ = crate::remote::multipart::parts(rest, "B", 64);
         }
         1 => {
             let _ = hub::choose_weights(rest, "o/m");
@@ -216,6 +219,50 @@ impl crate::remote::Transport for ScriptedServer {
 
     fn head_size(&self) -> crate::Result<Option<u64>> {
         Ok(Some(self.file.len() as u64))
+    }
+
+    /// Several ranges (an npz listing), answered with parts as nginx does, bent by the same script: the
+    /// whole file, one range only, the parts shifted or cut, another boundary, the file's bytes as the body.
+    fn get_ranges(&self, header: &str, max_body: Option<usize>) -> crate::Result<Option<crate::remote::RangesReply>> {
+        use crate::remote::{multipart, RangesReply};
+        let step = self.step.get();
+        self.step.set(step + 1);
+        let bend = self.script.get(step).copied().unwrap_or(0);
+        let size = self.file.len() as u64;
+        let mut ranges: Vec<(u64, u64)> = header
+            .strip_prefix("bytes=")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|spec| {
+                let (a, b) = spec.split_once('-')?;
+                Some((a.parse().ok()?, b.parse::<u64>().ok()?.min(size.checked_sub(1)?)))
+            })
+            .filter(|&(a, b)| a <= b)
+            .collect();
+        let etag = Some(if bend & 0x10 != 0 { "\"b\"" } else { "\"a\"" }.to_string());
+        let mut boundary = "0000000001".to_string();
+        match bend & 0x0f {
+            1 => return Ok(Some(RangesReply { status: 200, etag, ..RangesReply::default() })),
+            2 => return Err(crate::Error::Network("The fuzzed network dropped.".into())),
+            3 => ranges.iter_mut().for_each(|r| *r = (r.0.saturating_add(1), r.1.saturating_add(1).min(size - 1))),
+            4 => ranges.truncate(1),
+            5 => {
+                ranges.pop();
+            }
+            6 => boundary = "0000000002".to_string(),
+            _ => {}
+        }
+        let mut body = multipart::nginx_body("0000000001", &self.file, &ranges);
+        match bend & 0x0f {
+            7 => body.truncate(body.len() / 2),
+            8 => body = self.file.clone(),
+            _ => {}
+        }
+        if max_body.is_none() {
+            body.clear();
+        }
+        let content_type = Some(format!("multipart/byteranges; boundary={boundary}"));
+        Ok(Some(RangesReply { status: 206, content_type, etag, body, ..RangesReply::default() }))
     }
 }
 

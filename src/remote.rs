@@ -1,13 +1,18 @@
 //! Checkpoints over HTTP, one rule for every client (the page's worker over `XMLHttpRequest`, the CLI over a
 //! blocking client): each read is one GET with a single `Range`, and every reply is checked against the first
 //! — status 206, the range asked for, the same size and ETag — so a file that changes underneath is an error,
-//! not garbage. A client brings a [`Transport`]; [`RemoteSource`] is the `ByteSource` the formats read through.
+//! not garbage. Many ranges read together (an `.npz` listing) go as multi-range requests where the server
+//! answers them (`ranges`). A client brings a [`Transport`]; [`RemoteSource`] is the `ByteSource` the formats
+//! read through.
 
 #[cfg(all(feature = "http", not(target_arch = "wasm32")))]
 pub mod http;
 pub mod hub;
+pub(crate) mod multipart;
+mod ranges;
 pub mod target;
 
+pub use ranges::{MAX_RANGES_PER_REQUEST, MAX_RANGE_HEADER};
 pub use target::{open_target, reads_files_beside, Client, OpenedTarget};
 
 use crate::error::{Error, Result};
@@ -33,6 +38,18 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// What a server answered to a request for several ranges at once ([`Transport::get_ranges`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RangesReply {
+    pub status: u16,
+    /// `multipart/byteranges; boundary=…` when the server sent the ranges as parts of one body.
+    pub content_type: Option<String>,
+    /// A reply of one range (a server that joined the ranges, or answered only the first) says which.
+    pub content_range: Option<String>,
+    pub etag: Option<String>,
+    pub body: Vec<u8>,
+}
+
 /// One way of asking a server for bytes.
 pub trait Transport {
     /// One GET with `Range: bytes={first}-{last}` (inclusive), redirects followed. A failure with no reply at
@@ -43,6 +60,16 @@ pub trait Transport {
     /// The size a HEAD request's `Content-Length` gives, for browsers that hide `Content-Range` (a server
     /// that does not list it in `Access-Control-Expose-Headers`); `None` when that is hidden too.
     fn head_size(&self) -> Result<Option<u64>>;
+
+    /// One request with `Range: {ranges}` (several ranges, `bytes=a-b,c-d,…`), redirects followed: a HEAD when
+    /// `max_body` is `None`, else a GET whose body is read only for a 206, and no more than `max_body` + 1
+    /// bytes of it. A server that cannot send parts answers such a GET with the whole file (S3, GCS), which
+    /// must not be downloaded: [`RemoteSource`] asks with a HEAD first. `Ok(None)`: this client does not send
+    /// multi-range requests (the default), and ranges are read one by one.
+    fn get_ranges(&self, ranges: &str, max_body: Option<usize>) -> Result<Option<RangesReply>> {
+        let _ = (ranges, max_body);
+        Ok(None)
+    }
 }
 
 /// Requests and bytes that crossed the network for one file.
@@ -85,6 +112,8 @@ pub struct RemoteSource<T> {
     etag: RefCell<Option<String>>,
     /// Recent replies (offset, bytes), newest first.
     kept: RefCell<VecDeque<(u64, Vec<u8>)>>,
+    /// Whether the server answers multi-range requests with parts: not known until asked once.
+    multi_range: Cell<ranges::Support>,
     stats: Rc<RemoteStats>,
 }
 
@@ -124,6 +153,7 @@ impl<T: Transport> RemoteSource<T> {
             size,
             etag: RefCell::new(reply.etag.clone()),
             kept: RefCell::default(),
+            multi_range: Cell::default(),
             stats,
         };
         let body = source.checked(0, PROBE_BYTES.min(size), reply)?;
@@ -140,6 +170,7 @@ impl<T: Transport> RemoteSource<T> {
             size,
             etag: RefCell::default(),
             kept: RefCell::default(),
+            multi_range: Cell::default(),
             stats,
         }
     }
@@ -159,23 +190,35 @@ impl<T: Transport> RemoteSource<T> {
         }
         if let Some(header) = reply.content_range.as_deref() {
             let range = parse_content_range(header).ok_or_else(|| bad_reply(name, "a Content-Range it cannot read"))?;
-            if range.total.is_some_and(|total| total != self.size) {
-                return Err(changed(name));
-            }
+            self.check_total(&range)?;
             if (range.first, range.last.checked_add(1)) != (start, Some(end)) {
                 return Err(bad_reply(name, "other bytes than the ones asked for"));
             }
         }
-        let mut etag = self.etag.borrow_mut();
-        match (etag.as_ref(), &reply.etag) {
-            (Some(first), Some(now)) if first != now => return Err(changed(name)),
-            (None, Some(now)) => *etag = Some(now.clone()),
-            _ => {}
-        }
+        self.check_etag(reply.etag.as_ref())?;
         if reply.body.len() as u64 != end - start {
             return Err(bad_reply(name, "a reply of the wrong length"));
         }
         Ok(reply.body)
+    }
+
+    /// A reply's Content-Range must give this file's size (or none).
+    fn check_total(&self, range: &ContentRange) -> Result<()> {
+        match range.total {
+            Some(total) if total != self.size => Err(changed(&self.name)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every reply carries the first one's ETag, or none.
+    fn check_etag(&self, now: Option<&String>) -> Result<()> {
+        let mut etag = self.etag.borrow_mut();
+        match (etag.as_ref(), now) {
+            (Some(first), Some(now)) if first != now => return Err(changed(&self.name)),
+            (None, Some(now)) => *etag = Some(now.clone()),
+            _ => {}
+        }
+        Ok(())
     }
 
     fn keep(&self, offset: u64, bytes: Vec<u8>) {
@@ -236,6 +279,11 @@ impl<T: Transport> ByteSource for RemoteSource<T> {
             self.keep(offset, buf.to_vec()); // the whole read, so reading it again asks for nothing
         }
         Ok(())
+    }
+
+    /// In as few requests as the server allows: see [`ranges`].
+    fn read_ranges(&self, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
+        ranges::read_ranges(self, ranges)
     }
 }
 

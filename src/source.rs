@@ -17,6 +17,32 @@ pub trait ByteSource {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Reads several ranges `(start, end)`, each with its own result. A source that can fetch many ranges in
+    /// one round trip (a URL whose server answers multi-range requests) does so; this default reads them one
+    /// by one.
+    fn read_ranges(&self, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
+        read_each(self.len(), &|offset, buf| self.read_at(offset, buf), ranges)
+    }
+}
+
+/// `read_ranges` one by one: shared by every source (one copy in the wasm module, not one per source type).
+fn read_each(len: u64, read_at: &dyn Fn(u64, &mut [u8]) -> Result<()>, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
+    let read = |&(start, end): &(u64, u64)| {
+        let want = range_len(start, end)?;
+        check_range(start, want, len)?;
+        let mut buf = vec![0u8; want];
+        read_at(start, &mut buf)?;
+        Ok(buf)
+    };
+    ranges.iter().map(read).collect()
+}
+
+/// The length of the range `start..end`, refused when it is backwards or too long to hold in memory.
+pub(crate) fn range_len(start: u64, end: u64) -> Result<usize> {
+    end.checked_sub(start)
+        .and_then(|len| usize::try_from(len).ok())
+        .ok_or_else(|| Error::Read(format!("The range {start}..{end} is not a range of bytes that can be read.")))
 }
 
 /// Checks that `len` bytes at `offset` lie inside a source of `total` bytes.
@@ -53,9 +79,20 @@ impl<S: ByteSource> Window<S> {
         Ok(Window { source, start, bytes })
     }
 
+    /// A window over bytes already read from `source` at `start` (one of several ranges read together).
+    pub fn holding(source: S, start: u64, bytes: Vec<u8>) -> Self {
+        Window { source, start, bytes }
+    }
+
     /// The bytes held, from `start`.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// Where `len` bytes at `offset` sit in the bytes held, if they are all inside.
+    fn inside(&self, offset: u64, len: usize) -> Option<usize> {
+        let from = usize::try_from(offset.checked_sub(self.start)?).ok()?;
+        from.checked_add(len).is_some_and(|end| end <= self.bytes.len()).then_some(from)
     }
 }
 
@@ -65,11 +102,7 @@ impl<S: ByteSource> ByteSource for Window<S> {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let inside = offset
-            .checked_sub(self.start)
-            .map(|from| from as usize)
-            .filter(|&from| from.checked_add(buf.len()).is_some_and(|end| end <= self.bytes.len()));
-        match inside {
+        match self.inside(offset, buf.len()) {
             Some(from) => {
                 buf.copy_from_slice(&self.bytes[from..from + buf.len()]);
                 Ok(())
@@ -77,6 +110,28 @@ impl<S: ByteSource> ByteSource for Window<S> {
             None => self.source.read_at(offset, buf),
         }
     }
+
+    /// Ranges inside the window come from it; the others go to the source together, in one call.
+    fn read_ranges(&self, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
+        window_ranges(self.start, &self.bytes, &self.source, ranges)
+    }
+}
+
+/// `Window::read_ranges`, not generic (one copy in the wasm module).
+fn window_ranges(start: u64, bytes: &[u8], source: &dyn ByteSource, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
+    let held = |&(from, to): &(u64, u64)| {
+        let at = usize::try_from(from.checked_sub(start)?).ok()?;
+        bytes.get(at..at.checked_add(range_len(from, to).ok()?)?).map(<[u8]>::to_vec)
+    };
+    let mut results: Vec<Option<Result<Vec<u8>>>> = ranges.iter().map(|r| held(r).map(Ok)).collect();
+    let rest: Vec<(u64, u64)> = ranges.iter().zip(&results).filter(|(_, r)| r.is_none()).map(|(r, _)| *r).collect();
+    let mut fetched = source.read_ranges(&rest).into_iter();
+    results.iter_mut().map(|r| r.take().or_else(|| fetched.next()).unwrap_or_else(|| Err(missing_range()))).collect()
+}
+
+/// A source's `read_ranges` that gave fewer results than ranges asked for: a bug, said as a sentence.
+fn missing_range() -> Error {
+    Error::Read("A read of several ranges came back without one of them.".into())
 }
 
 /// An in-memory source (tests, `fromBytes` in JS).
@@ -164,6 +219,14 @@ impl ReadStats {
         self.reads.get()
     }
 
+    fn record_each(&self, ranges: &[(u64, u64)], results: &[Result<Vec<u8>>]) {
+        for (&(start, _), bytes) in ranges.iter().zip(results) {
+            if let Ok(bytes) = bytes {
+                self.record(start, bytes.len() as u64);
+            }
+        }
+    }
+
     fn record(&self, start: u64, len: u64) {
         self.bytes.set(self.bytes.get() + len);
         self.reads.set(self.reads.get() + 1);
@@ -203,6 +266,13 @@ impl<S: ByteSource> ByteSource for Metered<S> {
         self.stats.record(offset, buf.len() as u64);
         Ok(())
     }
+
+    /// Each range read counts as one read, as if read alone.
+    fn read_ranges(&self, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
+        let results = self.inner.read_ranges(ranges);
+        self.stats.record_each(ranges, &results);
+        results
+    }
 }
 
 impl<S: ByteSource + ?Sized> ByteSource for &S {
@@ -213,6 +283,10 @@ impl<S: ByteSource + ?Sized> ByteSource for &S {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
     }
+
+    fn read_ranges(&self, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
+        (**self).read_ranges(ranges)
+    }
 }
 
 impl<S: ByteSource + ?Sized> ByteSource for Rc<S> {
@@ -222,6 +296,10 @@ impl<S: ByteSource + ?Sized> ByteSource for Rc<S> {
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
+    }
+
+    fn read_ranges(&self, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
+        (**self).read_ranges(ranges)
     }
 }
 
@@ -259,6 +337,39 @@ mod tests {
         window.read_at(18, &mut buf).unwrap(); // straddles the end
         assert_eq!((buf, stats.reads()), ([18, 19, 20, 21], 2));
         assert!(window.read_at(98, &mut buf).is_err());
+    }
+
+    #[test]
+    fn ranges_read_together_come_from_the_window_or_go_on_in_one_call() {
+        /// Counts the calls of `read_ranges` that reach it.
+        struct Calls(SliceSource<Vec<u8>>, Cell<u32>);
+        impl ByteSource for Calls {
+            fn len(&self) -> u64 {
+                self.0.len()
+            }
+            fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+                self.0.read_at(offset, buf)
+            }
+            fn read_ranges(&self, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
+                self.1.set(self.1.get() + 1);
+                ranges.iter().map(|&(a, b)| read_vec(&self.0, a, (b - a) as usize)).collect()
+            }
+        }
+        let inner = Metered::new(Calls(SliceSource((0u8..100).collect()), Cell::new(0)));
+        let stats = inner.stats();
+        let window = Window::read(&inner, 10, 20).unwrap();
+        let got = window.read_ranges(&[(12, 14), (50, 52), (18, 22), (90, 101), (60, 61)]);
+        assert_eq!(got[0].as_ref().unwrap(), &[12, 13]);
+        assert_eq!(got[1].as_ref().unwrap(), &[50, 51]);
+        assert_eq!(got[2].as_ref().unwrap(), &[18, 19, 20, 21]);
+        assert!(got[3].is_err());
+        assert_eq!(got[4].as_ref().unwrap(), &[60]);
+        assert_eq!(inner.inner.1.get(), 1, "the four outside the window in one call");
+        assert_eq!((stats.reads(), stats.bytes()), (1 + 3, 10 + 2 + 4 + 1), "one read each, as if alone");
+        let plain = SliceSource(vec![7u8; 10]);
+        let got = plain.read_ranges(&[(0, 2), (9, 11), (5, 3)]);
+        assert_eq!(got[0].as_ref().unwrap(), &[7, 7]);
+        assert!(matches!(got[1], Err(Error::Truncated(_))) && matches!(got[2], Err(Error::Read(_))));
     }
 
     #[test]

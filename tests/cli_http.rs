@@ -282,3 +282,43 @@ fn each_failure_is_one_sentence() {
         assert!(!out.exists(), "{input}: no PNG written");
     }
 }
+
+/// Issue 14: `patchlens list --all` of an `.npz` by URL lists every tensor as from disk. The host answers
+/// several ranges as nginx does, so the headers come in one HEAD and one multi-range GET: ≤ 5 requests for
+/// B/16 (one per group of headers before, 77); from a host that answers them with the whole file (S3, GCS)
+/// the HEAD says so, no multi-range GET is sent, and the groups come one by one, the same listing.
+#[test]
+fn an_npz_by_url_lists_in_a_handful_of_requests() {
+    let Some(server) = Server::start(json!({})) else { return };
+    let Some(_) = big_fixture(&manifest(), "augreg_b16.npz") else { return };
+    let from_disk = patchlens(&["list", "--all", "--json", &local("augreg_b16.npz")]);
+    assert!(from_disk.status.success());
+    let listing = |json: &[u8]| {
+        let mut value: Value = serde_json::from_slice(json).unwrap();
+        let tensors = value["checkpoints"][0]["tensors"].take();
+        assert_eq!(tensors.as_array().map(Vec::len), Some(200));
+        tensors
+    };
+    for (query, max_requests) in [("", 5), ("?multirange=whole", 80)] {
+        server.reset();
+        let url = server.url(&format!("files/augreg_b16.npz{query}"));
+        let run = patchlens(&["list", "--all", "--json", &url]);
+        let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+        assert!(run.status.success(), "{query}: {stderr}");
+        assert_eq!(listing(&run.stdout), listing(&from_disk.stdout), "{query}: the same tensors");
+        let log = server.log();
+        let (requests, bytes) = transferred(&log);
+        assert_eq!(said_counts(&stderr), (requests, bytes), "{query}: the CLI counts what the host sent");
+        let heads = log.iter().filter(|e| e["method"] == "HEAD").count();
+        let multi = log.iter().filter(|e| e["method"] == "GET" && e["range"].as_str().is_some_and(|r| r.contains(',')));
+        let multi: Vec<_> = multi.collect();
+        eprintln!("{query}: {requests} requests, {bytes} bytes, {heads} HEAD, {} multi-range GETs", multi.len());
+        assert!(requests <= max_requests, "{query}: {requests} requests");
+        assert_eq!(heads, 1, "{query}: one HEAD asks first");
+        if query.is_empty() {
+            assert_eq!((multi.len(), multi[0]["status"].as_u64()), (1, Some(206)), "{log:?}");
+        } else {
+            assert!(multi.is_empty() && bytes < 2 * MIB, "{query}: never the whole file: {bytes} bytes");
+        }
+    }
+}

@@ -79,11 +79,23 @@ impl Npz {
                 _ => groups.push((start, end, vec![index])),
             }
         }
-        for (start, end, members) in groups {
-            // A failed read leaves the headers to be read (and to fail) one by one.
-            if let Ok(window) = Window::read(&*self.source, start, end) {
-                for i in members {
-                    let _ = self.locate_via(i, &window);
+        // All groups are asked for together: over HTTP, a server that answers multi-range requests sends
+        // them in one or two replies (a few hundred headers scattered over a GB), others one range each.
+        let ranges: Vec<(u64, u64)> = groups.iter().map(|&(start, end, _)| (start, end)).collect();
+        let read = self.source.read_ranges(&ranges);
+        for ((start, _, members), bytes) in groups.into_iter().zip(read) {
+            match bytes {
+                Ok(bytes) => {
+                    let window = Window::holding(&*self.source, start, bytes);
+                    for i in members {
+                        let _ = self.locate_via(i, &window);
+                    }
+                }
+                // The read's sentence (a broken reply, a lost network) is each of its headers' answer.
+                Err(e) => {
+                    for i in members {
+                        let _ = self.located[i].set(Err(e.clone()));
+                    }
                 }
             }
         }

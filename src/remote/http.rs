@@ -1,8 +1,9 @@
 //! The network outside the browser (feature `http`): a blocking [`Client`] over ureq with rustls. Each read is
-//! one GET with a single `Range`, redirects followed; the reply's status, `Content-Range`, `ETag` and body go
-//! to [`RemoteSource`](super::RemoteSource), which checks them. Failures with no reply become sentences.
+//! one GET with a single `Range` (or several, for a listing), redirects followed; the reply's status,
+//! `Content-Range`, `ETag` and body go to [`RemoteSource`](super::RemoteSource), which checks them. Failures
+//! with no reply become sentences.
 
-use super::{file_name, range_header, Client, Reply, Transport};
+use super::{file_name, range_header, Client, RangesReply, Reply, Transport};
 use crate::error::{Error, Result};
 use std::cell::RefCell;
 use std::io::Read;
@@ -132,6 +133,29 @@ impl Transport for HttpTransport {
             _ => Vec::new(),
         };
         Ok(Reply { status, content_range, etag, body })
+    }
+
+    fn get_ranges(&self, ranges: &str, max_body: Option<usize>) -> Result<Option<RangesReply>> {
+        let redirected = self.redirected.borrow().clone();
+        let (url, name) = (redirected.as_deref().unwrap_or(&self.url), &self.name);
+        let agent = &self.client.agent;
+        let request = match max_body {
+            Some(_) => agent.get(url).header("Range", ranges).call(),
+            None => agent.head(url).header("Range", ranges).call(),
+        };
+        let response = request.map_err(|e| failed(e, url, name))?;
+        let status = response.status().as_u16();
+        let header = |key: &str| response.headers().get(key).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (content_type, content_range, etag) = (header("content-type"), header("content-range"), header("etag"));
+        let body = match max_body {
+            // One byte more than allowed is enough to tell a reply that is too long. Any other status (a
+            // whole file from a server that ignores several ranges) is dropped unread.
+            Some(max) if status == 206 => {
+                read_all(response.into_body().into_reader().take(max as u64 + 1), None, url, name)?
+            }
+            _ => Vec::new(),
+        };
+        Ok(Some(RangesReply { status, content_type, content_range, etag, body }))
     }
 
     fn head_size(&self) -> Result<Option<u64>> {

@@ -2,7 +2,7 @@
 //! dedicated worker): the browser's [`Transport`] for `remote::RemoteSource`, which holds every rule.
 
 use crate::error::{Error, Result};
-use crate::remote::{file_name, no_reply, range_header, Client, Reply, Transport};
+use crate::remote::{file_name, no_reply, range_header, Client, RangesReply, Reply, Transport};
 use js_sys::{ArrayBuffer, Uint8Array};
 use std::cell::RefCell;
 use wasm_bindgen::JsCast;
@@ -19,7 +19,7 @@ impl XhrTransport {
         XhrTransport { url: RefCell::new(url.to_string()) }
     }
 
-    fn request(&self, method: &str, range: Option<(u64, u64)>) -> Result<XmlHttpRequest> {
+    fn request(&self, method: &str, range: Option<&str>) -> Result<XmlHttpRequest> {
         let xhr = send(method, &self.url.borrow(), range)?;
         let landed = xhr.response_url();
         if !landed.is_empty() && xhr.status().is_ok_and(|s| s == 206) {
@@ -29,16 +29,16 @@ impl XhrTransport {
     }
 }
 
-/// One synchronous request, with a single range if given (the body then comes as an `ArrayBuffer`).
-fn send(method: &str, url: &str, range: Option<(u64, u64)>) -> Result<XmlHttpRequest> {
+/// One synchronous request, with a `Range` header if given (the body comes as an `ArrayBuffer`).
+fn send(method: &str, url: &str, range: Option<&str>) -> Result<XmlHttpRequest> {
     let name = file_name(url);
     // A script cannot tell a refused cross-origin read from a lost network; the page, which asked first, can.
     let failed = |_| no_reply(&name, false);
     let xhr = XmlHttpRequest::new()
         .map_err(|_| Error::Read("Reading a URL needs a Web Worker (XMLHttpRequest is not available here).".into()))?;
     xhr.open_with_async(method, url, false).map_err(failed)?;
-    if let Some((first, last)) = range {
-        xhr.set_request_header("Range", &range_header(first, last)).map_err(failed)?;
+    if let Some(range) = range {
+        xhr.set_request_header("Range", range).map_err(failed)?;
     }
     xhr.set_response_type(XmlHttpRequestResponseType::Arraybuffer);
     xhr.send().map_err(failed)?;
@@ -76,7 +76,7 @@ impl Client for XhrClient {
 
 impl Transport for XhrTransport {
     fn get(&self, first: u64, last: u64) -> Result<Reply> {
-        let xhr = self.request("GET", Some((first, last)))?;
+        let xhr = self.request("GET", Some(&range_header(first, last)))?;
         let header = |name: &str| xhr.get_response_header(name).ok().flatten();
         let body = body_of(&xhr);
         Ok(Reply {
@@ -85,6 +85,23 @@ impl Transport for XhrTransport {
             etag: header("ETag"),
             body,
         })
+    }
+
+    /// Several ranges are not a CORS-safelisted `Range`: on another origin the browser asks the server first
+    /// (a preflight, kept for the requests after it). A synchronous request cannot stop a reply it does not
+    /// want, so the GET is sent only after a HEAD with the same ranges was answered with parts.
+    fn get_ranges(&self, ranges: &str, max_body: Option<usize>) -> Result<Option<RangesReply>> {
+        let xhr = self.request(if max_body.is_some() { "GET" } else { "HEAD" }, Some(ranges))?;
+        let header = |name: &str| xhr.get_response_header(name).ok().flatten();
+        let status = xhr.status().unwrap_or(0);
+        let body = if max_body.is_some() && status == 206 { body_of(&xhr) } else { Vec::new() };
+        Ok(Some(RangesReply {
+            status,
+            content_type: header("Content-Type"),
+            content_range: header("Content-Range"),
+            etag: header("ETag"),
+            body,
+        }))
     }
 
     fn head_size(&self) -> Result<Option<u64>> {

@@ -2,6 +2,7 @@
 //! manifest written by `tests/reference/make_fixtures.py` (numpy + scikit-learn) says.
 #![allow(dead_code)]
 
+pub mod sparse_npz;
 pub mod synthetic;
 
 use serde_json::Value;

@@ -1,7 +1,9 @@
-// A checkpoint host for URL-mode tests (issue 8): serves files with single-range GETs, CORS and ETags like a
-// model hub's CDN, plus switches for each way a real server can fall short, a second origin that the first
-// redirects to (as the hub sends `resolve/…` to its CDN), and a mock of the hub's model API. Every request
-// is logged (method, path, range, status, body bytes) so tests can check what crossed the network.
+// A checkpoint host for URL-mode tests (issue 8): serves files by ranges with CORS and ETags like a model
+// hub's CDN — several ranges in one request as nginx answers them (206 multipart/byteranges, the parts in the
+// order asked; the whole file when they add up to more than it) — plus switches for each way a real server
+// can fall short, a second origin that the first redirects to (as the hub sends `resolve/…` to its CDN), and
+// a mock of the hub's model API. Every request is logged (method, path, range, status, body bytes) so tests
+// can check what crossed the network.
 //
 // Routes on the main origin (the CDN origin serves only /files/ and the switches):
 //   /files/NAME                   the file, by ranges                 /redirect/NAME   302 → CDN /files/NAME
@@ -11,12 +13,15 @@
 //   /api/models/OWNER/NAME        the hub's file listing               /OWNER/NAME/resolve/REV/PATH → 302 to the CDN
 //   /__log, /__reset              the request log as JSON; clear it (and the /changing/ and /cut/ counters)
 // Any route takes ?delay=MS (a wait before answering, for latency benchmarks); file routes take ?rate=BYTES
-// (a body sent at that many bytes per second, so a download's progress can be watched).
+// (a body sent at that many bytes per second, so a download's progress can be watched) and ?multirange=whole
+// (several ranges answered with the whole file, 200, as S3 and GCS do) or ?multirange=first (only the first
+// range, a plain 206).
 //
 //   node tests/server/checkpoint-server.mjs --root DIR [--hub hub.json]   prints {"origin", "cdn"} and serves
+import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { createReadStream, readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -24,15 +29,43 @@ import { parseArgs } from 'node:util';
 const CORS = { 'Access-Control-Allow-Origin': '*' };
 const EXPOSED = { 'Access-Control-Expose-Headers': 'Content-Range, Content-Length, ETag, Accept-Ranges' };
 
-/** One range of a `Range: bytes=…` header as [first, last] within size; null for none or several ranges;
- *  'unsatisfiable' when it starts past the end. */
-function parseRange(header, size) {
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
-  if (!match || (match[1] === '' && match[2] === '')) return null;
-  if (match[1] === '') return [Math.max(0, size - Number(match[2])), size - 1]; // a suffix: the last N bytes
-  const first = Number(match[1]);
-  if (first >= size) return 'unsatisfiable';
-  return [first, match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1)];
+/** The ranges of a `Range: bytes=…` header as [[first, last], …] within size, in the order asked, as nginx's
+ *  range filter reads them: null for no header or one that is not `bytes=`, or when the ranges add up to more
+ *  than the file (then the whole file is sent); 'unsatisfiable' for a malformed list or when none starts
+ *  inside the file. */
+function parseRanges(header, size) {
+  const value = header?.trim() ?? '';
+  if (!/^bytes=/i.test(value)) return null;
+  const ranges = [];
+  for (const spec of value.slice(6).split(',')) {
+    const match = /^\s*(\d*)\s*-\s*(\d*)\s*$/.exec(spec);
+    if (!match || (match[1] === '' && match[2] === '')) return 'unsatisfiable';
+    if (match[1] === '') { // a suffix: the last N bytes
+      if (Number(match[2]) > 0 && size > 0) ranges.push([Math.max(0, size - Number(match[2])), size - 1]);
+      continue;
+    }
+    const first = Number(match[1]);
+    const last = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+    if (match[2] !== '' && Number(match[2]) < first) return 'unsatisfiable';
+    if (first < size) ranges.push([first, last]);
+  }
+  if (ranges.length === 0) return 'unsatisfiable';
+  return ranges.reduce((sum, [a, b]) => sum + b - a + 1, 0) > size ? null : ranges;
+}
+
+/** A writer to `res` at `rate` bytes per second (when given): after each chunk it waits as long as the chunk
+ *  takes at that rate, in steps of at least 10 ms, so many small writes cost their bytes' time, not a pause each. */
+function throttled(res, rate) {
+  let owed = 0; // ms
+  return async (chunk) => {
+    if (!res.write(chunk)) await once(res, 'drain');
+    if (!(rate > 0)) return;
+    owed += (chunk.length / rate) * 1000;
+    if (owed >= 10) {
+      await new Promise((done) => setTimeout(done, owed));
+      owed = 0;
+    }
+  };
 }
 
 /** Maps a name to a file under root, or null when it would escape it. */
@@ -49,6 +82,7 @@ export async function startCheckpointServer({ root, hub = {}, host = '127.0.0.1'
   const absRoot = resolve(root);
   const log = [];
   const seen = new Map(); // path → replies sent, for /changing/ and /cut/
+  let boundaries = 0; // each multipart reply gets its own boundary, as nginx's counter gives
   let cdnOrigin = '';
 
   async function serveFile(req, res, name, mode, origin) {
@@ -69,33 +103,74 @@ export async function startCheckpointServer({ root, hub = {}, host = '127.0.0.1'
       return req.socket.destroy();
     }
     const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}${mode === 'changing' && count > 1 ? '-v2' : ''}"`;
-    const range = mode === 'norange' ? null : parseRange(req.headers.range, info.size);
+    const query = new URL(req.url, 'http://localhost').searchParams;
+    let ranges = mode === 'norange' ? null : parseRanges(req.headers.range, info.size);
+    if (Array.isArray(ranges) && ranges.length > 1) {
+      if (query.get('multirange') === 'whole') ranges = null;
+      if (query.get('multirange') === 'first') ranges = ranges.slice(0, 1);
+    }
     // no-store: a browser cache that revalidated ranges would add requests the tests could not predict.
     const base = { ...headers, ETag: etag, 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-store' };
     if (mode !== 'norange') base['Accept-Ranges'] = 'bytes';
-    if (range === 'unsatisfiable') {
+    if (ranges === 'unsatisfiable') {
       entry.status = 416;
       res.writeHead(416, { ...base, 'Content-Range': `bytes */${info.size}` });
       return res.end();
     }
-    const [first, last] = range ?? [0, info.size - 1];
-    entry.status = range ? 206 : 200;
+    const rate = Number(query.get('rate') ?? 0);
+    if (ranges?.length > 1) return serveParts(req, res, path, info.size, ranges, base, entry, rate);
+    const [first, last] = ranges?.[0] ?? [0, info.size - 1];
+    entry.status = ranges ? 206 : 200;
     entry.bytes = req.method === 'HEAD' ? 0 : last - first + 1;
     res.writeHead(entry.status, {
-      ...base, 'Content-Length': last - first + 1, ...(range ? { 'Content-Range': `bytes ${first}-${last}/${info.size}` } : {}),
+      ...base, 'Content-Length': last - first + 1, ...(ranges ? { 'Content-Range': `bytes ${first}-${last}/${info.size}` } : {}),
     });
     if (req.method === 'HEAD' || info.size === 0) return res.end();
-    const rate = Number(new URL(req.url, 'http://localhost').searchParams.get('rate') ?? 0);
     const stream = createReadStream(path, { start: first, end: last, highWaterMark: rate > 0 ? Math.max(1, Math.floor(rate / 10)) : undefined });
     stream.on('error', () => res.destroy());
     if (rate > 0) {
-      // A tenth of a second's worth at a time.
-      stream.on('data', (chunk) => { stream.pause(); res.write(chunk); setTimeout(() => stream.resume(), 100); });
-      stream.on('end', () => res.end());
+      // A tenth of a second's worth at a time, each chunk taking its time at the rate (a short reply, less).
+      const send = throttled(res, rate);
       res.on('close', () => stream.destroy());
+      (async () => {
+        for await (const chunk of stream) await send(chunk);
+        res.end();
+      })().catch(() => res.destroy());
     } else {
       stream.pipe(res);
     }
+  }
+
+  /** Several ranges as nginx sends them: 206 multipart/byteranges, each part CRLF `--boundary` CRLF, its
+   *  Content-Type and Content-Range, a blank line and its bytes, in the order asked; CRLF `--boundary--` CRLF
+   *  at the end. A HEAD gets the same headers, Content-Length included. */
+  async function serveParts(req, res, path, size, ranges, base, entry, rate) {
+    boundaries += 1;
+    const boundary = String(boundaries).padStart(20, '0');
+    const head = ([first, last]) => Buffer.from(`\r\n--${boundary}\r\nContent-Type: ${base['Content-Type']}\r\n`
+      + `Content-Range: bytes ${first}-${last}/${size}\r\n\r\n`);
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const length = ranges.reduce((sum, r) => sum + head(r).length + r[1] - r[0] + 1, tail.length);
+    entry.status = 206;
+    entry.bytes = req.method === 'HEAD' ? 0 : length;
+    res.writeHead(206, { ...base, 'Content-Type': `multipart/byteranges; boundary=${boundary}`, 'Content-Length': length });
+    if (req.method === 'HEAD') return res.end();
+    const file = await open(path);
+    const send = throttled(res, rate);
+    try {
+      for (const [first, last] of ranges) {
+        await send(head([first, last]));
+        for (let at = first; at <= last; at += 1 << 20) {
+          const chunk = Buffer.alloc(Math.min(1 << 20, last - at + 1));
+          const { bytesRead } = await file.read(chunk, 0, chunk.length, at);
+          await send(chunk.subarray(0, bytesRead));
+        }
+      }
+      await send(tail);
+    } finally {
+      await file.close();
+    }
+    res.end();
   }
 
   function redirect(res, location, origin, req) {
