@@ -6,6 +6,7 @@ use super::zip::{Method, ZipArchive, ZipEntry};
 use super::Container;
 use crate::error::{no_such_index, Error, Result};
 use crate::kernel::KernelLayout;
+use crate::sorting;
 use crate::source::{read_vec, ByteSource, Window};
 use crate::tensor::{checked_data_len, decode_floats, Tensor, TensorInfo, MAX_TENSOR_BYTES};
 use std::cell::OnceCell;
@@ -65,7 +66,7 @@ impl Npz {
                 (start, end, i)
             })
             .collect();
-        spans.sort_unstable();
+        sorting::sort(&mut spans);
         let mut groups: Vec<(u64, u64, Vec<usize>)> = Vec::new();
         for (start, end, index) in spans {
             match groups.last_mut() {
