@@ -8,7 +8,7 @@
 // Each run reloads the page (?sample=none, so the sample does not pollute the numbers) and waits for
 // the module to compile first. Memory: the page's JS heap growth (CDP Performance.getMetrics,
 // JSHeapUsedSize after a forced GC, before vs. after) and the worker's WebAssembly memory size.
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -28,6 +28,9 @@ const { values: flags, positionals: files } = parseArgs({
     count: { type: 'string', default: '128' },
     // With --after-sample: how long the page is left idle after drawing its sample before the drop, in ms.
     settle: { type: 'string', default: '1000' },
+    // benches/reference.py's JSON lines: each file's drop beside its own reference pipeline, or, for a format
+    // the reference does not read, beside the notebook's (lazy np.load + MinMaxScaler) on the AugReg B/16 .npz.
+    reference: { type: 'string' },
     chromium: { type: 'string', default: process.env.CHROMIUM ?? '/usr/bin/chromium' },
     www: { type: 'string', default: fileURLToPath(new URL('../www/', import.meta.url)) },
   },
@@ -38,6 +41,15 @@ if (files.length === 0) {
 }
 const runs = Number(flags.runs);
 const label = (path) => path.split('+').map((p) => basename(p)).join(' + ');
+const reference = new Map((flags.reference ? readFileSync(flags.reference, 'utf8').split('\n').filter(Boolean) : [])
+  .map((line) => JSON.parse(line)).filter((r) => r.file).map((r) => [basename(r.file), r.median_ms]));
+/** The reference time for a file, and what it is: its own pipeline's, else the notebook's on the B/16 .npz. */
+function referenceOf(path) {
+  const own = reference.get(basename(path.split('+')[0]));
+  if (own !== undefined) return { ms: own, what: '' };
+  const npz = reference.get('augreg_b16.npz');
+  return npz === undefined ? null : { ms: npz, what: ' (npz B/16)' };
+}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -117,9 +129,11 @@ try {
       return xs.length ? median(xs).toFixed(1) : '–';
     })]);
     if (keys.some((k) => !STEP_KEYS.includes(k))) console.error(`unlisted steps: ${keys}`);
+    const ref = referenceOf(path);
     rows.push([
       label(path), human(size), results[0].tensor, String(runs),
       `${median(ms)} (${Math.min(...ms)}–${Math.max(...ms)})`,
+      ...(reference.size ? [ref ? `${ref.ms.toFixed(1)}${ref.what} · ${(median(ms) / ref.ms).toFixed(2)}×` : '–'] : []),
       `${['openMs', 'renderMs'].map((k) => median(results.map((r) => r[k])).toFixed(0)).join(' / ')}, then ${median(results.map((r) => r.listMs)).toFixed(0)}`,
       `${results[0].bytesRead.toLocaleString('en')} (${((100 * results[0].bytesRead) / size).toFixed(2)} %)`,
       human(median(results.map((r) => r.heapGrowth))),
@@ -131,7 +145,8 @@ try {
   await server.close();
 }
 
-const header = ['file', 'size', 'tensor', 'runs', 'drop → pixels, median ms (min–max)', 'in worker: open / render, then list, ms',
+const header = ['file', 'size', 'tensor', 'runs', 'drop → pixels, median ms (min–max)',
+  ...(reference.size ? ['reference, median ms · ratio'] : []), 'in worker: open / render, then list, ms',
   'bytes read (of file)', 'page JS heap growth', 'wasm memory'];
 console.log(`| ${header.join(' | ')} |`);
 console.log(`|${header.map(() => '---').join('|')}|`);

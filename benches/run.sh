@@ -8,7 +8,7 @@
 # reference Python's time for that view beside the page's drop → pixels with that view chosen.
 # Then every other format's big file dropped after the sample, a first visit's time to the sample, and the modules'
 # sizes by part (benches/fresh.mjs, benches/size.sh).
-# Last, URL mode over a slow network (benches/url.mjs): each big file opened by URL from the test host with 50 ms
+# Last, URL mode over a slow network (benches/url.mjs, benches/npz_url.mjs): each big file opened by URL from the test host with 50 ms
 # before every response and 100 Mbit/s, beside downloading the whole file at the same latency and bandwidth.
 # Usage: bash benches/run.sh [--runs N]
 set -euo pipefail
@@ -38,7 +38,8 @@ others+=(benches/data/vit_b16_big.gguf)
 
 echo "## Reference pipeline (numpy / torch / safetensors + scikit-learn, $runs runs each, median)"
 echo
-"$PY" benches/reference.py --runs "$runs" --markdown ${TORCH_PYTHON:+--torch-python "$TORCH_PYTHON"} "${files[@]}"
+"$PY" benches/reference.py --runs "$runs" --markdown --json-out benches/data/reference.jsonl \
+    ${TORCH_PYTHON:+--torch-python "$TORCH_PYTHON"} "${files[@]}"
 echo
 echo "## patchlens in headless Chromium (drop → pixels, $runs runs each, median)"
 echo
@@ -48,11 +49,11 @@ node benches/drop.mjs --runs "$runs" "${files[@]}"
 echo
 echo "Dropped after the page has drawn its sample and sat idle for a second, as a user sees it:"
 echo
-node benches/drop.mjs --runs "$runs" --after-sample "${files[@]}"
+node benches/drop.mjs --runs "$runs" --after-sample --reference benches/data/reference.jsonl "${files[@]}"
 echo
 echo "Every other format, dropped after the sample (the tests' big files):"
 echo
-node benches/drop.mjs --runs "$runs" --after-sample "${others[@]}"
+node benches/drop.mjs --runs "$runs" --after-sample --reference benches/data/reference.jsonl "${others[@]}"
 echo
 echo "## A first visit: the sample drawn on a page opened with an empty cache ($runs runs, median)"
 echo
@@ -72,3 +73,9 @@ echo "## URL mode over a slow network: URL → pixels beside downloading the who
 echo
 node benches/url.mjs --runs 3 --delay 50 --rate 12500000 benches/data/augreg_b16.npz benches/data/dino_vitb16.pth \
     benches/data/hf_vit_l16.safetensors
+echo
+echo "## An .npz by URL with its tensor list: the page and the CLI, from an nginx-like and an S3-like host (50 ms per response, 100 Mbit/s)"
+echo
+cargo build --release --features cli,http --bin patchlens
+node benches/npz_url.mjs --build page=www --cli cli=target/release/patchlens --runs 3 benches/data/augreg_b16.npz \
+    benches/data/augreg_l16.npz

@@ -43,6 +43,8 @@ const { values: flags, positionals: files } = parseArgs({
     runs: { type: 'string', default: '7' },
     views: { type: 'string', default: Object.keys(VIEWS).join(',') },
     reference: { type: 'string' },
+    // How long the page is left idle after its sample before the drop, in ms (benches/drop.mjs's --settle).
+    settle: { type: 'string', default: '1000' },
     chromium: { type: 'string', default: process.env.CHROMIUM ?? '/usr/bin/chromium' },
     www: { type: 'string', default: fileURLToPath(new URL('../www/', import.meta.url)) },
   },
@@ -69,6 +71,8 @@ async function oneRun(page, url, path, view) {
   const settled = () => ['ready', 'error'].includes(document.getElementById('status').dataset.state);
   await page.waitForFunction(settled, null, { timeout: TIMEOUT_MS });
   const sample = await page.evaluate(() => document.getElementById('status').dataset.state);
+  // A person needs more than a second to pick a file after seeing the sample: the idle worker warms up meanwhile.
+  await page.waitForTimeout(Number(flags.settle));
   await page.evaluate(() => { document.getElementById('status').dataset.state = 'bench-waiting'; });
   await page.setInputFiles('#file-input', path); // a local path: Chromium reads the file itself
   await page.waitForFunction(settled, null, { timeout: TIMEOUT_MS, polling: 50 });
