@@ -48,7 +48,7 @@ def main():
     parser.add_argument("--torch-python", help="a Python with torch (and numpy, scikit-learn) for .pth files")
     parser.add_argument("--json-out", help="also write one JSON line per file here (benches/drop.mjs --reference)")
     args = parser.parse_args()
-    out = open(args.json_out, "w") if args.json_out else None
+    json_out = open(args.json_out, "w") if args.json_out else None
     if args.markdown:
         print("| file | size | median ms | peak RSS growth |\n|---|---|---|---|")
     for path in args.files:
@@ -69,8 +69,8 @@ def main():
             "kernel_bytes": results[0]["kernel_bytes"],
             "runs": args.runs,
         }
-        if out:
-            out.write(json.dumps(summary) + "\n")
+        if json_out:
+            json_out.write(json.dumps(summary) + "\n")
         if args.markdown:
             size_mb = os.path.getsize(path) / 1e6
             name = os.path.basename(path)

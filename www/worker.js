@@ -252,7 +252,9 @@ function moveToFullModule() {
 }
 
 async function handle({ type, files, urls, hub, options, requests, panel, id, sample }) {
-  const first = type === 'open' && sample && !modules.full && (await liteReady.then(() => true, () => false));
+  // The first module draws the filters view only: the sample under any other view waits for the full one.
+  const filtersView = !options?.view || options.view === 'filters';
+  const first = type === 'open' && sample && filtersView && !modules.full && (await liteReady.then(() => true, () => false));
   if (!first) {
     await fullReady();
     moveToFullModule();

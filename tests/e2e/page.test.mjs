@@ -133,3 +133,16 @@ test('the small first module draws the sample; a file dropped after it is read b
   assert.equal(status.data.tensor, pth.default_tensor);
   await context.close();
 });
+
+test('a first visit under a view the small first module does not draw gets that view of the sample', async () => {
+  // The first module draws only the filters view; under #view=pca the sample waits for the full module.
+  const context = await session.browser.newContext({ viewport: VIEWPORT });
+  const page = await context.newPage();
+  await page.goto(`${session.server.url}#view=pca&k=12`);
+  await page.waitForFunction(() => ['ready', 'error'].includes(document.getElementById('status').dataset.state));
+  const status = await statusOf(page);
+  assert.equal(status.data.state, 'ready', status.alert ?? status.text);
+  assert.equal(status.data.view, 'pca');
+  assert.equal(status.data.filtersShown, '12');
+  await context.close();
+});
