@@ -20,20 +20,15 @@ const WARM_UP_POSITIONS: usize = 14;
 /// turn out hot) then has the optimised code ready for the user's first view: in the page, a first B/16
 /// principal-components fit took 300–430 ms cold and 160 ms after one earlier fit.
 pub fn warm_up() {
-    // A fixed, dependency-free sequence of numbers: a linear congruential generator's upper bits.
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-    };
     let shape = (WARM_UP_SIDE, WARM_UP_SIDE, 3, WARM_UP_FILTERS);
-    let kernel = ndarray::Array4::from_shape_simple_fn(shape, || next() as f32);
-    let filters = crate::kernel::Filters::F32(kernel);
-    if let Ok(fit) = pca::Pca::fit(&filters, pca::DEFAULT_COMPONENTS) {
-        std::hint::black_box(pca::pca_tiles(&fit));
+    let values = crate::warm::numbers(WARM_UP_SIDE * WARM_UP_SIDE * 3 * WARM_UP_FILTERS);
+    if let Ok(kernel) = ndarray::Array4::from_shape_vec(shape, values.iter().map(|&v| v as f32).collect()) {
+        if let Ok(fit) = pca::Pca::fit(&crate::kernel::Filters::F32(kernel), pca::DEFAULT_COMPONENTS) {
+            std::hint::black_box(pca::pca_tiles(&fit));
+        }
     }
     let tokens = 1 + WARM_UP_POSITIONS * WARM_UP_POSITIONS;
-    let values: Vec<f64> = (0..tokens * 32).map(|_| next()).collect();
+    let values = crate::warm::numbers(tokens * 32);
     if let Ok(grid) = positions::TokenGrid::choose(tokens, None, None) {
         for mode in [positions::SimilarityMode::Cosine, positions::SimilarityMode::Dot] {
             let options = positions::SimilarityOptions { mode, gap: 0 };
