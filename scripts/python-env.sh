@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Creates or refreshes the repo's Python venv (.venv) for the reference scripts in tests/reference/,
-# rebuilding it only when tests/reference/requirements.txt changed; prints the venv's python path.
+# Creates or refreshes the repo's Python venv (.venv) for the reference scripts in tests/reference/ and the
+# Python package (python/), rebuilding it only when either requirements.txt changed; prints the venv's python path.
 # Usage: PY="$(scripts/python-env.sh)" && "$PY" tests/reference/make_fixtures.py OUTDIR   (logs go to stderr)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 requirements="$root/tests/reference/requirements.txt"
+package_requirements="$root/python/requirements.txt"   # the Python package's build and tests
 venv="$root/.venv"
 stamp="$venv/.requirements.sha256"   # hash of requirements.txt the venv was built from
 base_python="${PYTHON:-python3}"
 
 log() { echo "python-env: $*" >&2; }
 
-want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+want="$(cat "$requirements" "$package_requirements" | sha256sum | cut -d' ' -f1)"
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     echo "$venv/bin/python"
     exit 0
@@ -35,8 +36,8 @@ else
     "$base_python" -m pip --python "$venv/bin/python" install "${pip_flags[@]}" pip >&2
     venv_pip=("$venv/bin/python" -m pip)
 fi
-"${venv_pip[@]}" install "${pip_flags[@]}" --requirement "$requirements" >&2
-"$venv/bin/python" -c 'import numpy, sklearn, ml_dtypes, safetensors.numpy, onnx, gguf, h5py, msgpack' >&2
+"${venv_pip[@]}" install "${pip_flags[@]}" --requirement "$requirements" --requirement "$package_requirements" >&2
+"$venv/bin/python" -c 'import numpy, sklearn, ml_dtypes, safetensors.numpy, onnx, gguf, h5py, msgpack, maturin, pytest, anywidget, nbclient' >&2
 
 echo "$want" > "$stamp"
 echo "$venv/bin/python"
