@@ -94,6 +94,34 @@ impl Checkpoint {
         })
     }
 
+    /// Tensors already in memory (the Python package's arrays, state dicts and models): each is read, as a
+    /// file's tensor is, only when drawn, and counted as bytes read.
+    pub fn in_memory(
+        tensors: Vec<container::memory::MemoryTensor>,
+        convention: container::memory::Convention,
+    ) -> Result<Checkpoint> {
+        let mut stats = Vec::with_capacity(tensors.len());
+        let mut file_size = 0;
+        let metered = tensors
+            .into_iter()
+            .map(|t| {
+                let metered = Metered::new(t.data);
+                stats.push(metered.stats());
+                file_size += metered.len();
+                container::memory::MemoryTensor { data: Rc::new(metered), ..t }
+            })
+            .collect();
+        let container = Box::new(container::memory::Memory::new(metered, convention)?);
+        Ok(Checkpoint {
+            container,
+            stats,
+            file_size,
+            last_read: RefCell::new(None),
+            last_leading: RefCell::new(None),
+            last_pca: RefCell::new(None),
+        })
+    }
+
     /// Opens files given together (a multi-file drop, a folder): shards of one checkpoint become one,
     /// an ONNX model reads its external data from the file beside it, every other file is its own.
     pub fn open_files(files: Vec<(String, Rc<dyn ByteSource>)>) -> Vec<Opened> {

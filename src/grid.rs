@@ -214,6 +214,21 @@ pub struct Grid {
     pub adjustments: Vec<Adjustment>,
 }
 
+#[cfg(feature = "png")]
+impl Grid {
+    /// The grid as a PNG file's bytes: 8-bit RGBA, the pixels exactly.
+    pub fn png(&self) -> Result<Vec<u8>> {
+        let failed = |e: png::EncodingError| Error::InvalidOption(format!("Could not encode the PNG: {e}."));
+        let side = |n: usize| u32::try_from(n).map_err(|_| Error::TooLarge("The grid is too large for a PNG.".into()));
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, side(self.width)?, side(self.height)?);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.write_header().map_err(failed)?.write_image_data(&self.rgba).map_err(failed)?;
+        Ok(bytes)
+    }
+}
+
 /// Draws the first `options.count` filters.
 pub fn render(filters: &Filters, options: &GridOptions) -> Result<Grid> {
     render_tiles(filters, options)

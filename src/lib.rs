@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod colormap;
 pub mod compare;
 pub mod container;
+pub mod draw;
 pub mod error;
 pub mod fileset;
 #[doc(hidden)]
@@ -21,6 +22,8 @@ pub mod fuzzing;
 pub mod grid;
 pub mod kernel;
 pub mod listing;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod local;
 pub mod natural;
 pub mod pick;
 pub mod remote;

@@ -45,6 +45,20 @@ impl DType {
         }
     }
 
+    /// The type a NumPy-style name stands for (`float32`, `bfloat16`, `float8_e4m3fn`, …); any other name is
+    /// kept as it is, for listing.
+    pub fn from_name(name: &str) -> DType {
+        match name {
+            "float16" => DType::F16,
+            "bfloat16" => DType::BF16,
+            "float32" => DType::F32,
+            "float64" => DType::F64,
+            "float8_e4m3fn" => DType::F8E4M3,
+            "float8_e5m2" => DType::F8E5M2,
+            other => DType::Other(other.to_string()),
+        }
+    }
+
     /// Bytes per element once decoded (f16 and bf16 widen to f32); 0 for types never decoded.
     pub fn decoded_size(&self) -> usize {
         match self {

@@ -2,16 +2,14 @@
 //! with the same pixels the web page draws. With the `http` feature, a URL or a hub model id stands for
 //! a file, read by HTTP ranges (`patchlens::remote`).
 
-use patchlens::analysis::pca::DEFAULT_COMPONENTS;
 use patchlens::analysis::positions::SimilarityMode;
-use patchlens::analysis::view::{pca_defaults, position_defaults, PositionView};
-use patchlens::container::NamedSource;
-use patchlens::fileset::files_named_by_index;
-use patchlens::grid::{self, parse_color, GridOptions};
+use patchlens::draw::{Request, View};
+use patchlens::grid::{self, parse_color};
 use patchlens::listing::{json_document, Listing};
+use patchlens::local;
 use patchlens::remote::hub;
 use patchlens::remote::RemoteStats;
-use patchlens::{ByteSource, Checkpoint, FileSource, FilterView, KernelLayout, Normalize, Opened, Order};
+use patchlens::{KernelLayout, Normalize, Opened, Order};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -185,72 +183,6 @@ fn print_help(text: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A file found in a folder rather than named: not being a checkpoint is no error for it.
-struct Found {
-    path: PathBuf,
-    in_folder: bool,
-}
-
-/// The files behind the arguments: a folder's files, an index's shards (from the index's folder).
-fn expand(args: &[String]) -> Result<Vec<Found>, String> {
-    let mut paths: Vec<Found> = Vec::new();
-    let mut add_found = |path: PathBuf, in_folder: bool| {
-        if !paths.iter().any(|f| f.path == path) {
-            paths.push(Found { path, in_folder });
-        }
-    };
-    for arg in args {
-        let path = PathBuf::from(arg);
-        if path.is_dir() {
-            let mut inside = files_in(&path).map_err(|e| format!("Could not read the folder {arg}: {e}."))?;
-            // A SavedModel keeps its weights one level down, in variables/.
-            let variables = path.join("variables");
-            if variables.is_dir() && !is_hidden(&variables) {
-                inside.extend(
-                    files_in(&variables).map_err(|e| format!("Could not read the folder {arg}/variables: {e}."))?,
-                );
-            }
-            inside.into_iter().for_each(|p| add_found(p, true));
-        } else if arg.ends_with(".index.json") {
-            let index = named(&path)?;
-            let folder = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            let shards = files_named_by_index(&index).map_err(|e| format!("{arg}: {e}"))?;
-            add_found(path, false);
-            shards.into_iter().for_each(|shard| add_found(folder.join(shard), false));
-        } else if let Some(prefix) = arg.strip_suffix(".index").filter(|_| path.is_file()) {
-            // A TensorFlow checkpoint's index: its data files sit beside it as `<prefix>.data-…`.
-            let folder = match path.parent() {
-                Some(folder) if !folder.as_os_str().is_empty() => folder.to_path_buf(),
-                _ => PathBuf::from("."),
-            };
-            let stem = format!("{}.data-", Path::new(prefix).file_name().unwrap_or_default().to_string_lossy());
-            let beside = files_in(&folder).map_err(|e| format!("Could not read the folder beside {arg}: {e}."))?;
-            add_found(path, false);
-            beside
-                .into_iter()
-                .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&stem)))
-                .for_each(|p| add_found(p, false));
-        } else {
-            add_found(path, false);
-        }
-    }
-    Ok(paths)
-}
-
-/// A folder's files, not hidden, sorted.
-fn files_in(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut inside: Vec<PathBuf> = std::fs::read_dir(folder)?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && !is_hidden(p))
-        .collect();
-    inside.sort();
-    Ok(inside)
-}
-
-fn is_hidden(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
-}
-
 /// What crossed the network for the command, said after it.
 #[derive(Default)]
 struct Network {
@@ -275,18 +207,13 @@ impl Network {
     }
 }
 
-/// An http(s) address, or an argument that names no file here but reads as a hub model id.
-fn is_remote(arg: &str, hub: &str) -> bool {
-    hub::is_http_url(arg) || (!Path::new(arg).exists() && hub::parse_target(arg, hub).is_some())
-}
-
-/// Opens a URL or model id over HTTP.
+/// Opens a URL or model id over HTTP, with a download's progress shown to a person (not to a log).
 #[cfg(feature = "http")]
 fn open_remote(arg: &str, hub: &str, network: &mut Network) -> Result<Vec<Opened>, String> {
     use patchlens::remote::http::HttpClient;
     use std::io::IsTerminal;
     let mut client = HttpClient::new();
-    // A server without ranges sends the whole file: show its progress to a person, not to a log.
+    // A server without ranges sends the whole file.
     if std::io::stderr().is_terminal() {
         client = client.with_progress(|name, done, total| {
             let of = total.map_or(String::new(), |t| format!(" of {t}"));
@@ -294,12 +221,7 @@ fn open_remote(arg: &str, hub: &str, network: &mut Network) -> Result<Vec<Opened
             eprint!("\rpatchlens: downloading {name}: {done}{of} bytes{end}");
         });
     }
-    let opened = patchlens::remote::open_target(arg, hub, &client).map_err(|e| match hub::parse_target(arg, hub) {
-        Some(hub::Target::Model { .. }) if !arg.contains("://") => {
-            format!("There is no file {arg} here; as a hub model id: {e}")
-        }
-        _ => e.to_string(),
-    })?;
+    let opened = local::open_remote(arg, hub, &client)?;
     network.stats.push(opened.stats);
     if opened.whole_file {
         network.whole.extend(opened.opened.iter().map(|o| o.label.clone()));
@@ -309,69 +231,16 @@ fn open_remote(arg: &str, hub: &str, network: &mut Network) -> Result<Vec<Opened
 
 #[cfg(not(feature = "http"))]
 fn open_remote(arg: &str, _hub: &str, _network: &mut Network) -> Result<Vec<Opened>, String> {
-    Err(if arg.contains("://") {
-        format!("{arg} is a URL, and this patchlens was built without the `http` feature that reads URLs (cargo install --path . --features cli,http, from a clone of patchlens).")
-    } else {
-        format!("There is no file {arg}, and this patchlens was built without the `http` feature that opens hub model ids (cargo install --path . --features cli,http, from a clone of patchlens).")
-    })
+    Err(local::without_http(arg, "cargo install --path . --features cli,http, from a clone of patchlens"))
 }
 
-fn named(path: &Path) -> Result<NamedSource, String> {
-    let source = FileSource::open(path).map_err(|e| e.to_string())?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-    Ok(NamedSource { name, source: Rc::new(source) as Rc<dyn ByteSource> })
-}
-
-/// Opens the files, URLs and model ids: the files together (shards, companions), in the place of the first
-/// of them; each URL or model id on its own.
+/// Opens the files, URLs and model ids; says which files of a folder were not checkpoints.
 fn open(args: &[String], hub: &str, network: &mut Network) -> Result<Vec<Opened>, String> {
-    let (remote, local): (Vec<&String>, Vec<&String>) = args.iter().partition(|a| is_remote(a, hub));
-    if remote.is_empty() {
-        return open_local(args);
+    let named = local::open_named(args, hub, |arg| open_remote(arg, hub, network))?;
+    if !named.skipped.is_empty() {
+        eprintln!("patchlens: skipped {} (not checkpoints)", named.skipped.join(", "));
     }
-    let mut opened = Vec::new();
-    let mut local_at = None;
-    for arg in args {
-        if remote.contains(&arg) {
-            opened.extend(open_remote(arg, hub, network)?);
-        } else if local_at.is_none() {
-            local_at = Some(opened.len());
-        }
-    }
-    if let Some(at) = local_at {
-        let files: Vec<String> = local.into_iter().cloned().collect();
-        let here = open_local(&files)?;
-        opened.splice(at..at, here);
-    }
-    Ok(opened)
-}
-
-/// Opens the files; a file from a folder that is no checkpoint at all is left out, and said so.
-fn open_local(args: &[String]) -> Result<Vec<Opened>, String> {
-    let found = expand(args)?;
-    let files = found.iter().map(|f| named(&f.path)).collect::<Result<Vec<_>, _>>()?;
-    let from_folder: Vec<String> =
-        found.iter().zip(&files).filter(|(f, _)| f.in_folder).map(|(_, n)| n.name.clone()).collect();
-    let mut opened = Checkpoint::open_files(files.into_iter().map(|f| (f.name, f.source)).collect());
-    let mut skipped = Vec::new();
-    opened.retain(|o| {
-        let not_a_checkpoint = matches!(o.checkpoint, Err(patchlens::Error::UnknownFormat(_)));
-        let skip = not_a_checkpoint && from_folder.contains(&o.label);
-        if skip {
-            skipped.push(o.label.clone());
-        }
-        !skip
-    });
-    if !skipped.is_empty() {
-        eprintln!("patchlens: skipped {} (not checkpoints)", skipped.join(", "));
-    }
-    if opened.is_empty() {
-        return Err(
-            "None of the files given is a checkpoint; name NumPy, PyTorch, safetensors, Keras, TensorFlow, TFLite, Flax, GGUF or ONNX files."
-                .into(),
-        );
-    }
-    Ok(opened)
+    Ok(named.opened)
 }
 
 fn list(args: &[String]) -> Result<(), Failure> {
@@ -435,16 +304,7 @@ fn render(args: &[String]) -> Result<(), Failure> {
     const HELP: &str = "patchlens render --help";
     let mut files = Vec::new();
     let mut out = None;
-    let mut tensor = None;
-    let mut layout = None;
-    let mut view = FilterView::default();
-    let mut difference = false;
-    let mut positions = false;
-    let mut pca = false;
-    let mut components = DEFAULT_COMPONENTS;
-    let mut position_view = PositionView::default();
-    let mut options = GridOptions::default();
-    let mut given: Vec<&str> = Vec::new(); // the grid options named on the command line
+    let mut request = Request::default();
     let mut hub = hub::HUB.to_string();
     let mut options_ended = false;
     let mut rest = args.iter();
@@ -457,15 +317,17 @@ fn render(args: &[String]) -> Result<(), Failure> {
         let number = |flag: &str, v: String| {
             v.parse::<usize>().map_err(|_| usage(format!("{flag} takes a whole number, not '{v}'."), HELP))
         };
+        let options = &mut request.grid;
+        let given = &mut request.given;
         match arg.as_str() {
             "--" => options_ended = true,
             "-o" | "--output" => out = Some(PathBuf::from(value(arg)?)),
-            "--tensor" => tensor = Some(value(arg)?),
+            "--tensor" => request.tensor = Some(value(arg)?),
             "--hub" => hub = value(arg)?,
             "--layout" => {
                 let v = value(arg)?;
                 let parsed = KernelLayout::parse(&v);
-                layout =
+                request.layout =
                     Some(parsed.ok_or_else(|| usage(format!("--layout is hwio, oihw or ohwi, not '{v}'."), HELP))?);
             }
             "--count" => {
@@ -488,40 +350,30 @@ fn render(args: &[String]) -> Result<(), Failure> {
                 let v = value(arg)?;
                 let parsed = Normalize::parse(&v);
                 let why = format!("--normalize is filter, global or symmetric, not '{v}'.");
-                view.normalize = parsed.ok_or_else(|| usage(why, HELP))?;
+                request.filters.normalize = parsed.ok_or_else(|| usage(why, HELP))?;
             }
-            "--channels" => view.channels = true,
+            "--channels" => request.filters.channels = true,
             "--view" => {
                 let v = value(arg)?;
-                (difference, positions, pca) = match v.as_str() {
-                    "filters" => (false, false, false),
-                    "difference" => (true, false, false),
-                    "positions" => (false, true, false),
-                    "pca" => (false, false, true),
-                    _ => {
-                        let why = format!("--view is filters, pca, positions or difference, not '{v}'.");
-                        return Err(usage(why, HELP));
-                    }
-                };
+                let why = format!("--view is {}, not '{v}'.", View::NAMES);
+                request.view = View::parse(&v).ok_or_else(|| usage(why, HELP))?;
             }
-            "--components" => {
-                components = number(arg, value(arg)?)?;
-            }
+            "--components" => request.components = number(arg, value(arg)?)?,
             "--mode" => {
                 let v = value(arg)?;
-                position_view.mode = SimilarityMode::parse(&v)
+                request.positions.mode = SimilarityMode::parse(&v)
                     .ok_or_else(|| usage(format!("--mode is cosine or dot, not '{v}'."), HELP))?;
             }
-            "--extra-tokens" => position_view.extra_tokens = Some(number(arg, value(arg)?)?),
+            "--extra-tokens" => request.positions.extra_tokens = Some(number(arg, value(arg)?)?),
             "--position-grid" => {
                 let v = value(arg)?;
                 let parsed = v.split_once('x').and_then(|(r, c)| Some((r.parse().ok()?, c.parse().ok()?)));
                 let why = format!("--position-grid is ROWSxCOLUMNS, e.g. 14x14, not '{v}'.");
-                position_view.grid = Some(parsed.ok_or_else(|| usage(why, HELP))?);
+                request.positions.grid = Some(parsed.ok_or_else(|| usage(why, HELP))?);
             }
             "--order" => {
                 let v = value(arg)?;
-                view.order =
+                request.filters.order =
                     Order::parse(&v).ok_or_else(|| usage(format!("--order is file or norm, not '{v}'."), HELP))?;
             }
             "--gap-color" => {
@@ -538,10 +390,10 @@ fn render(args: &[String]) -> Result<(), Failure> {
     let out = out.ok_or_else(|| usage("render needs -o OUT.png, the file to write.", HELP))?;
     let mut network = Network::default();
     let mut opened = open(&files, &hub, &mut network)?;
-    let wanted = if difference { 2 } else { 1 };
+    let wanted = request.checkpoints();
     if opened.len() != wanted {
         let labels: Vec<&str> = opened.iter().map(|o| o.label.as_str()).collect();
-        let what = if difference { "the difference view draws two: A − B" } else { "render draws one at a time" };
+        let what = if wanted == 2 { "the difference view draws two: A − B" } else { "render draws one at a time" };
         let count = opened.len();
         let s = if count == 1 { "" } else { "s" };
         return Err(Failure::Input(format!("These files hold {count} checkpoint{s} ({}); {what}.", labels.join(", "))));
@@ -552,101 +404,23 @@ fn render(args: &[String]) -> Result<(), Failure> {
         checkpoints.push((group.checkpoint.map_err(|e| format!("{label}: {e}"))?, label));
     }
     let (checkpoint, label) = &checkpoints[0];
+    let other = checkpoints.get(1).map(|(c, _)| c);
+    let drawn = request.draw(checkpoint, other).map_err(|e| drawing_failed(label, e))?;
+    let grid = drawn.grid();
+    write_grid(&out, grid, &request.given)?;
     // Distinct bytes of the files, as the page counts them; a range read twice is said apart.
-    let bytes_read = || {
-        let distinct = checkpoints.iter().map(|(c, _)| c.distinct_bytes_read()).sum::<u64>();
-        let transferred = checkpoints.iter().map(|(c, _)| c.bytes_read()).sum::<u64>();
-        let file_size = checkpoints.iter().map(|(c, _)| c.file_size()).sum::<u64>();
-        let again = if transferred > distinct { format!(" ({transferred} transferred)") } else { String::new() };
-        format!("read {distinct} of {file_size} bytes{again}")
-    };
-    if pca {
-        let grid_options = |k: usize| given_or(pca_defaults(k), &options, &given);
-        let drawn = checkpoint.render_pca(tensor.as_deref(), layout, components, grid_options);
-        let drawn = drawn.map_err(|e| drawing_failed(label, e))?;
-        write_grid(&out, &drawn.grid, &given)?;
-        let t = &drawn.tensor;
-        let explained: f64 = drawn.explained_variance_ratio.iter().sum();
-        eprintln!(
-            "{}: {} {} {} ({}), {} of {} principal components, {:.1} % of the variance, {}×{} px, {}",
-            out.display(),
-            t.name,
-            t.dtype,
-            t.shape_text(),
-            drawn.layout.name().to_uppercase(),
-            drawn.grid.filters_shown,
-            drawn.components,
-            100.0 * explained,
-            drawn.grid.width,
-            drawn.grid.height,
-            bytes_read()
-        );
-        network.say();
-        return Ok(());
-    }
-    if positions {
-        let grid_options = |tokens: &_| given_or(position_defaults(position_view.mode, tokens), &options, &given);
-        let drawn = checkpoint.render_positions(tensor.as_deref(), &position_view, grid_options);
-        let drawn = drawn.map_err(|e| drawing_failed(label, e))?;
-        write_grid(&out, &drawn.grid, &given)?;
-        let t = &drawn.tensor;
-        eprintln!(
-            "{}: {} {} {}, position {} ({}; {}), {}×{} px, {}",
-            out.display(),
-            t.name,
-            t.dtype,
-            t.shape_text(),
-            drawn.mode.name(),
-            drawn.reason,
-            drawn.tokens.reason,
-            drawn.grid.width,
-            drawn.grid.height,
-            bytes_read()
-        );
-        network.say();
-        return Ok(());
-    }
-    let result = match checkpoints.get(1) {
-        Some((other, _)) => patchlens::compare::render_difference(
-            checkpoint,
-            other,
-            [tensor.as_deref(), None],
-            [layout, None],
-            &options,
-        ),
-        None => checkpoint.render_view(tensor.as_deref(), layout, &view, &options),
-    };
-    let rendered = result.map_err(|e| drawing_failed(label, e))?;
-    write_grid(&out, &rendered.grid, &given)?;
-    let t = &rendered.tensor;
+    let distinct = checkpoints.iter().map(|(c, _)| c.distinct_bytes_read()).sum::<u64>();
+    let transferred = checkpoints.iter().map(|(c, _)| c.bytes_read()).sum::<u64>();
+    let file_size = checkpoints.iter().map(|(c, _)| c.file_size()).sum::<u64>();
+    let again = if transferred > distinct { format!(" ({transferred} transferred)") } else { String::new() };
+    let (width, height) = (grid.width, grid.height);
     eprintln!(
-        "{}: {} {} {} ({}), {} of {} filters, {}×{} px, {}",
+        "{}: {}, {width}×{height} px, read {distinct} of {file_size} bytes{again}",
         out.display(),
-        t.name,
-        t.dtype,
-        t.shape_text(),
-        rendered.layout.name().to_uppercase(),
-        rendered.grid.filters_shown,
-        rendered.grid.filters_total,
-        rendered.grid.width,
-        rendered.grid.height,
-        bytes_read()
+        drawn.summary()
     );
     network.say();
     Ok(())
-}
-
-/// A figure's own grid options (the position view's count, columns and gap, say), with what the command line
-/// gave instead; zoom always comes from the command line.
-fn given_or(figure: GridOptions, options: &GridOptions, given: &[&str]) -> GridOptions {
-    let pick = |name: &str, ours: usize, theirs: usize| if given.contains(&name) { ours } else { theirs };
-    GridOptions {
-        count: pick("count", options.count, figure.count),
-        columns: pick("columns", options.columns, figure.columns),
-        gap: pick("gap", options.gap, figure.gap),
-        gap_color: if given.contains(&"gap-color") { options.gap_color } else { figure.gap_color },
-        ..options.clone()
-    }
 }
 
 /// Why drawing stopped: ranges are corrected by the grid, so what is left of an option (a grid too big even at
@@ -661,19 +435,14 @@ fn drawing_failed(label: &str, error: patchlens::Error) -> Failure {
 /// Writes the PNG, then says which values given were out of range and what was used instead, as the page
 /// does (the default count of 128 for a kernel of 32 filters is no one's mistake, so it is not said).
 fn write_grid(out: &Path, grid: &grid::Grid, given: &[&str]) -> Result<(), Failure> {
-    write_png(out, grid.width, grid.height, &grid.rgba)
-        .map_err(|e| format!("Could not write {}: {e}.", out.display()))?;
+    write_png(out, grid).map_err(|e| format!("Could not write {}: {e}.", out.display()))?;
     for adjustment in grid.adjustments.iter().filter(|a| given.contains(&a.option)) {
         eprintln!("patchlens: --{}: {}.", adjustment.option, adjustment.note);
     }
     Ok(())
 }
 
-fn write_png(path: &Path, width: usize, height: usize, rgba: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut encoder = png::Encoder::new(file, u32::try_from(width)?, u32::try_from(height)?);
-    encoder.set_color(png::ColorType::Rgba);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder.write_header()?.write_image_data(rgba)?;
+fn write_png(path: &Path, grid: &grid::Grid) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::write(path, grid.png()?)?;
     Ok(())
 }

@@ -7,6 +7,7 @@ pub(crate) mod gguf;
 pub(crate) mod hdf5;
 pub(crate) mod keras;
 mod keras_layout;
+pub mod memory;
 pub(crate) mod msgpack;
 pub(crate) mod npy;
 mod npz;
