@@ -51,6 +51,11 @@ impl Error {
     /// The same kind of error, its sentence prefixed with where it happened: "In shard b.safetensors: …".
     pub fn within(self, place: &str) -> Error {
         let text = format!("In {place}: {self}");
+        self.reworded(text)
+    }
+
+    /// The same kind of error, said in `text` (which usually quotes the old sentence).
+    pub fn reworded(self, text: String) -> Error {
         match self {
             Error::Read(_) => Error::Read(text),
             Error::Truncated(_) => Error::Truncated(text),

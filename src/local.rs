@@ -4,6 +4,7 @@
 
 use crate::checkpoint::{Checkpoint, Opened};
 use crate::container::NamedSource;
+use crate::error::{Error, Result};
 use crate::fileset::files_named_by_index;
 use crate::remote::hub;
 use crate::source::{ByteSource, FileSource};
@@ -33,8 +34,8 @@ pub fn is_remote(arg: &str, hub: &str) -> bool {
 pub fn open_named(
     args: &[String],
     hub: &str,
-    mut open_remote: impl FnMut(&str) -> Result<Vec<Opened>, String>,
-) -> Result<Named, String> {
+    mut open_remote: impl FnMut(&str) -> Result<Vec<Opened>>,
+) -> Result<Named> {
     let (remote, local): (Vec<&String>, Vec<&String>) = args.iter().partition(|a| is_remote(a, hub));
     if remote.is_empty() {
         return open_local(args);
@@ -64,28 +65,29 @@ pub fn open_remote(
     arg: &str,
     hub: &str,
     client: &crate::remote::http::HttpClient,
-) -> Result<crate::remote::OpenedTarget, String> {
+) -> Result<crate::remote::OpenedTarget> {
     crate::remote::open_target(arg, hub, client).map_err(|e| match hub::parse_target(arg, hub) {
         Some(hub::Target::Model { .. }) if !arg.contains("://") => {
-            format!("There is no file {arg} here; as a hub model id: {e}")
+            let text = format!("There is no file {arg} here; as a hub model id: {e}");
+            e.reworded(text)
         }
-        _ => e.to_string(),
+        _ => e,
     })
 }
 
 /// Why a URL or model id cannot be opened by a build without HTTP, in a sentence that says how to get one.
-pub fn without_http(arg: &str, install: &str) -> String {
-    if arg.contains("://") {
+pub fn without_http(arg: &str, install: &str) -> Error {
+    Error::Unsupported(if arg.contains("://") {
         format!("{arg} is a URL, and this patchlens was built without the `http` feature that reads URLs ({install}).")
     } else {
         format!("There is no file {arg}, and this patchlens was built without the `http` feature that opens hub model ids ({install}).")
-    }
+    })
 }
 
 /// Opens the files; a file from a folder that is no checkpoint at all is left out (and listed in `skipped`).
-pub fn open_local(args: &[String]) -> Result<Named, String> {
+pub fn open_local(args: &[String]) -> Result<Named> {
     let found = expand(args)?;
-    let files = found.iter().map(|f| named(&f.path)).collect::<Result<Vec<_>, _>>()?;
+    let files = found.iter().map(|f| named(&f.path)).collect::<Result<Vec<_>>>()?;
     let from_folder: Vec<String> =
         found.iter().zip(&files).filter(|(f, _)| f.in_folder).map(|(_, n)| n.name.clone()).collect();
     let mut opened = Checkpoint::open_files(files.into_iter().map(|f| (f.name, f.source)).collect());
@@ -99,16 +101,16 @@ pub fn open_local(args: &[String]) -> Result<Named, String> {
         !skip
     });
     if opened.is_empty() {
-        return Err(
+        return Err(Error::UnknownFormat(
             "None of the files given is a checkpoint; name NumPy, PyTorch, safetensors, Keras, TensorFlow, TFLite, Flax, GGUF or ONNX files."
                 .into(),
-        );
+        ));
     }
     Ok(Named { opened, skipped })
 }
 
 /// The files behind the arguments: a folder's files, an index's shards (from the index's folder).
-fn expand(args: &[String]) -> Result<Vec<Found>, String> {
+fn expand(args: &[String]) -> Result<Vec<Found>> {
     let mut paths: Vec<Found> = Vec::new();
     let mut add_found = |path: PathBuf, in_folder: bool| {
         if !paths.iter().any(|f| f.path == path) {
@@ -118,19 +120,24 @@ fn expand(args: &[String]) -> Result<Vec<Found>, String> {
     for arg in args {
         let path = PathBuf::from(arg);
         if path.is_dir() {
-            let mut inside = files_in(&path).map_err(|e| format!("Could not read the folder {arg}: {e}."))?;
+            let mut inside =
+                files_in(&path).map_err(|e| Error::Read(format!("Could not read the folder {arg}: {e}.")))?;
             // A SavedModel keeps its weights one level down, in variables/.
             let variables = path.join("variables");
             if variables.is_dir() && !is_hidden(&variables) {
                 inside.extend(
-                    files_in(&variables).map_err(|e| format!("Could not read the folder {arg}/variables: {e}."))?,
+                    files_in(&variables)
+                        .map_err(|e| Error::Read(format!("Could not read the folder {arg}/variables: {e}.")))?,
                 );
             }
             inside.into_iter().for_each(|p| add_found(p, true));
         } else if arg.ends_with(".index.json") {
             let index = named(&path)?;
             let folder = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            let shards = files_named_by_index(&index).map_err(|e| format!("{arg}: {e}"))?;
+            let shards = files_named_by_index(&index).map_err(|e| {
+                let text = format!("{arg}: {e}");
+                e.reworded(text)
+            })?;
             add_found(path, false);
             shards.into_iter().for_each(|shard| add_found(folder.join(shard), false));
         } else if let Some(prefix) = arg.strip_suffix(".index").filter(|_| path.is_file()) {
@@ -140,7 +147,8 @@ fn expand(args: &[String]) -> Result<Vec<Found>, String> {
                 _ => PathBuf::from("."),
             };
             let stem = format!("{}.data-", Path::new(prefix).file_name().unwrap_or_default().to_string_lossy());
-            let beside = files_in(&folder).map_err(|e| format!("Could not read the folder beside {arg}: {e}."))?;
+            let beside =
+                files_in(&folder).map_err(|e| Error::Read(format!("Could not read the folder beside {arg}: {e}.")))?;
             add_found(path, false);
             beside
                 .into_iter()
@@ -167,8 +175,8 @@ fn is_hidden(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
 }
 
-fn named(path: &Path) -> Result<NamedSource, String> {
-    let source = FileSource::open(path).map_err(|e| e.to_string())?;
+fn named(path: &Path) -> Result<NamedSource> {
+    let source = FileSource::open(path)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
     Ok(NamedSource { name, source: Rc::new(source) as Rc<dyn ByteSource> })
 }

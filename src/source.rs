@@ -46,7 +46,7 @@ pub(crate) fn range_len(start: u64, end: u64) -> Result<usize> {
 }
 
 /// Checks that `len` bytes at `offset` lie inside a source of `total` bytes.
-pub(crate) fn check_range(offset: u64, len: usize, total: u64) -> Result<()> {
+pub fn check_range(offset: u64, len: usize, total: u64) -> Result<()> {
     match offset.checked_add(len as u64) {
         Some(end) if end <= total => Ok(()),
         _ => Err(Error::Truncated(format!(
