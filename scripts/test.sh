@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test, from a fresh clone: set-up, reference fixtures (numpy + scikit-learn), native tests,
-# headless-browser wasm tests, the build, then end-to-end tests in real Chromium.
+# headless-browser wasm tests, the build, the Python package, then end-to-end tests in real Chromium.
 # PATCHLENS_BIG=1 also writes AugReg-shaped B/16 and L/16 checkpoints (≈1.6 GB) for the bytes-read test.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -29,7 +29,11 @@ wasm-pack test --headless --chrome
 step "build"
 bash scripts/build.sh
 
-step "end-to-end tests (playwright-core + Chromium)"
-# With `http`, as in the native tests: the CLI the e2e tests run reads URLs too.
+# With `http`, as in the native tests: the CLI the Python and e2e tests compare with reads URLs too.
 cargo build --features cli,http --bin patchlens
+
+step "Python package (maturin wheel, mypy, pytest, a fresh venv)"
+bash scripts/test-python.sh
+
+step "end-to-end tests (playwright-core + Chromium)"
 node --test --test-concurrency=1 tests/e2e/

@@ -16,6 +16,7 @@ from files, URLs (HTTP ranges) and in-memory objects alike.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 import html
 import os
 import warnings
@@ -113,7 +114,8 @@ class TensorInfo(NamedTuple):
     recognized: Optional[str]
 
 
-class TileStats(NamedTuple):
+@dataclass(frozen=True)
+class TileStats:
     """One drawn filter's raw numbers: its index in the file, min and max (NaNs ignored), mean and L2 norm."""
 
     index: int
@@ -140,7 +142,7 @@ def _opened(sources: Sequence[Source], hub: Optional[str]) -> List["Checkpoint"]
     if not sources:
         raise InvalidOptionError("Give a checkpoint: a path, URL or hub id, a file's bytes, or an object in memory.")
     checkpoints: List[Checkpoint] = []
-    paths = [os.fspath(s) for s in sources if _is_path(s)]
+    paths = [str(os.fspath(s)) for s in sources if _is_path(s)]
     if paths:
         found, skipped = _native.open(paths, hub)
         if skipped:

@@ -86,7 +86,7 @@ def test_a_torch_state_dict_and_module_draw_as_the_pth(tmp_path: Path) -> None:
 
     state = load_file(str(path))
     assert patchlens.grid(state).png() == expected
-    weight = next(v for k, v in state.items() if k.endswith("proj.weight"))
+    weight = state[patchlens.open(state).default]
 
     class PatchEmbed(torch.nn.Module):
         def __init__(self) -> None:
