@@ -10,6 +10,7 @@
 # sizes by part (benches/fresh.mjs, benches/size.sh).
 # Last, URL mode over a slow network (benches/url.mjs, benches/npz_url.mjs): each big file opened by URL from the test host with 50 ms
 # before every response and 100 Mbit/s, beside downloading the whole file at the same latency and bandwidth.
+# Last of all, the Python package in a notebook (benches/python_notebook.py) beside the reference notebook's cell.
 # Usage: bash benches/run.sh [--runs N]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -79,3 +80,10 @@ echo
 cargo build --release --features cli,http --bin patchlens
 node benches/npz_url.mjs --build page=www --cli cli=target/release/patchlens --runs 3 benches/data/augreg_b16.npz \
     benches/data/augreg_l16.npz
+echo
+echo "## In a notebook: patchlens.grid / patchlens.plot beside the reference notebook's cell ($runs fresh processes each, median)"
+echo
+# The wheel, built and installed as npm test does (maturin, release).
+"$PY" -m maturin build --release --manifest-path python/Cargo.toml --out target/wheels --interpreter "$PY" >&2
+"$PY" -m pip install --disable-pip-version-check --quiet --force-reinstall --no-deps "$(ls -t target/wheels/patchlens-*.whl | head -1)"
+"$PY" benches/python_notebook.py --runs "$runs" --markdown benches/data/augreg_b16.npz benches/data/augreg_l16.npz
