@@ -112,6 +112,78 @@ impl Container for Memory {
     }
 }
 
+/// In-memory tensors laid out as a safetensors file, without copying them: the header's bytes, then each
+/// tensor's bytes at `offsets[i]` (`None`: a dtype safetensors has no name for, left out of the file). The Python
+/// widget serves this file by ranges to the page's module, reading each range from the header or the tensor.
+pub struct SafetensorsPlan {
+    pub header: Vec<u8>,
+    pub offsets: Vec<Option<u64>>,
+    pub len: u64,
+}
+
+/// Lays out `(name, dtype, shape, byte length)` tensors as a safetensors file in that order. The metadata's
+/// `format` keeps the convention: `pt` for PyTorch's stated (out, in, kh, kw), `np` for an array's, whose kernels
+/// the reader infers from their shapes (see `safetensors::writer_convention`).
+pub fn safetensors_plan(tensors: &[(String, String, Vec<usize>, u64)], convention: Convention) -> SafetensorsPlan {
+    let format = match convention {
+        Convention::Torch => "pt",
+        Convention::Arrays => "np",
+    };
+    let mut header = format!(r#"{{"__metadata__":{{"format":"{format}"}}"#);
+    let mut offsets = Vec::with_capacity(tensors.len());
+    let mut at = 0u64;
+    for (name, dtype, shape, len) in tensors {
+        let Some(code) = safetensors_dtype(dtype) else {
+            offsets.push(None);
+            continue;
+        };
+        let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+        let end = at.saturating_add(*len);
+        let name = serde_json::to_string(name).unwrap_or_else(|_| "\"?\"".into());
+        header.push_str(&format!(
+            r#",{name}:{{"dtype":"{code}","shape":[{}],"data_offsets":[{at},{end}]}}"#,
+            dims.join(",")
+        ));
+        offsets.push(Some(at));
+        at = end;
+    }
+    header.push('}');
+    // Padded with spaces to 8 bytes, as the safetensors crate writes it.
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let start = 8 + header.len() as u64;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    SafetensorsPlan {
+        header: bytes,
+        offsets: offsets.into_iter().map(|o| o.map(|o| o + start)).collect(),
+        len: start.saturating_add(at),
+    }
+}
+
+/// safetensors' name for a NumPy-style dtype name.
+fn safetensors_dtype(dtype: &str) -> Option<&'static str> {
+    Some(match dtype {
+        "float64" => "F64",
+        "float32" => "F32",
+        "float16" => "F16",
+        "bfloat16" => "BF16",
+        "float8_e4m3fn" => "F8_E4M3",
+        "float8_e5m2" => "F8_E5M2",
+        "int64" => "I64",
+        "int32" => "I32",
+        "int16" => "I16",
+        "int8" => "I8",
+        "uint64" => "U64",
+        "uint32" => "U32",
+        "uint16" => "U16",
+        "uint8" => "U8",
+        "bool" => "BOOL",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +221,34 @@ mod tests {
         let checkpoint = Checkpoint::in_memory(tensors, Convention::Arrays).unwrap();
         let entry = &checkpoint.tensors()[0];
         assert_eq!((entry.layout, entry.layout_inferred), (Some(KernelLayout::Oihw), true));
+    }
+
+    #[test]
+    fn a_plan_is_a_safetensors_file_that_draws_as_the_tensors_do() {
+        let kernel: Vec<u8> = f32_bytes((0..8 * 3 * 2 * 2).map(|i| (i % 5) as f32));
+        let step = 7i64.to_le_bytes().to_vec();
+        for (convention, shape) in [(Convention::Torch, [8, 3, 2, 2]), (Convention::Arrays, [2, 2, 3, 8])] {
+            let entries = vec![
+                ("step \"quoted\"".to_string(), "int64".to_string(), vec![], 8),
+                ("odd".to_string(), "complex64".to_string(), vec![2], 16),
+                ("conv1.weight".to_string(), "float32".to_string(), shape.to_vec(), kernel.len() as u64),
+            ];
+            let plan = safetensors_plan(&entries, convention);
+            let mut file = plan.header.clone();
+            assert_eq!(plan.offsets[1], None, "complex64 has no safetensors name");
+            assert_eq!(plan.offsets[0], Some(file.len() as u64));
+            file.extend_from_slice(&step);
+            assert_eq!(plan.offsets[2], Some(file.len() as u64));
+            file.extend_from_slice(&kernel);
+            assert_eq!(plan.len, file.len() as u64);
+            let from_file = Checkpoint::open(SliceSource(file)).unwrap();
+            let tensors = vec![tensor("conv1.weight", DType::F32, &shape, kernel.clone())];
+            let from_memory = Checkpoint::in_memory(tensors, convention).unwrap();
+            let options = crate::GridOptions::default();
+            let (a, b) = (from_file.render(None, &options).unwrap(), from_memory.render(None, &options).unwrap());
+            assert_eq!((a.grid.rgba, a.layout), (b.grid.rgba, b.layout), "{convention:?}");
+            assert_eq!(from_file.tensors()[0].name, "step \"quoted\"");
+        }
     }
 
     #[test]

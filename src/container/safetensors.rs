@@ -51,6 +51,8 @@ pub struct Safetensors {
     names: Vec<String>,
     entries: Vec<Entry>,
     notes: Vec<String>,
+    /// The kernel layout of the library that wrote the file, when its metadata names one other than PyTorch.
+    convention: Option<KernelLayout>,
 }
 
 impl Safetensors {
@@ -84,7 +86,8 @@ impl Safetensors {
         let entries = place(header.tensors, header_end, file_len)?;
         let names = entries.iter().map(|e| e.info.name.clone()).collect();
         let notes = metadata_note(&header.metadata).into_iter().collect();
-        Ok(Safetensors { source, names, entries, notes })
+        let convention = writer_convention(&header.metadata);
+        Ok(Safetensors { source, names, entries, notes, convention })
     }
 
     fn entry(&self, index: usize) -> Result<&Entry> {
@@ -239,6 +242,19 @@ fn place(mut tensors: Vec<(String, RawTensor)>, data_start: u64, file_len: u64) 
     Ok(entries)
 }
 
+/// The kernel layout of the library that wrote the file, from `__metadata__["format"]` as transformers and the
+/// safetensors bindings write it: `None` for PyTorch's (`pt`, or no format), the stated (out, in, kh, kw);
+/// TensorFlow's, Flax's, JAX's and NumPy's (kh, kw, in, out) and MLX's (out, kh, kw, in) are only conventions,
+/// each 4-D tensor's shape having the last word, as in an `.npz`.
+fn writer_convention(metadata: &[(String, serde_json::Value)]) -> Option<KernelLayout> {
+    let format = metadata.iter().find(|(key, _)| key == "format")?.1.as_str()?;
+    match format.to_ascii_lowercase().as_str() {
+        "tf" | "tensorflow" | "keras" | "flax" | "jax" | "np" | "numpy" => Some(KernelLayout::Hwio),
+        "mlx" => Some(KernelLayout::Ohwi),
+        _ => None,
+    }
+}
+
 /// `__metadata__` as one short sentence: its first entries by key, long values cut.
 fn metadata_note(metadata: &[(String, serde_json::Value)]) -> Option<String> {
     if metadata.is_empty() {
@@ -269,7 +285,11 @@ impl Container for Safetensors {
     }
 
     fn layout(&self) -> KernelLayout {
-        KernelLayout::Oihw
+        self.convention.unwrap_or(KernelLayout::Oihw)
+    }
+
+    fn layout_is_stated(&self) -> bool {
+        self.convention.is_none()
     }
 
     fn names(&self) -> &[String] {

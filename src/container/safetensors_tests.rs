@@ -161,3 +161,26 @@ fn fuzz_seeds_open_and_survive_cuts() {
     }
     assert!(seen >= 4, "only {seen} seeds");
 }
+
+#[test]
+fn a_file_written_by_tensorflow_flax_or_mlx_reads_kernels_in_that_librarys_layout() {
+    let kernel = |format: &str, shape: &str| {
+        let data: Vec<u8> = (0..2 * 2 * 3 * 4).flat_map(|v| (v as f32).to_le_bytes()).collect();
+        let header = format!(
+            r#"{{"__metadata__":{{"format":"{format}"}},"w":{{"dtype":"F32","shape":{shape},"data_offsets":[0,{}]}}}}"#,
+            data.len()
+        );
+        crate::Checkpoint::open(SliceSource(build(&header, &data))).unwrap()
+    };
+    let layout_of = |checkpoint: &crate::Checkpoint| checkpoint.tensors()[0].layout;
+    // PyTorch's (the default) is stated: a (2, 2, 3, 4) kernel stays (out, in, kh, kw), which cannot be drawn.
+    assert_eq!(layout_of(&kernel("pt", "[2,2,3,4]")), Some(KernelLayout::Oihw));
+    for format in ["tf", "flax", "np"] {
+        let checkpoint = kernel(format, "[2,2,3,4]");
+        assert_eq!(layout_of(&checkpoint), Some(KernelLayout::Hwio), "{format}");
+        assert!(checkpoint.render(None, &crate::GridOptions::default()).is_ok(), "{format}");
+        // A PyTorch-shaped kernel in such a file is still read by its shape.
+        assert_eq!(layout_of(&kernel(format, "[4,3,2,2]")), Some(KernelLayout::Oihw), "{format}");
+    }
+    assert_eq!(layout_of(&kernel("mlx", "[4,2,2,3]")), Some(KernelLayout::Ohwi));
+}
