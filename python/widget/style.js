@@ -1,5 +1,6 @@
 // The panel's look: JupyterLab's theme variables (light and dark), with fallbacks for other front ends.
 export const CSS = `
+.patchlens [hidden] { display: none !important; }
 .patchlens { font: var(--jp-ui-font-size1, 13px) var(--jp-ui-font-family, system-ui, sans-serif);
   color: var(--jp-ui-font-color1, CanvasText); background: var(--jp-layout-color1, Canvas); padding: 6px 0; }
 .patchlens .pl-bar, .patchlens .pl-settings { display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: center; margin-bottom: 6px; }

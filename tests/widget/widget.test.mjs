@@ -177,6 +177,13 @@ test('two checkpoints side by side share the settings, and their difference draw
   assertSamePixels(await canvasPixels(page), cli(pair, ['--view', 'difference', '--count', 32, '--zoom', 2]), 'difference');
   assert.equal(await page.isHidden('.pl-panel >> nth=1'), true, 'the difference is one panel');
   assert.match(await text(page, '.pl-title span'), /^compare_a\.npz − compare_b\.npz$/);
+  if (process.env.PATCHLENS_SCREENSHOTS) {
+    // JupyterLab's dark theme, as its variables set it.
+    await page.addStyleTag({ content: 'body { background: #111; --jp-layout-color1: #111; --jp-layout-color2: #2b2b2b; --jp-ui-font-color1: #ddd; --jp-ui-font-color2: #999; --jp-border-color1: #555; --jp-brand-color1: #2196f3; --jp-input-background: #222; }' });
+    await drawnAfter(page, () => page.click('.pl-views button[data-view="filters"]'));
+    await page.mouse.move(...(await page.locator('.patchlens canvas').first().boundingBox().then((b) => [b.x + 10, b.y + 10])));
+    await page.screenshot({ path: join(process.env.PATCHLENS_SCREENSHOTS, 'widget-two-dark.png') });
+  }
   assert.deepEqual(problems, []);
   await page.close();
 });
