@@ -146,7 +146,9 @@ function figure(model, index) {
   parts.png.addEventListener('click', () => canvas.toBlob((blob) => {
     if (!blob) return;
     const url = URL.createObjectURL(blob);
-    const name = `${parts.title.textContent.replace(/[^\w.-]+/g, '_')}-${parts.shown?.view ?? 'grid'}.png`;
+    // "model.npz" → model-filters.png; a difference: a-minus-b-difference.png.
+    const stem = (label) => label.split(' + ')[0].replace(/\.[^.]*$/, '').replace(/[^\w.-]+/g, '_');
+    const name = `${parts.title.textContent.split(' − ').map(stem).join('-minus-')}-${parts.shown?.view ?? 'grid'}.png`;
     el('a', { href: url, download: name }).click();
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   }, 'image/png'));

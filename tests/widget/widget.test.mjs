@@ -188,6 +188,25 @@ test('two checkpoints side by side share the settings, and their difference draw
   await page.close();
 });
 
+test('several files are one checkpoint, a tensor picked in the panel draws, and the PNG download is the canvas', async () => {
+  const files = ['tf1_f32.index', 'tf1_f32.data-00000-of-00001'].map(fixture);
+  const { page, problems } = await mount([files]);
+  assertSamePixels(await canvasPixels(page), cli(files), 'a TF index and its data');
+  assert.equal(await text(page, '.pl-title span'), 'tf1_f32.index + tf1_f32.data-00000-of-00001');
+  await page.waitForFunction(() => document.querySelector('.patchlens').dataset.listed === 'done');
+  assert.equal(await page.isVisible('.pl-panel select'), true, 'two drawable tensors: a picker');
+  await drawnAfter(page, () => page.selectOption('.pl-panel select', 'conv_root/kernel'));
+  assert.deepEqual(await page.evaluate(() => window.model.get('tensor')), ['conv_root/kernel']);
+  assertSamePixels(await canvasPixels(page), cli(files, ['--tensor', 'conv_root/kernel']), 'the picked tensor');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('.pl-png')]);
+  assert.match(download.suggestedFilename(), /^tf1_f32-filters\.png$/);
+  const saved = join(scratch, 'download.png');
+  await download.saveAs(saved);
+  assertSamePixels(decodePng(readFileSync(saved)), await canvasPixels(page), 'the downloaded PNG');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('the inspector names the filter under the pointer, counted from 1, with its numbers; a click selects it', async () => {
   const file = fixture('dinov2_vits14.npz');
   const { page, problems } = await mount([file], { zoom: 2, gap: 2 });
