@@ -21,6 +21,8 @@ _NOT_BUILT = "The widget's front end was not built; run `bash scripts/build-widg
 # never be asked to hold a big share of a checkpoint in one message.
 MAX_REPLY_BYTES = 256 * 1024 * 1024
 VIEWS = ("filters", "pca", "positions", "difference")
+# What `Widget(..., **options)` takes: the settings below, by the CLI's names.
+OPTIONS = ("view", "normalize", "channels", "order", "count", "columns", "zoom", "gap", "components", "mode", "tensor", "selected")
 
 
 class FrontEndMissing(RuntimeError):
@@ -67,6 +69,9 @@ class Widget(anywidget.AnyWidget):
     def __init__(self, *sources: Any, **options: Any) -> None:
         if not sources:
             raise TypeError("Widget needs at least one checkpoint: Widget('model.npz') or Widget(a, b).")
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise TypeError(f"Widget has no option {', '.join(map(repr, unknown))}; the options are {', '.join(OPTIONS)}.")
         esm, module = _front_end()
         opened: List[List[RangeFile]] = []
         try:

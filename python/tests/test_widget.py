@@ -161,6 +161,8 @@ def test_bad_sources_are_sentences():
         Widget()
     with pytest.raises(OSError, match="Could not open .*no-such.npz"):
         Widget(FIXTURES / "no-such.npz")
+    with pytest.raises(TypeError, match="Widget has no option 'colour'; the options are view, normalize"):
+        Widget(NPZ, colour="red")
     with pytest.raises(TypeError, match="not int"):
         files_of(3)
 
