@@ -98,6 +98,13 @@ class Widget(anywidget.AnyWidget):
             raise traitlets.TraitError(f"tensor is a list of {wanted} names (or None), one per checkpoint.")
         return value
 
+    @traitlets.validate("view")
+    def _difference_of_two(self, proposal: Dict[str, Any]) -> str:
+        shown = len(getattr(self, "_sources", []))
+        if proposal["value"] == "difference" and shown != 2:
+            raise traitlets.TraitError(f"The difference view needs two checkpoints; this widget shows {shown}.")
+        return proposal["value"]
+
     @traitlets.validate("count", "columns", "gap", "zoom", "components")
     def _whole_number(self, proposal: Dict[str, Any]) -> Optional[int]:
         value = proposal["value"]

@@ -11,12 +11,23 @@ import pytest
 pytest.importorskip("anywidget", reason="anywidget is not installed (pip install -r python/requirements.txt)")
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "python"))  # until the package's own __init__ lands, patchlens.widget from here
+PACKAGE = REPO / "python" / "patchlens"
+sys.path.insert(0, str(REPO / "python"))
+if not (PACKAGE / "__init__.py").exists():
+    # Until the package's own __init__ is in this tree, `patchlens` is this folder alone (a patchlens installed
+    # elsewhere, a regular package, would otherwise win over it).
+    import types
+
+    sys.modules["patchlens"] = types.ModuleType("patchlens")
+    sys.modules["patchlens"].__path__ = [str(PACKAGE)]
 
 import traitlets  # noqa: E402
 from ipywidgets.widgets.widget import _remove_buffers  # noqa: E402
 
 from patchlens import widget as widget_module  # noqa: E402
+
+assert pathlib.Path(widget_module.__file__).parent == PACKAGE, f"testing {widget_module.__file__}, not this tree's"
+
 from patchlens._sources import RangeFile, files_of  # noqa: E402
 from patchlens.widget import FrontEndMissing, Widget  # noqa: E402
 
@@ -126,7 +137,12 @@ def test_settings_set_in_python_reach_the_front_end_and_the_panels_come_back():
     with pytest.raises(traitlets.TraitError, match="one per checkpoint"):
         w.tensor = ["a", "b"]
     w.tensor = ["embedding/kernel"]
+    with pytest.raises(traitlets.TraitError, match="The difference view needs two checkpoints; this widget shows 1."):
+        w.view = "difference"
     w.close()
+    pair = Widget(FIXTURES / "compare_a.npz", FIXTURES / "compare_b.npz", view="difference")
+    assert pair.view == "difference"
+    pair.close()
 
 
 def test_the_wasm_module_is_sent_as_a_binary_buffer():

@@ -50,6 +50,7 @@ function describe(grid, index) {
   if (grid.view === 'pca') {
     return `Component ${index + 1} of ${grid.components} · explains ${(100 * grid.explainedVarianceRatio[index]).toFixed(2)} % of the variance`;
   }
+  if (grid.view === 'positions' && grid.mode === 'dot') return `P·Pᵀ of the ${grid.gridRows * grid.gridCols} positions: pixel (i, j) is position i · position j`;
   if (grid.view === 'positions') {
     return `Position ${index + 1} of ${grid.gridRows * grid.gridCols} (row ${Math.floor(index / grid.gridCols) + 1}, column ${(index % grid.gridCols) + 1})`;
   }

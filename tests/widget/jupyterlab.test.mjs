@@ -32,6 +32,12 @@ const freePort = () => new Promise((resolve, reject) => {
   });
 });
 
+// As a user writes it once the package is there; until its __init__ is in this tree, this tree's folder alone
+// (a patchlens installed elsewhere would win over a folder without __init__.py).
+const PACKAGE = join(REPO, 'python/patchlens');
+const IMPORT = existsSync(join(PACKAGE, '__init__.py'))
+  ? `import sys\nsys.path.insert(0, ${JSON.stringify(join(REPO, 'python'))})\nfrom patchlens import Widget`
+  : `import sys, types\nsys.modules["patchlens"] = types.ModuleType("patchlens")\nsys.modules["patchlens"].__path__ = [${JSON.stringify(PACKAGE)}]\nfrom patchlens.widget import Widget`;
 const cell = (source) => ({ cell_type: 'code', metadata: {}, execution_count: null, outputs: [], source });
 
 before(async () => {
@@ -48,7 +54,7 @@ before(async () => {
     nbformat: 4, nbformat_minor: 5,
     metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
     cells: [
-      cell(`import sys\nsys.path.insert(0, ${JSON.stringify(join(REPO, 'python'))})\nfrom patchlens.widget import Widget\nw = Widget(${JSON.stringify(FIXTURE)}, count=64, zoom=3)\nw`),
+      cell(`${IMPORT}\nw = Widget(${JSON.stringify(FIXTURE)}, count=64, zoom=3)\nw`),
       cell('w.count = 16'),
       cell('print("selected:", w.selected, "served:", w.bytes_served)'),
     ].map((c, i) => ({ ...c, id: `cell-${i}` })),
