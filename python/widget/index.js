@@ -27,17 +27,29 @@ function optionsOf(model, i) {
   return { ...picked, ...given(['normalize', 'channels', 'order', 'count', 'columns', 'zoom', 'gap']) };
 }
 
-/** Where a grid's tiles are (the module's layout: cells of kh × kw × zoom, `gap` apart; three apart with channels). */
-function tileAt(grid, x, y) {
+/** Where a grid's tiles are (the module's layout: cells of kh × kw × zoom, `gap` apart; three apart with channels).
+ *  The module has no hit test of its own, so this mirrors its layout rule, as the page's inspector does. */
+function cells(grid) {
   const [kh, kw, c] = grid.filterShape;
   const parts = grid.channels && c === 3 ? 3 : 1;
   const cellW = parts * kw * grid.zoom + (parts - 1) * grid.gap;
   const cellH = kh * grid.zoom;
-  const [pitchX, pitchY] = [cellW + grid.gap, cellH + (grid.caption ?? 0) + grid.gap];
+  return { cellW, cellH, pitchX: cellW + grid.gap, pitchY: cellH + (grid.caption ?? 0) + grid.gap };
+}
+
+/** Tile `index`'s box [x, y, width, height] on the canvas. */
+function boxOf(grid, index) {
+  const { cellW, cellH, pitchX, pitchY } = cells(grid);
+  return [(index % grid.columns) * pitchX, Math.floor(index / grid.columns) * pitchY, cellW, cellH];
+}
+
+/** The tile under canvas pixel (x, y) as { index, box }, or null over a gap or an empty cell. */
+function tileAt(grid, x, y) {
+  const { cellW, cellH, pitchX, pitchY } = cells(grid);
   const [column, row] = [Math.floor(x / pitchX), Math.floor(y / pitchY)];
   if (x < 0 || y < 0 || x - column * pitchX >= cellW || y - row * pitchY >= cellH || column >= grid.columns) return null;
   const index = row * grid.columns + column;
-  return index < grid.filtersShown ? { index, box: [column * pitchX, row * pitchY, cellW, cellH] } : null;
+  return index < grid.filtersShown ? { index, box: boxOf(grid, index) } : null;
 }
 
 /** The number the model's `selected`/`hovered` hold for tile `index`: the filter's index in the file (the
@@ -190,7 +202,7 @@ async function render({ model, el: host }) {
     const s = model.get('selected');
     if (!f.shown || f.hovering) return;
     const tile = s?.checkpoint === i ? tileOf(f.shown, s.filter) : -1;
-    showTile(f, f.shown, tile >= 0 && tile < f.shown.filtersShown ? tileAt(f.shown, ...boxOf(f.shown, tile)) : null);
+    showTile(f, f.shown, tile >= 0 && tile < f.shown.filtersShown ? { index: tile, box: boxOf(f.shown, tile) } : null);
   });
   figures.forEach((f, i) => {
     const at = (event) => (f.shown ? tileAt(f.shown, event.offsetX, event.offsetY) : null);
@@ -281,20 +293,11 @@ async function render({ model, el: host }) {
   const onSetting = () => { redraw(); };
   for (const key of SETTINGS) listen(`change:${key}`, onSetting);
   listen('change:tensor', () => figures.forEach((f, i) => { if (!f.picker.hidden) f.picker.value = model.get('tensor')?.[i] ?? ''; }));
-  await redraw();
+  redraw(); // not awaited: the cleanup is anywidget's at once, and each draw reports itself in the panel
   return () => {
     for (const off of offs) off();
     session.close();
   };
-}
-
-/** A point inside tile `index` of a grid (its top-left pixel), for `tileAt`. */
-function boxOf(grid, index) {
-  const [kh, kw, c] = grid.filterShape;
-  const parts = grid.channels && c === 3 ? 3 : 1;
-  const pitchX = parts * kw * grid.zoom + (parts - 1) * grid.gap + grid.gap;
-  const pitchY = kh * grid.zoom + (grid.caption ?? 0) + grid.gap;
-  return [(index % grid.columns) * pitchX, Math.floor(index / grid.columns) * pitchY];
 }
 
 export default { render };

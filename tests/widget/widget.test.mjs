@@ -230,6 +230,8 @@ test('the inspector names the filter under the pointer, counted from 1, with its
   await page.mouse.move(box.x - 20, box.y - 20); // off the canvas
   assert.match(await text(page, '.pl-inspector'), /^Filter 4 of 384 · /);
   assert.equal(await page.evaluate(() => window.model.get('hovered')), null);
+  assert.deepEqual(await page.evaluate(() => { const m = document.querySelector('.pl-mark'); return [m.hidden, m.style.left, m.style.top, m.style.width, m.style.height]; }),
+    [false, '90px', '0px', '28px', '28px'], 'the selected tile is outlined');
   // Selected from Python.
   await page.evaluate(() => window.model.fromPython('selected', { checkpoint: 0, filter: 9 }));
   assert.match(await text(page, '.pl-inspector'), /^Filter 10 of 384 · /);
