@@ -268,6 +268,8 @@ async function render({ model, el: host }) {
         f.note.textContent = '';
       }
       f.canvas.dataset.drawn = String(Boolean(r.grid));
+      f.canvas.parentElement.hidden = !r.grid; // a failed panel is its title, what was read, and the sentence
+      f.inspector.hidden = !r.grid;
       f.hovering = false;
     });
     // The difference needs two kernels of one shape.
