@@ -268,6 +268,23 @@ test('a hostile file is its sentence, as the CLI says it, and the widget keeps w
   await failed.page.close();
 });
 
+test('every fixture format, side by side in one widget, draws the CLI\'s pixels through the restartable reads', async () => {
+  const { fixtures } = JSON.parse(readFileSync(MANIFEST, 'utf8'));
+  // The drawable ones that are not big (the big ones have their own test below); several files as one checkpoint.
+  const chosen = fixtures.filter((f) => f.default_tensor && !f.big);
+  const checkpoints = chosen.map((f) => [f.file, ...(f.companions ?? [])].map(fixture));
+  const { page, problems } = await mount(checkpoints, { count: 16 });
+  const rounds = await page.evaluate(() => window.model.reads.length);
+  console.log(`# ${checkpoints.length} checkpoints drawn together in ${rounds} rounds`);
+  for (const [i, files] of checkpoints.entries()) {
+    const out = join(scratch, `every-${i}.png`);
+    execFileSync(CLI, ['render', ...files, '-o', out, '--count', '16'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    assertSamePixels(await canvasPixels(page, i), decodePng(readFileSync(out)), chosen[i].file);
+  }
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('every hostile fixture, side by side in one widget, is the module\'s sentence in its own panel', async () => {
   const { errors } = JSON.parse(readFileSync(MANIFEST, 'utf8'));
   const checkpoints = errors.map((e) => [e.file, ...(e.companions ?? [])].map(fixture));
