@@ -78,16 +78,18 @@ class Widget(anywidget.AnyWidget):
             for source in sources:
                 opened.append(files_of(source))
         except BaseException:
-            for files in opened:
-                for file in files:
-                    file.close()
+            _close_all(opened)
             raise
         self._sources = opened
         listed = [{"checkpoint": c, "name": f.name, "size": f.size} for c, files in enumerate(opened) for f in files]
         tensor = options.pop("tensor", None)
         if tensor is None or isinstance(tensor, str):
             tensor = [tensor] * len(opened)
-        super().__init__(_esm=esm, _module=module, files=listed, tensor=list(tensor), **options)
+        try:
+            super().__init__(_esm=esm, _module=module, files=listed, tensor=list(tensor), **options)
+        except BaseException:  # an option out of its range: the files open for nothing are closed
+            _close_all(opened)
+            raise
         self.on_msg(self._on_message)
 
     @traitlets.validate("tensor")
@@ -107,9 +109,10 @@ class Widget(anywidget.AnyWidget):
 
     @traitlets.validate("count", "columns", "gap", "zoom", "components")
     def _whole_number(self, proposal: Dict[str, Any]) -> Optional[int]:
-        value = proposal["value"]
-        if value is not None and value < (0 if proposal["trait"].name == "gap" else 1):
-            raise traitlets.TraitError(f"{proposal['trait'].name} must be at least {0 if proposal['trait'].name == 'gap' else 1}.")
+        value, name = proposal["value"], proposal["trait"].name
+        least = 0 if name == "gap" else 1
+        if value is not None and value < least:
+            raise traitlets.TraitError(f"{name} must be at least {least}, not {value}.")
         return value
 
     def _on_message(self, _widget: Any, content: Dict[str, Any], _buffers: List[Any]) -> None:
@@ -139,10 +142,17 @@ class Widget(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Closes the widget and its files."""
-        for files in getattr(self, "_sources", []):
-            for file in files:
-                file.close()
+        _close_all(getattr(self, "_sources", []))
         super().close()
+
+
+def _close_all(sources: List[List[RangeFile]]) -> None:
+    """Closes every file that can be closed (`close` is optional: an in-memory file has nothing to close)."""
+    for files in sources:
+        for file in files:
+            close = getattr(file, "close", None)
+            if close is not None:
+                close()
 
 
 def _sentence(error: BaseException) -> str:

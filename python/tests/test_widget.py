@@ -179,6 +179,10 @@ def test_bad_sources_are_sentences():
         Widget(FIXTURES / "no-such.npz")
     with pytest.raises(TypeError, match="Widget has no option 'colour'; the options are view, normalize"):
         Widget(NPZ, colour="red")
+    with pytest.raises(traitlets.TraitError, match="The difference view needs two checkpoints; this widget shows 1."):
+        Widget(NPZ, view="difference")
+    with pytest.raises(traitlets.TraitError, match="zoom must be at least 1, not 0."):
+        Widget(NPZ, zoom=0)
     with pytest.raises(TypeError, match="not int"):
         files_of(3)
 
