@@ -1,0 +1,79 @@
+"""What a checkpoint's bytes come from: a source (here a local path, or several paths that are one
+checkpoint) becomes a list of `RangeFile`s, each read by ranges, never whole. The widget uses only this
+interface, so URLs, hub ids and in-memory models can be added here without touching it."""
+
+from __future__ import annotations
+
+import os
+from typing import List, Sequence, Union
+
+Source = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]]]
+
+
+class RangeFile:
+    """One file read by ranges: `.name`, `.size` and `.read(offset, length)`."""
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        self.path = os.fspath(path)
+        self.name = os.path.basename(self.path)
+        try:
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except OSError as error:
+            raise OSError(f"Could not open {self.path} ({error.strerror}).") from None
+        try:
+            self.size = os.fstat(self._fd).st_size
+        except OSError:
+            os.close(self._fd)
+            raise
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Exactly `length` bytes from `offset`; a short read (a file that shrank) is an error."""
+        if self._fd is None:
+            raise OSError(f"{self.name} is closed (the widget was closed).")
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ValueError(f"The range {offset}+{length} is outside {self.name} ({self.size} bytes).")
+        chunks = []
+        done = 0
+        while done < length:
+            chunk = _pread(self._fd, length - done, offset + done)
+            if not chunk:
+                raise OSError(f"{self.name} ended before offset {offset + length}; the file may have changed.")
+            chunks.append(chunk)
+            done += len(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __repr__(self) -> str:
+        return f"RangeFile({self.path!r}, size={self.size})"
+
+
+def _pread(fd: int, length: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, length, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # Windows has no pread
+    return os.read(fd, length)
+
+
+def files_of(source: Source) -> List[RangeFile]:
+    """The files of one checkpoint: a path, or a list/tuple of paths (shards, a TF index and its data)."""
+    paths = list(source) if isinstance(source, (list, tuple)) else [source]
+    if not paths:
+        raise ValueError("A checkpoint given as a list needs at least one file.")
+    for path in paths:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"A checkpoint is a path (str or os.PathLike) or a list of paths, not {type(path).__name__}.")
+    files: List[RangeFile] = []
+    try:
+        for path in paths:
+            if os.path.isdir(path):
+                raise IsADirectoryError(f"{os.fspath(path)} is a folder; give the checkpoint's files.")
+            files.append(RangeFile(path))
+    except BaseException:
+        for file in files:
+            file.close()
+        raise
+    return files
