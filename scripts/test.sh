@@ -28,11 +28,13 @@ wasm-pack test --headless --chrome
 
 step "build"
 bash scripts/build.sh
+# The Jupyter widget's front end, bundled into python/patchlens/_static/ (the wheel carries it).
+bash scripts/build-widget.sh
 
 # With `http`, as in the native tests: the CLI the Python and e2e tests compare with reads URLs too.
 cargo build --features cli,http --bin patchlens
 
-step "Python package (maturin wheel, mypy, pytest, a fresh venv)"
+step "Python package (maturin wheel, mypy, pytest, the widget in Chromium and JupyterLab, a fresh venv)"
 bash scripts/test-python.sh
 
 step "end-to-end tests (playwright-core + Chromium)"

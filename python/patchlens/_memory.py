@@ -8,6 +8,7 @@ dependency."""
 
 from __future__ import annotations
 
+import bisect
 import sys
 from collections.abc import Mapping
 from typing import Any, Callable, List, Optional, Tuple
@@ -115,9 +116,9 @@ def describe(obj: Any) -> str:
     return f"{kind} {'×'.join(str(int(d)) for d in getattr(obj, 'shape', ()))}".strip()
 
 
-def checkpoint_of(obj: Any, label: Optional[str] = None) -> "_native.NativeCheckpoint":
-    """The native checkpoint over an in-memory object; raises UnsupportedError for anything else."""
-    label = label or describe(obj)
+def entries_of(obj: Any) -> Tuple[List[Entry], str]:
+    """The object's arrays as entries, and their convention (``torch`` or ``arrays``); raises UnsupportedError
+    for anything that holds none."""
     source = obj.state_dict() if is_module(obj) else obj
     if isinstance(source, Mapping):
         named: List[Tuple[str, Any]] = []
@@ -131,4 +132,53 @@ def checkpoint_of(obj: Any, label: Optional[str] = None) -> "_native.NativeCheck
         )
     entries = [_entry(name, value) for name, value in named]
     torch_like = any(is_torch_tensor(value) for _, value in named)
-    return _native.from_arrays(entries, "torch" if torch_like else "arrays", label)
+    return entries, "torch" if torch_like else "arrays"
+
+
+def checkpoint_of(obj: Any, label: Optional[str] = None) -> "_native.NativeCheckpoint":
+    """The native checkpoint over an in-memory object; raises UnsupportedError for anything else."""
+    entries, convention = entries_of(obj)
+    return _native.from_arrays(entries, convention, label or describe(obj))
+
+
+class MemoryFile:
+    """An in-memory object as a safetensors file read by ranges (``.name``, ``.size``, ``.read``), for the
+    widget: the header is laid out by the core (``safetensors_plan``), each tensor's bytes are read from the
+    tensor itself when asked for — nothing is copied whole, and a tensor not drawn is never touched."""
+
+    def __init__(self, obj: Any) -> None:
+        entries, convention = entries_of(obj)
+        planned = [(name, dtype, shape, length) for name, dtype, shape, length, _ in entries]
+        self._header, offsets, self.size = _native.safetensors_plan(planned, convention)
+        self._regions = sorted(
+            (offset, length, read) for (_, _, _, length, read), offset in zip(entries, offsets) if offset is not None
+        )
+        self._starts = [start for start, _, _ in self._regions]
+        self.name = f"{describe(obj)} (in memory).safetensors"
+
+    def read(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ValueError(f"The range {offset}+{length} is outside {self.name} ({self.size} bytes).")
+        out = []
+        end = offset + length
+        at = offset
+        if at < len(self._header):
+            out.append(self._header[at : min(end, len(self._header))])
+            at = min(end, len(self._header))
+        i = max(bisect.bisect_right(self._starts, at) - 1, 0)
+        while at < end and i < len(self._regions):
+            start, size, read = self._regions[i]
+            if at < start:  # tensors are back to back after the header: there is no gap to fill
+                raise ValueError(f"Offset {at} of {self.name} is in no tensor.")
+            upto = min(end, start + size)
+            if upto > at:
+                out.append(read(at - start, upto - at))
+                at = upto
+            i += 1
+        data = b"".join(out)
+        if len(data) != length:
+            raise ValueError(f"The range {offset}+{length} of {self.name} came back {len(data)} bytes long.")
+        return data
+
+    def __repr__(self) -> str:
+        return f"MemoryFile({self.name!r}, size={self.size})"

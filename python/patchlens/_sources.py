@@ -1,11 +1,12 @@
-"""What a checkpoint's bytes come from: a source (here a local path, or several paths that are one
-checkpoint) becomes a list of `RangeFile`s, each read by ranges, never whole. The widget uses only this
-interface, so URLs, hub ids and in-memory models can be added here without touching it."""
+"""What a checkpoint's bytes come from, for the widget: a source (a local path, several paths that are one
+checkpoint, a file's bytes, an object in memory) becomes a list of files, each read by ranges, never whole."""
 
 from __future__ import annotations
 
 import os
-from typing import List, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
+
+from . import _memory
 
 Source = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]]]
 
@@ -17,7 +18,7 @@ class RangeFile:
         self.path = os.fspath(path)
         self.name = os.path.basename(self.path)
         try:
-            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            self._fd: Optional[int] = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except OSError as error:
             raise OSError(f"Could not open {self.path} ({error.strerror}).") from None
         try:
@@ -58,14 +59,37 @@ def _pread(fd: int, length: int, offset: int) -> bytes:
     return os.read(fd, length)
 
 
-def files_of(source: Source) -> List[RangeFile]:
-    """The files of one checkpoint: a path, or a list/tuple of paths (shards, a TF index and its data)."""
+class BytesFile:
+    """A checkpoint file's bytes already in memory, read by ranges."""
+
+    def __init__(self, data: Union[bytes, bytearray, memoryview], name: str = "bytes") -> None:
+        self._data = memoryview(data).cast("B")
+        self.name = name
+        self.size = len(self._data)
+
+    def read(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ValueError(f"The range {offset}+{length} is outside {self.name} ({self.size} bytes).")
+        return self._data[offset : offset + length].tobytes()
+
+
+def files_of(source: Any) -> List[Any]:
+    """The files of one checkpoint, each with `.name`, `.size` and `.read(offset, length)`: a path, a list/tuple
+    of paths (shards, a TF index and its data), a file's bytes, or an object in memory (an array, a tensor, a
+    mapping of them, a model: laid out as a safetensors file, see `_memory.MemoryFile`)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return [BytesFile(source)]
+    if not isinstance(source, (str, os.PathLike, list, tuple)) and _memory.is_in_memory(source):
+        return [_memory.MemoryFile(source)]
     paths = list(source) if isinstance(source, (list, tuple)) else [source]
     if not paths:
         raise ValueError("A checkpoint given as a list needs at least one file.")
     for path in paths:
         if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"A checkpoint is a path (str or os.PathLike) or a list of paths, not {type(path).__name__}.")
+            raise TypeError(
+                f"A checkpoint is a path (str or os.PathLike), a list of paths, a file's bytes or an object in memory "
+                f"(an array, a tensor, a mapping of them, a model), not {type(path).__name__}."
+            )
     files: List[RangeFile] = []
     try:
         for path in paths:

@@ -61,7 +61,7 @@ class Widget(anywidget.AnyWidget):
     gap = _count("pixels between tiles (None: the module's default)")
     components = traitlets.Int(28, help="principal components drawn in the pca view").tag(sync=True)
     mode = _choice("mode", ("cosine", "dot"), "cosine")
-    tensor = traitlets.List(help="the tensor drawn, per checkpoint (None: its patch embedding)").tag(sync=True)
+    tensor: traitlets.List[Optional[str]] = traitlets.List(help="the tensor drawn, per checkpoint (None: its patch embedding)").tag(sync=True)
     selected = traitlets.Dict(None, allow_none=True, help="{checkpoint, filter} last clicked").tag(sync=True)
     hovered = traitlets.Dict(None, allow_none=True, help="{checkpoint, filter} under the pointer").tag(sync=True)
     bytes_served = traitlets.Int(0, help="bytes sent to the front end so far").tag(sync=False)

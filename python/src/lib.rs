@@ -146,11 +146,7 @@ fn from_arrays(
     convention: &str,
     label: String,
 ) -> PyResult<NativeCheckpoint> {
-    let convention = match convention {
-        "torch" => Convention::Torch,
-        "arrays" => Convention::Arrays,
-        other => return Err(PyTypeError::new_err(format!("Unknown convention '{other}'."))),
-    };
+    let convention = convention_of(convention)?;
     let tensors = tensors
         .into_iter()
         .map(|(name, dtype, shape, len, read)| MemoryTensor {
@@ -162,6 +158,26 @@ fn from_arrays(
         .collect();
     let inner = Checkpoint::in_memory(tensors, convention).map_err(|e| raise(py, &e))?;
     Ok(NativeCheckpoint { inner, files: Vec::new(), label, network: None })
+}
+
+fn convention_of(convention: &str) -> PyResult<Convention> {
+    match convention {
+        "torch" => Ok(Convention::Torch),
+        "arrays" => Ok(Convention::Arrays),
+        other => Err(PyTypeError::new_err(format!("Unknown convention '{other}'."))),
+    }
+}
+
+/// In-memory tensors `(name, dtype, shape, byte length)` laid out as a safetensors file (for the widget, which
+/// serves it by ranges): `(header bytes, each tensor's offset or None where it is left out, the file's length)`.
+#[pyfunction]
+fn safetensors_plan<'py>(
+    py: Python<'py>,
+    tensors: Vec<(String, String, Vec<usize>, u64)>,
+    convention: &str,
+) -> PyResult<(Bound<'py, PyBytes>, Vec<Option<u64>>, u64)> {
+    let plan = patchlens::container::memory::safetensors_plan(&tensors, convention_of(convention)?);
+    Ok((PyBytes::new(py, &plan.header), plan.offsets, plan.len))
 }
 
 /// A checkpoint file's bytes, already in memory (a download, an archive member).
@@ -458,6 +474,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(from_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(open_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(safetensors_plan, m)?)?;
     m.add_class::<NativeCheckpoint>()?;
     m.add_class::<NativeOpened>()?;
     m.add_class::<NativeGrid>()?;

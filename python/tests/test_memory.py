@@ -117,3 +117,21 @@ def test_bfloat16_torch_tensors_draw() -> None:
     bf16 = patchlens.grid({"conv1.weight": weight.to(torch.bfloat16)})
     assert bf16.dtype == "bfloat16" and f32.dtype == "float32"
     assert bf16.pixels.shape == f32.pixels.shape
+
+
+def test_an_object_laid_out_as_a_file_for_the_widget_draws_as_the_object() -> None:
+    from patchlens._memory import MemoryFile
+
+    params = {"cls": np.zeros((1, 1, 384), np.float32), "embedding": {"kernel": KERNEL}, "step": np.int64(3),
+              "odd": np.zeros(2, np.complex64)}
+    file = MemoryFile(params)
+    whole = file.read(0, file.size)
+    assert len(whole) == file.size and file.name.endswith("(in memory).safetensors")
+    checkpoint = patchlens.open(whole)
+    assert checkpoint.format == "safetensors" and checkpoint.default == "embedding/kernel"
+    assert [t.name for t in checkpoint.tensors] == ["cls", "embedding/kernel", "step"]  # complex64 has no name there
+    assert checkpoint.render().png() == patchlens.grid(params).png()
+    # Any ranges, across the header and the tensors, are the same bytes.
+    assert b"".join(file.read(at, min(999, file.size - at)) for at in range(0, file.size, 999)) == whole
+    with pytest.raises(ValueError):
+        file.read(file.size - 1, 2)

@@ -1,6 +1,7 @@
 """The widget's Python side: byte ranges served for the front end's read messages, settings synced both
 ways, files closed with the widget, and one sentence when the front end was not built.
-Run from the repository: `PYTHONPATH=python pytest python/tests/test_widget.py` (needs scripts/build-widget.sh)."""
+Run with the package installed (scripts/test-python.sh builds and installs the wheel; the front end comes from
+scripts/build-widget.sh, which the wheel carries in patchlens/_static/)."""
 
 import os
 import pathlib
@@ -11,29 +12,17 @@ import pytest
 pytest.importorskip("anywidget", reason="anywidget is not installed (pip install -r python/requirements.txt)")
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-PACKAGE = REPO / "python" / "patchlens"
-sys.path.insert(0, str(REPO / "python"))
-if not (PACKAGE / "__init__.py").exists():
-    # Until the package's own __init__ is in this tree, `patchlens` is this folder alone (a patchlens installed
-    # elsewhere, a regular package, would otherwise win over it).
-    import types
-
-    sys.modules["patchlens"] = types.ModuleType("patchlens")
-    sys.modules["patchlens"].__path__ = [str(PACKAGE)]
 
 import traitlets  # noqa: E402
 from ipywidgets.widgets.widget import _remove_buffers  # noqa: E402
 
-from patchlens import widget as widget_module  # noqa: E402
-
-assert pathlib.Path(widget_module.__file__).parent == PACKAGE, f"testing {widget_module.__file__}, not this tree's"
-
 from patchlens._sources import RangeFile, files_of  # noqa: E402
+from patchlens import widget as widget_module  # noqa: E402
 from patchlens.widget import FrontEndMissing, Widget  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "generated"
 NPZ = FIXTURES / "dinov2_vits14.npz"
-STATIC = REPO / "python" / "patchlens" / "_static"
+STATIC = pathlib.Path(widget_module.__file__).parent / "_static"
 
 
 @pytest.fixture(autouse=True)

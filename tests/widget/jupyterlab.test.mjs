@@ -32,12 +32,8 @@ const freePort = () => new Promise((resolve, reject) => {
   });
 });
 
-// As a user writes it once the package is there; until its __init__ is in this tree, this tree's folder alone
-// (a patchlens installed elsewhere would win over a folder without __init__.py).
-const PACKAGE = join(REPO, 'python/patchlens');
-const IMPORT = existsSync(join(PACKAGE, '__init__.py'))
-  ? `import sys\nsys.path.insert(0, ${JSON.stringify(join(REPO, 'python'))})\nfrom patchlens import Widget`
-  : `import sys, types\nsys.modules["patchlens"] = types.ModuleType("patchlens")\nsys.modules["patchlens"].__path__ = [${JSON.stringify(PACKAGE)}]\nfrom patchlens.widget import Widget`;
+// As a user writes it: the installed package (scripts/test-python.sh installs the wheel).
+const IMPORT = 'from patchlens import Widget';
 const cell = (source) => ({ cell_type: 'code', metadata: {}, execution_count: null, outputs: [], source });
 
 before(async () => {
