@@ -11,9 +11,11 @@ pub mod hub;
 pub(crate) mod multipart;
 mod ranges;
 pub mod target;
+pub mod unreached;
 
 pub use ranges::{MAX_RANGES_PER_REQUEST, MAX_RANGE_HEADER};
 pub use target::{open_target, reads_files_beside, Client, OpenedTarget};
+pub use unreached::no_reply;
 
 use crate::error::{Error, Result};
 use crate::source::{check_range, ByteSource};
@@ -323,20 +325,6 @@ pub fn status_error(status: u16, name: &str) -> Error {
         500..=599 => format!("The server failed while sending {name} ({status}); try again later."),
         _ => format!("The server answered {status} when asked for {name}."),
     })
-}
-
-/// The sentence for a request that got no reply. `refused`: the server answers but does not let other sites
-/// read its files (a browser learns this by asking again without reading the answer, `no-cors`).
-pub fn no_reply(name: &str, refused: bool) -> Error {
-    if refused {
-        // Not worth retrying: the server answers, it just will not share.
-        return Error::Read(format!(
-            "The server of {name} does not let other sites read its files, so this page cannot; download the file and drop it here."
-        ));
-    }
-    Error::Network(format!(
-        "Could not reach the server for {name}: the network dropped or the server stopped answering; try again."
-    ))
 }
 
 fn changed(name: &str) -> Error {

@@ -256,13 +256,25 @@ fn each_failure_is_one_sentence() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     }; // closed again: nothing listens there now
+    let refused_hub = format!("http://127.0.0.1:{refused_port}");
     let cases = [
         (server.url("files/no-such-file.pth"), vec![], "There is no file no-such-file.pth at this address (404)."),
         (server.url(&format!("status/401/{name}")), vec![], "gated or private"),
         (server.url(&format!("status/503/{name}")), vec![], "try again later"),
         (server.url(&format!("changing/{name}")), vec![], "changed on the server while it was being read"),
-        (server.url(&format!("cut/{name}")), vec![], "broke while reading"),
+        // The host drops the connection when the second request comes, on the connection the first used.
+        (server.url(&format!("cut/{name}")), vec![], "closed the connection before dinov2_small_patch_embed.safetensors was read in full; try again."),
         (format!("http://127.0.0.1:{refused_port}/files/{name}"), vec![], "refused the connection"),
+        (
+            format!("http://nonexistent.invalid/files/{name}"),
+            vec![],
+            "Could not reach nonexistent.invalid for dinov2_small_patch_embed.safetensors: no host is named nonexistent.invalid",
+        ),
+        (
+            "org/some-model".to_string(),
+            vec!["--hub", refused_hub.as_str()],
+            "Could not reach the hub at http://127.0.0.1:",
+        ),
         (
             "org/no-such-model".to_string(),
             vec!["--hub", server.origin.as_str()],

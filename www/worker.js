@@ -111,7 +111,7 @@ async function openUrl(url, id) {
     const check = new AbortController();
     const refused = await fetch(url, { mode: 'no-cors', cache: 'no-store', signal: check.signal }).then(() => true, () => false);
     check.abort();
-    throw Checkpoint.noReplyError(url, refused);
+    throw Checkpoint.noReplyError(url, refused ? 'refused' : 'unreached');
   }
   if (response.status === 200) return { label, ...(await downloadWhole(response, url, id)) };
   const body = new Uint8Array(await response.arrayBuffer());
@@ -145,7 +145,7 @@ async function downloadWhole(response, url, id) {
     }
   } catch (error) {
     if (controller.signal.aborted) throw new Error(`The download of ${urlName(url)} was cancelled.`);
-    throw Checkpoint.noReplyError(url, false);
+    throw Checkpoint.noReplyError(url, 'broke');
   } finally {
     download = null;
   }

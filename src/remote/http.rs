@@ -3,6 +3,7 @@
 //! `Content-Range`, `ETag` and body go to [`RemoteSource`](super::RemoteSource), which checks them. Failures
 //! with no reply become sentences.
 
+use super::unreached::{broke, host, unreached, Asked, Broke, Unreached};
 use super::{file_name, range_header, Client, RangesReply, Reply, Transport};
 use crate::error::{Error, Result};
 use std::cell::RefCell;
@@ -34,6 +35,8 @@ pub type Progress = Rc<dyn Fn(&str, u64, Option<u64>)>;
 pub struct HttpClient {
     agent: ureq::Agent,
     progress: Option<Progress>,
+    /// The limits the agent was built with, for the sentences that say one was reached.
+    timeouts: (Duration, Duration),
 }
 
 impl Default for HttpClient {
@@ -44,15 +47,21 @@ impl Default for HttpClient {
 
 impl HttpClient {
     pub fn new() -> HttpClient {
+        HttpClient::with_timeouts(CONNECT_TIMEOUT, READ_TIMEOUT)
+    }
+
+    /// A client that gives up connecting after `connect` and on a reply silent for `per_read` (tests use a
+    /// fraction of a second; [`HttpClient::new`] uses [`CONNECT_TIMEOUT`] and [`READ_TIMEOUT`]).
+    pub fn with_timeouts(connect: Duration, per_read: Duration) -> HttpClient {
         let config = ureq::Agent::config_builder()
             // Statuses are answers for RemoteSource to judge, not failures of the request.
             .http_status_as_error(false)
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_per_read(Some(READ_TIMEOUT))
+            .timeout_connect(Some(connect))
+            .timeout_per_read(Some(per_read))
             .max_redirects(MAX_REDIRECTS)
             .user_agent(concat!("patchlens/", env!("CARGO_PKG_VERSION")))
             .build();
-        HttpClient { agent: config.into(), progress: None }
+        HttpClient { agent: config.into(), progress: None, timeouts: (connect, per_read) }
     }
 
     /// Reports the progress of whole-file downloads (from servers that ignore `Range`) to `progress`.
@@ -75,13 +84,14 @@ impl Client for HttpClient {
     }
 
     fn get(&self, url: &str, limit: usize) -> Result<(u16, Vec<u8>)> {
-        let name = file_name(url);
-        let response = self.agent.get(url).call().map_err(|e| failed(e, url, &name))?;
+        let asked = Asked::Hub { url };
+        let response = self.agent.get(url).call().map_err(|e| self.failed(e, asked))?;
         let status = response.status().as_u16();
         let mut body = Vec::new();
         let mut reader = response.into_body().into_reader().take(limit as u64 + 1);
-        reader.read_to_end(&mut body).map_err(|e| failed(e.into(), url, &name))?;
+        reader.read_to_end(&mut body).map_err(|e| self.failed(e.into(), asked))?;
         if body.len() > limit {
+            let name = file_name(url);
             return Err(Error::Read(format!("The server's answer for {name} is longer than {} MiB.", limit >> 20)));
         }
         Ok((status, body))
@@ -104,7 +114,8 @@ impl Transport for HttpTransport {
         let redirected = self.redirected.borrow().clone();
         let (url, name) = (redirected.as_deref().unwrap_or(&self.url), &self.name);
         let request = self.client.agent.get(url).header("Range", range_header(first, last));
-        let response = request.call().map_err(|e| failed(e, url, name))?;
+        let asked = Asked::File { url, name };
+        let response = request.call().map_err(|e| self.client.failed(e, asked))?;
         let status = response.status().as_u16();
         let landed = response.get_uri().to_string();
         if status == 206 && redirected.is_none() && landed != self.url {
@@ -116,14 +127,14 @@ impl Transport for HttpTransport {
         let body = response.into_body().into_reader();
         let body = match status {
             // One byte more than asked is enough to tell a reply that is too long.
-            206 => read_all(body.take(last - first + 2), None, url, name)?,
+            206 => read_all(body.take(last - first + 2), None, &self.client, asked)?,
             // The whole file, from a server that ignores Range: only the first read can take it as such.
             200 if first == 0 => {
                 if length.is_some_and(|n| n > MAX_WHOLE_FILE) {
                     return Err(too_big(name));
                 }
                 let progress = self.client.progress.as_ref().map(|report| (report, length));
-                let body = read_all(body.take(MAX_WHOLE_FILE + 1), progress, url, name)?;
+                let body = read_all(body.take(MAX_WHOLE_FILE + 1), progress, &self.client, asked)?;
                 if body.len() as u64 > MAX_WHOLE_FILE {
                     return Err(too_big(name));
                 }
@@ -143,7 +154,8 @@ impl Transport for HttpTransport {
             Some(_) => agent.get(url).header("Range", ranges).call(),
             None => agent.head(url).header("Range", ranges).call(),
         };
-        let response = request.map_err(|e| failed(e, url, name))?;
+        let asked = Asked::File { url, name };
+        let response = request.map_err(|e| self.client.failed(e, asked))?;
         let status = response.status().as_u16();
         let header = |key: &str| response.headers().get(key).and_then(|v| v.to_str().ok()).map(str::to_string);
         let (content_type, content_range, etag) = (header("content-type"), header("content-range"), header("etag"));
@@ -151,7 +163,7 @@ impl Transport for HttpTransport {
             // One byte more than allowed is enough to tell a reply that is too long. Any other status (a
             // whole file from a server that ignores several ranges) is dropped unread.
             Some(max) if status == 206 => {
-                read_all(response.into_body().into_reader().take(max as u64 + 1), None, url, name)?
+                read_all(response.into_body().into_reader().take(max as u64 + 1), None, &self.client, asked)?
             }
             _ => Vec::new(),
         };
@@ -159,14 +171,24 @@ impl Transport for HttpTransport {
     }
 
     fn head_size(&self) -> Result<Option<u64>> {
-        let response = self.client.agent.head(&self.url).call().map_err(|e| failed(e, &self.url, &self.name))?;
+        let asked = Asked::File { url: &self.url, name: &self.name };
+        let response = self.client.agent.head(&self.url).call().map_err(|e| self.client.failed(e, asked))?;
         let length = response.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse().ok());
         Ok(length.filter(|_| response.status().is_success()))
     }
 }
 
 /// Reads a body to its end, telling `progress` (and the total it expects) every [`PROGRESS_STEP`] bytes.
-fn read_all(mut body: impl Read, progress: Option<(&Progress, Option<u64>)>, url: &str, name: &str) -> Result<Vec<u8>> {
+fn read_all(
+    mut body: impl Read,
+    progress: Option<(&Progress, Option<u64>)>,
+    client: &HttpClient,
+    asked: Asked,
+) -> Result<Vec<u8>> {
+    let name = match asked {
+        Asked::File { name, .. } => name,
+        Asked::Hub { .. } => "",
+    };
     let mut bytes = Vec::new();
     let mut reported = 0;
     let mut chunk = vec![0; 64 << 10];
@@ -175,7 +197,7 @@ fn read_all(mut body: impl Read, progress: Option<(&Progress, Option<u64>)>, url
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(failed(e.into(), url, name)),
+            Err(e) => return Err(client.failed(e.into(), asked)),
         };
         bytes.extend_from_slice(chunk.get(..n).unwrap_or_default());
         if let Some((report, total)) = progress {
@@ -201,44 +223,90 @@ fn too_big(name: &str) -> Error {
     ))
 }
 
-/// The host (and port) of a URL, for sentences.
-fn host(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    rest.split(['/', '?', '#']).next().unwrap_or(rest)
+impl HttpClient {
+    /// A request that got no usable reply, in one sentence (`unreached`): no connection, a connection that
+    /// broke, or an address that cannot work.
+    fn failed(&self, error: ureq::Error, asked: Asked) -> Error {
+        use std::io::ErrorKind;
+        let url = match asked {
+            Asked::File { url, .. } | Asked::Hub { url } => url,
+        };
+        let (connect, per_read) = (self.timeouts.0.as_secs().max(1), self.timeouts.1.as_secs().max(1));
+        // rustls reports a failed handshake through the socket, as an I/O error that holds its own.
+        let error = match error {
+            ureq::Error::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+                match e.into_inner().map(|inner| inner.downcast::<rustls::Error>()) {
+                    Some(Ok(tls)) => ureq::Error::Rustls(*tls),
+                    _ => ureq::Error::ConnectionFailed, // not reached: checked just above
+                }
+            }
+            error => error,
+        };
+        let why = match error {
+            ureq::Error::BadUri(_) | ureq::Error::Http(_) => {
+                return Error::Read(format!("{url} is not an address patchlens can open."))
+            }
+            ureq::Error::HostNotFound => Unreached::UnknownHost,
+            // std's resolver (getaddrinfo) failing has no kind of its own: only this wording tells it.
+            ureq::Error::Io(ref e) if e.to_string().contains("lookup address") => Unreached::UnknownHost,
+            ureq::Error::Io(ref e) if e.kind() == ErrorKind::ConnectionRefused => Unreached::Refused,
+            ureq::Error::Io(ref e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::NetworkUnreachable | ErrorKind::HostUnreachable | ErrorKind::AddrNotAvailable
+                ) =>
+            {
+                Unreached::NoRoute
+            }
+            ureq::Error::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => Unreached::ConnectTimeout(connect),
+            ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::TlsRequired => {
+                Unreached::Tls(format!("no secure connection could be made ({error})"))
+            }
+            ureq::Error::Rustls(e) => Unreached::Tls(tls_failure(&e)),
+            ureq::Error::ConnectionFailed => Unreached::Other("the connection failed".into()),
+            ureq::Error::TooManyRedirects => {
+                let host = host(url);
+                return Error::Network(format!("{host} redirected more than {MAX_REDIRECTS} times; try again later."));
+            }
+            // Past the connection: the reply was cut short.
+            ureq::Error::Timeout(_) => return broke(asked, &Broke::Stalled(per_read)),
+            ureq::Error::Io(ref e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted) => {
+                return broke(asked, &Broke::Reset)
+            }
+            ureq::Error::Io(ref e) if matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe) => {
+                return broke(asked, &Broke::Closed)
+            }
+            ureq::Error::Io(e) => return broke(asked, &Broke::Other(Some(e.to_string()))),
+            ureq::Error::Protocol(e) => {
+                return broke(asked, &Broke::Other(Some(format!("the reply is not valid HTTP: {e}"))))
+            }
+            error => return broke(asked, &Broke::Other(Some(error.to_string()))),
+        };
+        unreached(asked, &why)
+    }
 }
 
-/// A request that got no usable reply, in one sentence: `Error::Network` (trying again may work) but for an
-/// address or a TLS setup that cannot work.
-fn failed(error: ureq::Error, url: &str, name: &str) -> Error {
-    use std::io::ErrorKind;
-    let host = host(url);
-    if let ureq::Error::BadUri(_) | ureq::Error::Http(_) = error {
-        return Error::Read(format!("{url} is not an address patchlens can open."));
+/// Why rustls would not make a secure connection, as a clause about the server.
+fn tls_failure(error: &rustls::Error) -> String {
+    use rustls::CertificateError as Cert;
+    match error {
+        // A plain HTTP server's answer to a TLS hello is no TLS record.
+        rustls::Error::InvalidMessage(_) => {
+            "it does not answer https there (for a plain http server, use an http:// address)".into()
+        }
+        rustls::Error::InvalidCertificate(Cert::UnknownIssuer) => {
+            "its certificate is not signed by an authority patchlens trusts".into()
+        }
+        rustls::Error::InvalidCertificate(Cert::Expired | Cert::ExpiredContext { .. }) => {
+            "its certificate has expired".into()
+        }
+        rustls::Error::InvalidCertificate(Cert::NotValidForName | Cert::NotValidForNameContext { .. }) => {
+            "its certificate is for another name".into()
+        }
+        rustls::Error::InvalidCertificate(e) => format!("its certificate is not valid ({e:?})"),
+        rustls::Error::AlertReceived(alert) => format!("it refused the secure connection ({alert:?})"),
+        e => format!("no secure connection could be made ({e})"),
     }
-    if let ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) = error {
-        return Error::Read(format!("A secure connection to {host} could not be made ({error})."));
-    }
-    Error::Network(match error {
-        ureq::Error::HostNotFound => format!("The host {host} was not found; check the address."),
-        // std's resolver failing (getaddrinfo) comes as an I/O error with this wording.
-        ureq::Error::Io(e) if e.to_string().contains("lookup address") => {
-            format!("The host {host} was not found; check the address.")
-        }
-        ureq::Error::Io(e) if e.kind() == ErrorKind::ConnectionRefused => {
-            format!("{host} refused the connection; check the address and that the server is running.")
-        }
-        ureq::Error::ConnectionFailed => format!("Could not connect to {host}; check the address and the network."),
-        ureq::Error::Timeout(_) => format!(
-            "{host} did not answer in time while sending {name} (connecting may take {} s, each reply may pause {} s); try again.",
-            CONNECT_TIMEOUT.as_secs(),
-            READ_TIMEOUT.as_secs()
-        ),
-        ureq::Error::TooManyRedirects => format!("{host} redirected more than {MAX_REDIRECTS} times for {name}."),
-        ureq::Error::Io(_) | ureq::Error::Protocol(_) => {
-            format!("The connection to {host} broke while reading {name} ({error}); try again.")
-        }
-        error => format!("The request for {name} to {host} failed ({error})."),
-    })
 }
 
 #[cfg(test)]
@@ -246,15 +314,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hosts_are_named_in_sentences() {
-        assert_eq!(host("https://huggingface.co/a/b/resolve/main/x"), "huggingface.co");
-        assert_eq!(host("http://127.0.0.1:9/files/x?delay=5"), "127.0.0.1:9");
-        let refused =
-            failed(ureq::Error::Io(std::io::ErrorKind::ConnectionRefused.into()), "http://127.0.0.1:9/x", "x");
-        assert!(matches!(refused, Error::Network(_)), "a refusal may pass: trying again may work");
-        assert_eq!(
-            refused.to_string(),
-            "127.0.0.1:9 refused the connection; check the address and that the server is running."
+    fn io_failures_become_sentences() {
+        let client = HttpClient::new();
+        let asked = Asked::File { url: "http://127.0.0.1:9/x.bin", name: "x.bin" };
+        let io = |kind: std::io::ErrorKind| client.failed(ureq::Error::Io(kind.into()), asked).to_string();
+        assert!(
+            matches!(
+                client.failed(ureq::Error::Io(std::io::ErrorKind::ConnectionRefused.into()), asked),
+                Error::Network(_)
+            ),
+            "a refusal may pass: trying again may work"
         );
+        assert_eq!(
+            io(std::io::ErrorKind::ConnectionRefused),
+            "Could not reach 127.0.0.1:9 for x.bin: it refused the connection (nothing listens at that port); check the address and that the server is running."
+        );
+        assert_eq!(
+            io(std::io::ErrorKind::ConnectionReset),
+            "127.0.0.1:9 reset the connection while x.bin was being read; try again."
+        );
+        assert_eq!(
+            io(std::io::ErrorKind::UnexpectedEof),
+            "127.0.0.1:9 closed the connection before x.bin was read in full; try again."
+        );
+        assert!(io(std::io::ErrorKind::NetworkUnreachable).contains("there is no route to it"));
+        let stalled = client.failed(ureq::Error::Timeout(ureq::Timeout::PerRead), asked).to_string();
+        assert_eq!(stalled, "127.0.0.1:9 sent nothing for 30 s while x.bin was being read; try again.");
+        let connecting = client.failed(
+            ureq::Error::Timeout(ureq::Timeout::Connect),
+            Asked::Hub { url: "https://hub.test/api/models/a/b" },
+        );
+        assert_eq!(connecting.to_string(), "Could not reach the hub at https://hub.test: it did not accept a connection within 10 s; check the address and the network, then try again.");
     }
 }

@@ -21,8 +21,9 @@ pub trait Client {
     /// A way of reading the file at `url` by ranges.
     fn transport(&self, url: &str) -> Self::Transport;
 
-    /// One whole GET of a small document (the hub's JSON), redirects followed: its status and body. A body
-    /// longer than `limit` bytes, or no reply at all, is `Err(Error::Read)`.
+    /// One whole GET of a small document of the hub (its JSON: a file list, a shard index), redirects
+    /// followed: its status and body. A body longer than `limit` bytes is `Err(Error::Read)`; no reply at all
+    /// is the sentence that names the hub (`unreached::Asked::Hub`), not the model or file asked for.
     fn get(&self, url: &str, limit: usize) -> Result<(u16, Vec<u8>)>;
 }
 

@@ -2,9 +2,10 @@
 //! dedicated worker): the browser's [`Transport`] for `remote::RemoteSource`, which holds every rule.
 
 use crate::error::{Error, Result};
-use crate::remote::{file_name, no_reply, range_header, Client, RangesReply, Reply, Transport};
+use crate::remote::unreached::{broke, unreached, Asked, Broke, Unreached};
+use crate::remote::{file_name, range_header, Client, RangesReply, Reply, Transport};
 use js_sys::{ArrayBuffer, Uint8Array};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use wasm_bindgen::JsCast;
 use web_sys::{XmlHttpRequest, XmlHttpRequestResponseType};
 
@@ -12,15 +13,28 @@ pub struct XhrTransport {
     /// Where the file is; after a reply, the address the request was redirected to (a hub's CDN), so later
     /// reads skip the redirect.
     url: RefCell<String>,
+    /// The server has answered before (this transport, or the page's own first request): a request that gets
+    /// no answer now means the connection broke, not that the server cannot be reached.
+    answered: Cell<bool>,
 }
 
 impl XhrTransport {
     pub fn new(url: &str) -> XhrTransport {
-        XhrTransport { url: RefCell::new(url.to_string()) }
+        XhrTransport { url: RefCell::new(url.to_string()), answered: Cell::new(false) }
+    }
+
+    /// A transport for a file whose server already answered the page (its probe, read with `fetch`).
+    pub fn answered(url: &str) -> XhrTransport {
+        XhrTransport { url: RefCell::new(url.to_string()), answered: Cell::new(true) }
     }
 
     fn request(&self, method: &str, range: Option<&str>) -> Result<XmlHttpRequest> {
-        let xhr = send(method, &self.url.borrow(), range)?;
+        let url = self.url.borrow().clone();
+        let name = file_name(&url);
+        let asked = Asked::File { url: &url, name: &name };
+        let failed = if self.answered.get() { Failed::Broke } else { Failed::Unreached };
+        let xhr = send(method, &url, range, asked, failed)?;
+        self.answered.set(true);
         let landed = xhr.response_url();
         if !landed.is_empty() && xhr.status().is_ok_and(|s| s == 206) {
             *self.url.borrow_mut() = landed;
@@ -29,11 +43,35 @@ impl XhrTransport {
     }
 }
 
+/// What a request that got no answer means.
+#[derive(Clone, Copy)]
+enum Failed {
+    /// The server was never reached: a script cannot tell a wrong name, a refusal, a failed TLS handshake or
+    /// a cross-origin refusal apart (the page, which asks first with `fetch`, tells the last), only being offline.
+    Unreached,
+    /// The server answered before: the connection broke.
+    Broke,
+}
+
+/// True when the browser says it has no network (`navigator.onLine`; `true` tells nothing).
+pub fn offline() -> bool {
+    let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).ok();
+    let on_line = navigator.and_then(|n| js_sys::Reflect::get(&n, &"onLine".into()).ok());
+    on_line.and_then(|v| v.as_bool()) == Some(false)
+}
+
+/// The sentence for a request that got no answer at all.
+fn no_answer(asked: Asked, failed: Failed) -> Error {
+    match failed {
+        Failed::Unreached if offline() => unreached(asked, &Unreached::Offline),
+        Failed::Unreached => unreached(asked, &Unreached::NoAnswer),
+        Failed::Broke => broke(asked, &Broke::Other(None)),
+    }
+}
+
 /// One synchronous request, with a `Range` header if given (the body comes as an `ArrayBuffer`).
-fn send(method: &str, url: &str, range: Option<&str>) -> Result<XmlHttpRequest> {
-    let name = file_name(url);
-    // A script cannot tell a refused cross-origin read from a lost network; the page, which asked first, can.
-    let failed = |_| no_reply(&name, false);
+fn send(method: &str, url: &str, range: Option<&str>, asked: Asked, failed: Failed) -> Result<XmlHttpRequest> {
+    let failed = |_| no_answer(asked, failed);
     let xhr = XmlHttpRequest::new()
         .map_err(|_| Error::Read("Reading a URL needs a Web Worker (XMLHttpRequest is not available here).".into()))?;
     xhr.open_with_async(method, url, false).map_err(failed)?;
@@ -65,7 +103,7 @@ impl Client for XhrClient {
     }
 
     fn get(&self, url: &str, limit: usize) -> Result<(u16, Vec<u8>)> {
-        let xhr = send("GET", url, None)?;
+        let xhr = send("GET", url, None, Asked::Hub { url }, Failed::Unreached)?;
         let body = body_of(&xhr);
         if body.len() > limit {
             return Err(Error::Read(format!("The server sent more than {limit} bytes for {}.", file_name(url))));

@@ -483,10 +483,11 @@ impl Checkpoint {
     pub fn open_url(url: &str, probe: JsValue) -> Result<Checkpoint, JsValue> {
         set_up();
         let stats = Rc::new(RemoteStats::default());
-        let (transport, name) = (http::XhrTransport::new(url), file_name(url));
+        let name = file_name(url);
         let opened = if probe.is_undefined() || probe.is_null() {
-            RemoteSource::open(transport, &name, Rc::clone(&stats))
+            RemoteSource::open(http::XhrTransport::new(url), &name, Rc::clone(&stats))
         } else {
+            let transport = http::XhrTransport::answered(url);
             RemoteSource::from_probe(transport, &name, Rc::clone(&stats), reply_of(&probe)?)
         };
         let inner = match opened.map_err(js_error)? {
@@ -563,11 +564,20 @@ impl Checkpoint {
     }
 
     #[cfg(feature = "full")]
-    /// The sentence for a request to `url` that got no reply: `refused` when the server answered a request
-    /// the page could not read (a cross-origin refusal), else a network failure. A `NetworkError`.
+    /// The sentence for the page's own request for `url` that got no readable reply (a `fetch` that threw):
+    /// `why` is `'refused'` when the server answered a request the page could not read (a cross-origin
+    /// refusal, not worth retrying), `'broke'` when the reply had begun and stopped, else (`'unreached'`) no
+    /// answer came — worded as offline when the browser says it is. A `NetworkError` but for a refusal.
     #[wasm_bindgen(js_name = noReplyError)]
-    pub fn no_reply_error(url: &str, refused: bool) -> JsValue {
-        js_error(no_reply(&file_name(url), refused))
+    pub fn no_reply_error(url: &str, why: &str) -> JsValue {
+        let name = file_name(url);
+        js_error(match why {
+            "broke" => remote::unreached::broke(
+                remote::unreached::Asked::File { url, name: &name },
+                &remote::unreached::Broke::Other(None),
+            ),
+            _ => no_reply(url, &name, why == "refused", http::offline()),
+        })
     }
 
     /// Opens a `Blob` or `File` lazily: only the ranges needed are read. Dedicated workers only.
