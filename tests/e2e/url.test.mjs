@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { startCheckpointServer } from '../server/checkpoint-server.mjs';
 import {
   MANIFEST, assertSamePixels, canvasPixels, controlsOf, defaultTiles, expectedGrid, loadManifest, openPage, panelsSettled,
-  startSession, waitSettled,
+  settledAfter, startSession, waitSettled,
 } from './harness.mjs';
 
 const FIXTURES = dirname(MANIFEST);
@@ -193,7 +193,8 @@ test('every failure says why in one sentence, a network failure offers to try ag
     ['status/401/model.safetensors', 'The server refused to send model.safetensors (401): the model may be gated or private; download it with your account and open the file from disk.', false],
     ['status/503/model.safetensors', 'The server failed while sending model.safetensors (503); try again later.', false],
     ['changing/dinov2_vits14.npz', 'The file dinov2_vits14.npz changed on the server while it was being read; open it again.', false],
-    ['cut/dinov2_vits14.npz', 'Could not reach the server for dinov2_vits14.npz: the network dropped or the server stopped answering; try again.', true],
+    // The host answered the first read, then dropped the connection: it broke, it was reached.
+    ['cut/dinov2_vits14.npz', `The connection to ${new URL(host.origin).host} broke while dinov2_vits14.npz was being read; try again.`, true],
   ];
   for (const [path, sentence, retry] of cases) {
     host.reset();
@@ -211,11 +212,21 @@ test('every failure says why in one sentence, a network failure offers to try ag
     }
     await page.click('#open-error-close');
   }
-  // No server at all.
+  // No server at all: a browser cannot tell a wrong name from a refusal, and says what it can.
   await page.fill('#url-input', 'http://127.0.0.1:9/model.safetensors');
   await page.press('#url-input', 'Enter');
   await page.waitForSelector('#open-error:not([hidden])');
-  assert.match(await page.textContent('#open-error-text'), /^Could not open model\.safetensors: Could not reach the server for model\.safetensors/);
+  assert.equal(await page.textContent('#open-error-text'), 'Could not open model.safetensors: Could not reach 127.0.0.1:9 for model.safetensors: no answer came (a mistyped address, a server that is down, or no network); check the address and try again.');
+  assert.doesNotMatch(await page.textContent('#open-error-text'), /network dropped/);
+  await page.click('#open-error-close');
+  // Offline, the browser says so, and so does the page.
+  await context.setOffline(true);
+  await page.fill('#url-input', `${host.origin}/files/dinov2_vits14.npz`);
+  await page.press('#url-input', 'Enter');
+  await page.waitForSelector('#open-error:not([hidden])');
+  assert.equal(await page.textContent('#open-error-text'), `Could not open dinov2_vits14.npz: Could not reach ${new URL(host.origin).host} for dinov2_vits14.npz: this browser is offline; connect to a network and try again.`);
+  assert.equal(await page.isVisible('#open-error-retry'), true, 'offline: try again offered');
+  await context.setOffline(false);
   await page.click('#open-error-close');
   // A server that hides Content-Range from other sites: the size comes from a HEAD's Content-Length.
   host.reset();
@@ -264,6 +275,16 @@ test('a Hugging Face model id or page opens its weights through the hub; of a sh
   await page.press('#url-input', 'Enter');
   await page.waitForSelector('#open-error:not([hidden])');
   assert.match(await page.textContent('#open-error-text'), /The hub does not show the model org\/no-such-model \(401\): it is gated or private, or no model has that name\./);
+  await page.click('#open-error-close');
   assert.deepEqual(problems, []);
+
+  // A hub that cannot be reached is named as the hub, not as the model.
+  await page.goto(`${session.server.url}?sample=none&hub=${encodeURIComponent('http://127.0.0.1:9')}`);
+  await page.fill('#url-input', 'org/dinov2-small');
+  const failed = await settledAfter(page, () => page.press('#url-input', 'Enter'));
+  assert.equal(failed.data.state, 'error', failed.text);
+  // Nothing was shown before, so the panel itself says it.
+  assert.equal(failed.alert, 'Could not reach the hub at http://127.0.0.1:9: no answer came (a mistyped address, a server that is down, or no network); check the address and try again.');
+  assert.equal(await page.isVisible('.panel .retry'), true, 'a hub out of reach: try again offered');
   await context.close();
 });
