@@ -189,11 +189,19 @@ test('a URL or a hub model id is refused in one sentence that says where it open
   for (const [args, words] of [
     [['render', 'google/vit-base-patch16-224', '-o', join(scratch, 'hub.png')], /^patchlens: There is no file google\/vit-base-patch16-224, and npx patchlens reads files on disk only; a Hugging Face model id opens in the web page/],
     [['list', 'https://example.com/w/ViT-B_16.npz'], /^patchlens: https:\/\/example\.com\/w\/ViT-B_16\.npz is a URL, and npx patchlens reads files on disk only/],
+    // Any case of the scheme, a hub page, an id written as hf.co/…, a URL beside a file that is here.
+    [['list', 'HTTPS://example.com/w/model.safetensors'], /^patchlens: HTTPS:\/\/example\.com\/w\/model\.safetensors is a URL/],
+    [['list', 'https://huggingface.co/google/vit-base-patch16-224'], /^patchlens: https:\/\/huggingface\.co\/google\/vit-base-patch16-224 is a URL/],
+    [['list', 'hf.co/facebook/dinov2-small'], /^patchlens: There is no file hf\.co\/facebook\/dinov2-small, and npx patchlens reads files on disk only/],
+    [['list', SAMPLE, 'http://127.0.0.1:9/x.npz'], /^patchlens: http:\/\/127\.0\.0\.1:9\/x\.npz is a URL/],
   ]) {
     const node = run('node', args);
     assert.equal(node.status, 1, node.stderr);
     assert.match(node.stderr, words);
     assert.doesNotMatch(node.stderr, /No such file or directory/);
     assert.equal(node.stderr.trim().split('\n').length, 1, 'one sentence');
+    // Where it does open, as the Rust CLI built without `http` says it (src/local.rs, without_http).
+    assert.ok(node.stderr.endsWith('the Rust CLI built with the `http` feature (cargo install --path . --features cli,http, from a clone of patchlens).\n'), node.stderr);
+    assert.equal(node.stdout, '', 'nothing listed');
   }
 });
