@@ -236,10 +236,8 @@ fn open_remote(arg: &str, _hub: &str, _network: &mut Network) -> Result<Vec<Open
 
 /// Opens the files, URLs and model ids; says which files of a folder were not checkpoints.
 fn open(args: &[String], hub: &str, network: &mut Network) -> Result<Vec<Opened>, String> {
-    let named = local::open_named(args, hub, |arg| {
-        open_remote(arg, hub, network).map_err(|sentence| patchlens::Error::Network(sentence))
-    })
-    .map_err(|e| e.to_string())?;
+    let named = local::open_named(args, hub, |arg| open_remote(arg, hub, network).map_err(patchlens::Error::Network))
+        .map_err(|e| e.to_string())?;
     if !named.skipped.is_empty() {
         eprintln!("patchlens: skipped {} (not checkpoints)", named.skipped.join(", "));
     }
