@@ -192,3 +192,33 @@ fn https_to_a_server_without_tls_says_to_use_http() {
         &format!("Could not reach 127.0.0.1:{port} for model.safetensors: it does not answer https there (for a plain http server, use an http:// address)."),
     );
 }
+
+/// A server whose certificate no authority signed (tests/fixtures/committed/tls: a self-signed end-entity
+/// certificate for 127.0.0.1 and its P-256 key, DER, made with `openssl req -x509 … -addext
+/// basicConstraints=critical,CA:FALSE`, valid to 2126), over rustls as a real https server would be.
+#[test]
+fn https_with_an_untrusted_certificate_says_so() {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use std::sync::Arc;
+    let tls = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/committed/tls");
+    let cert = CertificateDer::from(std::fs::read(tls.join("self-signed.crt.der")).unwrap());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(std::fs::read(tls.join("self-signed.key.der")).unwrap()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    let port = serving(move |mut stream| {
+        let mut connection = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+        // The handshake, until the client gives up on the certificate.
+        while connection.is_handshaking() && connection.complete_io(&mut stream).is_ok() {}
+    });
+    let error = failure(&format!("https://127.0.0.1:{port}/files/model.safetensors"), "https://hub.test");
+    assert!(matches!(error, Error::Read(_)), "trying again will not help: {error:?}");
+    assert_sentence(
+        &error,
+        &format!("Could not reach 127.0.0.1:{port} for model.safetensors: its certificate is not signed by an authority patchlens trusts."),
+    );
+}

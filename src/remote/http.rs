@@ -303,7 +303,7 @@ fn tls_failure(error: &rustls::Error) -> String {
         rustls::Error::InvalidCertificate(Cert::NotValidForName | Cert::NotValidForNameContext { .. }) => {
             "its certificate is for another name".into()
         }
-        rustls::Error::InvalidCertificate(e) => format!("its certificate is not valid ({e:?})"),
+        rustls::Error::InvalidCertificate(e) => format!("its certificate is not valid ({e})"),
         rustls::Error::AlertReceived(alert) => format!("it refused the secure connection ({alert:?})"),
         e => format!("no secure connection could be made ({e})"),
     }
