@@ -13,7 +13,7 @@ mod ranges;
 pub mod target;
 
 pub use ranges::{MAX_RANGES_PER_REQUEST, MAX_RANGE_HEADER};
-pub use target::{open_target, reads_files_beside, Client, OpenedTarget};
+pub use target::{open_target, reads_files_beside, target_files, Client, OpenedTarget, TargetFiles};
 
 use crate::error::{Error, Result};
 use crate::source::{check_range, ByteSource};
