@@ -66,13 +66,30 @@ pub fn open_remote(
     hub: &str,
     client: &crate::remote::http::HttpClient,
 ) -> Result<crate::remote::OpenedTarget> {
-    crate::remote::open_target(arg, hub, client).map_err(|e| match hub::parse_target(arg, hub) {
+    crate::remote::open_target(arg, hub, client).map_err(|e| as_meant(e, arg, hub))
+}
+
+/// The files of a URL or model id, found but not opened (the Python widget serves their bytes), worded as
+/// [`open_remote`] words its failures.
+#[cfg(feature = "http")]
+pub fn remote_files(
+    arg: &str,
+    hub: &str,
+    client: &crate::remote::http::HttpClient,
+) -> Result<crate::remote::TargetFiles> {
+    crate::remote::target_files(arg, hub, client).map_err(|e| as_meant(e, arg, hub))
+}
+
+/// A failure to open `arg` as a hub model id, said so when it may have been meant as a file that is not here.
+#[cfg(feature = "http")]
+fn as_meant(e: Error, arg: &str, hub: &str) -> Error {
+    match hub::parse_target(arg, hub) {
         Some(hub::Target::Model { .. }) if !arg.contains("://") => {
             let text = format!("There is no file {arg} here; as a hub model id: {e}");
             e.reworded(text)
         }
         _ => e,
-    })
+    }
 }
 
 /// Why a URL or model id cannot be opened by a build without HTTP, in a sentence that says how to get one.
@@ -107,6 +124,12 @@ pub fn open_local(args: &[String]) -> Result<Named> {
         ));
     }
     Ok(Named { opened, skipped })
+}
+
+/// The paths of the files behind the arguments, as [`open_local`] would open them (the Python widget reads them
+/// itself): a folder's files and its `variables/`, an index's shards, a TF index's data files.
+pub fn files_of(args: &[String]) -> Result<Vec<PathBuf>> {
+    Ok(expand(args)?.into_iter().map(|f| f.path).collect())
 }
 
 /// The files behind the arguments: a folder's files, an index's shards (from the index's folder).

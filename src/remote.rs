@@ -14,7 +14,7 @@ pub mod target;
 pub mod unreached;
 
 pub use ranges::{MAX_RANGES_PER_REQUEST, MAX_RANGE_HEADER};
-pub use target::{open_target, reads_files_beside, Client, OpenedTarget};
+pub use target::{open_target, reads_files_beside, target_files, Client, OpenedTarget, TargetFiles};
 pub use unreached::no_reply;
 
 use crate::error::{Error, Result};

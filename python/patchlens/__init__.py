@@ -19,6 +19,7 @@ import base64
 from dataclasses import dataclass
 import html
 import os
+import threading
 import warnings
 from typing import TYPE_CHECKING, Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -197,7 +198,19 @@ class Checkpoint:
     """An opened checkpoint. Only its index has been read; :meth:`render` reads the tensor it draws."""
 
     def __init__(self, native: "_native.NativeCheckpoint") -> None:
-        self._native = native
+        self._native_checkpoint = native
+        self._thread = threading.get_ident()
+
+    @property
+    def _native(self) -> "_native.NativeCheckpoint":
+        # The native checkpoint reads through reference-counted buffers and Python callables that belong to the
+        # thread that opened it; from another thread it would abort the call, so say why instead.
+        if threading.get_ident() != self._thread:
+            raise UnsupportedError(
+                "This checkpoint was opened in another thread; open it again in this one (a checkpoint stays in "
+                "the thread that opened it)."
+            )
+        return self._native_checkpoint
 
     @property
     def label(self) -> str:

@@ -107,12 +107,13 @@ def _flatten(mapping: Mapping, prefix: str, out: List[Tuple[str, Any]]) -> None:
 
 
 def describe(obj: Any) -> str:
-    """What the object is, as a label: ``VisionTransformer (a torch module)``, ``a state dict of 152 tensors``."""
+    """What the object is, as a label: ``VisionTransformer (a module)``, ``OrderedDict of 152 entries``,
+    ``ndarray 14×14×3×384``."""
     kind = type(obj).__name__
     if is_module(obj):
         return f"{kind} (a module)"
     if isinstance(obj, Mapping):
-        return f"a {kind} of {len(obj)}"
+        return f"{kind} of {len(obj)} {'entry' if len(obj) == 1 else 'entries'}"
     return f"{kind} {'×'.join(str(int(d)) for d in getattr(obj, 'shape', ()))}".strip()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any, List, Optional, Sequence, Union
 
-from . import _memory
+from . import _memory, _native
 
 Source = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]]]
 
@@ -73,28 +73,31 @@ class BytesFile:
         return self._data[offset : offset + length].tobytes()
 
 
-def files_of(source: Any) -> List[Any]:
-    """The files of one checkpoint, each with `.name`, `.size` and `.read(offset, length)`: a path, a list/tuple
-    of paths (shards, a TF index and its data), a file's bytes, or an object in memory (an array, a tensor, a
-    mapping of them, a model: laid out as a safetensors file, see `_memory.MemoryFile`)."""
+def files_of(source: Any, hub: Optional[str] = None) -> List[Any]:
+    """The files of one checkpoint, each with `.name`, `.size` and `.read(offset, length)`: a path (a folder, a
+    shard index and a TensorFlow index bring their other files, as `patchlens.open` finds them), a list/tuple of
+    paths, a URL or hub model id (read by HTTP ranges; `hub` names another hub), a file's bytes, or an object in
+    memory (an array, a tensor, a mapping of them, a model: laid out as a safetensors file, see
+    `_memory.MemoryFile`)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return [BytesFile(source)]
     if not isinstance(source, (str, os.PathLike, list, tuple)) and _memory.is_in_memory(source):
         return [_memory.MemoryFile(source)]
+    if isinstance(source, str) and _native.is_remote(source, hub):
+        remote, _model = _native.remote_files(source, hub)
+        return list(remote)
     paths = list(source) if isinstance(source, (list, tuple)) else [source]
     if not paths:
         raise ValueError("A checkpoint given as a list needs at least one file.")
     for path in paths:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(
-                f"A checkpoint is a path (str or os.PathLike), a list of paths, a file's bytes or an object in memory "
-                f"(an array, a tensor, a mapping of them, a model), not {type(path).__name__}."
+                f"A checkpoint is a path (str or os.PathLike), a list of paths, a URL or hub id, a file's bytes or an "
+                f"object in memory (an array, a tensor, a mapping of them, a model), not {type(path).__name__}."
             )
     files: List[RangeFile] = []
     try:
-        for path in paths:
-            if os.path.isdir(path):
-                raise IsADirectoryError(f"{os.fspath(path)} is a folder; give the checkpoint's files.")
+        for path in _native.local_files([str(os.fspath(p)) for p in paths]):
             files.append(RangeFile(path))
     except BaseException:
         for file in files:

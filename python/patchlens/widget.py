@@ -45,8 +45,10 @@ def _count(help: str) -> traitlets.Int:
 
 
 class Widget(anywidget.AnyWidget):
-    """`Widget(*sources, **options)`: each source is one checkpoint (a path, or a list of paths that are one
-    checkpoint), shown side by side with shared settings. Options are the traitlets below."""
+    """`Widget(*sources, hub=None, **options)`: each source is one checkpoint — a path (a folder, an index and its
+    shards), a list of paths that are one checkpoint, a URL or hub model id (`hub` names another hub), a file's
+    bytes, or an object in memory (an array, a tensor, a state dict, a model) — shown side by side with shared
+    settings. Options are the traitlets below."""
 
     _esm = traitlets.Unicode("").tag(sync=True)
     _module = traitlets.Bytes(b"").tag(sync=True)  # the wasm module: notebook front ends serve no package files
@@ -66,7 +68,7 @@ class Widget(anywidget.AnyWidget):
     hovered = traitlets.Dict(None, allow_none=True, help="{checkpoint, filter} under the pointer").tag(sync=True)
     bytes_served = traitlets.Int(0, help="bytes sent to the front end so far").tag(sync=False)
 
-    def __init__(self, *sources: Any, **options: Any) -> None:
+    def __init__(self, *sources: Any, hub: Optional[str] = None, **options: Any) -> None:
         if not sources:
             raise TypeError("Widget needs at least one checkpoint: Widget('model.npz') or Widget(a, b).")
         unknown = sorted(set(options) - set(OPTIONS))
@@ -76,7 +78,7 @@ class Widget(anywidget.AnyWidget):
         opened: List[List[RangeFile]] = []
         try:
             for source in sources:
-                opened.append(files_of(source))
+                opened.append(files_of(source, hub))
         except BaseException:
             _close_all(opened)
             raise

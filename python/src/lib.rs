@@ -106,6 +106,53 @@ fn open(py: Python<'_>, targets: Vec<String>, hub: Option<String>) -> PyResult<(
     Ok((opened, named.skipped))
 }
 
+/// One file of a URL or hub model, read by ranges over HTTP (for the widget, which serves its bytes).
+#[pyclass(unsendable, module = "patchlens._native")]
+struct NativeFile {
+    #[pyo3(get)]
+    name: String,
+    source: Rc<dyn ByteSource>,
+}
+
+#[pymethods]
+impl NativeFile {
+    #[getter]
+    fn size(&self) -> u64 {
+        self.source.len()
+    }
+
+    /// Exactly `length` bytes from `offset`.
+    fn read<'py>(&self, py: Python<'py>, offset: u64, length: usize) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = patchlens::source::read_vec(&*self.source, offset, length).map_err(|e| raise(py, &e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+}
+
+/// The files behind paths, as `open` finds them: a folder's files, an index's shards, a TF index's data files.
+#[pyfunction]
+fn local_files(py: Python<'_>, paths: Vec<String>) -> PyResult<Vec<String>> {
+    let found = patchlens::local::files_of(&paths).map_err(|e| raise(py, &e))?;
+    Ok(found.into_iter().map(|p| p.to_string_lossy().into_owned()).collect())
+}
+
+/// Whether an argument names a URL or hub model id rather than a file here (as `open` decides).
+#[pyfunction]
+#[pyo3(signature = (arg, hub = None))]
+fn is_remote(arg: &str, hub: Option<String>) -> bool {
+    patchlens::local::is_remote(arg, hub.as_deref().unwrap_or(patchlens::remote::hub::HUB))
+}
+
+/// The files behind a URL or hub model id, not opened: `(files, "owner/name" or None)`.
+#[pyfunction]
+#[pyo3(signature = (target, hub = None))]
+fn remote_files(py: Python<'_>, target: &str, hub: Option<String>) -> PyResult<(Vec<NativeFile>, Option<String>)> {
+    use patchlens::remote::http::HttpClient;
+    let hub = hub.unwrap_or_else(|| patchlens::remote::hub::HUB.to_string());
+    let found = patchlens::local::remote_files(target, &hub, &HttpClient::new()).map_err(|e| raise(py, &e))?;
+    let files = found.files.into_iter().map(|(name, source)| NativeFile { name, source }).collect();
+    Ok((files, found.model))
+}
+
 /// An array's bytes, read through the Python callable `read(offset, length) -> bytes` (so only the slices
 /// drawn are ever copied out of the process's tensors).
 struct PyRangeSource {
@@ -136,13 +183,16 @@ impl ByteSource for PyRangeSource {
     }
 }
 
+/// An array handed over: `(name, dtype, shape, byte length, read(offset, length) -> bytes)`.
+type ArrayEntry = (String, String, Vec<usize>, u64, Py<PyAny>);
+
 /// A checkpoint of arrays handed over by the Python side: `(name, dtype, shape, byte length, read)` each, in
 /// PyTorch's convention (`torch`) or NumPy's (`arrays`: each kernel's layout inferred from its shape).
 #[pyfunction]
 #[pyo3(signature = (tensors, convention, label))]
 fn from_arrays(
     py: Python<'_>,
-    tensors: Vec<(String, String, Vec<usize>, u64, Py<PyAny>)>,
+    tensors: Vec<ArrayEntry>,
     convention: &str,
     label: String,
 ) -> PyResult<NativeCheckpoint> {
@@ -475,6 +525,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(from_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(open_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(safetensors_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(is_remote, m)?)?;
+    m.add_function(wrap_pyfunction!(local_files, m)?)?;
+    m.add_function(wrap_pyfunction!(remote_files, m)?)?;
+    m.add_class::<NativeFile>()?;
     m.add_class::<NativeCheckpoint>()?;
     m.add_class::<NativeOpened>()?;
     m.add_class::<NativeGrid>()?;

@@ -74,3 +74,23 @@ def test_figure_has_the_notebooks_layout() -> None:
     assert first.get_title() == "0" and not first.axison
     np.testing.assert_array_equal(np.asarray(first.images[0].get_array()), grid.tile_images()[0])
     assert len(patchlens.plot(SAMPLE, count=10, columns=5).axes) == 10
+
+
+def test_a_checkpoint_used_from_another_thread_says_so() -> None:
+    import threading
+
+    checkpoint = patchlens.open(SAMPLE)
+    raised = []
+
+    def draw() -> None:
+        try:
+            checkpoint.render()
+        except patchlens.UnsupportedError as error:
+            raised.append(str(error))
+
+    worker = threading.Thread(target=draw)
+    worker.start()
+    worker.join()
+    assert raised == ["This checkpoint was opened in another thread; open it again in this one (a checkpoint stays "
+                      "in the thread that opened it)."]
+    assert checkpoint.render().width == 926  # and it still works where it was opened

@@ -65,3 +65,16 @@ def test_a_server_that_fails_is_a_network_or_read_error_with_the_clis_sentence(h
     with pytest.raises(patchlens.PatchlensError) as raised:
         patchlens.open(url)
     assert str(raised.value) == said.splitlines()[0].removeprefix("patchlens: ")
+
+
+def test_the_widgets_files_of_a_url_and_a_hub_id_are_the_files_by_ranges(host: str) -> None:
+    from patchlens._sources import files_of
+
+    (file,) = files_of(f"{host}/files/dino_vitb16.pth")
+    local = (FIXTURES / "dino_vitb16.pth").read_bytes()
+    assert (file.name, file.size) == ("dino_vitb16.pth", len(local))
+    assert file.read(0, 4096) == local[:4096] and file.read(len(local) - 10, 10) == local[-10:]
+    (weights,) = files_of("owner/vit", hub=host)
+    assert weights.read(0, 64) == (FIXTURES / "hf_vit_f32.safetensors").read_bytes()[:64]
+    index = files_of(f"{host}/files/tf1_f32.index")
+    assert [f.name for f in index] == ["tf1_f32.index", "tf1_f32.data-00000-of-00001"]

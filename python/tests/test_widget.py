@@ -182,3 +182,29 @@ def test_range_file_reads_by_offset():
     assert f.read(10, 5) == NPZ.read_bytes()[10:15]
     assert f.read(f.size, 0) == b""
     f.close()
+
+
+def test_a_folder_and_an_index_bring_their_files_as_open_finds_them(tmp_path):
+    import shutil
+
+    for name in ["model.safetensors.index.json"] + [f"model-0000{i}-of-00003.safetensors" for i in (1, 2, 3)]:
+        shutil.copy(FIXTURES / name, tmp_path / name)
+    (tmp_path / "README.md").write_text("not a checkpoint")
+    by_index = files_of(tmp_path / "model.safetensors.index.json")
+    assert [f.name for f in by_index] == ["model.safetensors.index.json"] + [
+        f"model-0000{i}-of-00003.safetensors" for i in (1, 2, 3)]
+    by_folder = files_of(tmp_path)
+    assert sorted(f.name for f in by_folder) == sorted([f.name for f in by_index] + ["README.md"])
+    for file in by_index + by_folder:
+        file.close()
+
+
+def test_an_object_in_memory_is_served_as_a_safetensors_file():
+    import numpy as np
+
+    import patchlens
+
+    kernel = np.load(NPZ)["embedding/kernel"]
+    (file,) = files_of({"embedding": {"kernel": kernel}})
+    assert file.name == "dict of 1 entry (in memory).safetensors"
+    assert patchlens.grid(file.read(0, file.size)).png() == patchlens.grid(NPZ).png()

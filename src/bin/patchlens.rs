@@ -209,7 +209,7 @@ impl Network {
 
 /// Opens a URL or model id over HTTP, with a download's progress shown to a person (not to a log).
 #[cfg(feature = "http")]
-fn open_remote(arg: &str, hub: &str, network: &mut Network) -> Result<Vec<Opened>, String> {
+fn open_remote(arg: &str, hub: &str, network: &mut Network) -> patchlens::Result<Vec<Opened>> {
     use patchlens::remote::http::HttpClient;
     use std::io::IsTerminal;
     let mut client = HttpClient::new();
@@ -221,7 +221,7 @@ fn open_remote(arg: &str, hub: &str, network: &mut Network) -> Result<Vec<Opened
             eprint!("\rpatchlens: downloading {name}: {done}{of} bytes{end}");
         });
     }
-    let opened = local::open_remote(arg, hub, &client).map_err(|e| e.to_string())?;
+    let opened = local::open_remote(arg, hub, &client)?;
     network.stats.push(opened.stats);
     if opened.whole_file {
         network.whole.extend(opened.opened.iter().map(|o| o.label.clone()));
@@ -230,14 +230,13 @@ fn open_remote(arg: &str, hub: &str, network: &mut Network) -> Result<Vec<Opened
 }
 
 #[cfg(not(feature = "http"))]
-fn open_remote(arg: &str, _hub: &str, _network: &mut Network) -> Result<Vec<Opened>, String> {
-    Err(local::without_http(arg, "cargo install --path . --features cli,http, from a clone of patchlens").to_string())
+fn open_remote(arg: &str, _hub: &str, _network: &mut Network) -> patchlens::Result<Vec<Opened>> {
+    Err(local::without_http(arg, "cargo install --path . --features cli,http, from a clone of patchlens"))
 }
 
 /// Opens the files, URLs and model ids; says which files of a folder were not checkpoints.
 fn open(args: &[String], hub: &str, network: &mut Network) -> Result<Vec<Opened>, String> {
-    let named = local::open_named(args, hub, |arg| open_remote(arg, hub, network).map_err(patchlens::Error::Network))
-        .map_err(|e| e.to_string())?;
+    let named = local::open_named(args, hub, |arg| open_remote(arg, hub, network)).map_err(|e| e.to_string())?;
     if !named.skipped.is_empty() {
         eprintln!("patchlens: skipped {} (not checkpoints)", named.skipped.join(", "));
     }

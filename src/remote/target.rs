@@ -38,10 +38,34 @@ pub struct OpenedTarget {
     pub whole_file: bool,
 }
 
+/// The files behind what was pasted, each read by ranges (nothing fetched yet but the hub's listing and a shard
+/// index), for a caller that serves their bytes itself (the Python widget); [`open_target`] opens them.
+pub struct TargetFiles {
+    /// (name, source) of each file: the weights, or an index (in memory) and its shards, or a TF index and its data.
+    pub files: Vec<(String, Rc<dyn ByteSource>)>,
+    /// `owner/name` (and `@revision` when not `main`) for a hub model: the checkpoints' labels start with it.
+    pub model: Option<String>,
+    pub stats: Rc<RemoteStats>,
+    /// The server ignored `Range` and sent a whole file, which is now read from memory.
+    pub whole_file: bool,
+}
+
 /// Opens `input` — a file's URL, a hub model id or page (`hub::parse_target`) — through `client`. A model's
 /// file list comes from the hub at `hub` (with sizes, so its files are read without a probe); a shard index is
 /// fetched whole, and a shard costs no request until a tensor in it is read.
 pub fn open_target(input: &str, hub: &str, client: &impl Client) -> Result<OpenedTarget> {
+    let TargetFiles { files, model, stats, whole_file } = target_files(input, hub, client)?;
+    let mut opened = Checkpoint::open_files(files);
+    if let Some(model) = model {
+        for checkpoint in &mut opened {
+            checkpoint.label = format!("{model} · {}", checkpoint.label);
+        }
+    }
+    Ok(OpenedTarget { opened, stats, whole_file })
+}
+
+/// The files [`open_target`] opens, found but not opened.
+pub fn target_files(input: &str, hub: &str, client: &impl Client) -> Result<TargetFiles> {
     let text = input.trim();
     // An address on the hub's host that is no model or file page (a mock hub serving files too) is a file.
     let target =
@@ -54,7 +78,7 @@ pub fn open_target(input: &str, hub: &str, client: &impl Client) -> Result<Opene
     })?;
     let stats = Rc::new(RemoteStats::default());
     let mut whole_file = false;
-    let opened = match target {
+    let (files, model) = match target {
         Target::File(url) => {
             let name = file_name(&url);
             let (source, whole) = open_file(client, &url, &name, None, &stats)?;
@@ -71,7 +95,7 @@ pub fn open_target(input: &str, hub: &str, client: &impl Client) -> Result<Opene
                     files.push((data, data_source));
                 }
             }
-            Checkpoint::open_files(files)
+            (files, None)
         }
         Target::Model { id, revision } => {
             let listing = model_listing(client, hub, &id, &revision, &stats)?;
@@ -105,14 +129,10 @@ pub fn open_target(input: &str, hub: &str, client: &impl Client) -> Result<Opene
                 }
             };
             let model = if revision == "main" { id } else { format!("{id}@{revision}") };
-            let mut opened = Checkpoint::open_files(files);
-            for checkpoint in &mut opened {
-                checkpoint.label = format!("{model} · {}", checkpoint.label);
-            }
-            opened
+            (files, Some(model))
         }
     };
-    Ok(OpenedTarget { opened, stats, whole_file })
+    Ok(TargetFiles { files, model, stats, whole_file })
 }
 
 /// True for a file whose checkpoint lies partly in files beside it, named by it (a TensorFlow `.index` and

@@ -66,6 +66,8 @@ def save(path, arrays, metadata=None):
 
 
 # --- valid fixtures: (file, writer(path, rng) -> {name: array}, seed, default tensor, tiled names, note) ---
+# Their kernels are PyTorch's (out, in, kh, kw), but for these files, whose writer keeps (kh, kw, in, out):
+HWIO_FILES = {"flax_vit_hwio.safetensors"}
 
 def hf_vit(path, rng, n=32):
     p = "vit.embeddings."
@@ -134,6 +136,18 @@ def float8(dtype, name):
     return write
 
 
+def flax_vit(path, rng, n=16):
+    """A Flax ViT's parameters saved with `format: flax`, kernels in Flax's own (kh, kw, in, out) layout."""
+    p = "vit/embeddings/"
+    return save(path, {
+        p + "cls_token": weights(rng, (1, 1, n)),
+        p + "position_embeddings": weights(rng, (1, 5, n)),
+        p + "patch_embeddings/projection/kernel": filters(rng, (16, 16, 3, n), np.float32),
+        p + "patch_embeddings/projection/bias": weights(rng, (n,)),
+        "classifier/kernel": weights(rng, (n, 10)),
+    }, metadata={"format": "flax"})
+
+
 def ints_beside(path, rng):
     return save(path, {
         "bn1.num_batches_tracked": np.array(1234, np.int64),
@@ -164,6 +178,9 @@ FIXTURES = [
      "patch_embed.proj.weight", ["patch_embed.proj.weight"], "F8_E4M3 (float8_e4m3fn) timm-named kernel + f32 scale"),
     ("f8_e5m2.safetensors", float8(ml_dtypes.float8_e5m2, "conv1.weight"), 106, "conv1.weight", ["conv1.weight"],
      "F8_E5M2 kernel + f32 scale"),
+    ("flax_vit_hwio.safetensors", flax_vit, 108, "vit/embeddings/patch_embeddings/projection/kernel",
+     ["vit/embeddings/patch_embeddings/projection/kernel"],
+     "__metadata__ format = flax: a Flax ViT's (kh, kw, in, out) kernel, read by its shape as in an .npz"),
     ("ints_beside.safetensors", ints_beside, 107, "conv1.weight", ["conv1.weight"],
      "int64/int32/int16/int8/uint8/bool tensors listed beside a float32 conv1; the int8 4-D one is not drawable"),
 ]
@@ -317,7 +334,8 @@ def build(outdir, big):
         arrays = writer(path, np.random.default_rng(seed))
         tensors = listing(path)
         fixtures.append(fixture_entry(outdir, file, default, tensors,
-                                      [(name, as_hwcn(arrays[name])) for name in tiled], note))
+                                      [(name, arrays[name] if file in HWIO_FILES else as_hwcn(arrays[name]))
+                                       for name in tiled], note))
     errors = []
     for write in ERRORS:
         file = f"broken_{write.__name__}.safetensors"
@@ -338,6 +356,7 @@ def write_seeds(seed_dir):
     clip_bf16(seed_dir / "clip_bf16.safetensors", rng, n=4)
     float8(ml_dtypes.float8_e4m3fn, "patch_embed.proj.weight")(seed_dir / "f8_e4m3.safetensors", rng, n=4)
     ints_beside(seed_dir / "ints_beside.safetensors", rng)
+    flax_vit(seed_dir / "flax_vit_hwio.safetensors", rng, n=4)
     for path in seed_dir.iterdir():
         if path.stat().st_size >= 64 << 10:
             raise AssertionError(f"{path} is too big for a seed")
