@@ -257,7 +257,9 @@ function showAdjustments(grids) {
     }
     const adjusted = grids.map((grid) => grid.adjustments.find((a) => a.option === option));
     if (grids.length === 0 || adjusted.some((a) => !a)) {
-      note.textContent = '';
+      // Fitted with R, G, B apart, a filter takes three tiles of the columns (the module's rule): said, not corrected.
+      const split = option === 'columns' && ui.fit.checked && grids[0]?.channels && grids[0].columns < whole(input);
+      note.textContent = split ? `Columns: ${grids[0].columns} filters a row, three tiles each, to fit the width.` : '';
       continue;
     }
     const widest = adjusted.reduce((best, a) => (a.value > best.value ? a : best));
