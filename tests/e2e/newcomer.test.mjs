@@ -5,7 +5,7 @@
 // address; the canvas is never read back (no `willReadFrequently` warning).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { loadManifest, openPage, settledAfter, startSession, statusOf, waitSettled } from './harness.mjs';
+import { dropBytes, loadManifest, settledAfter, startSession, statusOf, waitSettled } from './harness.mjs';
 
 let session;
 let manifest;
@@ -97,10 +97,37 @@ test('switching to a view the checkpoint cannot draw leaves no grid, scree line 
   await context.close();
 });
 
+/** A safetensors file of one float32 tensor. */
+function safetensors(name, shape, values) {
+  const data = Buffer.from(new Float32Array(values).buffer);
+  const header = Buffer.from(JSON.stringify({ [name]: { dtype: 'F32', shape, data_offsets: [0, data.length] } }));
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64LE(BigInt(header.length));
+  return Buffer.concat([size, header, data]);
+}
+
+/** A class token and 4 × 4 positions of 8 numbers whose Gram matrix runs from -0.04299 to 0.34: the tick at 0 sits
+ *  an eighth of the way along the bar, where "-0.04299" centred or left-aligned would run into "0". */
+function nearZeroGram() {
+  const rows = [[0, 0, 0, 0, 0, 0, 0, 0.1]];
+  for (let i = 0; i < 16; i += 1) {
+    const row = new Array(8).fill(0);
+    row[0] = i === 15 ? -0.042987 / 0.5 : 0.5;
+    row[1 + (i === 15 ? 0 : i % 7)] = 0.3;
+    rows.push(row);
+  }
+  return safetensors('pos_embed', [1, 17, 8], rows.flat());
+}
+
 test('the colour bar\'s tick labels never touch, on the page and at both widths', async () => {
   for (const device of [DESKTOP, PHONE]) {
-    for (const view of ['positions-dot', 'positions-cosine']) {
-      const { page, context } = await pageAt(device, `#view=${view}`);
+    for (const view of ['positions-dot', 'positions-cosine', 'near zero']) {
+      const { page, context } = await pageAt(device, `#view=${view === 'near zero' ? 'positions-dot' : view}`);
+      if (view === 'near zero') {
+        await settledAfter(page, () => dropBytes(page, nearZeroGram(), 'near-zero.safetensors'));
+        const ticks = await page.$$eval('.colorbar-ticks span', (spans) => spans.map((s) => s.textContent));
+        assert.ok(ticks.includes('-0.04299') && ticks.includes('0'), `the labels of the issue (${ticks})`);
+      }
       const boxes = await page.$$eval('.colorbar-ticks span', (spans) => spans.filter((s) => !s.hidden)
         .map((s) => ({ text: s.textContent, ...s.getBoundingClientRect().toJSON() })));
       const bar = await page.$eval('.colorbar-ticks', (el) => el.getBoundingClientRect().toJSON());
