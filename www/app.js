@@ -27,9 +27,11 @@ const NUMBER_FIELDS = [
   { option: 'count', input: ui.count, label: 'Filters' }, { option: 'columns', input: ui.columns, label: 'Columns' },
   { option: 'zoom', input: ui.zoom, label: 'Zoom' }, { option: 'gap', input: ui.gap, label: 'Gap' },
 ];
-/** Pixels under each row of the difference panel for each tile's similarity, and the text's size. */
+/** CSS pixels under each row of the difference panel for each tile's similarity, and the text's size (both
+ *  times the device pixel ratio on the canvas, whose pixels are device pixels). */
 const CAPTION_BAND = 14;
 const CAPTION_FONT = '11px system-ui, sans-serif';
+const captionFont = (ratio) => `${Math.round(11 * ratio)}px system-ui, sans-serif`;
 
 /** The tensor picker gets a filter box once it would list more than this many entries. */
 const FILTER_BOX_AFTER = 20;
@@ -372,7 +374,6 @@ function tileImages(panel, index) {
   const g = cells(grid);
   const [column, row] = [index % grid.columns, Math.floor(index / grid.columns)];
   const [left, top] = [column * g.pitchX, row * g.pitchY];
-  const cell = { data: pixels };
   const at = (part, x, y) => ((top + y * grid.zoom) * grid.width + left + part * (g.tileW + grid.gap) + x * grid.zoom) * 4;
   const image = (pick) => {
     const out = new ImageData(g.kw, g.kh);
@@ -382,10 +383,10 @@ function tileImages(panel, index) {
     return out;
   };
   const rgb = image((x, y) => (g.parts === 3
-    ? [0, 1, 2].map((p) => cell.data[at(p, x, y)])
-    : [...cell.data.subarray(at(0, x, y), at(0, x, y) + 3)]));
+    ? [0, 1, 2].map((p) => pixels[at(p, x, y)])
+    : [...pixels.subarray(at(0, x, y), at(0, x, y) + 3)]));
   const planes = g.c === 3 ? [0, 1, 2].map((ch) => image((x, y) => {
-    const v = g.parts === 3 ? cell.data[at(ch, x, y)] : cell.data[at(0, x, y) + ch];
+    const v = g.parts === 3 ? pixels[at(ch, x, y)] : pixels[at(0, x, y) + ch];
     return [v, v, v];
   })) : [];
   return { rgb, planes };
@@ -616,10 +617,10 @@ function showReasons(panel, undrawable) {
 }
 
 /** Writes each tile's cosine similarity in the band under it, where the cell is wide enough for the text. */
-function writeSimilarities(canvas, grid) {
+function writeSimilarities(canvas, grid, ratio) {
   const g = cells(grid);
   const context = canvas.getContext('2d');
-  context.font = CAPTION_FONT;
+  context.font = captionFont(ratio);
   context.textAlign = 'center';
   context.textBaseline = 'top';
   context.fillStyle = '#e6e8ec';
@@ -681,7 +682,7 @@ function draw(panel, reply, started) {
   const putStarted = performance.now();
   const { pixels, ratio } = putPixels(panel, grid, reply.rgba);
   const putMs = performance.now() - putStarted;
-  if (grid.view === 'difference') writeSimilarities(panel.canvas, grid);
+  if (grid.view === 'difference') writeSimilarities(panel.canvas, grid, ratio);
   const ms = Math.round(performance.now() - started);
 
   panel.shown = { checkpoint, grid, pixels, ratio };
@@ -760,7 +761,14 @@ function showFailure(panel, reply) {
   showNotes(panel, reply.checkpoint);
   const count = reply.tensors?.length;
   const listed = reply.tensors ? ` (${count} ${count === 1 ? 'tensor' : 'tensors'} listed, none drawn)` : '';
-  setStatus(panel, 'error', `Could not draw ${reply.label}${listed}.`, { file: reply.label });
+  const view = panel.settings?.view ?? 'filters';
+  if (reply.tensors && view !== 'filters') {
+    // Opened under another view: that view could not be drawn; the filters' default is beside the point.
+    showNotes(panel, null);
+    setStatus(panel, 'error', `Could not draw ${VIEW_NAMES[view] ?? 'this view'} of ${reply.label}.`, { file: reply.label });
+  } else {
+    setStatus(panel, 'error', `Could not draw ${reply.label}${listed}.`, { file: reply.label });
+  }
   showAlert(panel, reply.message);
   panel.retry.hidden = reply.errorName !== 'NetworkError';
 }
@@ -950,7 +958,7 @@ async function rerender() {
   const requests = live.map(({ panel, i }) => ({ panel: i, options: renderOptions(panel) }));
   if (differencePanel) {
     differencePanel.settings = panels[0].settings;
-    requests.push({ panel: 'difference', options: { ...renderOptions(panels[0]), caption: CAPTION_BAND } });
+    requests.push({ panel: 'difference', options: { ...renderOptions(panels[0]), caption: Math.round(CAPTION_BAND * pixelRatio()) } });
   }
   const reply = await bridge.render(requests);
   clearTimeout(slow);

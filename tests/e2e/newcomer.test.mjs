@@ -89,7 +89,9 @@ test('switching to a view the checkpoint cannot draw leaves no grid, scree line 
   await settledAfter(page, () => page.selectOption('#view', 'positions-dot'));
   const reopened = await settledAfter(page, () => page.setInputFiles('#file-input', plain.path));
   assert.equal(reopened.data.state, 'error');
+  assert.equal(reopened.text, 'Could not draw the position Gram matrix P·Pᵀ of stored_f32.npz.');
   assert.equal(await page.isVisible('.stage'), false);
+  assert.equal(await page.isVisible('.notes'), false, 'no "Drawn by default" beside a view that drew nothing');
   const drawn = await settledAfter(page, () => page.selectOption('#view', 'pca'));
   assert.equal(drawn.data.state, 'ready', drawn.text);
   assert.equal(await page.isVisible('.scree'), true);
