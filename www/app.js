@@ -851,6 +851,8 @@ async function openSources({ names, send }, started, { seq, sample = false, urls
   if (failed && first.shown && reply.ok && bridge.generation === generation) {
     if (urls) lastOpen = urls; // for "Try again"; the address keeps naming what is on screen
     keepPrevious(names, message, retryable);
+    // A listing this open overtook was answered as stale: the panels kept on screen are listed again.
+    panels.forEach((panel, i) => { if (panel.opened && !panel.tensorList) listTensors(panel, i, openSeq); });
     return outcome;
   }
   // What is on screen now is what the address names: the URLs that opened (a URL's own failure, among others

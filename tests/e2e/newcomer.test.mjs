@@ -268,11 +268,12 @@ test('everything is counted from 1: tiles, filters, components, positions; the f
 
 test('a URL that does not open is not kept in the address; a link to one shows the sample under the error', async () => {
   const { page, context, problems } = await pageAt(DESKTOP);
-  // An open while the sample's tensors are still being listed restarts the reader (bridge.js), and the sample goes.
-  await page.waitForSelector('#tensor[data-listed="done"]', { state: 'attached' });
+  // At once, while the sample's tensors may still be being listed: the listing is let finish (bridge.js), so the
+  // sample stays open beside the error, and its picker is filled.
   await page.fill('#url-input', 'not a url at all');
   await page.press('#url-input', 'Enter');
   await page.waitForSelector('#open-error:not([hidden])');
+  await page.waitForSelector('#tensor[data-listed="done"]', { state: 'attached' });
   assert.equal(await page.evaluate(() => new URLSearchParams(location.search).getAll('url').length), 0, 'typed, failed: not in the address');
   assert.equal((await statusOf(page)).data.file, 'dinov2-vits14-patch-embed.npz', 'the sample stays');
   await context.close();
