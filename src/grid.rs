@@ -159,6 +159,9 @@ fn plan_parts(kh: usize, kw: usize, parts: usize, n: usize, options: &GridOption
     // More columns than filters is out of range; more than are shown is only laid out narrower (the user
     // may be trying a smaller count and keeps the columns they chose).
     let columns = clamp("columns", options.columns, 1, n, "the number of filters").min(shown);
+    // Fitting a width, a filter drawn as `parts` tiles takes a `parts`-th of the columns, so its tiles keep the
+    // size they have drawn whole (16 columns of three-tile cells would fit only at zoom 1, a strip of specks).
+    let columns = if options.fit_width.is_some() { (columns / parts).max(1) } else { columns };
     let gap = clamp("gap", options.gap, 0, MAX_GAP, "");
     let caption = options.caption.min(MAX_CAPTION);
     let rows = shown.div_ceil(columns);
@@ -385,6 +388,19 @@ mod tests {
         assert_eq!(fitted(1054).unwrap().zoom, 4);
         assert_eq!(fitted(10).unwrap().zoom, 1, "never below 1; the stage scrolls then");
         assert_eq!(fitted(usize::MAX).unwrap().zoom, 45, "11550 × 5774 px: zoom 46 passes 64 Mi pixels");
+    }
+
+    #[test]
+    fn fit_width_with_channels_apart_keeps_the_tiles_size() {
+        // S/14, 128 filters, 16 columns in a 954-px box: whole, 16·14·z + 30 ≤ 954 → z = 4 (926 px). Apart,
+        // 16 three-tile cells would fit only at zoom 1; 16 / 3 = 5 columns of cells fit at zoom 4 (868 px).
+        let f = ramp_filters(14, 14, 3, 128);
+        let options = GridOptions { fit_width: Some(954), ..GridOptions::default() };
+        assert_eq!(render(&f, &options).unwrap().zoom, 4);
+        let apart = render(&f, &GridOptions { split_channels: true, ..options.clone() }).unwrap();
+        assert_eq!((apart.columns, apart.zoom, apart.width), (5, 4, 868));
+        let fixed = GridOptions { split_channels: true, zoom: 1, ..GridOptions::default() };
+        assert_eq!(render(&f, &fixed).unwrap().columns, 16, "without fitting, the columns are as asked");
     }
 
     #[test]

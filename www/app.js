@@ -3,6 +3,9 @@
 // One panel per checkpoint among the files opened together (the shards of one checkpoint share a panel).
 import { CheckpointBridge } from './bridge.js';
 import { urlName } from './names.js';
+import {
+  clearAlert, emptyCanvas, number, pageWords, pixelRatio, placeTicks, putPixels, setStatus, showAlert, showColorbar, showScree,
+} from './panel.js';
 
 const SAMPLE_URL = 'samples/dinov2-vits14-patch-embed.npz';
 
@@ -24,9 +27,11 @@ const NUMBER_FIELDS = [
   { option: 'count', input: ui.count, label: 'Filters' }, { option: 'columns', input: ui.columns, label: 'Columns' },
   { option: 'zoom', input: ui.zoom, label: 'Zoom' }, { option: 'gap', input: ui.gap, label: 'Gap' },
 ];
-/** Pixels under each row of the difference panel for each tile's similarity, and the text's size. */
+/** CSS pixels under each row of the difference panel for each tile's similarity, and the text's size (both
+ *  times the device pixel ratio on the canvas, whose pixels are device pixels). */
 const CAPTION_BAND = 14;
 const CAPTION_FONT = '11px system-ui, sans-serif';
+const captionFont = (ratio) => `${Math.round(11 * ratio)}px system-ui, sans-serif`;
 
 /** The tensor picker gets a filter box once it would list more than this many entries. */
 const FILTER_BOX_AFTER = 20;
@@ -61,17 +66,21 @@ function panelOf(section) {
     reasonsList: q('.reasons-list'), filter: q('.tensor-filter'), filterLabel: q('.tensor-filter-label'),
     showAll: q('.show-all'), tensorCount: q('.tensor-count'), mark: q('.tile-mark'), readout: q('.tile-readout'),
     shown: null, tensorList: null, isSample: false, shownStatus: null, current: null, settings: null, pointer: null,
+    opened: false, // a checkpoint is open in this panel (drawn or not): a change of settings redraws it
   };
+  // Pointer positions are CSS pixels; the grid's are canvas pixels, `shown.ratio` to one CSS pixel.
+  const canvasPoint = (event) => ({ x: event.offsetX * (panel.shown?.ratio ?? 1), y: event.offsetY * (panel.shown?.ratio ?? 1) });
   panel.canvas.addEventListener('mousemove', (event) => {
-    panel.pointer = { x: event.offsetX, y: event.offsetY };
-    markTile(panel, tileAt(panel, event.offsetX, event.offsetY));
+    panel.pointer = canvasPoint(event);
+    markTile(panel, tileAt(panel, panel.pointer.x, panel.pointer.y));
   });
   panel.canvas.addEventListener('mouseleave', () => {
     panel.pointer = null;
     if (document.activeElement !== panel.canvas) markTile(panel, null);
   });
   panel.canvas.addEventListener('click', (event) => {
-    const index = tileAt(panel, event.offsetX, event.offsetY);
+    const { x, y } = canvasPoint(event);
+    const index = tileAt(panel, x, y);
     if (index !== null) openInspector(panel, index);
   });
   panel.canvas.addEventListener('focus', () => markTile(panel, panel.current ?? 0));
@@ -202,7 +211,8 @@ function positionGrid(text) {
 
 /** A panel's settings (`null` panel: the controls', for an open) plus its tensor and layout, as RenderOptions. */
 function renderOptions(panel, settings = panel?.settings ?? readControls()) {
-  const zoom = settings.fit ? { fitWidth: stageWidth() } : { zoom: wholeText(settings.zoom) };
+  // Fitting counts device pixels: a phone's 360-px box holds 1080 of them at a ratio of 3.
+  const zoom = settings.fit ? { fitWidth: Math.floor(stageWidth() * pixelRatio()) } : { zoom: wholeText(settings.zoom) };
   const picked = { tensor: panel?.tensor.value || null, layout: panel?.layout.value || null };
   let fields;
   if (settings.view === 'pca') {
@@ -249,7 +259,9 @@ function showAdjustments(grids) {
     }
     const adjusted = grids.map((grid) => grid.adjustments.find((a) => a.option === option));
     if (grids.length === 0 || adjusted.some((a) => !a)) {
-      note.textContent = '';
+      // Fitted with R, G, B apart, a filter takes three tiles of the columns (the module's rule): said, not corrected.
+      const split = option === 'columns' && ui.fit.checked && grids[0]?.channels && grids[0].columns < whole(input);
+      note.textContent = split ? `Columns: ${grids[0].columns} filters a row, three tiles each, to fit the width.` : '';
       continue;
     }
     const widest = adjusted.reduce((best, a) => (a.value > best.value ? a : best));
@@ -290,16 +302,14 @@ function step(panel, index, key) {
   return Math.min(Math.max(index + moves[key], 0), filtersShown - 1);
 }
 
-const number = (value) => (Number.isNaN(value) ? 'NaN' : Number(value.toPrecision(4)).toString());
-
 /** One line on a tile: which filter it is, and its raw numbers. */
 function describeTile(grid, index) {
   const t = grid.tiles[index];
   if (grid.view === 'difference') {
-    return `Tile ${index + 1}, least similar first: filter ${t.index} of ${grid.filtersTotal} · cosine similarity `
+    return `Tile ${index + 1}, least similar first: filter ${t.index + 1} of ${grid.filtersTotal} · cosine similarity `
       + `${number(grid.similarity[index])} · A − B: min ${number(t.min)} · max ${number(t.max)} · L2 norm ${number(t.norm)}`;
   }
-  const which = grid.order === 'file' ? `Filter ${t.index}` : `Tile ${index + 1} by norm: filter ${t.index}`;
+  const which = grid.order === 'file' ? `Filter ${t.index + 1}` : `Tile ${index + 1} by norm: filter ${t.index + 1}`;
   return `${which} of ${grid.filtersTotal} · min ${number(t.min)} · max ${number(t.max)} · mean ${number(t.mean)} · L2 norm ${number(t.norm)}`;
 }
 
@@ -316,18 +326,20 @@ function markTile(panel, index) {
   panel.current = index;
   const g = cells(grid);
   const [column, row] = [index % grid.columns, Math.floor(index / grid.columns)];
+  const css = (canvasPixels) => `${canvasPixels / panel.shown.ratio}px`;
   Object.assign(panel.mark.style, {
-    left: `${panel.canvas.offsetLeft + column * g.pitchX}px`, top: `${panel.canvas.offsetTop + row * g.pitchY}px`,
-    width: `${g.cellW}px`, height: `${g.cellH}px`,
+    left: `${panel.canvas.offsetLeft + (column * g.pitchX) / panel.shown.ratio}px`,
+    top: `${panel.canvas.offsetTop + (row * g.pitchY) / panel.shown.ratio}px`,
+    width: css(g.cellW), height: css(g.cellH),
   });
   panel.mark.hidden = false;
   panel.readout.textContent = grid.view === 'positions' ? describePosition(grid, index, pairAt(panel, index))
-    : grid.view === 'pca' ? `Component ${index}: explains ${(100 * grid.explainedVarianceRatio[index]).toFixed(2)} % of the variance`
+    : grid.view === 'pca' ? `Component ${index + 1}: explains ${(100 * grid.explainedVarianceRatio[index]).toFixed(2)} % of the variance`
       : describeTile(grid, index);
 }
 
-/** A position and its place in the grid, as the readout names it. */
-const positionName = (grid, p) => `position ${p} (row ${Math.floor(p / grid.gridCols)}, column ${p % grid.gridCols})`;
+/** A position and its place in the grid, as the readout names it (counted from 1, as everything on the page). */
+const positionName = (grid, p) => `position ${p + 1} (row ${Math.floor(p / grid.gridCols) + 1}, column ${(p % grid.gridCols) + 1})`;
 
 /** The two positions behind the pixel under the pointer in tile `index` of a position view, and their number;
  *  null without a pointer or over a gap. */
@@ -343,6 +355,8 @@ function pairAt(panel, index) {
   return a < n && b < n ? { a, b, value: grid.values[a * n + b] } : null;
 }
 
+const capitalized = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
 /** One line on a tile of the position view: the position it stands for, and the pixel under the pointer. */
 function describePosition(grid, index, pair) {
   const what = grid.mode === 'dot' ? 'P·Pᵀ' : 'cosine similarity';
@@ -350,16 +364,17 @@ function describePosition(grid, index, pair) {
     return `${positionName(grid, pair.a)} · ${positionName(grid, pair.b)}: ${what} ${number(pair.value)}`;
   }
   if (grid.mode === 'dot') return `P·Pᵀ of the ${grid.gridRows * grid.gridCols} positions: pixel (i, j) is position i · position j`;
-  return `Position ${index} (row ${Math.floor(index / grid.gridCols)}, column ${index % grid.gridCols}): each pixel is its cosine similarity with the position at that place`;
+  return `${capitalized(positionName(grid, index))}: each pixel is its cosine similarity with the position at that place`;
 }
 
-/** A tile's pixels at zoom 1 from the panel's canvas: its RGB image and, for colour filters, each channel in grey. */
+/** A tile's pixels at zoom 1 from the grid's pixels (kept as drawn: the canvas is never read back): its RGB
+ *  image and, for colour filters, each channel in grey. */
 function tileImages(panel, index) {
-  const grid = panel.shown.grid;
+  const { grid, pixels } = panel.shown;
   const g = cells(grid);
   const [column, row] = [index % grid.columns, Math.floor(index / grid.columns)];
-  const cell = panel.canvas.getContext('2d').getImageData(column * g.pitchX, row * g.pitchY, g.cellW, g.cellH);
-  const at = (part, x, y) => ((y * grid.zoom) * g.cellW + part * (g.tileW + grid.gap) + x * grid.zoom) * 4;
+  const [left, top] = [column * g.pitchX, row * g.pitchY];
+  const at = (part, x, y) => ((top + y * grid.zoom) * grid.width + left + part * (g.tileW + grid.gap) + x * grid.zoom) * 4;
   const image = (pick) => {
     const out = new ImageData(g.kw, g.kh);
     for (let y = 0; y < g.kh; y += 1) {
@@ -368,10 +383,10 @@ function tileImages(panel, index) {
     return out;
   };
   const rgb = image((x, y) => (g.parts === 3
-    ? [0, 1, 2].map((p) => cell.data[at(p, x, y)])
-    : [...cell.data.subarray(at(0, x, y), at(0, x, y) + 3)]));
+    ? [0, 1, 2].map((p) => pixels[at(p, x, y)])
+    : [...pixels.subarray(at(0, x, y), at(0, x, y) + 3)]));
   const planes = g.c === 3 ? [0, 1, 2].map((ch) => image((x, y) => {
-    const v = g.parts === 3 ? cell.data[at(ch, x, y)] : cell.data[at(0, x, y) + ch];
+    const v = g.parts === 3 ? pixels[at(ch, x, y)] : pixels[at(0, x, y) + ch];
     return [v, v, v];
   })) : [];
   return { rgb, planes };
@@ -401,9 +416,9 @@ function inspectorText(grid, index) {
     const ratio = grid.explainedVarianceRatio;
     const upTo = ratio.slice(0, index + 1).reduce((sum, r) => sum + r, 0);
     return {
-      title: `Component ${index} of ${grid.components} — ${grid.tensor}`,
+      title: `Component ${index + 1} of ${grid.components} — ${grid.tensor}`,
       rows: [place, ['explained variance', `${(100 * ratio[index]).toFixed(3)} %`],
-        ['components 0…' + index + ' together', `${(100 * upTo).toFixed(2)} %`],
+        [`components 1…${index + 1} together`, `${(100 * upTo).toFixed(2)} %`],
         ['scaled', 'min–max over the component, as a filter'], ['shape', grid.filterShape.join(' × ')]],
     };
   }
@@ -416,15 +431,15 @@ function inspectorText(grid, index) {
       .filter(({ p, value }) => p !== index && !Number.isNaN(value)).sort((a, b) => b.value - a.value);
     const named = (o) => (o ? `${positionName(grid, o.p)}, ${number(o.value)}` : 'none');
     return {
-      title: `Position ${index} (row ${Math.floor(index / grid.gridCols)}, column ${index % grid.gridCols}) — ${grid.tensor}`,
-      rows: [place, ['token in the tensor', String(grid.extraTokens + index)], ...base,
+      title: `${capitalized(positionName(grid, index))} — ${grid.tensor}`,
+      rows: [place, ['token index in the tensor (from 0)', String(grid.extraTokens + index)], ...base,
         ['most similar other', named(others[0])], ['least similar', named(others[others.length - 1])]],
     };
   }
   const t = grid.tiles[index];
   return {
-    title: `Filter ${t.index} of ${grid.filtersTotal} — ${grid.tensor}`,
-    rows: [place, ['min', number(t.min)], ['max', number(t.max)], ['mean', number(t.mean)], ['L2 norm', number(t.norm)],
+    title: `Filter ${t.index + 1} of ${grid.filtersTotal} — ${grid.tensor}`,
+    rows: [place, ['index in the file (from 0)', String(t.index)], ['min', number(t.min)], ['max', number(t.max)], ['mean', number(t.mean)], ['L2 norm', number(t.norm)],
       ['shape', grid.filterShape.join(' × ')], ['dtype', grid.dtype]],
   };
 }
@@ -509,31 +524,6 @@ function loadSettings() {
 /** How the status line names a normalisation other than the notebook's. */
 const VIEW_WORDS = { filter: '', global: ', scaled over the whole kernel', symmetric: ', symmetric (0 = grey)' };
 
-const STATUS_FIELDS = ['file', 'format', 'tensor', 'dtype', 'shape', 'layout', 'filtersShown', 'filtersTotal', 'zoom',
-  'view', 'mode',
-  'normalize', 'order', 'channels',
-  'bytesRead', 'reads', 'requests', 'networkBytes', 'fileSize', 'ms', 'openMs', 'listMs', 'renderMs', 'wasmMemory', 'steps'];
-
-function setStatus(panel, state, text, data = {}) {
-  panel.status.dataset.state = state;
-  panel.status.textContent = text;
-  for (const key of STATUS_FIELDS) {
-    if (data[key] === undefined) delete panel.status.dataset[key];
-    else panel.status.dataset[key] = String(data[key]);
-  }
-}
-
-function showAlert(panel, message) {
-  panel.alert.textContent = message;
-  panel.alert.hidden = false;
-}
-
-function clearAlert(panel) {
-  panel.alert.textContent = '';
-  panel.alert.hidden = true;
-  panel.retry.hidden = true;
-}
-
 function humanBytes(n) {
   if (n < 1000) return `${n} B`;
   const units = ['kB', 'MB', 'GB', 'TB'];
@@ -545,11 +535,11 @@ function humanBytes(n) {
 
 const dims = (shape) => shape.join('×');
 
+/** Empties a panel: nothing drawn, nothing said about a grid (the checkpoint may still be open: `opened`). */
 function clearGrid(panel) {
   panel.shown = null;
   panel.shownStatus = null;
-  panel.canvas.width = 0;
-  panel.canvas.height = 0;
+  emptyCanvas(panel);
   panel.canvas.setAttribute('aria-label', 'No grid drawn');
   panel.emptyNote.hidden = false;
   panel.stage.classList.add('empty');
@@ -627,10 +617,10 @@ function showReasons(panel, undrawable) {
 }
 
 /** Writes each tile's cosine similarity in the band under it, where the cell is wide enough for the text. */
-function writeSimilarities(canvas, grid) {
+function writeSimilarities(canvas, grid, ratio) {
   const g = cells(grid);
   const context = canvas.getContext('2d');
-  context.font = CAPTION_FONT;
+  context.font = captionFont(ratio);
   context.textAlign = 'center';
   context.textBaseline = 'top';
   context.fillStyle = '#e6e8ec';
@@ -640,42 +630,6 @@ function writeSimilarities(canvas, grid) {
     const [column, row] = [index % grid.columns, Math.floor(index / grid.columns)];
     context.fillText(text, column * g.pitchX + g.cellW / 2, row * g.pitchY + g.cellH + 2);
   });
-}
-
-/** The share of the variance each drawn component explains, as bars under the grid (a scree line), or hides it. */
-function showScree(panel, grid) {
-  panel.scree.hidden = !grid;
-  if (!grid) return;
-  const ratios = grid.explainedVarianceRatio;
-  const canvas = panel.scree.querySelector('canvas');
-  const bar = 6;
-  canvas.width = ratios.length * (bar + 2);
-  const context = canvas.getContext('2d');
-  context.clearRect(0, 0, canvas.width, canvas.height);
-  context.fillStyle = '#7cc4ff';
-  const top = Math.max(...ratios, 1e-12);
-  ratios.forEach((r, k) => {
-    const h = Math.max(1, Math.round((r / top) * (canvas.height - 2)));
-    context.fillRect(k * (bar + 2) + 1, canvas.height - 1 - h, bar, h);
-  });
-  const percent = (r) => `${(100 * r).toFixed(2)} %`;
-  panel.scree.querySelector('.scree-note').textContent =
-    `Explained variance: component 0 ${percent(ratios[0])}, component ${ratios.length - 1} ${percent(ratios[ratios.length - 1])}.`;
-}
-
-/** Draws a colour map's 256 entries as a bar with its ticks (the position view), or hides it. */
-function showColorbar(panel, bar) {
-  panel.colorbar.hidden = !bar;
-  if (!bar) return;
-  const canvas = panel.colorbar.querySelector('canvas');
-  const image = new ImageData(256, 1);
-  for (let i = 0; i < 256; i += 1) image.data.set([bar.lut[3 * i], bar.lut[3 * i + 1], bar.lut[3 * i + 2], 255], 4 * i);
-  canvas.getContext('2d').putImageData(image, 0, 0);
-  canvas.setAttribute('aria-label', `Colour bar: ${bar.colormap} from ${number(bar.min)} to ${number(bar.max)}`);
-  const span = bar.max - bar.min || 1;
-  panel.colorbar.querySelector('.colorbar-ticks').replaceChildren(...bar.ticks.map((tick) => Object.assign(
-    document.createElement('span'), { textContent: number(tick), style: `left: ${(100 * (tick - bar.min)) / span}%` },
-  )));
 }
 
 /** The settings a view does not use are disabled (the position figure sets its own count, columns and gap). */
@@ -690,9 +644,12 @@ function enableSettings() {
 
 /** Marks a stage whose grid is wider than it (an explicit zoom): it scrolls, and says so. */
 function markOverflow(panel) {
-  const overflowing = panel.canvas.width > 0 && panel.canvas.width > stageWidth();
+  const overflowing = panel.canvas.width > 0 && panel.canvas.width / (panel.shown?.ratio ?? 1) > stageWidth();
   panel.stage.classList.toggle('overflowing', overflowing);
   panel.overflowNote.hidden = !overflowing;
+  panel.overflowNote.textContent = panel.settings?.fit
+    ? 'The grid is wider than this box even at zoom 1: scroll to see all of it.'
+    : 'The grid is wider than this box: scroll sideways, or tick “Fit width”.';
   // A box that scrolls must be reachable from the keyboard, so its arrow keys can scroll it.
   if (overflowing) {
     panel.stage.tabIndex = 0;
@@ -722,17 +679,15 @@ function stepTimes(reply, started, putMs, drawStarted) {
 function draw(panel, reply, started) {
   const drawStarted = performance.now();
   const { grid, checkpoint } = reply;
-  panel.canvas.width = grid.width;
-  panel.canvas.height = grid.height;
-  const context = panel.canvas.getContext('2d');
   const putStarted = performance.now();
-  context.putImageData(new ImageData(new Uint8ClampedArray(reply.rgba), grid.width, grid.height), 0, 0);
+  const { pixels, ratio } = putPixels(panel, grid, reply.rgba);
   const putMs = performance.now() - putStarted;
-  if (grid.view === 'difference') writeSimilarities(panel.canvas, grid);
+  if (grid.view === 'difference') writeSimilarities(panel.canvas, grid, ratio);
   const ms = Math.round(performance.now() - started);
 
-  panel.shown = { checkpoint, grid };
-  panel.section.classList.remove('failed');
+  panel.shown = { checkpoint, grid, pixels, ratio };
+  panel.opened = true;
+  panel.section.classList.remove('failed', 'undrawn', 'refused');
   panel.title.textContent = checkpoint.name;
   fillTensorList(panel);
   showNotes(panel, checkpoint);
@@ -798,13 +753,22 @@ function readText(reply, checkpoint) {
 function showFailure(panel, reply) {
   // Among several panels, one that could not even list its tensors is just its error.
   panel.section.classList.toggle('failed', panels.length > 1 && !reply.tensors);
+  panel.section.classList.toggle('undrawn', Boolean(reply.tensors));
+  panel.opened = Boolean(reply.tensors); // opened, listed, not drawn: another view or tensor may draw
   panel.tensorList = reply.tensors ?? [];
   panel.title.textContent = reply.label ?? '';
   fillTensorList(panel);
   showNotes(panel, reply.checkpoint);
   const count = reply.tensors?.length;
   const listed = reply.tensors ? ` (${count} ${count === 1 ? 'tensor' : 'tensors'} listed, none drawn)` : '';
-  setStatus(panel, 'error', `Could not draw ${reply.label}${listed}.`, { file: reply.label });
+  const view = panel.settings?.view ?? 'filters';
+  if (reply.tensors && view !== 'filters') {
+    // Opened under another view: that view could not be drawn; the filters' default is beside the point.
+    showNotes(panel, null);
+    setStatus(panel, 'error', `Could not draw ${VIEW_NAMES[view] ?? 'this view'} of ${reply.label}.`, { file: reply.label });
+  } else {
+    setStatus(panel, 'error', `Could not draw ${reply.label}${listed}.`, { file: reply.label });
+  }
   showAlert(panel, reply.message);
   panel.retry.hidden = reply.errorName !== 'NetworkError';
 }
@@ -813,10 +777,8 @@ function showFailure(panel, reply) {
 
 /** Opens files (a drop, the picker, the sample) into panels. */
 function openFiles(files, started, { seq = ++openSeq, sample = false } = {}) {
-  lastOpen = null;
-  showUrlsInAddress([]);
   return openSources({ names: files.map((f) => f.name).join(', '), send: (options) => bridge.open(files, options, { sample }) },
-    started, { seq, sample });
+    started, { seq, sample, urls: null });
 }
 
 /** The last URLs opened, so a network failure can be retried. */
@@ -824,10 +786,8 @@ let lastOpen = null;
 
 /** Opens URLs (the field, `?url=` in the address, a retry) into panels, one each. */
 function openUrls(urls, started, { seq = ++openSeq } = {}) {
-  lastOpen = urls;
-  showUrlsInAddress(urls);
   return openSources({ names: urls.map(urlName).join(', '), send: (options) => bridge.openUrls(urls, HUB, options) },
-    started, { seq });
+    started, { seq, urls });
 }
 
 /** Where model ids are looked up: Hugging Face, or a mirror given as `?hub=` in the page address. */
@@ -838,7 +798,8 @@ function retryOpen() {
   if (lastOpen) openUrls(lastOpen, performance.now());
 }
 
-/** Keeps the URLs shown in the page address (`?url=…`), so the link opens them again; files clear it. */
+/** Keeps the URLs shown in the page address (`?url=…`), so the link opens them again; files clear it. Only URLs
+ *  that opened are kept: a link that failed must not come back on a reload. */
 function showUrlsInAddress(urls) {
   const params = new URLSearchParams(location.search);
   params.delete('url');
@@ -862,8 +823,9 @@ function showDownload(progress) {
 }
 
 /** Opens what `send` asks the worker for into panels. If none of it opens while something is on screen, that
- *  stays, dimmed, with the error above it until the error is closed. */
-async function openSources({ names, send }, started, { seq, sample = false }) {
+ *  stays, dimmed, with the error above it until the error is closed (the address then keeps naming it). Resolves
+ *  to { opened, names, message, retryable }, or undefined when a later open took over. */
+async function openSources({ names, send }, started, { seq, sample = false, urls }) {
   const first = panels[0];
   const generation = bridge.generation;
   // A value corrected for the last file's kernel is not a choice: the next file gets what was asked for.
@@ -885,16 +847,28 @@ async function openSources({ names, send }, started, { seq, sample = false }) {
     : reply.panels.map((p) => (reply.panels.length > 1 ? `${p.label}: ${p.message}` : p.message)).join(' ');
   // The worker keeps what it had open unless it was restarted meanwhile; only then is the old grid gone too.
   const retryable = reply.ok && reply.panels.some((p) => p.errorName === 'NetworkError');
+  const outcome = { opened: !failed, names, message, retryable };
   if (failed && first.shown && reply.ok && bridge.generation === generation) {
+    if (urls) lastOpen = urls; // for "Try again"; the address keeps naming what is on screen
     keepPrevious(names, message, retryable);
-    return;
+    // A listing this open overtook was answered as stale: the panels kept on screen are listed again.
+    panels.forEach((panel, i) => { if (panel.opened && !panel.tensorList) listTensors(panel, i, openSeq); });
+    return outcome;
   }
+  // What is on screen now is what the address names: the URLs that opened (a URL's own failure, among others
+  // that opened, is left out), or nothing.
+  const failedUrl = (url) => reply.ok && reply.panels.some((p) => !p.ok && !p.checkpoint && p.files?.length === 1 && p.files[0] === url);
+  const kept = failed || !urls ? [] : urls.filter((url) => !failedUrl(url));
+  showUrlsInAddress(kept);
+  lastOpen = failed ? urls : kept.length > 0 ? kept : null; // a network failure can be tried again
   closeOpenError();
   setPanelCount(failed ? 1 : reply.panels.length);
   const settings = readControls(); // what the open was drawn with
   for (const panel of panels) {
     panel.settings = settings;
     clearGrid(panel);
+    panel.opened = false;
+    panel.section.classList.remove('undrawn', 'refused');
     clearAlert(panel);
     panel.tensorList = null;
     panel.layout.value = '';
@@ -910,7 +884,7 @@ async function openSources({ names, send }, started, { seq, sample = false }) {
     setStatus(first, 'error', `Could not open ${names}.`);
     showAlert(first, message);
     first.retry.hidden = !retryable;
-    return;
+    return outcome;
   }
   reply.panels.forEach((panelReply, i) => {
     const panel = panels[i];
@@ -928,11 +902,12 @@ async function openSources({ names, send }, started, { seq, sample = false }) {
     clearGrid(differencePanel);
     rerender(); // A − B of the new first two
   }
+  return outcome;
 }
 
 /** A failed open while a grid is shown: the grid and its status stay, dimmed, beside the error. */
 function keepPrevious(names, message, retryable) {
-  ui.openErrorText.textContent = `Could not open ${names}: ${message}`;
+  ui.openErrorText.textContent = `Could not open ${names}: ${pageWords(message)}`;
   ui.openError.hidden = false;
   ui.openErrorRetry.hidden = !retryable;
   ui.panels.classList.add('stale');
@@ -970,7 +945,7 @@ async function listTensors(panel, index, seq) {
 /** Redraws every panel with its settings (all of them, since the bridge keeps only the newest request; an
  *  unchanged panel costs little: its tensor and components are kept by its checkpoint). */
 async function rerender() {
-  const live = panels.map((panel, i) => ({ panel, i })).filter(({ panel }) => panel.shown);
+  const live = panels.map((panel, i) => ({ panel, i })).filter(({ panel }) => panel.opened);
   if (live.length === 0 || !controlsComplete()) return;
   const started = performance.now();
   const seq = openSeq;
@@ -985,7 +960,7 @@ async function rerender() {
   const requests = live.map(({ panel, i }) => ({ panel: i, options: renderOptions(panel) }));
   if (differencePanel) {
     differencePanel.settings = panels[0].settings;
-    requests.push({ panel: 'difference', options: { ...renderOptions(panels[0]), caption: CAPTION_BAND } });
+    requests.push({ panel: 'difference', options: { ...renderOptions(panels[0]), caption: Math.round(CAPTION_BAND * pixelRatio()) } });
   }
   const reply = await bridge.render(requests);
   clearTimeout(slow);
@@ -994,6 +969,7 @@ async function rerender() {
   if (!reply.ok) {
     for (const { panel } of live) {
       clearGrid(panel);
+      panel.opened = false;
       panel.tensorList = null;
       fillTensorList(panel);
       setStatus(panel, 'error', 'No checkpoint open: the reader stopped. Open the file again.');
@@ -1020,12 +996,37 @@ async function rerender() {
       if (adjustable.includes(panel)) drawn.push(panelReply.grid); // the fields say what the controls' panels used
       if (stale) panel.status.dataset.state = 'error';
     } else {
-      // The previous grid stays, and so does the status describing it.
-      panel.status.dataset.state = stale ? 'error' : 'ready';
-      showAlert(panel, panelReply.message);
+      showRefusal(panel, panelReply, stale);
     }
   }
   if (drawn.length > 0) showAdjustments(drawn);
+}
+
+/** What the status line calls each view, by the View picker's values. */
+const VIEW_NAMES = { filters: 'the filters', pca: 'the principal components', 'positions-cosine': 'the position cosine similarity',
+  'positions-dot': 'the position Gram matrix P·Pᵀ' };
+
+/** The View picker's value for what a grid shows. */
+const viewOf = (grid) => (grid.view === 'positions' ? `positions-${grid.mode}` : grid.view ?? 'filters');
+
+/** A redraw that failed. A setting refused within the view shown leaves that grid, dimmed, and its status; another
+ *  view that cannot be drawn empties the panel (no grid, scree line or colour bar of the last view stays under
+ *  the alert) and says so; the checkpoint stays open, so the next change draws again. */
+function showRefusal(panel, reply, stale) {
+  const wanted = panel.settings?.view ?? 'filters';
+  if (panel.shown && viewOf(panel.shown.grid) === wanted) {
+    panel.section.classList.add('refused');
+    panel.status.dataset.state = 'error';
+    showAlert(panel, reply.message);
+    return;
+  }
+  const name = panel.shown?.checkpoint.name ?? panel.title.textContent ?? reply.label;
+  clearGrid(panel);
+  panel.section.classList.add('undrawn');
+  panel.section.classList.remove('positions', 'difference', 'refused');
+  showNotes(panel, null);
+  setStatus(panel, 'error', `Could not draw ${VIEW_NAMES[wanted] ?? 'this view'} of ${name}.`, { file: name });
+  showAlert(panel, reply.message);
 }
 
 async function openSample(started) {
@@ -1047,7 +1048,7 @@ async function openSample(started) {
     showAlert(first, `The sample could not be loaded: ${error.message}.`);
     return;
   }
-  if (seq === openSeq) openFiles([file], started, { seq, sample: true });
+  return seq === openSeq ? openFiles([file], started, { seq, sample: true }) : undefined;
 }
 
 /** Pixels between the position grid and its colour bar in a PNG, the bar's height and the tick labels' band. */
@@ -1073,13 +1074,10 @@ function exportCanvas(panel) {
   context.font = CAPTION_FONT;
   context.fillStyle = '#e6e8ec';
   context.textBaseline = 'top';
-  const span = bar.max - bar.min || 1;
-  for (const tick of bar.ticks) {
-    const text = number(tick);
-    const x = ((tick - bar.min) / span) * width;
-    const half = context.measureText(text).width / 2;
-    context.fillRect(Math.min(Math.round(x), width - 1), top + PNG_BAR.height, 1, 3);
-    context.fillText(text, Math.min(Math.max(x - half, 2), width - 2 - 2 * half), top + PNG_BAR.height + 4);
+  // The same labels as on the page: none touching another.
+  for (const label of placeTicks(bar, width, (text) => context.measureText(text).width)) {
+    context.fillRect(Math.min(Math.round(label.x), width - 1), top + PNG_BAR.height, 1, 3);
+    if (label.shown) context.fillText(label.text, label.left, top + PNG_BAR.height + 4);
   }
   return out;
 }
@@ -1256,5 +1254,12 @@ const addressUrls = new URLSearchParams(location.search).getAll('url').filter(Bo
 if (addressUrls.length > 0) {
   ui.urlInput.value = addressUrls.join('\n');
   ui.urlInput.rows = Math.min(addressUrls.length, 6);
-  openUrls(addressUrls, performance.now());
+  openUrls(addressUrls, performance.now()).then(async (outcome) => {
+    // A link whose URLs do not open shows the sample, dimmed under the error, rather than an empty page.
+    if (!outcome || outcome.opened || new URLSearchParams(location.search).get('sample') === 'none') return;
+    const sample = await openSample(performance.now());
+    if (!sample?.opened) return;
+    lastOpen = addressUrls; // "Try again" tries the link's URLs
+    keepPrevious(outcome.names, outcome.message, outcome.retryable);
+  });
 } else if (new URLSearchParams(location.search).get('sample') !== 'none') openSample(performance.now());

@@ -1,5 +1,6 @@
-// The page's one way to talk to worker.js. Opening a file cancels whatever is in flight (by restarting
-// the worker); re-renders queue behind the current request and coalesce, so only the latest one runs.
+// The page's one way to talk to worker.js. Opening a file cancels an open or render in flight (by restarting
+// the worker; a tensor listing, quick, is left to finish, so the checkpoints on screen stay open); re-renders
+// queue behind the current request and coalesce, so only the latest one runs.
 //
 // Protocol (structured-clone messages, one reply per request, matched by id):
 //   page → worker  { id, type: 'open', files: File[], options: RenderOptions, sample }   open (one panel per
@@ -36,7 +37,7 @@ export class CheckpointBridge {
   #url;
   #worker = null;
   #nextId = 1;
-  #pending = new Map(); // id → resolve
+  #pending = new Map(); // id → { resolve, type }
   #queued = null; // { requests, resolve }: the latest render waiting for the worker
 
   /** Called with the worker's 'ready' message each time a (re)started worker has loaded the module. */
@@ -60,14 +61,14 @@ export class CheckpointBridge {
   /** Opens `files` (one panel per checkpoint among them) and renders each; cancels anything running. `sample`:
    *  the page's own sample, which the worker may draw with its small first module before the full one is in. */
   open(files, options, { sample = false } = {}) {
-    if (this.#pending.size > 0) this.#stop({ ok: false, superseded: true });
+    this.#cancelWork();
     return this.#post({ type: 'open', files, options, sample });
   }
 
   /** Opens URLs and hub model ids (a panel each), reading only the ranges needed, the ids through the hub at
    *  `hub` (null: huggingface.co); cancels anything running. */
   openUrls(urls, hub, options) {
-    if (this.#pending.size > 0) this.#stop({ ok: false, superseded: true });
+    this.#cancelWork();
     return this.#post({ type: 'openUrls', urls, hub, options });
   }
 
@@ -88,11 +89,18 @@ export class CheckpointBridge {
     return this.#post({ type: 'list', panel });
   }
 
+  /** Restarts the worker if it is opening or drawing. A listing alone is let finish: restarting for it would
+   *  close the checkpoints on screen, which a failed open must leave there (the page answers a stale list by
+   *  its open counter). */
+  #cancelWork() {
+    if ([...this.#pending.values()].some(({ type }) => type !== 'list')) this.#stop({ ok: false, superseded: true });
+  }
+
   #post(message) {
     const worker = this.#ensureWorker();
     const id = this.#nextId++;
     return new Promise((resolve) => {
-      this.#pending.set(id, resolve);
+      this.#pending.set(id, { resolve, type: message.type });
       worker.postMessage({ id, ...message, sentAt: clock() });
     });
   }
@@ -124,7 +132,7 @@ export class CheckpointBridge {
       if (this.#pending.has(data.id)) this.onProgress?.(data);
       return;
     }
-    const resolve = this.#pending.get(data.id);
+    const resolve = this.#pending.get(data.id)?.resolve;
     if (!resolve) return;
     if (data.clock) data.clock.arrived = clock();
     this.#pending.delete(data.id);
@@ -141,7 +149,7 @@ export class CheckpointBridge {
   #stop(reply) {
     this.#worker?.terminate();
     this.#worker = null;
-    const waiting = [...this.#pending.values()];
+    const waiting = [...this.#pending.values()].map((entry) => entry.resolve);
     if (this.#queued) waiting.push(this.#queued.resolve);
     this.#pending.clear();
     this.#queued = null;

@@ -68,5 +68,6 @@ def test_out_of_range_values_are_corrected_and_said() -> None:
 def test_a_missing_tensor_and_a_tensor_that_cannot_be_drawn() -> None:
     with pytest.raises(patchlens.NoSuchTensorError, match="There is no tensor named nope in this file."):
         patchlens.grid(SAMPLE, tensor="nope")
+    # The sample holds a position embedding; this fixture only a kernel.
     with pytest.raises(patchlens.NotDrawableError, match="No position embedding was found"):
-        patchlens.grid(SAMPLE, view="positions")
+        patchlens.grid(FIXTURES / "stored_f32.npz", view="positions")

@@ -124,14 +124,14 @@ test('the inspector: hovering names a tile and its numbers, a click opens it lar
   await page.mouse.move(box.x + 5 * pitch + (kw * zoom) / 2, box.y + (kh * zoom) / 2);
   const digits = (v) => (v === 'nan' ? 'NaN' : Number(Number(v).toPrecision(4)).toString());
   const [min, max, mean, norm] = sample.stats[5].map(digits);
-  assert.equal(await page.textContent('.tile-readout'), `Filter 5 of 384 · min ${min} · max ${max} · mean ${mean} · L2 norm ${norm}`);
+  assert.equal(await page.textContent('.tile-readout'), `Filter 6 of 384 · min ${min} · max ${max} · mean ${mean} · L2 norm ${norm}`);
   assert.equal(await page.isVisible('.tile-mark'), true);
   await page.mouse.move(box.x + kw * zoom + 1, box.y + 2); // over the gap between tiles 0 and 1
   assert.equal(await page.textContent('.tile-readout'), '');
 
   await page.mouse.click(box.x + 5 * pitch + 3, box.y + 3);
   assert.equal(await page.isVisible('#inspector'), true);
-  assert.match(await page.textContent('#inspector-title'), /^Filter 5 of 384 — embedding\/kernel$/);
+  assert.match(await page.textContent('#inspector-title'), /^Filter 6 of 384 — embedding\/kernel$/);
   const shown = await page.evaluate(() => {
     const tile = document.getElementById('inspector-tile');
     return { width: tile.width, height: tile.height, pixel: [...tile.getContext('2d').getImageData(0, 0, 1, 1).data] };
@@ -143,20 +143,20 @@ test('the inspector: hovering names a tile and its numbers, a click opens it lar
   assert.deepEqual(shown.pixel, [tiles[first], tiles[first + 1], tiles[first + 2], 255], 'the filter\'s own top-left pixel');
   assert.match(await page.textContent('#inspector-numbers'), new RegExp(`L2 norm${norm.replace('.', '\\.')}`));
   await page.keyboard.press('ArrowRight');
-  assert.match(await page.textContent('#inspector-title'), /^Filter 6 of 384/);
+  assert.match(await page.textContent('#inspector-title'), /^Filter 7 of 384/);
   await page.keyboard.press('ArrowDown');
-  assert.match(await page.textContent('#inspector-title'), /^Filter 22 of 384/, 'down one row of 16');
+  assert.match(await page.textContent('#inspector-title'), /^Filter 23 of 384/, 'down one row of 16');
   await page.keyboard.press('Escape');
   assert.equal(await page.isVisible('#inspector'), false);
   assert.equal(await page.evaluate(() => document.activeElement.id), 'grid', 'the focus goes back to the grid');
 
   // From the keyboard alone: arrows walk the tiles, Enter opens the one marked.
   await page.keyboard.press('Home');
-  assert.match(await page.textContent('.tile-readout'), /^Filter 0 of 384/);
+  assert.match(await page.textContent('.tile-readout'), /^Filter 1 of 384/);
   await page.keyboard.press('End');
-  assert.match(await page.textContent('.tile-readout'), /^Filter 127 of 384/);
+  assert.match(await page.textContent('.tile-readout'), /^Filter 128 of 384/);
   await page.keyboard.press('Enter');
-  assert.match(await page.textContent('#inspector-title'), /^Filter 127 of 384/);
+  assert.match(await page.textContent('#inspector-title'), /^Filter 128 of 384/);
   await page.click('#inspector-close');
 
   // Sorted by norm, a tile names its place and its filter.
@@ -164,7 +164,7 @@ test('the inspector: hovering names a tile and its numbers, a click opens it lar
   await page.focus('#grid');
   assert.match(await page.textContent('.tile-readout'), /^Tile 128 by norm/, 'the marked tile stays where it was');
   await page.keyboard.press('Home');
-  assert.match(await page.textContent('.tile-readout'), new RegExp(`^Tile 1 by norm: filter ${sample.norm_order[0]} of 384`));
+  assert.match(await page.textContent('.tile-readout'), new RegExp(`^Tile 1 by norm: filter ${sample.norm_order[0] + 1} of 384`));
   assert.deepEqual(problems, []);
   await context.close();
 });
@@ -236,7 +236,7 @@ test('compare: two checkpoints of one shape give an A − B panel, least similar
   await page.mouse.move(box.x + 3, box.y + 3);
   const first = difference.order[0];
   const readout = await page.textContent('.panel.difference .tile-readout');
-  assert.ok(readout.startsWith(`Tile 1, least similar first: filter ${first} of 384 · cosine similarity `
+  assert.ok(readout.startsWith(`Tile 1, least similar first: filter ${first + 1} of 384 · cosine similarity `
     + `${Number(Number(difference.cosine[first]).toPrecision(4))}`), readout);
   await page.uncheck('#difference');
   assert.equal(await page.$('.panel.difference'), null, 'unticked, the panel goes');
@@ -261,7 +261,7 @@ test('the principal-components view: 28 components 7 to a row, within a level of
   assert.equal(await page.isVisible('.scree'), true);
   const box = await page.locator('#grid').boundingBox();
   await page.mouse.move(box.x + 3, box.y + 3);
-  assert.match(await page.textContent('.tile-readout'), /^Component 0: explains [\d.]+ % of the variance$/);
+  assert.match(await page.textContent('.tile-readout'), /^Component 1: explains [\d.]+ % of the variance$/);
   const nine = await settledAfter(page, () => page.fill('#components', '9'));
   assert.match(nine.text, /9 of 9 principal components/);
   assert.match(await page.evaluate(() => location.hash), /view=pca&k=9/);
@@ -344,22 +344,22 @@ test('positions: extra tokens and the grid can be given, the pointer reads each 
   const box = await page.locator('#grid').boundingBox();
   await page.mouse.move(box.x + 3 * zoom + zoom / 2, box.y + 2 * zoom + zoom / 2);
   const readout = await page.textContent('.tile-readout');
-  const match = /^position 0 \(row 0, column 0\) · position 31 \(row 2, column 3\): cosine similarity (-?[\d.e-]+)$/.exec(readout);
+  const match = /^position 1 \(row 1, column 1\) · position 32 \(row 3, column 4\): cosine similarity (-?[\d.e-]+)$/.exec(readout);
   assert.ok(match, readout);
   const reference = readFileSync(join(dirname(MANIFEST), 'positions_augreg_npz.cosine.u16'));
   const bin = reference.readUInt16LE((2 * 209 + 3) * 2);
   const ours = Math.min(Math.floor(((Number(match[1]) + 1) / 2) * 256), 255);
   assert.ok(Math.abs(ours - bin) <= 1, `cosine ${match[1]} is in bin ${ours}, matplotlib drew bin ${bin}`);
   await page.mouse.move(box.x + zoom / 2, box.y + zoom / 2);
-  assert.match(await page.textContent('.tile-readout'), /position 0 \(row 0, column 0\): cosine similarity 1$/);
+  assert.match(await page.textContent('.tile-readout'), /position 1 \(row 1, column 1\): cosine similarity 1$/);
 
   await page.mouse.click(box.x + (14 * zoom + 1) + 3, box.y + (14 * zoom + 1) + 3); // tile 15: row 1, column 1
-  assert.match(await page.textContent('#inspector-title'), /^Position 15 \(row 1, column 1\) — Transformer\/posembed_input\/pos_embedding$/);
-  assert.match(await page.textContent('#inspector-numbers'), /token in the tensor16/);
+  assert.match(await page.textContent('#inspector-title'), /^Position 16 \(row 2, column 2\) — Transformer\/posembed_input\/pos_embedding$/);
+  assert.match(await page.textContent('#inspector-numbers'), /token index in the tensor \(from 0\)16/);
   assert.match(await page.textContent('#inspector-numbers'), /most similar otherposition \d+ \(row \d+, column \d+\), [\d.]+/);
   assert.equal(await page.isVisible('#inspector .channel'), false, 'a colour map has no R, G, B');
   await page.keyboard.press('ArrowRight');
-  assert.match(await page.textContent('#inspector-title'), /^Position 16 /);
+  assert.match(await page.textContent('#inspector-title'), /^Position 17 /);
   await page.keyboard.press('Escape');
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
@@ -391,14 +391,14 @@ test('the inspector opens a principal component large, with its channels and its
   const readout = await page.textContent('.tile-readout');
   await page.mouse.down();
   await page.mouse.up();
-  assert.equal(await page.textContent('#inspector-title'), 'Component 3 of 28 — embedding/kernel');
+  assert.equal(await page.textContent('#inspector-title'), 'Component 4 of 28 — embedding/kernel');
   const percent = Number(/explains ([\d.]+) %/.exec(readout)[1]);
   const numbers = await page.textContent('#inspector-numbers');
   const precise = Number(/explained variance([\d.]+) %/.exec(numbers)[1]);
   assert.ok(Math.abs(precise - percent) <= 0.005 + 1e-9, `${numbers} vs ${readout}`);
   assert.equal(await page.isVisible('#inspector .channel'), true, 'a colour component has R, G, B');
   await page.keyboard.press('ArrowDown');
-  assert.equal(await page.textContent('#inspector-title'), 'Component 10 of 28 — embedding/kernel', 'down one row of 7');
+  assert.equal(await page.textContent('#inspector-title'), 'Component 11 of 28 — embedding/kernel', 'down one row of 7');
   await page.keyboard.press('Escape');
   assert.deepEqual(problems, []);
   await context.close();
