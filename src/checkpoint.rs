@@ -78,20 +78,25 @@ pub struct Opened {
 }
 
 impl Checkpoint {
-    /// Opens a checkpoint; reads only the format's index (for `.npz`, the zip central directory).
-    pub fn open(source: impl ByteSource + 'static) -> Result<Checkpoint> {
-        let metered = Metered::new(source);
-        let stats = vec![metered.stats()];
-        let file_size = metered.len();
-        let container = container::open(Rc::new(metered))?;
-        Ok(Checkpoint {
+    /// A checkpoint over an opened container, read through `stats`' meters, nothing cached yet.
+    fn with(container: Box<dyn Container>, stats: Vec<Rc<ReadStats>>, file_size: u64) -> Checkpoint {
+        Checkpoint {
             container,
             stats,
             file_size,
             last_read: RefCell::new(None),
             last_leading: RefCell::new(None),
             last_pca: RefCell::new(None),
-        })
+        }
+    }
+
+    /// Opens a checkpoint; reads only the format's index (for `.npz`, the zip central directory).
+    pub fn open(source: impl ByteSource + 'static) -> Result<Checkpoint> {
+        let metered = Metered::new(source);
+        let stats = vec![metered.stats()];
+        let file_size = metered.len();
+        let container = container::open(Rc::new(metered))?;
+        Ok(Checkpoint::with(container, stats, file_size))
     }
 
     /// Tensors already in memory (the Python package's arrays, state dicts and models): each is read, as a
@@ -112,14 +117,7 @@ impl Checkpoint {
             })
             .collect();
         let container = Box::new(container::memory::Memory::new(metered, convention)?);
-        Ok(Checkpoint {
-            container,
-            stats,
-            file_size,
-            last_read: RefCell::new(None),
-            last_leading: RefCell::new(None),
-            last_pca: RefCell::new(None),
-        })
+        Ok(Checkpoint::with(container, stats, file_size))
     }
 
     /// Opens files given together (a multi-file drop, a folder): shards of one checkpoint become one,
@@ -138,13 +136,9 @@ impl Checkpoint {
             .into_iter()
             .map(|group| {
                 let members: Vec<_> = stats.iter().filter(|(name, _, _)| group.files.contains(name)).collect();
-                let checkpoint = group.container.map(|container| Checkpoint {
-                    container,
-                    stats: members.iter().map(|(_, s, _)| Rc::clone(s)).collect(),
-                    file_size: members.iter().map(|(_, _, len)| len).sum(),
-                    last_read: RefCell::new(None),
-                    last_leading: RefCell::new(None),
-                    last_pca: RefCell::new(None),
+                let checkpoint = group.container.map(|container| {
+                    let stats = members.iter().map(|(_, s, _)| Rc::clone(s)).collect();
+                    Checkpoint::with(container, stats, members.iter().map(|(_, _, len)| len).sum())
                 });
                 Opened { label: group.label, files: group.files, checkpoint }
             })

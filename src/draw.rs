@@ -48,9 +48,6 @@ impl View {
     }
 }
 
-/// The grid options a caller can name (`count`, `columns`, `gap`, `gap-color`; zoom is always the caller's).
-pub const GRID_OPTION_NAMES: [&str; 5] = ["count", "columns", "zoom", "gap", "gap-color"];
-
 /// Everything one drawing needs.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -64,7 +61,7 @@ pub struct Request {
     pub components: usize,
     pub positions: PositionView,
     pub grid: GridOptions,
-    /// Which of `grid`'s options the caller gave (names from [`GRID_OPTION_NAMES`]).
+    /// Which of `grid`'s options the caller gave: `count`, `columns`, `zoom`, `gap`, `gap-color`.
     pub given: Vec<&'static str>,
 }
 
@@ -98,6 +95,15 @@ impl Drawn {
             Drawn::Filters(r) => &r.grid,
             Drawn::Pca(r) => &r.grid,
             Drawn::Positions(r) => &r.grid,
+        }
+    }
+
+    /// The grid alone, for a caller that keeps it (the Python binding's `NativeGrid`).
+    pub fn into_grid(self) -> crate::grid::Grid {
+        match self {
+            Drawn::Filters(r) => r.grid,
+            Drawn::Pca(r) => r.grid,
+            Drawn::Positions(r) => r.grid,
         }
     }
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, List, NamedTuple, Optional, Sequence, Tup
 
 import numpy as np
 
-from . import _memory, _native
+from . import _memory, _native, errors
 from .errors import (
     InvalidOptionError,
     MalformedError,
@@ -59,19 +59,8 @@ __all__ = [
     "TileStats",
     "Adjustment",
     "Widget",
-    "PatchlensError",
-    "ReadError",
-    "TruncatedError",
-    "UnknownFormatError",
-    "MalformedError",
-    "UnsupportedError",
-    "TooLargeError",
-    "NoSuchTensorError",
-    "NotDrawableError",
-    "InvalidOptionError",
-    "NetworkError",
-    "PatchlensWarning",
 ]
+__all__ += errors.__all__
 
 #: A checkpoint to open: a path, URL or hub model id (``owner/name``), a file's bytes, or an object in memory
 #: (a NumPy/JAX array, a ``torch.Tensor``, a mapping of names to arrays, an ``nn.Module``).

@@ -6,7 +6,7 @@
 
 use patchlens::analysis::positions::SimilarityMode;
 use patchlens::container::memory::{Convention, MemoryTensor};
-use patchlens::draw::{Drawn, Request, View, GRID_OPTION_NAMES};
+use patchlens::draw::{Drawn, Request, View};
 use patchlens::grid::parse_color;
 use patchlens::remote::RemoteStats;
 use patchlens::source::ByteSource;
@@ -388,17 +388,16 @@ impl NativeCheckpoint {
             layout: choice(py, "layout", layout, "hwio, oihw or ohwi", KernelLayout::parse)?,
             ..Request::default()
         };
-        let grid_numbers = [("count", count), ("columns", columns), ("zoom", zoom), ("gap", gap)];
-        for (name, value) in grid_numbers {
+        let numbers = [
+            ("count", count, &mut request.grid.count),
+            ("columns", columns, &mut request.grid.columns),
+            ("zoom", zoom, &mut request.grid.zoom),
+            ("gap", gap, &mut request.grid.gap),
+        ];
+        for (name, value, slot) in numbers {
             if let Some(n) = whole(py, name, value)? {
-                let slot = match name {
-                    "count" => &mut request.grid.count,
-                    "columns" => &mut request.grid.columns,
-                    "zoom" => &mut request.grid.zoom,
-                    _ => &mut request.grid.gap,
-                };
                 *slot = n;
-                request.given.extend(GRID_OPTION_NAMES.iter().filter(|g| **g == name));
+                request.given.push(name);
             }
         }
         if let Some(color) = gap_color {
@@ -424,12 +423,7 @@ impl NativeCheckpoint {
         }
         let drawn = request.draw(&self.inner, other).map_err(|e| raise(py, &e))?;
         let info = describe(py, &drawn, &request)?.unbind();
-        let grid = match drawn {
-            Drawn::Filters(r) => r.grid,
-            Drawn::Pca(r) => r.grid,
-            Drawn::Positions(r) => r.grid,
-        };
-        Ok(NativeGrid { grid, info })
+        Ok(NativeGrid { grid: drawn.into_grid(), info })
     }
 }
 
