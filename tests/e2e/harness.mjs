@@ -15,6 +15,9 @@ export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run'];
 export const VIEWPORT = { width: 1280, height: 800 };
+/** The two devices the layout tests hold the page to: a 1280 × 800 desktop and a 390 × 844 phone (pixel ratio 3). */
+export const DESKTOP = { viewport: VIEWPORT };
+export const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 3 };
 
 /** Fails with what to run when the built module or the fixtures are missing. */
 export function requireBuild() {

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  assertSamePixels, canvasPixels, controlsOf, defaultTiles, drawableFixtures, expectedGrid, loadManifest, openPage,
-  sampleFixture, settledAfter, startSession, statusOf, waitSettled,
+  PHONE, assertSamePixels, canvasPixels, controlsOf, defaultTiles, drawableFixtures, expectedGrid, loadManifest,
+  openPage, sampleFixture, settledAfter, startSession, statusOf, waitSettled,
 } from './harness.mjs';
 
 let session;
@@ -16,7 +16,6 @@ before(async () => {
 });
 after(async () => { await session?.close(); });
 
-const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 3 };
 
 /** Where the grid, its stage and the settings are, and how wide the document is. */
 const geometry = (page) => page.evaluate(() => {

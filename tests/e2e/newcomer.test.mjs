@@ -5,7 +5,7 @@
 // address; the canvas is never read back (no `willReadFrequently` warning).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { dropBytes, loadManifest, settledAfter, startSession, statusOf, waitSettled } from './harness.mjs';
+import { DESKTOP, PHONE, dropBytes, loadManifest, settledAfter, startSession, statusOf, waitSettled } from './harness.mjs';
 
 let session;
 let manifest;
@@ -15,8 +15,6 @@ before(async () => {
 });
 after(async () => { await session?.close(); });
 
-const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 3 };
-const DESKTOP = { viewport: { width: 1280, height: 800 } };
 
 /** A page in a fresh context of `device`, at `address` (after the server's root), settled; problems logged. */
 async function pageAt(device, address = '') {
