@@ -15,7 +15,7 @@ use crate::tensor::{element_count, MemoryOrder, Tensor, TensorInfo, Values, MAX_
 use crate::timing::{self, Steps};
 use crate::view::{FilterView, Order};
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
 /// One tensor as listed to users: what it is and whether it can be drawn.
@@ -66,6 +66,9 @@ pub struct Checkpoint {
     last_leading: RefCell<Option<(usize, Tensor)>>,
     /// The last principal components fitted (tensor index, layout): fewer components are a prefix of them.
     pub(crate) last_pca: RefCell<Option<(usize, KernelLayout, Pca)>>,
+    /// The default tensor once picked: a draw and the caller's summary (its name, its reason) each ask for it, and
+    /// the pick goes through every name of the checkpoint.
+    default: OnceCell<Option<Pick>>,
 }
 
 /// One checkpoint found among files opened together, or why it could not be opened.
@@ -87,6 +90,7 @@ impl Checkpoint {
             last_read: RefCell::new(None),
             last_leading: RefCell::new(None),
             last_pca: RefCell::new(None),
+            default: OnceCell::new(),
         }
     }
 
@@ -247,13 +251,15 @@ impl Checkpoint {
 
     fn default_pick(&self) -> Option<Pick> {
         let container = &self.container;
-        let preferred = container.preferred_default();
-        pick_patch_embedding_preferring(
-            container.names(),
-            |i| container.info(i).ok(),
-            |info| self.layout_of(info),
-            preferred,
-        )
+        let pick = || {
+            pick_patch_embedding_preferring(
+                container.names(),
+                |i| container.info(i).ok(),
+                |info| self.layout_of(info),
+                container.preferred_default(),
+            )
+        };
+        self.default.get_or_init(pick).clone()
     }
 
     /// Tensor `index`, from the last read when it was this one.

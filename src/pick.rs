@@ -74,10 +74,8 @@ fn copy_of(name: &str) -> Copy {
     }
 }
 
-/// True for `suffix` itself or `….suffix` / `…/suffix` (not `my_suffix`). A TensorFlow output index
-/// (`kernel:0`, as Keras 2 names its weights) is not part of the name.
-fn is_named(name: &str, suffix: &str) -> bool {
-    let name = without_output_index(name);
+/// True for `suffix` itself or `….suffix` / `…/suffix` (not `my_suffix`), `name` without its output index.
+fn ends_with_segments(name: &str, suffix: &str) -> bool {
     name.strip_suffix(suffix).is_some_and(|rest| rest.is_empty() || rest.ends_with(['/', '.']))
 }
 
@@ -93,9 +91,12 @@ fn without_output_index(name: &str) -> &str {
 /// embedding's is [`KNOWN_NAMES`]; the position embedding's lives in `analysis::positions`.
 pub type NameTable = [(&'static str, &'static str)];
 
-/// A name's rank in `table` and the entry it matched (suffix, description), if it has one.
+/// A name's rank in `table` and the entry it matched (suffix, description), if it has one. A TensorFlow output
+/// index (`kernel:0`, as Keras 2 names its weights) is not part of the name. Every name of a checkpoint is asked
+/// about (a ViT-L's 392, or a few thousand), so the index is cut off once, not once per entry of the table.
 fn known(table: &'static NameTable, name: &str) -> Option<(usize, &'static (&'static str, &'static str))> {
-    table.iter().enumerate().find(|(_, (suffix, _))| is_named(name, suffix))
+    let name = without_output_index(name);
+    table.iter().enumerate().find(|(_, (suffix, _))| ends_with_segments(name, suffix))
 }
 
 /// What a tensor's name says it is in `table`, if anything.
