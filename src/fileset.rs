@@ -88,7 +88,7 @@ pub fn open_files(files: Vec<NamedSource>) -> Vec<Group> {
     for (i, f) in files.iter().enumerate().filter(|&(i, _)| !used[i]) {
         let companions: Vec<NamedSource> =
             files.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, c)| c.clone()).collect();
-        let container = container::open_with(f.source.clone(), &companions);
+        let container = container::open_named(f.source.clone(), &f.name, &companions);
         singles.push(Group { label: f.name.clone(), files: vec![f.name.clone()], container });
     }
     // A file some other checkpoint reads (ONNX external data) is part of that one, not a checkpoint.

@@ -35,7 +35,8 @@ pub fn npy_header(data: &[u8]) {
     let _ = npy::parse_header(data);
 }
 
-/// The zip reader: central directory, then every entry's header and (bounded) data.
+/// The zip reader: central directory, then every entry's header and (bounded) data; then the input opened as a
+/// file named `.npz` is (from its end, `container::open_named`), listed, and its first tensors read.
 pub fn zip(data: &[u8]) {
     let source = SliceSource(data);
     if let Ok(archive) = ZipArchive::read(&source) {
@@ -44,6 +45,12 @@ pub fn zip(data: &[u8]) {
                 let len = entry.size.min(1 << 20) as usize;
                 let _ = entry.read_data(&source, prefix.data_start, 0, len);
             }
+        }
+    }
+    if let Ok(npz) = crate::container::open_named(Rc::new(SliceSource(data.to_vec())), "fuzz.npz", &[]) {
+        let _ = npz.infos();
+        for index in 0..npz.names().len().min(16) {
+            let _ = npz.read(index);
         }
     }
 }
