@@ -106,7 +106,7 @@ const stepRows = [];
 // The page's step timings (app.js stepTimes): page before sending, transit, the worker's open and render (its
 // read — of which the file's reads —, scale, grid and stats), the worker's whole handling, the reply's transit, the
 // page's work on the reply before drawing, canvas put.
-const STEP_KEYS = ['page', 'message', 'open', 'render', 'read', 'fileRead', 'scale', 'grid', 'stats', 'worker', 'reply',
+const STEP_KEYS = ['page', 'message', 'open', 'openRead', 'render', 'read', 'fileRead', 'scale', 'grid', 'stats', 'worker', 'reply',
   'beforeDraw', 'put'];
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });

@@ -671,7 +671,7 @@ function stepTimes(reply, started, putMs, drawStarted) {
   const beforeDraw = performance.timeOrigin + drawStarted - c.arrived;
   const round = (x) => (x === undefined ? undefined : Math.round(x * 10) / 10);
   return JSON.stringify(Object.fromEntries(Object.entries({
-    page, message: c.received - c.sent, open: t.openMs, render: t.renderMs, ...(t.steps ?? {}),
+    page, message: c.received - c.sent, open: t.openMs, openRead: t.openReadMs, render: t.renderMs, ...(t.steps ?? {}),
     worker: c.replied - c.received, reply: c.arrived - c.replied, beforeDraw, put: putMs,
   }).map(([k, v]) => [k, round(v)])));
 }

@@ -19,7 +19,7 @@
 //                  { type: 'ready', wasmMemory }   once, when the module has loaded (no id)
 //                  { type: 'progress', id, url, received, total }   while a server's whole file downloads
 //   Panel = { panel, label, files, ok: true, checkpoint: Summary, grid: GridInfo, rgba: ArrayBuffer,
-//             bytesRead, reads, requests?, networkBytes?, timings: { openMs?, renderMs }, wasmMemory }
+//             bytesRead, reads, requests?, networkBytes?, timings: { openMs?, openReadMs?, renderMs }, wasmMemory }
 //         | { panel, label, files, ok: false, message, errorName?, checkpoint: Summary | null,
 //             tensors?: TensorInfo[] (when it opened and listed but could not draw) }
 //   Summary = { name, files, format, fileSize, defaultTensor, defaultReason, notes, url?, wholeDownload };

@@ -656,6 +656,13 @@ impl Checkpoint {
         crate::fileset::files_named_by_index(&index).map_err(js_error)
     }
 
+    /// Milliseconds this module has waited on file reads since it loaded (a `File`'s `FileReaderSync`, a
+    /// `RangeReader`'s `read`): two readings around an open split its time into reading the file and the rest.
+    #[wasm_bindgen(js_name = fileReadMs)]
+    pub fn file_read_ms() -> f64 {
+        FILE_READ_MS.with(|ms| ms.get())
+    }
+
     /// The tensor drawn by default (the patch embedding), if one was found.
     #[wasm_bindgen(getter, js_name = defaultTensor)]
     pub fn default_tensor(&self) -> Option<String> {
