@@ -7,6 +7,9 @@
 //! while the page is idle, leaves the optimised code in place for the user's file. They are written by the code
 //! below (never embedded), big enough that every hot loop runs long enough to be optimised (V8's budget is a few
 //! million executed instructions per function) and small enough to take a few milliseconds each once it is.
+//! The same holds for the code that runs once per file: reading an index, picking among its names, the pickle
+//! machine. A one-tensor file runs that code too briefly, so the main file of each reader also carries a ViT-B's
+//! other tensors, tiny (`companions`): the ~150 names a real checkpoint's index lists.
 
 use crate::container::npy::MAGIC as NPY_MAGIC;
 
@@ -14,6 +17,65 @@ use crate::container::npy::MAGIC as NPY_MAGIC;
 const SIDE: usize = 16;
 const CHANNELS: usize = 3;
 const FILTERS: usize = 192;
+
+/// One tensor of a made-up file: its name's parts (joined as the format joins them), shape, and float32 bytes.
+struct Member {
+    path: Vec<String>,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl Member {
+    fn new(path: &[&str], shape: &[usize], data: Vec<u8>) -> Member {
+        Member { path: path.iter().map(|p| p.to_string()).collect(), shape: shape.to_vec(), data }
+    }
+
+    fn name(&self, separator: &str) -> String {
+        self.path.join(separator)
+    }
+}
+
+/// A ViT-B/16's tensors other than its patch embedding, each a few numbers: 12 blocks of 12 (two norms, attention,
+/// MLP) and the 7 around them, named with timm's parts (a format's own separator joins them).
+fn companions() -> Vec<Member> {
+    let tiny = |shape: &[usize]| {
+        let count = shape.iter().product();
+        numbers(count).iter().flat_map(|&v| (v as f32).to_le_bytes()).collect::<Vec<u8>>()
+    };
+    let mut out = Vec::new();
+    for (path, shape) in [(vec!["cls_token"], vec![1, 1, 2]), (vec!["pos_embed"], vec![1, 3, 2])] {
+        out.push(Member::new(&path, &shape, tiny(&shape)));
+    }
+    out.push(Member::new(&["patch_embed", "proj", "bias"], &[2], tiny(&[2])));
+    for block in 0..12 {
+        let block = block.to_string();
+        for layer in ["norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2"] {
+            let matrix = layer.contains('.');
+            for (kind, shape) in [("weight", if matrix { vec![2, 2] } else { vec![2] }), ("bias", vec![2])] {
+                let mut path = vec!["blocks", block.as_str()];
+                path.extend(layer.split('.'));
+                path.push(kind);
+                out.push(Member::new(&path, &shape, tiny(&shape)));
+            }
+        }
+    }
+    for (path, shape) in [
+        (vec!["norm", "weight"], vec![2]),
+        (vec!["norm", "bias"], vec![2]),
+        (vec!["head", "weight"], vec![2, 2]),
+        (vec!["head", "bias"], vec![2]),
+    ] {
+        out.push(Member::new(&path, &shape, tiny(&shape)));
+    }
+    out
+}
+
+/// The companions with the kernel among them, where timm's order puts it (after the tokens and its bias).
+fn with_companions(kernel: Member) -> Vec<Member> {
+    let mut members = companions();
+    members.insert(2, kernel);
+    members
+}
 
 /// A file to draw once, and how: the name it is opened under and the page's render options, as JSON.
 pub struct WarmUpFile {
@@ -50,7 +112,7 @@ pub fn files() -> Vec<WarmUpFile> {
     vec![
         WarmUpFile {
             name: "warm-up-f32.npz",
-            bytes: stored_zip(&[("embedding/kernel.npy", npy("<f4", false, &hwio, &f32s(false)))]),
+            bytes: npz(&with_companions(Member::new(&["embedding", "kernel"], &hwio, f32s(false)))),
             options: r#"{"count":128}"#,
         },
         WarmUpFile {
@@ -65,7 +127,11 @@ pub fn files() -> Vec<WarmUpFile> {
         },
         WarmUpFile {
             name: "warm-up-f32.safetensors",
-            bytes: safetensors("F32", &oihw, &f32s(false)),
+            bytes: safetensors_of(&with_companions(Member::new(
+                &["patch_embed", "proj", "weight"],
+                &oihw,
+                f32s(false),
+            ))),
             options: r#"{"count":128}"#,
         },
         WarmUpFile {
@@ -73,9 +139,21 @@ pub fn files() -> Vec<WarmUpFile> {
             bytes: safetensors("F16", &oihw, &f16s),
             options: r#"{"count":128}"#,
         },
-        WarmUpFile { name: "warm-up.pth", bytes: torch_zip(&oihw, &f32s(false)), options: r#"{"count":128}"# },
-        WarmUpFile { name: "warm-up.gguf", bytes: gguf(&oihw, &f32s(false)), options: r#"{"count":128}"# },
-        WarmUpFile { name: "warm-up.msgpack", bytes: flax_msgpack(&hwio, &f32s(false)), options: r#"{"count":128}"# },
+        WarmUpFile {
+            name: "warm-up.pth",
+            bytes: torch_zip(&with_companions(Member::new(&["patch_embed", "proj", "weight"], &oihw, f32s(false)))),
+            options: r#"{"count":128}"#,
+        },
+        WarmUpFile {
+            name: "warm-up.gguf",
+            bytes: gguf(&with_companions(Member::new(&["v", "patch_embd", "weight"], &oihw, f32s(false)))),
+            options: r#"{"count":128}"#,
+        },
+        WarmUpFile {
+            name: "warm-up.msgpack",
+            bytes: flax_msgpack(&with_companions(Member::new(&["embedding", "kernel"], &hwio, f32s(false)))),
+            options: r#"{"count":128}"#,
+        },
         WarmUpFile {
             name: "warm-up-bf16.safetensors",
             bytes: safetensors("BF16", &oihw, &bf16s),
@@ -98,6 +176,13 @@ fn npy(descr: &str, fortran: bool, shape: &[usize], data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(data);
     out
+}
+
+/// An `.npz` as `np.savez` writes float32 arrays: each member `name.npy`, stored.
+fn npz(members: &[Member]) -> Vec<u8> {
+    let files: Vec<(String, Vec<u8>)> =
+        members.iter().map(|m| (format!("{}.npy", m.name("/")), npy("<f4", false, &m.shape, &m.data))).collect();
+    stored_zip(&files.iter().map(|(name, data)| (name.as_str(), data.clone())).collect::<Vec<_>>())
 }
 
 /// A zip of stored (uncompressed) members, as `np.savez` writes them (checksums left zero: never checked).
@@ -139,10 +224,10 @@ fn stored_zip(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-/// A PyTorch zip as `torch.save` writes a state dict of one float32 tensor: `archive/data.pkl` (protocol 2:
-/// an OrderedDict whose value is `torch._utils._rebuild_tensor_v2(persistent storage, offset, shape, stride,
-/// requires_grad, OrderedDict())`), the storage as `archive/data/0` and `archive/version`.
-fn torch_zip(shape: &[usize], data: &[u8]) -> Vec<u8> {
+/// A PyTorch zip as `torch.save` writes a state dict of float32 tensors: `archive/data.pkl` (protocol 2: an
+/// OrderedDict whose values are `torch._utils._rebuild_tensor_v2(persistent storage, offset, shape, stride,
+/// requires_grad, OrderedDict())`), each storage as `archive/data/{k}`, and `archive/version`.
+fn torch_zip(members: &[Member]) -> Vec<u8> {
     fn text(out: &mut Vec<u8>, s: &str) {
         out.push(b'X'); // BINUNICODE
         out.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -157,73 +242,144 @@ fn torch_zip(shape: &[usize], data: &[u8]) -> Vec<u8> {
         ns.iter().for_each(|&n| int(out, n));
         out.push(b't');
     }
-    let strides: Vec<usize> = (0..shape.len()).map(|axis| shape[axis + 1..].iter().product()).collect();
     let mut pickle = b"\x80\x02ccollections\nOrderedDict\n)R(".to_vec();
-    text(&mut pickle, "patch_embed.proj.weight");
-    pickle.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n((");
-    text(&mut pickle, "storage");
-    pickle.extend_from_slice(b"ctorch\nFloatStorage\n");
-    text(&mut pickle, "0");
-    text(&mut pickle, "cpu");
-    int(&mut pickle, data.len() / 4);
-    pickle.extend_from_slice(b"tQ"); // the persistent id's tuple, BINPERSID
-    int(&mut pickle, 0); // storage offset
-    ints(&mut pickle, shape);
-    ints(&mut pickle, &strides);
-    // requires_grad False, the backward hooks (an empty OrderedDict), the call's tuple, REDUCE, SETITEMS, STOP.
-    pickle.extend_from_slice(b"\x89ccollections\nOrderedDict\n)RtRu.");
-    stored_zip(&[("archive/data.pkl", pickle), ("archive/data/0", data.to_vec()), ("archive/version", b"3\n".to_vec())])
+    for (key, member) in members.iter().enumerate() {
+        let shape = &member.shape;
+        let strides: Vec<usize> = (0..shape.len()).map(|axis| shape[axis + 1..].iter().product()).collect();
+        text(&mut pickle, &member.name("."));
+        pickle.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n((");
+        text(&mut pickle, "storage");
+        pickle.extend_from_slice(b"ctorch\nFloatStorage\n");
+        text(&mut pickle, &key.to_string());
+        text(&mut pickle, "cpu");
+        int(&mut pickle, member.data.len() / 4);
+        pickle.extend_from_slice(b"tQ"); // the persistent id's tuple, BINPERSID
+        int(&mut pickle, 0); // storage offset
+        ints(&mut pickle, shape);
+        ints(&mut pickle, &strides);
+        // requires_grad False, the backward hooks (an empty OrderedDict), the call's tuple, REDUCE.
+        pickle.extend_from_slice(b"\x89ccollections\nOrderedDict\n)RtR");
+    }
+    pickle.extend_from_slice(b"u."); // SETITEMS, STOP
+    let mut files = vec![("archive/data.pkl".to_string(), pickle)];
+    files.extend(members.iter().enumerate().map(|(key, m)| (format!("archive/data/{key}"), m.data.clone())));
+    files.push(("archive/version".to_string(), b"3\n".to_vec()));
+    stored_zip(&files.iter().map(|(name, data)| (name.as_str(), data.clone())).collect::<Vec<_>>())
 }
 
-/// A GGUF v3 file as clip.cpp names a vision tower's patch embedding: one f32 tensor, dimensions listed
-/// fastest first (GGML's order, so (n, c, kh, kw) is written kw, kh, c, n), data aligned to 32 bytes.
-fn gguf(shape: &[usize], data: &[u8]) -> Vec<u8> {
+/// A GGUF v3 file as clip.cpp names a vision tower's tensors: f32, dimensions listed fastest first (GGML's order,
+/// so (n, c, kh, kw) is written kw, kh, c, n), each tensor's data aligned to 32 bytes.
+fn gguf(members: &[Member]) -> Vec<u8> {
+    const ALIGN: usize = 32;
     let text = |out: &mut Vec<u8>, s: &str| {
         out.extend_from_slice(&(s.len() as u64).to_le_bytes());
         out.extend_from_slice(s.as_bytes());
     };
     let mut out = b"GGUF".to_vec();
     out.extend_from_slice(&3u32.to_le_bytes());
-    out.extend_from_slice(&1u64.to_le_bytes()); // tensors
+    out.extend_from_slice(&(members.len() as u64).to_le_bytes()); // tensors
     out.extend_from_slice(&1u64.to_le_bytes()); // metadata pairs
     text(&mut out, "general.architecture");
     out.extend_from_slice(&8u32.to_le_bytes()); // a string
     text(&mut out, "clip");
-    text(&mut out, "v.patch_embd.weight");
-    out.extend_from_slice(&(shape.len() as u32).to_le_bytes());
-    shape.iter().rev().for_each(|&d| out.extend_from_slice(&(d as u64).to_le_bytes()));
-    out.extend_from_slice(&0u32.to_le_bytes()); // GGML_TYPE_F32
-    out.extend_from_slice(&0u64.to_le_bytes()); // offset in the data section
-    out.resize(out.len().next_multiple_of(32), 0);
-    out.extend_from_slice(data);
+    let mut data = Vec::new();
+    for member in members {
+        text(&mut out, &member.name("."));
+        out.extend_from_slice(&(member.shape.len() as u32).to_le_bytes());
+        member.shape.iter().rev().for_each(|&d| out.extend_from_slice(&(d as u64).to_le_bytes()));
+        out.extend_from_slice(&0u32.to_le_bytes()); // GGML_TYPE_F32
+        out.extend_from_slice(&(data.len() as u64).to_le_bytes()); // offset in the data section
+        data.extend_from_slice(&member.data);
+        data.resize(data.len().next_multiple_of(ALIGN), 0);
+    }
+    out.resize(out.len().next_multiple_of(ALIGN), 0);
+    out.extend_from_slice(&data);
     out
 }
 
-/// A Flax checkpoint as `flax.serialization.to_bytes` writes `{"params": {"embedding": {"kernel": x}}}`:
-/// nested msgpack maps, the array an ext of type 1 holding (shape, dtype name, bytes).
-fn flax_msgpack(shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let key = |out: &mut Vec<u8>, s: &str| {
-        out.push(0xa0 | s.len() as u8); // fixstr
+/// A Flax checkpoint as `flax.serialization.to_bytes` writes `{"params": tree}`: nested msgpack maps by the names'
+/// parts, each array an ext of type 1 holding (shape, dtype name, bytes).
+fn flax_msgpack(members: &[Member]) -> Vec<u8> {
+    enum Node<'a> {
+        Array(&'a Member),
+        Map(Vec<(&'a str, Node<'a>)>),
+    }
+    fn insert<'a>(entries: &mut Vec<(&'a str, Node<'a>)>, path: &'a [String], member: &'a Member) {
+        let Some((first, rest)) = path.split_first() else { return };
+        if rest.is_empty() {
+            entries.push((first, Node::Array(member)));
+            return;
+        }
+        let existing = entries.iter().position(|(key, node)| key == first && matches!(node, Node::Map(_)));
+        let at = existing.unwrap_or_else(|| {
+            entries.push((first, Node::Map(Vec::new())));
+            entries.len() - 1
+        });
+        if let (_, Node::Map(children)) = &mut entries[at] {
+            insert(children, rest, member);
+        }
+    }
+    fn key(out: &mut Vec<u8>, s: &str) {
+        out.push(0xd9); // str8
+        out.push(s.len() as u8);
         out.extend_from_slice(s.as_bytes());
-    };
-    let mut array = vec![0x93, 0x90 | shape.len() as u8]; // (shape, dtype, bytes); shape as a fixarray
-    for &d in shape {
-        array.push(0xcd); // uint16
-        array.extend_from_slice(&(d as u16).to_be_bytes());
     }
-    key(&mut array, "float32");
-    array.push(0xc6); // bin32
-    array.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    array.extend_from_slice(data);
+    fn write(out: &mut Vec<u8>, node: &Node) {
+        match node {
+            Node::Map(entries) => {
+                out.push(0xde); // map16
+                out.extend_from_slice(&(entries.len() as u16).to_be_bytes());
+                for (name, child) in entries {
+                    key(out, name);
+                    write(out, child);
+                }
+            }
+            Node::Array(member) => {
+                let mut array = vec![0x93, 0x90 | member.shape.len() as u8]; // (shape, dtype, bytes); shape a fixarray
+                for &d in &member.shape {
+                    array.push(0xcd); // uint16
+                    array.extend_from_slice(&(d as u16).to_be_bytes());
+                }
+                key(&mut array, "float32");
+                array.push(0xc6); // bin32
+                array.extend_from_slice(&(member.data.len() as u32).to_be_bytes());
+                array.extend_from_slice(&member.data);
+                out.push(0xc9); // ext32
+                out.extend_from_slice(&(array.len() as u32).to_be_bytes());
+                out.push(1); // flax's ndarray ext type
+                out.extend_from_slice(&array);
+            }
+        }
+    }
+    // Flax keeps every parameter under "params".
+    let mut params = Vec::new();
+    for member in members {
+        insert(&mut params, &member.path, member);
+    }
     let mut out = Vec::new();
-    for name in ["params", "embedding", "kernel"] {
-        out.push(0x81); // a map of one
-        key(&mut out, name);
+    write(&mut out, &Node::Map(vec![("params", Node::Map(params))]));
+    out
+}
+
+/// A safetensors file of float32 tensors named as timm names a ViT's.
+fn safetensors_of(members: &[Member]) -> Vec<u8> {
+    let mut entries = Vec::new();
+    let mut data = Vec::new();
+    for member in members {
+        let dims: Vec<String> = member.shape.iter().map(usize::to_string).collect();
+        let end = data.len() + member.data.len();
+        entries.push(format!(
+            r#""{}":{{"dtype":"F32","shape":[{}],"data_offsets":[{},{end}]}}"#,
+            member.name("."),
+            dims.join(","),
+            data.len()
+        ));
+        data.extend_from_slice(&member.data);
     }
-    out.push(0xc9); // ext32
-    out.extend_from_slice(&(array.len() as u32).to_be_bytes());
-    out.push(1); // flax's ndarray ext type
-    out.extend_from_slice(&array);
+    let header = format!("{{{}}}", entries.join(","));
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&data);
     out
 }
 
@@ -263,6 +419,11 @@ mod tests {
             assert_eq!(checkpoint.format(), format, "{}", file.name);
             assert_eq!(rendered.filter_shape, [SIDE, SIDE, CHANNELS], "{}", file.name);
             assert_eq!(rendered.grid.filters_shown, 128, "{}", file.name);
+            // The main file of each reader lists a ViT's index, so the code run once per file is warmed too.
+            let listed = checkpoint.tensors().len();
+            let main = ["warm-up-f32.npz", "warm-up-f32.safetensors", "warm-up.pth", "warm-up.gguf", "warm-up.msgpack"];
+            let expected = if main.contains(&file.name) { companions().len() + 1 } else { 1 };
+            assert_eq!(listed, expected, "{}", file.name);
             assert!(serde_json::from_str::<serde_json::Value>(file.options).is_ok(), "{}", file.name);
         }
     }

@@ -261,11 +261,13 @@ async function handle({ type, files, urls, hub, options, requests, panel, id, sa
   }
   if (type === 'open' || type === 'openUrls') {
     const started = performance.now();
+    const readBefore = first ? 0 : Checkpoint.fileReadMs();
     const fresh = type === 'openUrls'
       ? await openUrls(urls, id, hub ?? undefined)
       : first ? openWithFirstModule(files)
       : Checkpoint.openFiles(files).map((o) => ({ label: o.label, files: o.files, checkpoint: o.checkpoint ?? null, error: o.error }));
     const openMs = performance.now() - started; // lazy: ranges only
+    const openReadMs = first ? undefined : Checkpoint.fileReadMs() - readBefore; // of that, waiting on the file
     if (fresh.every((p) => !p.checkpoint)) {
       // Nothing opened: the checkpoints already open stay, so the page can keep showing them.
       const failures = fresh.map((p, i) => ({ panel: i, label: p.label, files: p.files, ok: false, message: p.error, errorName: p.errorName, checkpoint: null }));
@@ -274,7 +276,7 @@ async function handle({ type, files, urls, hub, options, requests, panel, id, sa
     closeAll();
     panels = fresh;
     const transfer = [];
-    const replies = panels.map((_, i) => renderPanel(i, options, { openMs }, transfer));
+    const replies = panels.map((_, i) => renderPanel(i, options, { openMs, openReadMs }, transfer));
     return { reply: { ok: true, replaced: true, panels: replies }, transfer };
   }
   if (panels.length === 0) throw new Error('Open a checkpoint first.');
@@ -309,12 +311,13 @@ function warmUpSoon() {
 function warmUp() {
   let steps;
   try {
+    // As `File`s through `openFiles`, the path a dropped file takes (its reads, the grouping of files).
     steps = Checkpoint.warmUpFiles().map((file) => () => {
-      const checkpoint = Checkpoint.fromBytes(file.bytes);
+      const [{ checkpoint }] = Checkpoint.openFiles([new File([file.bytes], file.name)]);
       try {
         renderOne({ label: file.name, files: [file.name], checkpoint }, 0, file.options, {}, []);
       } finally {
-        checkpoint.free();
+        checkpoint?.free();
       }
     });
   } catch {
