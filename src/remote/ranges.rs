@@ -169,7 +169,8 @@ fn read_each<T: Transport>(source: &RemoteSource<T>, ranges: &[(u64, u64)]) -> V
             }
         }
     }
-    let mut replies = source.transport.get_each(&asks).into_iter();
+    let replies = if asks.is_empty() { Vec::new() } else { source.transport.get_each(&asks) };
+    let mut replies = replies.into_iter();
     for (i, offset, mut buf, held) in pending {
         let reply = replies.next().unwrap_or_else(|| Err(lost()));
         let read = source.take_reply(offset, &mut buf, held, reply).map(|()| buf);
