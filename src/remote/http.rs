@@ -71,6 +71,8 @@ impl HttpClient {
             .timeout_connect(Some(connect))
             .timeout_per_read(Some(per_read))
             .max_redirects(MAX_REDIRECTS)
+            // `get_each`'s connections all go back to the pool for the next ranges (ureq keeps 3 by default).
+            .max_idle_connections_per_host(MAX_IN_FLIGHT)
             .user_agent(concat!("patchlens/", env!("CARGO_PKG_VERSION")))
             .build();
         HttpClient { agent: config.into(), progress: None, timeouts: (connect, per_read) }
