@@ -230,6 +230,11 @@ impl Checkpoint {
             .collect()
     }
 
+    /// The byte ranges `tensors` will read together now (an `.npz`'s header groups; empty for most formats).
+    pub fn listing_ranges(&self) -> Vec<(u64, u64)> {
+        self.container.listing_ranges()
+    }
+
     /// The tensor patchlens draws by default: the patch embedding, if it can find one.
     pub fn default_tensor(&self) -> Option<String> {
         self.default_pick().map(|pick| self.container.names()[pick.index].clone())

@@ -72,6 +72,14 @@ pub trait Transport {
         let _ = (ranges, max_body);
         Ok(None)
     }
+
+    /// Several single ranges `(first, last)` (inclusive, as [`Transport::get`]), each its own GET, each with
+    /// its own result in the order asked. By default one after another; a client that can have several
+    /// requests in flight (the CLI's) sends them at once, so an `.npz` listing from a server that does not
+    /// answer multi-range requests (S3, GCS) costs about one round trip, not one per header group.
+    fn get_each(&self, asks: &[(u64, u64)]) -> Vec<Result<Reply>> {
+        asks.iter().map(|&(first, last)| self.get(first, last)).collect()
+    }
 }
 
 /// Requests and bytes that crossed the network for one file.
@@ -256,6 +264,33 @@ impl<T: Transport> RemoteSource<T> {
     pub fn stats(&self) -> Rc<RemoteStats> {
         Rc::clone(&self.stats)
     }
+
+    /// The client this file is read through (the page hands its worker's replies to it).
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// The single ranges `(first, last)` (inclusive) that reading `ranges` together ([`ByteSource::read_ranges`])
+    /// will ask for one by one, in that order: empty unless the server is known — after a HEAD of them, sent
+    /// now if not yet — to answer multi-range requests with the whole file (S3, GCS). A browser fetches them
+    /// concurrently and hands the replies to its transport before reading: see [`ranges`].
+    pub fn ranges_asked_alone(&self, ranges: &[(u64, u64)]) -> Vec<(u64, u64)> {
+        ranges::asked_alone(self, ranges)
+    }
+
+    /// Fills `buf` (the read at `offset`, whose first `held` bytes a kept reply gave) from `reply`, the
+    /// server's answer for the rest: counted, checked, and kept whole so reading it again asks for nothing.
+    fn take_reply(&self, offset: u64, buf: &mut [u8], held: usize, reply: Result<Reply>) -> Result<()> {
+        let reply = reply?;
+        self.stats.record(reply.body.len());
+        let (start, end) = (offset + held as u64, offset + buf.len() as u64);
+        let body = self.checked(start, end, reply)?;
+        buf[held..].copy_from_slice(&body);
+        if buf.len() <= KEPT_BYTES {
+            self.keep(offset, buf.to_vec());
+        }
+        Ok(())
+    }
 }
 
 impl<T: Transport> ByteSource for RemoteSource<T> {
@@ -273,14 +308,8 @@ impl<T: Transport> ByteSource for RemoteSource<T> {
             return Ok(());
         }
         let (start, end) = (offset + held as u64, offset + buf.len() as u64);
-        let reply = self.transport.get(start, end - 1)?;
-        self.stats.record(reply.body.len());
-        let body = self.checked(start, end, reply)?;
-        buf[held..].copy_from_slice(&body);
-        if buf.len() <= KEPT_BYTES {
-            self.keep(offset, buf.to_vec()); // the whole read, so reading it again asks for nothing
-        }
-        Ok(())
+        let reply = self.transport.get(start, end - 1);
+        self.take_reply(offset, buf, held, reply)
     }
 
     /// In as few requests as the server allows: see [`ranges`].

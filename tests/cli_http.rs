@@ -334,3 +334,37 @@ fn an_npz_by_url_lists_in_a_handful_of_requests() {
         }
     }
 }
+
+/// Issue 14, an object store (S3, GCS: several ranges answered with the whole file, `multirange=whole`, 20 ms
+/// before each answer): `patchlens list` of an `.npz` sends the header groups' single-range GETs together —
+/// the host sees several in flight at once, never more than the client's `MAX_IN_FLIGHT` — in no more
+/// requests than one after another took (77 for B/16 after the HEAD), and lists every tensor as from disk.
+#[test]
+fn an_npz_from_an_object_store_lists_with_its_requests_in_flight_together() {
+    let Some(server) = Server::start(json!({})) else { return };
+    let Some(_) = big_fixture(&manifest(), "augreg_b16.npz") else { return };
+    let tensors = |json: &[u8]| {
+        let mut value: Value = serde_json::from_slice(json).unwrap();
+        value["checkpoints"][0]["tensors"].take()
+    };
+    let from_disk = patchlens(&["list", "--all", "--json", &local("augreg_b16.npz")]);
+    assert!(from_disk.status.success());
+    let url = server.url("files/augreg_b16.npz?multirange=whole&delay=20");
+    let run = patchlens(&["list", "--all", "--json", &url]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let listed = tensors(&run.stdout);
+    assert_eq!(listed.as_array().map(Vec::len), Some(200));
+    assert_eq!(listed, tensors(&from_disk.stdout), "the same tensors as from disk");
+    let log = server.log();
+    let (requests, bytes) = transferred(&log);
+    let gets: Vec<&Value> = log.iter().filter(|e| e["method"] == "GET").collect();
+    let most_at_once = log.iter().filter_map(|e| e["inFlight"].as_u64()).max().unwrap_or(0);
+    eprintln!("object store: {requests} requests, {bytes} bytes, at most {most_at_once} in flight at once");
+    assert!(gets.iter().all(|e| e["status"] == 206 && !e["range"].as_str().unwrap_or(",").contains(',')), "{log:?}");
+    assert_eq!(log.iter().filter(|e| e["method"] == "HEAD").count(), 1, "one HEAD asks first");
+    assert!(requests <= 80 && bytes < 2 * MIB, "{requests} requests, {bytes} bytes");
+    assert!(
+        (2..=patchlens::remote::http::MAX_IN_FLIGHT as u64).contains(&most_at_once),
+        "requests in flight together: at most {most_at_once} at once"
+    );
+}

@@ -120,6 +120,29 @@ async function openUrl(url, id) {
   return { label, checkpoint: Checkpoint.openUrl(response.url || url, probe) };
 }
 
+/**
+ * Before an `.npz` by URL lists its tensors from a server that answers several ranges with the whole file (S3,
+ * GCS), fetches the single ranges the listing will ask for (`listingPlan`) all at once — the browser runs 6 per
+ * host on HTTP/1.1, all on HTTP/2 — and hands each reply to the module (`provideReply`), so the synchronous
+ * listing waits one round trip, not one per range. A fetch that fails is not handed in: the listing asks for
+ * that range itself, and says what is wrong.
+ */
+async function provideListing(checkpoint) {
+  const plan = checkpoint.listingPlan?.();
+  if (!plan?.ranges.length) return;
+  await Promise.all(plan.ranges.map(async (range) => {
+    try {
+      const response = await fetch(plan.url, { headers: { Range: range }, cache: 'no-store' });
+      // Only a range is read: a whole file (a server that stopped reading ranges) or an error is handed in
+      // without its body, and the module's checks of the status say what is wrong, as for its own request.
+      const body = response.status === 206 ? new Uint8Array(await response.arrayBuffer()) : new Uint8Array(0);
+      if (response.status !== 206) response.body?.cancel().catch(() => {});
+      const headers = response.headers;
+      checkpoint.provideReply(range, { status: response.status, contentRange: headers.get('Content-Range'), etag: headers.get('ETag'), body });
+    } catch { /* asked for again by the listing */ }
+  }));
+}
+
 /** Streams a whole file from a server that ignores ranges, reporting progress; the page may cancel it. */
 async function downloadWhole(response, url, id) {
   const total = Number(response.headers.get('Content-Length')) || null;
@@ -288,8 +311,10 @@ async function handle({ type, files, urls, hub, options, requests, panel, id, sa
   if (type === 'list') {
     const target = panels[panel];
     if (!target?.checkpoint) throw new Error('That panel has no open checkpoint.');
-    const { result: tensors, ms } = measured(() => listTensors(target));
-    return { reply: { ok: true, panel, tensors, ...readStats(target), timings: { listMs: ms } }, transfer: [] };
+    const started = performance.now();
+    await provideListing(target.checkpoint);
+    const tensors = listTensors(target);
+    return { reply: { ok: true, panel, tensors, ...readStats(target), timings: { listMs: performance.now() - started } }, transfer: [] };
   }
   throw new Error(`Unknown request ${type}.`);
 }

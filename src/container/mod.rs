@@ -54,6 +54,11 @@ pub trait Container {
     fn infos(&self) -> Vec<Result<TensorInfo>> {
         (0..self.names().len()).map(|i| self.info(i)).collect()
     }
+    /// The ranges (start, end) that `infos` will read together (`ByteSource::read_ranges`) now: a page can
+    /// fetch them concurrently first. Empty for formats that read no ranges together.
+    fn listing_ranges(&self) -> Vec<(u64, u64)> {
+        Vec::new()
+    }
     /// A tensor's values; reads exactly that tensor's bytes.
     fn read(&self, index: usize) -> Result<Tensor>;
     /// The first `count` slices of a tensor along its first axis (a tensor of shape `(count, …)`), reading

@@ -55,9 +55,9 @@ impl Npz {
         Ok(Located { header, data_start: prefix.data_start })
     }
 
-    /// Reads every header not yet read, fetching headers that lie close together in one read:
-    /// in a browser each read costs about a millisecond, a few KiB more per read almost nothing.
-    fn locate_all(&self) {
+    /// The headers not yet read, in groups that lie close together, each fetched in one read (start, end,
+    /// entries): in a browser each read costs about a millisecond, a few KiB more per read almost nothing.
+    fn header_groups(&self) -> Vec<(u64, u64, Vec<usize>)> {
         let file_len = self.source.len();
         let mut spans: Vec<(u64, u64, usize)> = (0..self.entries.len())
             .filter(|&i| self.located[i].get().is_none())
@@ -80,8 +80,15 @@ impl Npz {
                 _ => groups.push((start, end, vec![index])),
             }
         }
+        groups
+    }
+
+    /// Reads every header not yet read, the groups of `header_groups` together.
+    fn locate_all(&self) {
+        let groups = self.header_groups();
         // All groups are asked for together: over HTTP, a server that answers multi-range requests sends
-        // them in one or two replies (a few hundred headers scattered over a GB), others one range each.
+        // them in one or two replies (a few hundred headers scattered over a GB), others as single ranges sent
+        // together (so a page can fetch `listing_ranges` first).
         let ranges: Vec<(u64, u64)> = groups.iter().map(|&(start, end, _)| (start, end)).collect();
         let read = self.source.read_ranges(&ranges);
         for ((start, _, members), bytes) in groups.into_iter().zip(read) {
@@ -157,6 +164,10 @@ impl Container for Npz {
     fn infos(&self) -> Vec<Result<TensorInfo>> {
         self.locate_all();
         (0..self.names.len()).map(|i| self.info(i)).collect()
+    }
+
+    fn listing_ranges(&self) -> Vec<(u64, u64)> {
+        self.header_groups().into_iter().map(|(start, end, _)| (start, end)).collect()
     }
 
     fn read(&self, index: usize) -> Result<Tensor> {

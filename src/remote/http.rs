@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use std::cell::RefCell;
 use std::io::Read;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Opening a connection (name lookup, TCP, TLS) longer than this means the host is unreachable.
@@ -22,6 +23,17 @@ pub const MAX_REDIRECTS: u32 = 10;
 
 /// A server that ignores `Range` sends the whole file, which is then held in memory: at most this much.
 pub const MAX_WHOLE_FILE: u64 = 8 << 30;
+
+/// Requests in flight at once for [`Transport::get_each`] (an `.npz` listing's header groups from a server
+/// that does not answer multi-range requests): the 6 connections per host a browser opens, a load servers
+/// and CDNs expect from one client.
+pub const MAX_IN_FLIGHT: usize = 6;
+
+// The agent is shared by the threads of `get_each` (ureq's docs: an inner Arc, its pool behind a Mutex).
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<ureq::Agent>();
+};
 
 /// Bytes read between two progress reports of a whole-file download.
 const PROGRESS_STEP: u64 = 4 << 20;
@@ -59,6 +71,8 @@ impl HttpClient {
             .timeout_connect(Some(connect))
             .timeout_per_read(Some(per_read))
             .max_redirects(MAX_REDIRECTS)
+            // `get_each`'s connections all go back to the pool for the next ranges (ureq keeps 3 by default).
+            .max_idle_connections_per_host(MAX_IN_FLIGHT)
             .user_agent(concat!("patchlens/", env!("CARGO_PKG_VERSION")))
             .build();
         HttpClient { agent: config.into(), progress: None, timeouts: (connect, per_read) }
@@ -168,6 +182,46 @@ impl Transport for HttpTransport {
             _ => Vec::new(),
         };
         Ok(Some(RangesReply { status, content_type, content_range, etag, body }))
+    }
+
+    /// [`MAX_IN_FLIGHT`] threads, each asking for the next range not yet asked for until none is left, over
+    /// the agent's shared connections; each reply is read in full as [`Transport::get`] reads it.
+    fn get_each(&self, asks: &[(u64, u64)]) -> Vec<Result<Reply>> {
+        if asks.len() < 2 {
+            return asks.iter().map(|&(first, last)| self.get(first, last)).collect();
+        }
+        let url = self.redirected.borrow().clone().unwrap_or_else(|| self.url.clone());
+        let (agent, timeouts, name) = (&self.client.agent, self.client.timeouts, &self.name);
+        let next = AtomicUsize::new(0);
+        let worker = || {
+            // A transport of the thread's own (the client's progress is not shared across threads; only a
+            // whole file, never a range, reports progress), on the same agent and address.
+            let client = HttpClient { agent: agent.clone(), progress: None, timeouts };
+            let transport = HttpTransport { client, url: url.clone(), name: name.clone(), redirected: RefCell::default() };
+            let mut replies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(first, last)) = asks.get(i) else { break };
+                replies.push((i, transport.get(first, last)));
+            }
+            replies
+        };
+        let mut slots: Vec<Option<Result<Reply>>> = asks.iter().map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..MAX_IN_FLIGHT.min(asks.len()))
+                .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, worker).ok())
+                .collect();
+            for thread in threads {
+                // A thread that panicked (not expected) leaves its asks to be asked for again below.
+                for (i, reply) in thread.join().unwrap_or_default() {
+                    if let Some(slot) = slots.get_mut(i) {
+                        *slot = Some(reply);
+                    }
+                }
+            }
+        });
+        // What no thread asked for (none could be started): one after another, here.
+        slots.into_iter().zip(asks).map(|(slot, &(first, last))| slot.unwrap_or_else(|| self.get(first, last))).collect()
     }
 
     fn head_size(&self) -> Result<Option<u64>> {

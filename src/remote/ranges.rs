@@ -2,8 +2,9 @@
 //! listing needs a few hundred headers scattered over the file, one round trip each when asked one by one.
 //! nginx and Apache answer such requests with parts; object stores (S3, GCS, Azure) answer them with the
 //! whole file, which a browser's synchronous request could not stop. So a HEAD with the same ranges asks
-//! first — no body either way — and a server that does not answer it with parts is asked one range at a
-//! time, as before. Replies are parsed strictly (`multipart`) and held to the ranges asked: a broken one is
+//! first — no body either way — and a server that does not answer it with parts is asked one range per
+//! request, those requests sent together (`Transport::get_each`: the CLI's threads; in a browser, the
+//! worker's concurrent fetches of `asked_alone`'s ranges, handed to its transport first). Replies are parsed strictly (`multipart`) and held to the ranges asked: a broken one is
 //! a sentence, never bytes from elsewhere.
 
 use super::multipart::{self, Part};
@@ -33,26 +34,10 @@ pub(super) enum Support {
 
 /// `ranges` (start, end) of `source`, each with its own result: those a kept reply holds without a request,
 /// the rest — if they come in ascending order — merged and asked for in multi-range requests where the server
-/// answers them, else one by one.
+/// answers them, else as single ranges sent together ([`Transport::get_each`]).
 pub(super) fn read_ranges<T: Transport>(source: &RemoteSource<T>, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
-    let mut results: Vec<Option<Result<Vec<u8>>>> = Vec::with_capacity(ranges.len());
-    let mut wanted = Vec::new();
-    for &(start, end) in ranges {
-        let checked = range_len(start, end).and_then(|len| check_range(start, len, source.size).map(|_| len));
-        match checked {
-            Err(e) => results.push(Some(Err(e))),
-            Ok(len) => {
-                let mut buf = vec![0; len];
-                if source.kept_prefix(start, &mut buf) == len {
-                    results.push(Some(Ok(buf)));
-                } else {
-                    results.push(None);
-                    wanted.push((start, end));
-                }
-            }
-        }
-    }
-    if !wanted.windows(2).all(|w| w[0].0 <= w[1].0) {
+    let (results, wanted) = split_held(source, ranges);
+    if !ascending(&wanted) {
         // Out of order (an npz listing's come in order): one request each, as any read.
         let mut alone =
             wanted.into_iter().map(|(start, end)| range_len(start, end).and_then(|len| read_vec(source, start, len)));
@@ -72,11 +57,11 @@ pub(super) fn read_ranges<T: Transport>(source: &RemoteSource<T>, ranges: &[(u64
             Err(e) => fetched[batch].iter_mut().for_each(|slot| *slot = Some(Err(e.clone()))),
         }
     }
-    // What no multi-range reply brought: one request each, as any read.
-    for (slot, &(start, end)) in fetched.iter_mut().zip(&asks) {
-        if slot.is_none() {
-            *slot = Some(range_len(start, end).and_then(|len| read_vec(source, start, len)));
-        }
+    // What no multi-range reply brought: single ranges, sent together, each read as `read_at` reads.
+    let alone: Vec<usize> = (0..asks.len()).filter(|&i| fetched[i].is_none()).collect();
+    let each: Vec<(u64, u64)> = alone.iter().map(|&i| asks[i]).collect();
+    for (i, bytes) in alone.into_iter().zip(read_each(source, &each)) {
+        fetched[i] = Some(bytes);
     }
     // Each range, cut from the merged one that holds it.
     ranges
@@ -98,6 +83,102 @@ pub(super) fn read_ranges<T: Transport>(source: &RemoteSource<T>, ranges: &[(u64
             })
         })
         .collect()
+}
+
+/// What [`read_ranges`] will ask for one range per request (see `RemoteSource::ranges_asked_alone`): the same
+/// steps up to its requests — the kept replies, the merging, the HEAD of the first multi-range batch — and
+/// then, from a server that does not answer them with parts, each merged range's part no kept reply holds.
+pub(super) fn asked_alone<T: Transport>(source: &RemoteSource<T>, ranges: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let (_, wanted) = split_held(source, ranges);
+    if !ascending(&wanted) {
+        return Vec::new();
+    }
+    let asks = merged(wanted);
+    if source.multi_range.get() == Support::Unknown {
+        if let Some(batch) = batches(&asks).into_iter().find(|batch| batch.len() >= 2) {
+            probe_support(source, &ranges_header(&asks[batch]));
+        }
+    }
+    if source.multi_range.get() != Support::None {
+        return Vec::new();
+    }
+    asks.iter().filter_map(|&(start, end)| unheld(source, start, end).map(|(first, end)| (first, end - 1))).collect()
+}
+
+/// Each range checked against the file, and its bytes where a kept reply holds them all (`None` where it
+/// does not); and the ranges still to ask for, in the order given.
+#[allow(clippy::type_complexity)]
+fn split_held<T: Transport>(
+    source: &RemoteSource<T>,
+    ranges: &[(u64, u64)],
+) -> (Vec<Option<Result<Vec<u8>>>>, Vec<(u64, u64)>) {
+    let mut results = Vec::with_capacity(ranges.len());
+    let mut wanted = Vec::new();
+    for &(start, end) in ranges {
+        let checked = range_len(start, end).and_then(|len| check_range(start, len, source.size).map(|_| len));
+        match checked {
+            Err(e) => results.push(Some(Err(e))),
+            Ok(len) => {
+                let mut buf = vec![0; len];
+                if source.kept_prefix(start, &mut buf) == len {
+                    results.push(Some(Ok(buf)));
+                } else {
+                    results.push(None);
+                    wanted.push((start, end));
+                }
+            }
+        }
+    }
+    (results, wanted)
+}
+
+fn ascending(ranges: &[(u64, u64)]) -> bool {
+    ranges.windows(2).all(|w| w[0].0 <= w[1].0)
+}
+
+/// The part `start..end` of a read that a request must bring, as `read_at` asks for it: all of it but the
+/// start a kept reply holds; `None` when a kept reply holds it all (or it is not a range of the file).
+fn unheld<T: Transport>(source: &RemoteSource<T>, start: u64, end: u64) -> Option<(u64, u64)> {
+    let len = range_len(start, end).ok()?;
+    check_range(start, len, source.size).ok()?;
+    let mut buf = vec![0; len];
+    let held = source.kept_prefix(start, &mut buf);
+    (held < len).then_some((start + held as u64, end))
+}
+
+/// The ranges (start, end), each read as `read_at` reads it — kept replies first, a request for the rest,
+/// checked, counted and kept — with the requests sent together through [`Transport::get_each`].
+fn read_each<T: Transport>(source: &RemoteSource<T>, ranges: &[(u64, u64)]) -> Vec<Result<Vec<u8>>> {
+    let mut results: Vec<Option<Result<Vec<u8>>>> = Vec::with_capacity(ranges.len());
+    let mut pending = Vec::new(); // (index, offset, buffer, bytes held)
+    let mut asks = Vec::new();
+    for (i, &(start, end)) in ranges.iter().enumerate() {
+        let checked = range_len(start, end).and_then(|len| check_range(start, len, source.size).map(|_| len));
+        match checked {
+            Err(e) => results.push(Some(Err(e))),
+            Ok(len) => {
+                let mut buf = vec![0; len];
+                let held = source.kept_prefix(start, &mut buf);
+                if held == len {
+                    results.push(Some(Ok(buf)));
+                } else {
+                    results.push(None);
+                    asks.push((start + held as u64, end - 1));
+                    pending.push((i, start, buf, held));
+                }
+            }
+        }
+    }
+    let replies = if asks.is_empty() { Vec::new() } else { source.transport.get_each(&asks) };
+    let mut replies = replies.into_iter();
+    for (i, offset, mut buf, held) in pending {
+        let reply = replies.next().unwrap_or_else(|| Err(lost()));
+        let read = source.take_reply(offset, &mut buf, held, reply).map(|()| buf);
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(read);
+        }
+    }
+    results.into_iter().map(|r| r.unwrap_or_else(|| Err(lost()))).collect()
 }
 
 /// A range that its merged range did not hold: a bug, said as a sentence.
@@ -145,18 +226,9 @@ fn batches(asks: &[(u64, u64)]) -> Vec<Range<usize>> {
 /// not send parts, or sent one range), to be asked for alone; an error when its reply is broken.
 fn fetch_batch<T: Transport>(source: &RemoteSource<T>, asks: &[(u64, u64)]) -> Result<Vec<Option<Vec<u8>>>> {
     let none = || vec![None; asks.len()];
-    let header = format!("bytes={}", asks.iter().map(spec).collect::<Vec<_>>().join(","));
+    let header = ranges_header(asks);
     if source.multi_range.get() == Support::Unknown {
-        // Only a HEAD answered 206 multipart/byteranges makes the GET safe to send.
-        let head = source.transport.get_ranges(&header, None);
-        if let Ok(Some(reply)) = &head {
-            source.stats.record(0);
-            let parts = reply.status == 206
-                && matches!(reply.content_type.as_deref().and_then(multipart::boundary), Some(Ok(_)));
-            source.multi_range.set(if parts { Support::Parts } else { Support::None });
-        } else {
-            source.multi_range.set(Support::None);
-        }
+        probe_support(source, &header);
         if source.multi_range.get() == Support::None {
             return Ok(none());
         }
@@ -209,6 +281,25 @@ fn fetch_batch<T: Transport>(source: &RemoteSource<T>, asks: &[(u64, u64)]) -> R
             }
             Ok(placed)
         }
+    }
+}
+
+/// `Range: bytes=a-b,c-d,…` for the asks.
+fn ranges_header(asks: &[(u64, u64)]) -> String {
+    format!("bytes={}", asks.iter().map(spec).collect::<Vec<_>>().join(","))
+}
+
+/// Asks with a HEAD of `header`'s ranges whether the server answers them with parts, and remembers it: only a
+/// HEAD answered 206 multipart/byteranges makes the multi-range GET safe to send.
+fn probe_support<T: Transport>(source: &RemoteSource<T>, header: &str) {
+    let head = source.transport.get_ranges(header, None);
+    if let Ok(Some(reply)) = &head {
+        source.stats.record(0);
+        let parts =
+            reply.status == 206 && matches!(reply.content_type.as_deref().and_then(multipart::boundary), Some(Ok(_)));
+        source.multi_range.set(if parts { Support::Parts } else { Support::None });
+    } else {
+        source.multi_range.set(Support::None);
     }
 }
 

@@ -34,12 +34,14 @@ struct Server {
     lying_head: bool,
     /// (method, Range header) of every request.
     asked: RefCell<Vec<(&'static str, String)>>,
+    /// How many ranges each `get_each` call asked for together.
+    together: RefCell<Vec<usize>>,
 }
 
 impl Server {
     fn new(len: usize, multi: Multi) -> Server {
         let file = (0..len).map(|i| (i * 13 % 251) as u8).collect();
-        Server { file, multi, lying_head: false, asked: RefCell::default() }
+        Server { file, multi, lying_head: false, asked: RefCell::default(), together: RefCell::default() }
     }
 
     fn count(&self, method: &str) -> usize {
@@ -73,6 +75,11 @@ impl Transport for &Server {
 
     fn head_size(&self) -> Result<Option<u64>> {
         Ok(Some(self.file.len() as u64))
+    }
+
+    fn get_each(&self, asks: &[(u64, u64)]) -> Vec<Result<Reply>> {
+        self.together.borrow_mut().push(asks.len());
+        asks.iter().map(|&(first, last)| self.get(first, last)).collect()
     }
 
     fn get_ranges(&self, header: &str, max_body: Option<usize>) -> Result<Option<RangesReply>> {
@@ -306,4 +313,37 @@ fn ranges_held_or_out_of_the_file_ask_for_nothing() {
     assert!(matches!(results[2], Err(Error::Read(_))));
     assert_eq!(results[3].as_ref().unwrap(), &Vec::<u8>::new());
     assert_eq!(server.asked.borrow().len(), 1, "the probe only");
+}
+
+/// From a server that answers several ranges with the whole file, the ranges asked alone are sent together (one
+/// `get_each`), and `ranges_asked_alone` names exactly those requests beforehand — its HEAD is the only one, a
+/// range starting inside the kept head asks only for the rest — so a browser can fetch them first.
+#[test]
+fn ranges_asked_alone_are_the_requests_read_ranges_sends_together() {
+    let server = Server::new(1_000_000, Multi::Whole);
+    let source = ranged(&server);
+    let mut ranges = vec![(60_000, 70_000)];
+    ranges.extend(scattered(8));
+    ranges.push((149_600, 149_610)); // touches the last: merged with it
+    let plan = source.ranges_asked_alone(&ranges);
+    assert_eq!(server.count("HEAD"), 1);
+    assert_eq!(plan.len(), 9, "{plan:?}");
+    assert_eq!(plan[0], (65_536, 69_999), "only what the probe did not bring");
+    assert_eq!(plan[8], (149_000, 149_609), "the touching ranges asked as one");
+    let requests = source.stats().requests();
+    assert_eq!(read(&source, &ranges).unwrap(), expected(&server, &ranges));
+    assert_eq!(*server.together.borrow(), vec![9], "one get_each of every ask");
+    assert_eq!(server.count("HEAD"), 1, "no second HEAD");
+    let gets: Vec<String> = server.asked.borrow().iter().skip(2).map(|(_, r)| r.clone()).collect();
+    let planned: Vec<String> = plan.iter().map(|&(a, b)| format!("bytes={a}-{b}")).collect();
+    assert_eq!(gets, planned, "the plan is what was asked");
+    assert_eq!(source.stats().requests(), requests + 9, "each reply counted");
+    assert_eq!(source.ranges_asked_alone(&ranges), vec![], "now kept: nothing to ask");
+
+    // A server that sends parts: nothing is asked alone, and the listing takes its multi-range GET.
+    let server = Server::new(1_000_000, Multi::Parts);
+    let source = ranged(&server);
+    assert_eq!(source.ranges_asked_alone(&scattered(8)), vec![]);
+    assert_eq!(read(&source, &scattered(8)).unwrap(), expected(&server, &scattered(8)));
+    assert_eq!((server.count("HEAD"), server.count("GET"), server.together.borrow().len()), (1, 2, 0));
 }

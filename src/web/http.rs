@@ -6,6 +6,7 @@ use crate::remote::unreached::{broke, unreached, Asked, Broke, Unreached};
 use crate::remote::{file_name, range_header, Client, RangesReply, Reply, Transport};
 use js_sys::{ArrayBuffer, Uint8Array};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use wasm_bindgen::JsCast;
 use web_sys::{XmlHttpRequest, XmlHttpRequestResponseType};
 
@@ -16,16 +17,45 @@ pub struct XhrTransport {
     /// The server has answered before (this transport, or the page's own first request): a request that gets
     /// no answer now means the connection broke, not that the server cannot be reached.
     answered: Cell<bool>,
+    /// Replies the worker fetched concurrently before a listing (`provide`), by their `Range` header: a GET
+    /// for exactly that range takes its reply from here instead of sending a synchronous request.
+    provided: RefCell<HashMap<String, Reply>>,
 }
+
+/// Bodies of provided replies held at most: a listing's header groups are at most 1 MiB each and an AugReg
+/// L/16 has 150 of about 4 KiB; a reply past this is not kept, and asked for as before.
+const MAX_PROVIDED_BYTES: usize = 64 << 20;
 
 impl XhrTransport {
     pub fn new(url: &str) -> XhrTransport {
-        XhrTransport { url: RefCell::new(url.to_string()), answered: Cell::new(false) }
+        XhrTransport { url: RefCell::new(url.to_string()), answered: Cell::new(false), provided: RefCell::default() }
     }
 
     /// A transport for a file whose server already answered the page (its probe, read with `fetch`).
     pub fn answered(url: &str) -> XhrTransport {
-        XhrTransport { url: RefCell::new(url.to_string()), answered: Cell::new(true) }
+        XhrTransport { url: RefCell::new(url.to_string()), answered: Cell::new(true), provided: RefCell::default() }
+    }
+
+    /// Where the next request goes (the address after the first reply's redirects).
+    pub fn url(&self) -> String {
+        self.url.borrow().clone()
+    }
+
+    /// Keeps `reply`, the answer to a GET with `Range: {range}` the worker sent itself, for the next request
+    /// for that range; false when not kept (the bodies held would pass [`MAX_PROVIDED_BYTES`]).
+    pub fn provide(&self, range: &str, reply: Reply) -> bool {
+        let mut provided = self.provided.borrow_mut();
+        let held: usize = provided.values().map(|r| r.body.len()).sum();
+        if held.saturating_add(reply.body.len()) > MAX_PROVIDED_BYTES {
+            return false;
+        }
+        provided.insert(range.to_string(), reply);
+        true
+    }
+
+    /// Drops the provided replies no request took.
+    pub fn forget_provided(&self) {
+        self.provided.borrow_mut().clear();
     }
 
     fn request(&self, method: &str, range: Option<&str>) -> Result<XmlHttpRequest> {
@@ -114,7 +144,12 @@ impl Client for XhrClient {
 
 impl Transport for XhrTransport {
     fn get(&self, first: u64, last: u64) -> Result<Reply> {
-        let xhr = self.request("GET", Some(&range_header(first, last)))?;
+        let range = range_header(first, last);
+        if let Some(reply) = self.provided.borrow_mut().remove(&range) {
+            self.answered.set(true);
+            return Ok(reply);
+        }
+        let xhr = self.request("GET", Some(&range))?;
         let header = |name: &str| xhr.get_response_header(name).ok().flatten();
         let body = body_of(&xhr);
         Ok(Reply {

@@ -145,6 +145,10 @@ pub struct Checkpoint {
     inner: CoreCheckpoint,
     /// Requests and bytes over the network, for a checkpoint opened from a URL.
     network: Option<Rc<RemoteStats>>,
+    /// The file, for a checkpoint opened by `openUrl` and read by ranges: its listing can be planned and its
+    /// replies provided (`listingPlan`, `provideReply`).
+    #[cfg_attr(not(feature = "full"), allow(dead_code))]
+    remote: Option<Rc<RemoteSource<http::XhrTransport>>>,
 }
 
 /// The keys `RenderOptions` may have; serde-wasm-bindgen ignores unknown ones, so we check.
@@ -490,11 +494,49 @@ impl Checkpoint {
             let transport = http::XhrTransport::answered(url);
             RemoteSource::from_probe(transport, &name, Rc::clone(&stats), reply_of(&probe)?)
         };
-        let inner = match opened.map_err(js_error)? {
-            Fetched::Ranged(source) => CoreCheckpoint::open(source),
-            Fetched::Whole(bytes) => CoreCheckpoint::open(SliceSource(bytes)),
+        let (inner, remote) = match opened.map_err(js_error)? {
+            Fetched::Ranged(source) => {
+                let source = Rc::new(source);
+                (CoreCheckpoint::open(Rc::clone(&source)), Some(source))
+            }
+            Fetched::Whole(bytes) => (CoreCheckpoint::open(SliceSource(bytes)), None),
         };
-        inner.map(|inner| Checkpoint { inner, network: Some(stats) }).map_err(js_error)
+        inner.map(|inner| Checkpoint { inner, network: Some(stats), remote }).map_err(js_error)
+    }
+
+    #[cfg(feature = "full")]
+    /// What listing the tensors (`tensors()`) is about to ask for one request at a time: `{ url, ranges }`,
+    /// `ranges` the `Range` headers (`bytes=first-last`) to send to `url`. Not empty only for an `.npz` by
+    /// `openUrl` from a server that answers several ranges with the whole file (S3, GCS) — found out now, if
+    /// not yet known, by the HEAD the listing would send. A worker fetches them concurrently and hands each
+    /// reply to `provideReply` before calling `tensors()`, so the listing waits about one round trip, not one
+    /// per range; a range not provided is asked for synchronously, as before.
+    #[wasm_bindgen(js_name = listingPlan, unchecked_return_type = "{ url: string; ranges: string[] }")]
+    pub fn listing_plan(&self) -> Result<JsValue, JsValue> {
+        let out = js_sys::Object::new();
+        let ranges = js_sys::Array::new();
+        let mut url = String::new();
+        if let Some(source) = &self.remote {
+            source.transport().forget_provided();
+            for (first, last) in source.ranges_asked_alone(&self.inner.listing_ranges()) {
+                ranges.push(&remote::range_header(first, last).into());
+            }
+            url = source.transport().url();
+        }
+        js_sys::Reflect::set(&out, &"url".into(), &url.into())?;
+        js_sys::Reflect::set(&out, &"ranges".into(), &ranges)?;
+        Ok(out.into())
+    }
+
+    #[cfg(feature = "full")]
+    /// Hands in the reply to the worker's own GET of `range` (one of `listingPlan`'s) — `{ status,
+    /// contentRange, etag, body: Uint8Array }`, as `openUrl`'s probe — for the listing's request for that
+    /// range, which takes it instead of asking the server: counted as a request and checked as any reply.
+    /// False when it is not kept (no file read by ranges, or more replies than the module holds).
+    #[wasm_bindgen(js_name = provideReply)]
+    pub fn provide_reply(&self, range: &str, reply: JsValue) -> Result<bool, JsValue> {
+        let reply = reply_of(&reply)?;
+        Ok(self.remote.as_ref().is_some_and(|source| source.transport().provide(range, reply)))
     }
 
     #[cfg(feature = "full")]
@@ -591,7 +633,11 @@ impl Checkpoint {
     /// Every tensor in natural order (`blocks.2` before `blocks.10`), with whether it can be drawn.
     #[wasm_bindgen(unchecked_return_type = "TensorInfo[]")]
     pub fn tensors(&self) -> Result<JsValue, JsValue> {
-        serde_wasm_bindgen::to_value(&listing::listed_tensors(&self.inner)).map_err(|e| plain_error(&e.to_string()))
+        let listed = listing::listed_tensors(&self.inner);
+        if let Some(source) = &self.remote {
+            source.transport().forget_provided(); // what the listing did not take is not kept
+        }
+        serde_wasm_bindgen::to_value(&listed).map_err(|e| plain_error(&e.to_string()))
     }
 
     /// What `patchlens list` prints for this checkpoint, shown as `label` and made of `files` (default: one
@@ -812,7 +858,7 @@ fn opened_to_js(opened: Vec<Opened>, network: Option<&Rc<RemoteStats>>) -> Resul
         js_sys::Reflect::set(&entry, &"files".into(), &files)?;
         match opened.checkpoint {
             Ok(inner) => {
-                let checkpoint = Checkpoint { inner, network: network.cloned() };
+                let checkpoint = Checkpoint { inner, network: network.cloned(), remote: None };
                 js_sys::Reflect::set(&entry, &"checkpoint".into(), &checkpoint.into())?
             }
             Err(e) => {
@@ -830,7 +876,7 @@ fn opened_to_js(opened: Vec<Opened>, network: Option<&Rc<RemoteStats>>) -> Resul
 impl Checkpoint {
     /// A checkpoint read from memory, a file or a `Blob`: no network.
     fn local(inner: CoreCheckpoint) -> Checkpoint {
-        Checkpoint { inner, network: None }
+        Checkpoint { inner, network: None, remote: None }
     }
 
     fn listed(&self, label: &str, files: Option<Vec<String>>) -> CheckpointListing {

@@ -3,7 +3,8 @@
 // order asked; the whole file when they add up to more than it) — plus switches for each way a real server
 // can fall short, a second origin that the first redirects to (as the hub sends `resolve/…` to its CDN), and
 // a mock of the hub's model API. Every request is logged (method, path, range, status, body bytes) so tests
-// can check what crossed the network.
+// can check what crossed the network, and with how many requests in flight when it came (`inFlight`, itself
+// included: more than 1 means a client sent requests concurrently).
 //
 // Routes on the main origin (the CDN origin serves only /files/ and the switches):
 //   /files/NAME                   the file, by ranges                 /redirect/NAME   302 → CDN /files/NAME
@@ -84,11 +85,12 @@ export async function startCheckpointServer({ root, hub = {}, host = '127.0.0.1'
   const seen = new Map(); // path → replies sent, for /changing/ and /cut/
   let boundaries = 0; // each multipart reply gets its own boundary, as nginx's counter gives
   let cdnOrigin = '';
+  let inFlight = 0; // requests received and not yet answered, on both origins
 
   async function serveFile(req, res, name, mode, origin) {
     const path = under(absRoot, decodeURIComponent(name));
     const info = path && (await stat(path).catch(() => null));
-    const entry = { origin, method: req.method, path: req.url, range: req.headers.range ?? null, status: 0, bytes: 0 };
+    const entry = { origin, method: req.method, path: req.url, range: req.headers.range ?? null, status: 0, bytes: 0, inFlight };
     log.push(entry);
     const headers = { ...(mode === 'nocors' ? {} : CORS), ...(mode === 'nocors' || mode === 'noexpose' ? {} : EXPOSED) };
     if (!info?.isFile()) {
@@ -234,6 +236,8 @@ export async function startCheckpointServer({ root, hub = {}, host = '127.0.0.1'
 
   const listen = (which) => new Promise((done, fail) => {
     const server = createServer((req, res) => {
+      inFlight += 1;
+      res.once('close', () => { inFlight -= 1; });
       handle(req, res, which).catch(() => { if (!res.headersSent) json(res, 500, { error: 'internal' }); else res.destroy(); });
     });
     server.once('error', fail);
