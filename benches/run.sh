@@ -6,8 +6,9 @@
 # (and numpy, scikit-learn); without it that row is skipped. Then, for each view of the page (filters with each
 # scaling and order, R G B apart, principal components, position cosine and P·Pᵀ) on the two AugReg files, the
 # reference Python's time for that view beside the page's drop → pixels with that view chosen.
-# Then every other format's big file dropped after the sample, a first visit's time to the sample, and the modules'
-# sizes by part (benches/fresh.mjs, benches/size.sh).
+# Then every other format's big file dropped after the sample, each file's reads replayed alone in the browser (the
+# floor under its time: benches/read_floor.mjs), a first visit's time to the sample, and the modules' sizes by part
+# (benches/fresh.mjs, benches/size.sh).
 # Last, URL mode over a slow network (benches/url.mjs, benches/npz_url.mjs): each big file opened by URL from the test host with 50 ms
 # before every response and 100 Mbit/s, beside downloading the whole file at the same latency and bandwidth.
 # Last of all, the Python package in a notebook (benches/python_notebook.py) beside the reference notebook's cell.
@@ -55,6 +56,11 @@ echo
 echo "Every other format, dropped after the sample (the tests' big files):"
 echo
 node benches/drop.mjs --runs "$runs" --after-sample --reference benches/data/reference.jsonl "${others[@]}"
+echo
+echo "## The browser's floor: each file's reads alone (examples/reads, replayed through FileReaderSync in Chromium)"
+echo
+cargo build --release --example reads
+node benches/read_floor.mjs --runs "$runs" --reference benches/data/reference.jsonl "${files[@]}" "${others[@]}"
 echo
 echo "## A first visit: the sample drawn on a page opened with an empty cache ($runs runs, median)"
 echo

@@ -313,6 +313,8 @@ async function handle({ type, files, urls, hub, options, requests, panel, id, sa
     if (!target?.checkpoint) throw new Error('That panel has no open checkpoint.');
     const started = performance.now();
     await provideListing(target.checkpoint);
+    // An open that came in meanwhile has freed this checkpoint: the page asks for the new one's list itself.
+    if (panels[panel] !== target) throw new Error('That panel has no open checkpoint.');
     const tensors = listTensors(target);
     return { reply: { ok: true, panel, tensors, ...readStats(target), timings: { listMs: performance.now() - started } }, transfer: [] };
   }
