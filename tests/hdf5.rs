@@ -53,7 +53,10 @@ fn a_300_mb_file_is_listed_from_its_headers_and_drawn_from_its_kernel() {
 #[test]
 fn chunks_stored_back_to_back_come_in_one_read() {
     let Some(checkpoint) = open("hdf5_big_gzip.h5") else {
-        assert!(std::env::var_os("PATCHLENS_REQUIRE_BIG").is_none(), "hdf5_big_gzip.h5 is missing (make_fixtures.py --big)");
+        assert!(
+            std::env::var_os("PATCHLENS_REQUIRE_BIG").is_none(),
+            "hdf5_big_gzip.h5 is missing (make_fixtures.py --big)"
+        );
         return;
     };
     let opening = checkpoint.reads();

@@ -94,7 +94,10 @@ fn a_keras3_archive_opens_and_draws_in_a_handful_of_reads() {
     }
     let manifest = manifest();
     let Some(fixture) = fixtures(&manifest).find(|f| f["file"] == "keras3_big.keras") else {
-        assert!(std::env::var_os("PATCHLENS_REQUIRE_BIG").is_none(), "keras3_big.keras is missing (make_fixtures.py --big)");
+        assert!(
+            std::env::var_os("PATCHLENS_REQUIRE_BIG").is_none(),
+            "keras3_big.keras is missing (make_fixtures.py --big)"
+        );
         return;
     };
     let checkpoint = open("keras3_big.keras");
@@ -107,5 +110,8 @@ fn a_keras3_archive_opens_and_draws_in_a_handful_of_reads() {
     let names: Vec<String> = checkpoint.tensors().into_iter().map(|t| t.name).collect();
     let want: Vec<&str> = fixture["tensors"].as_array().unwrap().iter().map(|t| str_of(t, "name")).collect();
     assert_eq!(names, want);
-    eprintln!("keras3_big.keras: {opening} reads to open, {drawn} with the draw, {} with the listing", checkpoint.reads());
+    eprintln!(
+        "keras3_big.keras: {opening} reads to open, {drawn} with the draw, {} with the listing",
+        checkpoint.reads()
+    );
 }

@@ -157,7 +157,8 @@ fn read_chunked(file: &Hdf5File, storage: &Storage, chunk: &[u64], index: &Chunk
         let raw = file.raw(first.address, run.iter().sum())?;
         let mut offset = 0;
         for (c, &stored) in chunks[at..].iter().zip(&run) {
-            let piece = raw.get(offset..offset + stored).ok_or_else(|| malformed("An HDF5 chunk run was cut short."))?;
+            let piece =
+                raw.get(offset..offset + stored).ok_or_else(|| malformed("An HDF5 chunk run was cut short."))?;
             offset += stored;
             let data = unfilter(piece.to_vec(), &storage.filters, c.mask, chunk_bytes as usize, storage.element_size)?;
             place(&mut out, &data, dims, chunk, &c.origin, storage.element_size);

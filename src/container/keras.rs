@@ -126,7 +126,8 @@ impl Keras {
     fn dataset(&self, index: usize) -> Result<&Dataset> {
         let cell = self.datasets.get(index).ok_or_else(|| no_such_index(index))?;
         cell.get_or_init(|| {
-            if let Some((check, checked)) = self.check_of.get(index).copied().flatten().and_then(|c| self.checks.get(c)) {
+            if let Some((check, checked)) = self.check_of.get(index).copied().flatten().and_then(|c| self.checks.get(c))
+            {
                 checked.get_or_init(|| keras_plan::check_layer(&FileTree(&self.file), check)).clone()?;
             }
             let (name, path) = (&self.names[index], &self.paths[index]);

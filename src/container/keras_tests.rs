@@ -298,12 +298,18 @@ fn config_flags_decide_the_planned_variables() {
     let plan = |class: &str, config: &str| keras_plan::planned_variables(class, &serde_json::from_str(config).unwrap());
     assert_eq!(plan("Conv2D", r#"{"name": "c"}"#), Some(vec!["kernel", "bias"]));
     assert_eq!(plan("Dense", r#"{"use_bias": false}"#), Some(vec!["kernel"]));
-    assert_eq!(plan("BatchNormalization", r#"{"center": false}"#), Some(vec!["gamma", "moving_mean", "moving_variance"]));
+    assert_eq!(
+        plan("BatchNormalization", r#"{"center": false}"#),
+        Some(vec!["gamma", "moving_mean", "moving_variance"])
+    );
     assert_eq!(plan("EinsumDense", r#"{"bias_axes": "d"}"#), Some(vec!["kernel", "bias"]));
     assert_eq!(plan("EinsumDense", r#"{"bias_axes": null}"#), Some(vec!["kernel"]));
     // What the config leaves open is read from the file.
     assert_eq!(plan("Dense", r#"{"use_bias": "yes"}"#), None);
-    assert_eq!(plan("Dense", r#"{"dtype": {"class_name": "QuantizedDTypePolicy", "config": {"name": "int8_from_float32"}}}"#), None);
+    assert_eq!(
+        plan("Dense", r#"{"dtype": {"class_name": "QuantizedDTypePolicy", "config": {"name": "int8_from_float32"}}}"#),
+        None
+    );
     assert_eq!(plan("Dense", r#"{"lora_rank": 4}"#), None);
     assert_eq!(plan("LayerNormalization", r#"{"rms_scaling": true}"#), None);
     assert_eq!(plan("MyBlock", r#"{}"#), None);
