@@ -48,3 +48,19 @@ fn a_300_mb_file_is_listed_from_its_headers_and_drawn_from_its_kernel() {
         assert_eq!(seen, 2, "PATCHLENS_REQUIRE_BIG is set but the big HDF5 fixtures are missing");
     }
 }
+
+/// h5py writes a gzip dataset's chunks back to back: the six chunks of the big kernel come in one read.
+#[test]
+fn chunks_stored_back_to_back_come_in_one_read() {
+    let Some(checkpoint) = open("hdf5_big_gzip.h5") else {
+        assert!(
+            std::env::var_os("PATCHLENS_REQUIRE_BIG").is_none(),
+            "hdf5_big_gzip.h5 is missing (make_fixtures.py --big)"
+        );
+        return;
+    };
+    let opening = checkpoint.reads();
+    let rendered = checkpoint.render(None, &GridOptions::default()).unwrap();
+    assert_eq!(rendered.tensor.name, "layer000/layer000/kernel:0");
+    assert_eq!(checkpoint.reads(), opening + 1, "the kernel's chunks in one read");
+}

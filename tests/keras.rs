@@ -79,3 +79,39 @@ fn big_keras_files_read_the_kernel_and_little_else() {
         assert_eq!(seen, 2, "the big Keras fixtures are missing (make_fixtures.py --big)");
     }
 }
+
+/// Issue 14: a Keras 3 `.keras` opens from config.json and the layers listing, not every layer's headers (each
+/// beside its layer's data, so one read apiece): the big file's open and default draw are the zip's head and
+/// tail, the weights file's first page, the `layers` symbol table (five scattered pieces) and the kernel; the
+/// listing afterwards still walks every layer, by name as before.
+#[test]
+fn a_keras3_archive_opens_and_draws_in_a_handful_of_reads() {
+    let committed = fixtures_dir().join("../committed/keras");
+    for file in ["keras3_tiny.keras", "keras3_vitlike.keras"] {
+        let checkpoint = Checkpoint::open(FileSource::open(committed.join(file)).unwrap()).unwrap();
+        checkpoint.render(None, &GridOptions::default()).unwrap();
+        assert_eq!(checkpoint.reads(), 1, "{file}: a small .keras is drawn from its first read");
+    }
+    let manifest = manifest();
+    let Some(fixture) = fixtures(&manifest).find(|f| f["file"] == "keras3_big.keras") else {
+        assert!(
+            std::env::var_os("PATCHLENS_REQUIRE_BIG").is_none(),
+            "keras3_big.keras is missing (make_fixtures.py --big)"
+        );
+        return;
+    };
+    let checkpoint = open("keras3_big.keras");
+    let opening = checkpoint.reads();
+    let rendered = checkpoint.render(None, &GridOptions::default()).unwrap();
+    assert_eq!(rendered.tensor.name, "patch_embed/kernel");
+    let drawn = checkpoint.reads();
+    assert!(opening <= 8, "{opening} reads to open");
+    assert_eq!(drawn, opening + 1, "the kernel in one read, its layer's headers from the page already read");
+    let names: Vec<String> = checkpoint.tensors().into_iter().map(|t| t.name).collect();
+    let want: Vec<&str> = fixture["tensors"].as_array().unwrap().iter().map(|t| str_of(t, "name")).collect();
+    assert_eq!(names, want);
+    eprintln!(
+        "keras3_big.keras: {opening} reads to open, {drawn} with the draw, {} with the listing",
+        checkpoint.reads()
+    );
+}

@@ -288,6 +288,13 @@ impl Hdf5File {
             .collect()
     }
 
+    /// A group's member names alone, without reading each member's header to say what it is: the Keras 3
+    /// plan names layers from config.json, and each layer's header sits beside that layer's data.
+    pub(crate) fn link_names(&self, group: ObjectRef) -> Result<Vec<String>> {
+        let header = self.header(group)?;
+        Ok(hdf5_group::links(self, &header)?.into_iter().map(|(name, _)| name).collect())
+    }
+
     /// The object at a `/`-separated path from the root (`""` or `"/"` is the root).
     pub(crate) fn lookup(&self, path: &str) -> Result<Option<ObjectRef>> {
         let mut at = self.root;

@@ -56,6 +56,10 @@ struct Chunk {
     mask: u32,
 }
 
+/// Chunks stored back to back are read together up to this many bytes: one read where there were one per
+/// chunk, holding no more compressed bytes at once than a tensor's worth could need.
+const MAX_RUN_BYTES: usize = 64 << 20;
+
 fn read_chunked(file: &Hdf5File, storage: &Storage, chunk: &[u64], index: &ChunkIndex, len: usize) -> Result<Vec<u8>> {
     let dims = &storage.dims;
     let element = storage.element_size as u64;
@@ -124,16 +128,42 @@ fn read_chunked(file: &Hdf5File, storage: &Storage, chunk: &[u64], index: &Chunk
     if chunks.len() as u64 > count {
         return Err(malformed("An HDF5 chunk index lists more chunks than the dataset has."));
     }
-    let mut out = vec![0u8; len];
-    for c in &chunks {
+    let checked = |c: &Chunk| -> Result<usize> {
         if c.origin.iter().zip(dims).zip(chunk).any(|((&o, &d), &k)| o >= d || o % k != 0) {
             return Err(malformed("An HDF5 chunk index places a chunk outside its dataset."));
         }
         let stored = usize::try_from(c.stored).ok().filter(|&s| s as u64 <= chunk_bytes.saturating_mul(2) + 1024);
         let stored = stored.ok_or_else(|| malformed("An HDF5 chunk claims to be much larger than its chunk size."))?;
-        let raw = file.raw(c.address, stored)?;
-        let data = unfilter(raw, &storage.filters, c.mask, chunk_bytes as usize, storage.element_size)?;
-        place(&mut out, &data, dims, chunk, &c.origin, storage.element_size);
+        file.absolute(c.address, stored)?;
+        Ok(stored)
+    };
+    let mut out = vec![0u8; len];
+    let mut at = 0;
+    while let Some(first) = chunks.get(at) {
+        // A run of chunks stored back to back, each one checked as before, comes in one read.
+        let mut run = vec![checked(first)?];
+        let mut end = first.address.checked_add(run[0] as u64);
+        while let Some(next) = chunks.get(at + run.len()) {
+            let total: usize = run.iter().sum();
+            let joins = end == Some(next.address) && total < MAX_RUN_BYTES;
+            match checked(next) {
+                Ok(stored) if joins && total.checked_add(stored).is_some_and(|t| t <= MAX_RUN_BYTES) => {
+                    end = next.address.checked_add(stored as u64);
+                    run.push(stored);
+                }
+                _ => break,
+            }
+        }
+        let raw = file.raw(first.address, run.iter().sum())?;
+        let mut offset = 0;
+        for (c, &stored) in chunks[at..].iter().zip(&run) {
+            let piece =
+                raw.get(offset..offset + stored).ok_or_else(|| malformed("An HDF5 chunk run was cut short."))?;
+            offset += stored;
+            let data = unfilter(piece.to_vec(), &storage.filters, c.mask, chunk_bytes as usize, storage.element_size)?;
+            place(&mut out, &data, dims, chunk, &c.origin, storage.element_size);
+        }
+        at += run.len();
     }
     Ok(out)
 }

@@ -4,6 +4,7 @@
 
 use super::hdf5::{Attribute, Dataset, Hdf5File, LinkKind};
 use super::keras_layout::{self, ConfigLayer, Tree, Weight};
+use super::keras_plan::{self, LayerCheck};
 use super::zip::{Method, ZipArchive, ZipEntry};
 use super::Container;
 use crate::error::{no_such_index, Error, Result};
@@ -27,6 +28,10 @@ pub struct Keras {
     names: Vec<String>,
     paths: Vec<String>,
     datasets: Vec<OnceCell<Result<Dataset>>>,
+    /// Layers named from config.json at open, each checked against its group when first asked for.
+    checks: Vec<(LayerCheck, OnceCell<Result<()>>)>,
+    /// For each weight, its layer's index in `checks` (none when its group was read at open).
+    check_of: Vec<Option<usize>>,
     notes: Vec<String>,
 }
 
@@ -97,21 +102,34 @@ impl Keras {
         Ok(Detected::Plain(file))
     }
 
+    /// With a config, the layers it describes are named from it and their groups read when first asked
+    /// for (`keras_plan`); without one, or when the file holds groups it does not name, every group is walked.
     fn keras3(file: Hdf5File, config: Option<&ConfigLayer>) -> Result<Keras> {
-        let weights = keras_layout::keras3_weights(&FileTree(&file), config)?;
         let notes = config.map(model_note).into_iter().flatten().collect();
+        let tree = FileTree(&file);
+        if let Some(plan) = config.map(|model| keras_plan::keras3_plan(&tree, model)).transpose()?.flatten() {
+            let mut keras = Self::new(file, "keras3", plan.weights, notes);
+            keras.checks = plan.checks.into_iter().map(|c| (c, OnceCell::new())).collect();
+            keras.check_of = plan.check_of;
+            return Ok(keras);
+        }
+        let weights = keras_layout::keras3_weights(&tree, config)?;
         Ok(Self::new(file, "keras3", weights, notes))
     }
 
     fn new(file: Hdf5File, format: &'static str, weights: Vec<Weight>, notes: Vec<String>) -> Keras {
         let datasets = weights.iter().map(|_| OnceCell::new()).collect();
         let (names, paths) = weights.into_iter().map(|w| (w.name, w.path)).unzip();
-        Keras { file, format, names, paths, datasets, notes }
+        Keras { file, format, names, paths, datasets, checks: Vec::new(), check_of: Vec::new(), notes }
     }
 
     fn dataset(&self, index: usize) -> Result<&Dataset> {
         let cell = self.datasets.get(index).ok_or_else(|| no_such_index(index))?;
         cell.get_or_init(|| {
+            if let Some((check, checked)) = self.check_of.get(index).copied().flatten().and_then(|c| self.checks.get(c))
+            {
+                checked.get_or_init(|| keras_plan::check_layer(&FileTree(&self.file), check)).clone()?;
+            }
             let (name, path) = (&self.names[index], &self.paths[index]);
             let missing =
                 || Error::Malformed(format!("Keras lists the weight {name}, but the file has no dataset at {path}."));
@@ -193,6 +211,11 @@ impl Tree for FileTree<'_> {
             return Ok(Vec::new());
         }
         Ok(self.0.children(object)?.into_iter().map(|l| (l.name, l.kind == LinkKind::Group)).collect())
+    }
+
+    fn member_names(&self, path: &str) -> Result<Vec<String>> {
+        let Some(object) = self.0.lookup(path)? else { return Ok(Vec::new()) };
+        self.0.link_names(object)
     }
 
     fn object_id(&self, path: &str) -> Result<Option<u64>> {

@@ -20,10 +20,15 @@ pub(crate) trait Tree {
     /// Which object `path` leads to (its header's address): two paths to one group are one group, and a
     /// link back to an ancestor is a cycle, not a deeper level.
     fn object_id(&self, path: &str) -> Result<Option<u64>>;
+    /// The names of every member of the group at `path`, groups or not: cheaper than `children` where
+    /// telling them apart means reading each member's header.
+    fn member_names(&self, path: &str) -> Result<Vec<String>> {
+        Ok(self.children(path)?.into_iter().map(|(name, _)| name).collect())
+    }
 }
 
 /// Group levels walked in a Keras 3 file: nested models inside nested models, deeper than any real model.
-const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 /// Weights listed per file: far more than any model has, bounded so a hostile tree stays small.
 pub(crate) const MAX_WEIGHTS: usize = 100_000;
 /// Chunks `layer_names0`, `layer_names1`, … Keras 2 splits a long attribute into (64 KiB each).
@@ -36,7 +41,7 @@ pub(crate) struct Weight {
     pub path: String,
 }
 
-fn join(parent: &str, child: &str) -> String {
+pub(crate) fn join(parent: &str, child: &str) -> String {
     if parent.is_empty() {
         child.to_string()
     } else {
@@ -101,6 +106,9 @@ pub(crate) struct ConfigLayer {
     pub class: String,
     pub name: String,
     pub variables: Option<Vec<&'static str>>,
+    /// The variables the config itself promises (bias and centering as configured), when it says enough:
+    /// what `keras_plan` names without reading the layer's group.
+    pub planned: Option<Vec<&'static str>>,
     pub layers: Vec<ConfigLayer>,
 }
 
@@ -121,7 +129,8 @@ fn config_layer(value: &Value, depth: usize) -> ConfigLayer {
     };
     let flag = |key: &str| config.and_then(|c| c.get(key)).and_then(Value::as_bool).unwrap_or(true);
     let variables = variable_names(&class, flag("center"), flag("scale"));
-    ConfigLayer { class, name, variables, layers }
+    let planned = config.and_then(|c| super::keras_plan::planned_variables(&class, c));
+    ConfigLayer { class, name, variables, planned, layers }
 }
 
 /// The variables a built-in Keras 3 layer creates, in `save_own_variables` order (trainable first);
@@ -207,13 +216,13 @@ pub(crate) fn keras3_weights(tree: &dyn Tree, config: Option<&ConfigLayer>) -> R
     Ok(walk.out)
 }
 
-struct Keras3Walk<'a> {
-    tree: &'a dyn Tree,
-    out: Vec<Weight>,
+pub(crate) struct Keras3Walk<'a> {
+    pub tree: &'a dyn Tree,
+    pub out: Vec<Weight>,
     /// `vars` groups already listed.
-    done: HashSet<String>,
+    pub done: HashSet<String>,
     /// Groups already walked for leftovers, by object: each is walked once, whatever links lead to it.
-    walked: HashSet<u64>,
+    pub walked: HashSet<u64>,
 }
 
 impl Keras3Walk<'_> {
@@ -251,7 +260,7 @@ impl Keras3Walk<'_> {
 
     /// Every `vars` group not yet listed, depth first, children in natural order. A layer is shown by
     /// the names Keras stored on the way down (`prefix`), or by its group path (`None`) where one is missing.
-    fn leftovers(&mut self, path: &str, prefix: Option<String>, depth: usize) -> Result<()> {
+    pub(crate) fn leftovers(&mut self, path: &str, prefix: Option<String>, depth: usize) -> Result<()> {
         if depth > MAX_DEPTH || self.out.len() >= MAX_WEIGHTS {
             return Ok(());
         }
@@ -285,7 +294,7 @@ impl Keras3Walk<'_> {
 
     /// The datasets of `group/vars`, in index order, named `<shown>/<variable>` (`<shown>/vars/<i>`
     /// when the variable is not known, the full path when the layer has no name).
-    fn vars(&mut self, group: &str, shown: &str, variables: Option<&[&'static str]>) -> Result<()> {
+    pub(crate) fn vars(&mut self, group: &str, shown: &str, variables: Option<&[&'static str]>) -> Result<()> {
         let vars_path = join(group, "vars");
         if !self.done.insert(vars_path.clone()) {
             return Ok(());
@@ -312,7 +321,7 @@ impl Keras3Walk<'_> {
     }
 
     /// Child groups of `path`, in natural order.
-    fn groups(&self, path: &str) -> Result<Vec<String>> {
+    pub(crate) fn groups(&self, path: &str) -> Result<Vec<String>> {
         let mut groups: Vec<String> =
             self.tree.children(path)?.into_iter().filter(|(_, g)| *g).map(|(n, _)| n).collect();
         sorting::sort_by(&mut groups, |a, b| natural_cmp(a, b));
@@ -321,7 +330,7 @@ impl Keras3Walk<'_> {
 }
 
 /// Names must be unique to be asked for: a name shown twice falls back to its dataset path.
-fn dedupe(weights: &mut [Weight]) {
+pub(crate) fn dedupe(weights: &mut [Weight]) {
     let mut count: HashMap<String, usize> = HashMap::new();
     for w in weights.iter() {
         *count.entry(w.name.clone()).or_insert(0) += 1;

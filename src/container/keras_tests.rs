@@ -208,3 +208,109 @@ fn a_group_linked_under_itself_is_walked_once() {
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
 }
+
+const VITLIKE: &[u8] = include_bytes!("../../tests/fixtures/committed/keras/keras3_vitlike.keras");
+
+/// A tree that writes down every group whose members or attributes were asked for.
+struct Asked<'a> {
+    tree: &'a dyn Tree,
+    paths: std::cell::RefCell<Vec<String>>,
+}
+
+impl Tree for Asked<'_> {
+    fn children(&self, path: &str) -> Result<Vec<(String, bool)>> {
+        self.paths.borrow_mut().push(path.to_string());
+        self.tree.children(path)
+    }
+    fn strings(&self, path: &str, attr: &str) -> Option<Vec<String>> {
+        self.paths.borrow_mut().push(path.to_string());
+        self.tree.strings(path, attr)
+    }
+    fn object_id(&self, path: &str) -> Result<Option<u64>> {
+        self.tree.object_id(path)
+    }
+    fn member_names(&self, path: &str) -> Result<Vec<String>> {
+        self.paths.borrow_mut().push(path.to_string());
+        self.tree.member_names(path)
+    }
+}
+
+/// A committed .keras's weights file and config, opened.
+fn weights_and_config(bytes: &[u8]) -> (Hdf5File, ConfigLayer) {
+    let source: Rc<dyn ByteSource> = Rc::new(SliceSource(bytes.to_vec()));
+    let archive = ZipArchive::read(&*source).unwrap();
+    let entry = |name: &str| archive.entries.iter().find(|e| e.name == name).unwrap();
+    let config = keras_layout::parse_config(&read_json(&*source, entry(CONFIG)).unwrap()).unwrap();
+    let weights = entry(WEIGHTS);
+    let start = weights.read_prefix(&*source, 0).unwrap().data_start;
+    let file = Hdf5File::open(Rc::new(Part::new(source, start, weights.size).unwrap())).unwrap();
+    (file, config)
+}
+
+#[test]
+fn the_plan_names_what_the_full_walk_names_without_asking_the_planned_layers() {
+    for (bytes, planned_groups) in [
+        (KERAS3, &["layers/conv2d", "layers/batch_normalization", "layers/conv2d_1", "layers/dense"][..]),
+        (VITLIKE, &["layers/dense", "layers/functional/layers/conv2d", "layers/functional/layers/layer_normalization"]),
+    ] {
+        let (file, config) = weights_and_config(bytes);
+        let walked = keras_layout::keras3_weights(&FileTree(&file), Some(&config)).unwrap();
+        let asked = Asked { tree: &FileTree(&file), paths: Default::default() };
+        let plan = keras_plan::keras3_plan(&asked, &config).unwrap().expect("a Keras-written file is planned");
+        assert_eq!(plan.weights, walked);
+        let paths = asked.paths.borrow();
+        for group in planned_groups {
+            assert!(!paths.iter().any(|p| p.starts_with(group)), "{group} was read at open: {paths:?}");
+            let check = plan.checks.iter().find(|c| c.group == *group).unwrap_or_else(|| panic!("no check of {group}"));
+            keras_plan::check_layer(&FileTree(&file), check).unwrap();
+        }
+        assert_eq!(plan.check_of.len(), plan.weights.len());
+    }
+}
+
+#[test]
+fn a_layer_unlike_its_config_fails_its_check_with_a_sentence() {
+    let (file, config) = weights_and_config(KERAS3);
+    let plan = keras_plan::keras3_plan(&FileTree(&file), &config).unwrap().unwrap();
+    let stem = plan.checks.iter().find(|c| c.group == "layers/conv2d").unwrap().clone();
+    let wrong = [
+        LayerCheck { name: "not_stem".into(), ..stem.clone() },
+        LayerCheck { datasets: vec!["0".into()], ..stem.clone() },
+        LayerCheck { group: "layers".into(), ..stem.clone() },
+        LayerCheck { group: "layers/conv2d/vars/0".into(), ..stem },
+    ];
+    for check in wrong {
+        let text = sentence(keras_plan::check_layer(&FileTree(&file), &check).unwrap_err());
+        assert!(text.contains(&check.name) && text.contains(CONFIG), "{text}");
+    }
+}
+
+#[test]
+fn a_group_the_config_does_not_name_sends_the_file_to_the_full_walk() {
+    let (file, mut config) = weights_and_config(KERAS3);
+    // Without the config's last layer, its group (`layers/dense`) is one the plan cannot account for.
+    config.layers.pop();
+    assert!(keras_plan::keras3_plan(&FileTree(&file), &config).unwrap().is_none());
+}
+
+#[test]
+fn config_flags_decide_the_planned_variables() {
+    let plan = |class: &str, config: &str| keras_plan::planned_variables(class, &serde_json::from_str(config).unwrap());
+    assert_eq!(plan("Conv2D", r#"{"name": "c"}"#), Some(vec!["kernel", "bias"]));
+    assert_eq!(plan("Dense", r#"{"use_bias": false}"#), Some(vec!["kernel"]));
+    assert_eq!(
+        plan("BatchNormalization", r#"{"center": false}"#),
+        Some(vec!["gamma", "moving_mean", "moving_variance"])
+    );
+    assert_eq!(plan("EinsumDense", r#"{"bias_axes": "d"}"#), Some(vec!["kernel", "bias"]));
+    assert_eq!(plan("EinsumDense", r#"{"bias_axes": null}"#), Some(vec!["kernel"]));
+    // What the config leaves open is read from the file.
+    assert_eq!(plan("Dense", r#"{"use_bias": "yes"}"#), None);
+    assert_eq!(
+        plan("Dense", r#"{"dtype": {"class_name": "QuantizedDTypePolicy", "config": {"name": "int8_from_float32"}}}"#),
+        None
+    );
+    assert_eq!(plan("Dense", r#"{"lora_rank": 4}"#), None);
+    assert_eq!(plan("LayerNormalization", r#"{"rms_scaling": true}"#), None);
+    assert_eq!(plan("MyBlock", r#"{}"#), None);
+}

@@ -7,6 +7,7 @@ pub(crate) mod gguf;
 pub(crate) mod hdf5;
 pub(crate) mod keras;
 mod keras_layout;
+mod keras_plan;
 pub mod memory;
 pub(crate) mod msgpack;
 pub(crate) mod npy;
