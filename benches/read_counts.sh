@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Read counts (open, default draw, listing) of this tree beside a baseline commit, in one run: the baseline's
-# sources are exported to a temporary directory with this tree's examples/read_counts.rs and built there.
+# sources are exported to a temporary directory with this tree's examples/reads.rs and built there.
 # Usage: bash benches/read_counts.sh BASE_COMMIT [FILE...]   (default files: the Keras and big HDF5 fixtures)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -16,11 +16,11 @@ fi
 tree="$(mktemp -d)"
 trap 'rm -rf "$tree"' EXIT
 git archive "$base" | tar -x -C "$tree"
-cp examples/read_counts.rs "$tree/examples/"
+cp examples/reads.rs "$tree/examples/"
 target="${CARGO_TARGET_DIR:-$PWD/target}"
-(cd "$tree" && CARGO_TARGET_DIR="$target-base" cargo build --release --example read_counts -q)
-cargo build --release --example read_counts -q
+(cd "$tree" && CARGO_TARGET_DIR="$target-base" cargo build --release --example reads -q)
+cargo build --release --example reads -q
 echo "baseline $(git rev-parse --short "$base"):"
-"$target-base/release/examples/read_counts" "${files[@]}"
+"$target-base/release/examples/reads" --counts "${files[@]}"
 echo "this tree $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' + uncommitted changes'):"
-"$target/release/examples/read_counts" "${files[@]}"
+"$target/release/examples/reads" --counts "${files[@]}"

@@ -1,9 +1,10 @@
-//! Lists every read a checkpoint's open and default draw make, as the page makes them: which file, offset, length,
-//! and which step made it (open, draw). In a browser each read costs about a millisecond before its bytes arrive,
-//! and bytes come at a few hundred MB/s, so this list is a format's floor there: `benches/read_floor.mjs` replays
-//! it in Chromium.
+//! Lists every read a checkpoint's open, default draw and listing make, as the page makes them (pixels first, the
+//! tensor list after): which file, offset, length, and which step made it (open, draw, list). In a browser each
+//! read costs about a millisecond before its bytes arrive, and bytes come at a few hundred MB/s, so the open and
+//! draw reads are a format's floor there: `benches/read_floor.mjs` replays them in Chromium. `--counts` prints one
+//! line per checkpoint instead, the reads of each step (`benches/read_counts.sh` sets them beside a baseline's).
 //!
-//!   cargo run --release --example reads -- [--json] model.npz model.index+model.data-00000-of-00001 ...
+//!   cargo run --release --example reads -- [--json | --counts] model.npz model.index+model.data-00000-of-00001 ...
 //!   (files joined by `+` are opened together, as a drop of several files)
 
 use patchlens::{ByteSource, Checkpoint, FileSource, GridOptions, Result};
@@ -32,9 +33,17 @@ impl ByteSource for Logged {
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let json = args.first().is_some_and(|a| a == "--json");
-    if json {
-        args.remove(0);
+    let flag = |args: &mut Vec<String>, name: &str| {
+        let given = args.first().is_some_and(|a| a == name);
+        if given {
+            args.remove(0);
+        }
+        given
+    };
+    let json = flag(&mut args, "--json");
+    let counts = flag(&mut args, "--counts");
+    if counts {
+        println!("{:<28} {:>5} {:>5} {:>5} {:>12}", "file", "open", "draw", "list", "bytes");
     }
     for arg in args {
         let log: Log = Rc::default();
@@ -49,9 +58,13 @@ fn main() {
                 Err(e) => eprintln!("{path}: {e}"),
             }
         }
+        let mut listed = 0;
         let drawn = Checkpoint::open_files(files).into_iter().find_map(|o| o.checkpoint.ok()).map(|checkpoint| {
             step.set("draw");
-            checkpoint.render(None, &GridOptions::default()).map(|_| ())
+            let drawn = checkpoint.render(None, &GridOptions::default()).map(|_| ());
+            step.set("list");
+            listed = checkpoint.tensors().len();
+            drawn
         });
         let error = match drawn {
             Some(Ok(())) => None,
@@ -59,9 +72,20 @@ fn main() {
             None => Some("nothing opened".to_string()),
         };
         let log = log.borrow();
-        if json {
+        let (open, draw): (Vec<_>, Vec<_>) =
+            (log.iter().filter(|r| r.3 == "open").collect(), log.iter().filter(|r| r.3 == "draw").collect());
+        let open_and_draw: Vec<_> =
+            open.iter().chain(&draw).map(|&&(file, offset, len, _)| [file as u64, offset, len as u64]).collect();
+        if counts {
+            let name = arg.rsplit('/').next().unwrap_or(&arg);
+            let list = log.len() - open.len() - draw.len();
+            let bytes: u64 = log.iter().map(|r| r.2 as u64).sum();
+            let what = error.map_or_else(|| format!("({listed} tensors)"), |e| format!("({e})"));
+            println!("{name:<28} {:>5} {:>5} {list:>5} {bytes:>12}  {what}", open.len(), draw.len());
+        } else if json {
+            // The pixels' reads only: the list comes after them.
             let reads: Vec<String> =
-                log.iter().map(|(file, offset, len, step)| format!("[{file},{offset},{len},\"{step}\"]")).collect();
+                open_and_draw.iter().map(|[file, offset, len]| format!("[{file},{offset},{len}]")).collect();
             let error = error.map_or("null".to_string(), |e| format!("{e:?}"));
             println!("{{\"file\":{arg:?},\"error\":{error},\"reads\":[{}]}}", reads.join(","));
         } else {
