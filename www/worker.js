@@ -338,13 +338,12 @@ function warmUpSoon() {
 function warmUp() {
   let steps;
   try {
-    // As `File`s through `openFiles`, the path a dropped file takes (its reads, the grouping of files).
     steps = Checkpoint.warmUpFiles().map((file) => () => {
-      const [{ checkpoint }] = Checkpoint.openFiles([new File([file.bytes], file.name)]);
+      const checkpoint = Checkpoint.fromBytes(file.bytes);
       try {
         renderOne({ label: file.name, files: [file.name], checkpoint }, 0, file.options, {}, []);
       } finally {
-        checkpoint?.free();
+        checkpoint.free();
       }
     });
   } catch {

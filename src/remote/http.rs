@@ -197,7 +197,8 @@ impl Transport for HttpTransport {
             // A transport of the thread's own (the client's progress is not shared across threads; only a
             // whole file, never a range, reports progress), on the same agent and address.
             let client = HttpClient { agent: agent.clone(), progress: None, timeouts };
-            let transport = HttpTransport { client, url: url.clone(), name: name.clone(), redirected: RefCell::default() };
+            let transport =
+                HttpTransport { client, url: url.clone(), name: name.clone(), redirected: RefCell::default() };
             let mut replies = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -221,7 +222,11 @@ impl Transport for HttpTransport {
             }
         });
         // What no thread asked for (none could be started): one after another, here.
-        slots.into_iter().zip(asks).map(|(slot, &(first, last))| slot.unwrap_or_else(|| self.get(first, last))).collect()
+        slots
+            .into_iter()
+            .zip(asks)
+            .map(|(slot, &(first, last))| slot.unwrap_or_else(|| self.get(first, last)))
+            .collect()
     }
 
     fn head_size(&self) -> Result<Option<u64>> {
