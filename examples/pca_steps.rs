@@ -11,31 +11,15 @@
 
 use patchlens::analysis::pca::{pca_tiles, Pca, DEFAULT_COMPONENTS};
 use patchlens::analysis::view::pca_defaults;
-use patchlens::{ByteSource, Checkpoint, Error, Result};
-use std::cell::RefCell;
-use std::io::{Read, Seek, SeekFrom};
+#[path = "support/seek.rs"]
+mod seek;
+
+use patchlens::Checkpoint;
+use seek::SeekSource;
 use std::time::Instant;
 
-/// A file read by seeking, which WASI has too (the crate's `FileSource` is native only).
-struct SeekSource {
-    file: RefCell<std::fs::File>,
-    len: u64,
-}
-
-impl ByteSource for SeekSource {
-    fn len(&self) -> u64 {
-        self.len
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let mut file = self.file.borrow_mut();
-        file.seek(SeekFrom::Start(offset)).and_then(|_| file.read_exact(buf)).map_err(|e| Error::Read(format!("{e}.")))
-    }
-}
-
 fn open(path: &str) -> Checkpoint {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    Checkpoint::open(SeekSource { file: RefCell::new(file), len }).unwrap_or_else(|e| panic!("{path}: {e}"))
+    SeekSource::open(path).and_then(Checkpoint::open).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// One fit and its tiles: (step, milliseconds) in order, then the total.

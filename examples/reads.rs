@@ -7,36 +7,13 @@
 //!   cargo run --release --example reads -- [--json | --counts] model.npz model.index+model.data-00000-of-00001 ...
 //!   (files joined by `+` are opened together, as a drop of several files)
 
-use patchlens::{ByteSource, Checkpoint, Error, GridOptions, Result};
+#[path = "support/seek.rs"]
+mod seek;
+
+use patchlens::{ByteSource, Checkpoint, GridOptions, Result};
+use seek::SeekSource;
 use std::cell::{Cell, RefCell};
-use std::io::{Read, Seek, SeekFrom};
 use std::rc::Rc;
-
-/// A file read by seeking: the crate's `FileSource` is native only, and `wasm-pack test` builds the examples for
-/// wasm32 too.
-struct SeekSource {
-    file: RefCell<std::fs::File>,
-    len: u64,
-}
-
-impl SeekSource {
-    fn open(path: &str) -> Result<SeekSource> {
-        let failed = |e: std::io::Error| Error::Read(format!("Could not read {path}: {e}."));
-        let file = std::fs::File::open(path).map_err(failed)?;
-        let len = file.metadata().map_err(failed)?.len();
-        Ok(SeekSource { file: RefCell::new(file), len })
-    }
-}
-
-impl ByteSource for SeekSource {
-    fn len(&self) -> u64 {
-        self.len
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let mut file = self.file.borrow_mut();
-        file.seek(SeekFrom::Start(offset)).and_then(|_| file.read_exact(buf)).map_err(|e| Error::Read(format!("{e}.")))
-    }
-}
 
 type Log = Rc<RefCell<Vec<(usize, u64, usize, &'static str)>>>;
 
