@@ -8,6 +8,14 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 step() { printf '\n=== %s\n' "$*" >&2; }
 
 step "set-up"
+# A whole run takes about 11 GB here (the fixtures ≈4 GB with a 1.2 GB safetensors, cargo's targets the rest):
+# say so at once rather than fail a quarter of an hour in on "No space left on device".
+need_gb=12
+free_gb=$(df --output=avail -BG . | tail -1 | tr -dc '0-9')
+if (( free_gb < need_gb )); then
+  echo "npm test needs about ${need_gb} GB free on $(df --output=target . | tail -1) and there are ${free_gb} GB." >&2
+  exit 1
+fi
 bash scripts/setup.sh --browser
 PY="$(bash scripts/python-env.sh)"
 

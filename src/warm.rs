@@ -127,16 +127,15 @@ pub fn files() -> Vec<WarmUpFile> {
         },
         WarmUpFile {
             name: "warm-up-f32.safetensors",
-            bytes: safetensors_of(&with_companions(Member::new(
-                &["patch_embed", "proj", "weight"],
-                &oihw,
-                f32s(false),
-            ))),
+            bytes: safetensors(
+                "F32",
+                &with_companions(Member::new(&["patch_embed", "proj", "weight"], &oihw, f32s(false))),
+            ),
             options: r#"{"count":128}"#,
         },
         WarmUpFile {
             name: "warm-up-f16.safetensors",
-            bytes: safetensors("F16", &oihw, &f16s),
+            bytes: safetensors("F16", &[Member::new(&["patch_embed", "proj", "weight"], &oihw, f16s)]),
             options: r#"{"count":128}"#,
         },
         WarmUpFile {
@@ -156,7 +155,7 @@ pub fn files() -> Vec<WarmUpFile> {
         },
         WarmUpFile {
             name: "warm-up-bf16.safetensors",
-            bytes: safetensors("BF16", &oihw, &bf16s),
+            bytes: safetensors("BF16", &[Member::new(&["patch_embed", "proj", "weight"], &oihw, bf16s)]),
             options: r#"{"count":128}"#,
         },
     ]
@@ -361,15 +360,16 @@ fn flax_msgpack(members: &[Member]) -> Vec<u8> {
     out
 }
 
-/// A safetensors file of float32 tensors named as timm names a ViT's.
-fn safetensors_of(members: &[Member]) -> Vec<u8> {
+/// A safetensors file of tensors of one dtype (`F32`, `F16`, `BF16`: the members' bytes are already that width),
+/// named as timm names a ViT's.
+fn safetensors(dtype: &str, members: &[Member]) -> Vec<u8> {
     let mut entries = Vec::new();
     let mut data = Vec::new();
     for member in members {
         let dims: Vec<String> = member.shape.iter().map(usize::to_string).collect();
         let end = data.len() + member.data.len();
         entries.push(format!(
-            r#""{}":{{"dtype":"F32","shape":[{}],"data_offsets":[{},{end}]}}"#,
+            r#""{}":{{"dtype":"{dtype}","shape":[{}],"data_offsets":[{},{end}]}}"#,
             member.name("."),
             dims.join(","),
             data.len()
@@ -380,20 +380,6 @@ fn safetensors_of(members: &[Member]) -> Vec<u8> {
     let mut out = (header.len() as u64).to_le_bytes().to_vec();
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(&data);
-    out
-}
-
-/// A safetensors file with one tensor named as timm names a ViT's patch embedding.
-fn safetensors(dtype: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let header = format!(
-        r#"{{"patch_embed.proj.weight":{{"dtype":"{dtype}","shape":[{}],"data_offsets":[0,{}]}}}}"#,
-        dims.join(","),
-        data.len()
-    );
-    let mut out = (header.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
     out
 }
 
