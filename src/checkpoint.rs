@@ -33,6 +33,9 @@ pub struct TensorEntry {
     pub layout_inferred: bool,
     /// What its name says it is (`timm / DINO / … patch embedding`), if it is a known first-layer name.
     pub recognized: Option<&'static str>,
+    /// Only from [`Checkpoint::tensors_read`], for a tensor whose header has not been read: the bytes the file
+    /// stores for it (an `.npz` entry's size in the zip directory). `info` and `problem` are then `None`.
+    pub unread_bytes: Option<u64>,
 }
 
 /// A grid together with what it shows.
@@ -197,37 +200,59 @@ impl Checkpoint {
     /// Every tensor, in file order. Reads each entry's small header once, nearby ones together.
     pub fn tensors(&self) -> Vec<TensorEntry> {
         let names = self.container.names();
-        self.container
-            .infos()
-            .into_iter()
-            .zip(names)
-            .map(|(info, name)| {
-                let name = name.clone();
-                let recognized = recognize(&name);
-                match info {
-                    Ok(info) => {
-                        let layout = self.layout_of(&info);
-                        let four_d = info.shape.len() == 4;
-                        TensorEntry {
-                            problem: not_drawable_reason(&info, layout),
-                            layout: four_d.then_some(layout),
-                            layout_inferred: four_d && layout != self.container.layout(),
-                            recognized,
-                            name,
-                            info: Some(info),
-                        }
-                    }
-                    Err(e) => TensorEntry {
-                        name,
-                        info: None,
-                        problem: Some(e.to_string()),
-                        layout: None,
-                        layout_inferred: false,
-                        recognized,
-                    },
-                }
+        self.container.infos().into_iter().zip(names).map(|(info, name)| self.entry(name, info)).collect()
+    }
+
+    /// Every tensor, in file order, without reading the headers an `.npz` keeps beside each entry's data: an entry
+    /// not drawn yet has the bytes the zip directory gives for it (`unread_bytes`) instead of its dtype and shape.
+    /// Other formats list as `tensors` does. For an `.npz` by URL from a server that answers one range per
+    /// request (S3, GCS), `tensors` costs a request per entry; this costs none.
+    pub fn tensors_read(&self) -> Vec<TensorEntry> {
+        let names = self.container.names();
+        (0..names.len())
+            .map(|index| match self.container.info_if_read(index) {
+                Some(info) => self.entry(&names[index], info),
+                None => TensorEntry {
+                    name: names[index].clone(),
+                    info: None,
+                    problem: None,
+                    layout: None,
+                    layout_inferred: false,
+                    recognized: recognize(&names[index]),
+                    unread_bytes: Some(self.container.stored_bytes(index).unwrap_or(0)),
+                },
             })
             .collect()
+    }
+
+    /// A listed tensor from its header, or from the sentence saying why the header could not be read.
+    fn entry(&self, name: &str, info: Result<TensorInfo>) -> TensorEntry {
+        let name = name.to_string();
+        let recognized = recognize(&name);
+        match info {
+            Ok(info) => {
+                let layout = self.layout_of(&info);
+                let four_d = info.shape.len() == 4;
+                TensorEntry {
+                    problem: not_drawable_reason(&info, layout),
+                    layout: four_d.then_some(layout),
+                    layout_inferred: four_d && layout != self.container.layout(),
+                    recognized,
+                    name,
+                    info: Some(info),
+                    unread_bytes: None,
+                }
+            }
+            Err(e) => TensorEntry {
+                name,
+                info: None,
+                problem: Some(e.to_string()),
+                layout: None,
+                layout_inferred: false,
+                recognized,
+                unread_bytes: None,
+            },
+        }
     }
 
     /// The byte ranges `tensors` will read together now (an `.npz`'s header groups; empty for most formats).

@@ -31,6 +31,11 @@ pub struct ListedTensor {
     /// What a known first-layer name means.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recognized: Option<&'static str>,
+    /// Only in a listing that read no headers (`Checkpoint::tensors_read`), for an entry whose header was not read:
+    /// the bytes the file stores for it. Its dtype is then `unknown`, its shape empty, and `drawable` false
+    /// with no `reason`: not known yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_bytes: Option<u64>,
     /// The shape as the text listing shows it (`16×16×3×768`, `scalar`, `?` when unknown).
     #[serde(skip)]
     shape_text: String,
@@ -49,11 +54,12 @@ impl From<TensorEntry> for ListedTensor {
             name: entry.name,
             dtype,
             shape,
-            drawable: entry.problem.is_none(),
+            drawable: entry.problem.is_none() && entry.unread_bytes.is_none(),
             reason: entry.problem,
             layout: entry.layout.map(|layout| layout.name()),
             layout_inferred: entry.layout_inferred,
             recognized: entry.recognized,
+            unread_bytes: entry.unread_bytes,
             shape_text,
         }
     }
@@ -61,7 +67,16 @@ impl From<TensorEntry> for ListedTensor {
 
 /// Every tensor of a checkpoint in natural order (`blocks.2` before `blocks.10`).
 pub fn listed_tensors(checkpoint: &Checkpoint) -> Vec<ListedTensor> {
-    let mut tensors: Vec<ListedTensor> = checkpoint.tensors().into_iter().map(ListedTensor::from).collect();
+    natural_order(checkpoint.tensors())
+}
+
+/// As `listed_tensors`, from what is known without reading an `.npz` entry's header (`Checkpoint::tensors_read`).
+pub fn listed_tensors_read(checkpoint: &Checkpoint) -> Vec<ListedTensor> {
+    natural_order(checkpoint.tensors_read())
+}
+
+fn natural_order(entries: Vec<TensorEntry>) -> Vec<ListedTensor> {
+    let mut tensors: Vec<ListedTensor> = entries.into_iter().map(ListedTensor::from).collect();
     sorting::sort_by(&mut tensors, |a, b| natural_cmp(&a.name, &b.name));
     tensors
 }

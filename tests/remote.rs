@@ -8,7 +8,7 @@ mod common;
 
 use common::sparse_npz::{augreg_l16, augreg_shapes, sparse_npz};
 use common::*;
-use patchlens::listing::listed_tensors;
+use patchlens::listing::{listed_tensors, listed_tensors_read};
 use patchlens::remote::{open_target, Client, Opened, RangesReply, RemoteSource, RemoteStats, Reply, Transport};
 use patchlens::{ByteSource, Checkpoint, FileSource, GridOptions, Result};
 use std::cell::RefCell;
@@ -355,6 +355,48 @@ fn an_npz_from_a_server_without_multi_range_lists_by_single_ranges() {
         eprintln!("{name}: without multi-range, {requests} requests, {bytes} bytes");
         // Three to draw, the HEAD, then one per group of nearby headers (74 for B/16, 146 for L/16).
         assert!(requests > 6 && bytes <= 5 * MIB, "{name}: {requests} requests, {bytes} bytes");
+    }
+}
+
+/// Issue 14: from such a server, the names and sizes the zip directory gives are listed without a request more:
+/// pixels and list in 3 requests. The drawn entry has its dtype and shape; every other entry its size in the
+/// directory instead, which holds its data (the header is at most a few hundred bytes more). Reading every shape
+/// afterwards gives the listing from the file on disk.
+#[test]
+fn an_npz_from_a_server_without_multi_range_lists_names_and_sizes_without_a_request() {
+    for (name, open) in augreg_npzs() {
+        let local = Checkpoint::open(BoxedSource(open())).unwrap();
+        let local_listing = listed_tensors(&local);
+        let server = Rc::new(FileServer::new(BoxedSource(open()), Multi::Whole));
+        let stats = Rc::new(RemoteStats::default());
+        let Opened::Ranged(source) =
+            RemoteSource::open(Shared(Rc::clone(&server)), "model.npz", Rc::clone(&stats)).unwrap()
+        else {
+            panic!("the server reads ranges")
+        };
+        let remote = Checkpoint::open(source).unwrap();
+        let drawn = remote.render(None, &GridOptions::default()).unwrap().tensor;
+        let after_pixels = stats.requests();
+        let quick = listed_tensors_read(&remote);
+        assert_eq!(stats.requests(), after_pixels, "{name}: the names-and-sizes listing asks for nothing");
+        assert!(after_pixels <= 6, "{name}: pixels and list in {after_pixels} requests");
+        assert_eq!(
+            quick.iter().map(|t| &t.name).collect::<Vec<_>>(),
+            local_listing.iter().map(|t| &t.name).collect::<Vec<_>>(),
+            "{name}: every name, in the same order"
+        );
+        for (listed, full) in quick.iter().zip(&local_listing) {
+            if listed.name == drawn.name {
+                assert_eq!(listed, full, "{name}: the drawn entry, with its header");
+                continue;
+            }
+            let bytes = listed.unread_bytes.unwrap_or_else(|| panic!("{name}: {} has no size", listed.name));
+            let data = full.shape.iter().product::<usize>() as u64 * 4;
+            assert!((data..data + 1024).contains(&bytes), "{name}: {} {bytes} bytes for {data}", listed.name);
+            assert_eq!((listed.dtype.as_str(), listed.drawable, &listed.reason), ("unknown", false, &None));
+        }
+        eprintln!("{name}: pixels and {} names with sizes in {after_pixels} requests", quick.len());
+        assert_eq!(listed_tensors(&remote), local_listing, "{name}: then every shape, as from the disk");
     }
 }
 

@@ -55,6 +55,17 @@ pub trait Container {
     fn infos(&self) -> Vec<Result<TensorInfo>> {
         (0..self.names().len()).map(|i| self.info(i)).collect()
     }
+    /// A tensor's info without reading: `None` where it would take a read of its own (an `.npz` entry's header
+    /// not yet read). Most formats hold every tensor's info in the index they opened with.
+    fn info_if_read(&self, index: usize) -> Option<Result<TensorInfo>> {
+        Some(self.info(index))
+    }
+    /// The bytes the file stores for a tensor, where its index says so without reading its header (an `.npz`
+    /// entry's size in the zip directory); `None` elsewhere.
+    fn stored_bytes(&self, index: usize) -> Option<u64> {
+        let _ = index;
+        None
+    }
     /// The ranges (start, end) that `infos` will read together (`ByteSource::read_ranges`) now: a page can
     /// fetch them concurrently first. Empty for formats that read no ranges together.
     fn listing_ranges(&self) -> Vec<(u64, u64)> {

@@ -166,6 +166,15 @@ impl Container for Npz {
         (0..self.names.len()).map(|i| self.info(i)).collect()
     }
 
+    fn info_if_read(&self, index: usize) -> Option<Result<TensorInfo>> {
+        let located = self.located.get(index)?.get()?;
+        Some(located.as_ref().map(|l| info_of(&self.names[index], &l.header)).map_err(Clone::clone))
+    }
+
+    fn stored_bytes(&self, index: usize) -> Option<u64> {
+        self.entries.get(index).map(|entry| entry.size)
+    }
+
     fn listing_ranges(&self) -> Vec<(u64, u64)> {
         self.header_groups().into_iter().map(|(start, end, _)| (start, end)).collect()
     }

@@ -34,8 +34,9 @@ use web_sys::{
 const TYPES: &'static str = r#"
 /** One tensor in a checkpoint. `reason` says why it cannot be drawn, when it cannot. `layout` is how a 4-D
  *  tensor's axes are read ('hwio' = kh, kw, in, out; 'oihw' = out, in, kh, kw; 'ohwi' = out, kh, kw, in); `layoutInferred` is true when
- *  the file does not say and the shape decided; `recognized` says what a known first-layer name means. */
-export interface TensorInfo { name: string; dtype: string; shape: number[]; drawable: boolean; reason?: string; layout?: 'hwio' | 'oihw' | 'ohwi'; layoutInferred?: boolean; recognized?: string }
+ *  the file does not say and the shape decided; `recognized` says what a known first-layer name means.
+ *  `unreadBytes` (only from `tensorsRead()`): the entry's header was not read; its size in the file. */
+export interface TensorInfo { name: string; dtype: string; shape: number[]; drawable: boolean; reason?: string; layout?: 'hwio' | 'oihw' | 'ohwi'; layoutInferred?: boolean; recognized?: string; unreadBytes?: number }
 /** How to draw the grid. Defaults: the default tensor, its own layout, the first 128 filters, 16 columns,
  *  zoom 4, 2 px gaps of #1b1e24. `fitWidth` (pixels) replaces `zoom` by the largest zoom whose grid is at most
  *  that wide (at least 1). Values out of range are brought into range and reported in `adjustments`.
@@ -638,6 +639,15 @@ impl Checkpoint {
             source.transport().forget_provided(); // what the listing did not take is not kept
         }
         serde_wasm_bindgen::to_value(&listed).map_err(|e| plain_error(&e.to_string()))
+    }
+
+    /// Every tensor as `tensors()` lists it, but without reading the header an `.npz` keeps beside each entry's
+    /// data: an entry not drawn yet comes with `unreadBytes` (its size in the zip directory), dtype `unknown`, no
+    /// shape, and `drawable` false with no `reason`. Other formats list as `tensors()` does. Reads nothing for an
+    /// `.npz`: the page lists an `.npz` from S3 or GCS this way (where `tensors()` costs a request per entry).
+    #[wasm_bindgen(js_name = tensorsRead, unchecked_return_type = "TensorInfo[]")]
+    pub fn tensors_read(&self) -> Result<JsValue, JsValue> {
+        serde_wasm_bindgen::to_value(&listing::listed_tensors_read(&self.inner)).map_err(|e| plain_error(&e.to_string()))
     }
 
     /// What `patchlens list` prints for this checkpoint, shown as `label` and made of `files` (default: one
