@@ -78,15 +78,23 @@ for (const file of files) {
           null, { timeout: TIMEOUT_MS });
         const drawn = await tab.evaluate(() => ({ ...document.getElementById('status').dataset }));
         if (drawn.state !== 'ready') throw new Error(`${name}: ${await tab.textContent('#alert')}`);
-        await tab.waitForFunction(() => document.getElementById('tensor').dataset.listed === 'done'
+        // The list: every shape at once, or (from an object store) names and sizes first, then every shape on
+        // "Read every shape".
+        await tab.waitForFunction(() => ['names', 'done'].includes(document.getElementById('tensor').dataset.listed)
           && document.getElementById('status').dataset.listMs !== undefined, null, { timeout: TIMEOUT_MS });
         const listedAt = performance.now() - started;
+        const list = served(host, name);
         const status = await tab.evaluate(() => ({ ...document.getElementById('status').dataset }));
+        if (await tab.evaluate(() => document.getElementById('tensor').dataset.listed === 'names')) {
+          await tab.click('.read-shapes');
+          await tab.waitForFunction(() => document.getElementById('tensor').dataset.listed === 'done', null, { timeout: TIMEOUT_MS });
+        }
+        const shapesAt = performance.now() - started;
         // "(1 drawable of 200)": every tensor listed, drawable or not.
         const counted = await tab.evaluate(() => document.querySelector('.tensor-count')?.textContent ?? '');
         const count = Number(/of (\d+)/.exec(counted)?.[1] ?? NaN);
-        results.get(build).push({ pixelsRequests: Number(drawn.requests), pixelsMs: Number(drawn.ms),
-          listMs: Number(status.listMs), wallMs: listedAt, count, ...served(host, name) });
+        results.get(build).push({ pixelsRequests: Number(drawn.requests), pixelsMs: Number(drawn.ms), listRequests: list.requests,
+          listHeads: list.heads, listMs: Number(status.listMs), listedMs: listedAt, wallMs: shapesAt, count, ...served(host, name) });
         await context.close();
       }
       for (const cli of clis) {
@@ -96,7 +104,8 @@ for (const file of files) {
         const out = await promisify(execFile)(cli.path, ['list', '--all', url], { encoding: 'utf8', timeout: TIMEOUT_MS });
         const wallMs = performance.now() - started;
         const count = out.stdout.split('\n').filter((line) => /float32|float16|bfloat16|float64/.test(line)).length;
-        results.get(cli).push({ wallMs, count, ...served(host, name) });
+        const all = served(host, name);
+        results.get(cli).push({ wallMs, count, listRequests: all.requests, listHeads: all.heads, ...all });
       }
     }
     for (const [build, runs] of results) {
@@ -111,15 +120,16 @@ await Promise.all(pages.map((p) => p.close()));
 
 console.log(`An .npz by URL, ${flags.delay} ms before each response, ${(Number(flags.rate) * 8 / 1e6).toFixed(0)} Mbit/s; `
   + `${flags.runs} runs each, medians (min–max):\n`);
-console.log('| file | server | build | requests to pixels | requests with the list (HEADs) | bytes with the list | '
-  + 'pixels, ms | list in the worker, ms | to the whole list, ms | tensors listed |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('| file | server | build | requests to pixels | requests with the list (HEADs) | requests with every shape | '
+  + 'bytes with every shape | pixels, ms | list in the worker, ms | to the list, ms | to every shape, ms | tensors listed |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 const range = (xs) => `${Math.round(median(xs))} (${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))})`;
 for (const { file, server, build, runs, kind } of rows) {
   const pick = (key) => runs.map((r) => r[key]);
   const page = kind === 'page';
   console.log(`| ${file} | ${server} | ${build} | ${page ? median(pick('pixelsRequests')) : '–'} `
-    + `| ${median(pick('requests'))} (${median(pick('heads'))}) | ${median(pick('bytes')).toLocaleString('en')} `
-    + `| ${page ? range(pick('pixelsMs')) : '–'} | ${page ? range(pick('listMs')) : '–'} | ${range(pick('wallMs'))} `
-    + `| ${median(pick('count'))} |`);
+    + `| ${median(pick('listRequests'))} (${median(pick('listHeads'))}) | ${median(pick('requests'))} `
+    + `| ${median(pick('bytes')).toLocaleString('en')} `
+    + `| ${page ? range(pick('pixelsMs')) : '–'} | ${page ? range(pick('listMs')) : '–'} | ${page ? range(pick('listedMs')) : '–'} `
+    + `| ${range(pick('wallMs'))} | ${median(pick('count'))} |`);
 }

@@ -224,6 +224,7 @@ mod tests {
             layout: (shape.len() == 4).then_some("hwio"),
             layout_inferred: false,
             recognized: None,
+            unread_bytes: None,
             shape_text: shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×"),
         }
     }

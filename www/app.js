@@ -2,7 +2,8 @@
 // pixels that come back are put on each panel's canvas. Parsing, scaling and layout all happen in the module.
 // One panel per checkpoint among the files opened together (the shards of one checkpoint share a panel).
 import { CheckpointBridge } from './bridge.js';
-import { urlName } from './names.js';
+import { dims, humanBytes, urlName } from './names.js';
+import { fillTensorList } from './tensor-list.js';
 import {
   clearAlert, emptyCanvas, number, pageWords, pixelRatio, placeTicks, putPixels, setStatus, showAlert, showColorbar, showScree,
 } from './panel.js';
@@ -33,10 +34,6 @@ const CAPTION_BAND = 14;
 const CAPTION_FONT = '11px system-ui, sans-serif';
 const captionFont = (ratio) => `${Math.round(11 * ratio)}px system-ui, sans-serif`;
 
-/** The tensor picker gets a filter box once it would list more than this many entries. */
-const FILTER_BOX_AFTER = 20;
-/** How many undrawable tensors the page names, with their reasons, when nothing can be drawn. */
-const REASONS_SHOWN = 8;
 const bridge = new CheckpointBridge(new URL('./worker.js', import.meta.url));
 // First of all, so the worker and its module load while the rest of the page is wired: a first visit's sample
 // is drawn that much sooner. The sample is fetched now too, unless the address asks for something else.
@@ -64,7 +61,7 @@ function panelOf(section) {
     attribution: q('.attribution'), reasons: q('.reasons'), colorbar: q('.colorbar'), scree: q('.scree'),
     progress: q('.progress'), reasonsTitle: q('.reasons-title'), retry: q('.retry'),
     reasonsList: q('.reasons-list'), filter: q('.tensor-filter'), filterLabel: q('.tensor-filter-label'),
-    showAll: q('.show-all'), tensorCount: q('.tensor-count'), mark: q('.tile-mark'), readout: q('.tile-readout'),
+    showAll: q('.show-all'), tensorCount: q('.tensor-count'), readShapes: q('.read-shapes'), mark: q('.tile-mark'), readout: q('.tile-readout'),
     shown: null, tensorList: null, isSample: false, shownStatus: null, current: null, settings: null, pointer: null,
     opened: false, // a checkpoint is open in this panel (drawn or not): a change of settings redraws it
   };
@@ -101,6 +98,10 @@ function panelOf(section) {
   panel.tensor.addEventListener('input', () => rerender());
   panel.layout.addEventListener('input', () => rerender());
   panel.showAll.addEventListener('input', () => fillTensorList(panel));
+  panel.readShapes.addEventListener('click', () => {
+    panel.readShapes.disabled = true;
+    listTensors(panel, panels.indexOf(panel), openSeq, { everyShape: true }).finally(() => { panel.readShapes.disabled = false; });
+  });
   panel.filter.addEventListener('input', () => fillTensorList(panel));
   panel.headDownload.addEventListener('click', () => download(panel));
   panel.retry.addEventListener('click', () => retryOpen());
@@ -524,16 +525,6 @@ function loadSettings() {
 /** How the status line names a normalisation other than the notebook's. */
 const VIEW_WORDS = { filter: '', global: ', scaled over the whole kernel', symmetric: ', symmetric (0 = grey)' };
 
-function humanBytes(n) {
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let value = n;
-  let unit = -1;
-  while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit += 1; }
-  return `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
-}
-
-const dims = (shape) => shape.join('×');
 
 /** Empties a panel: nothing drawn, nothing said about a grid (the checkpoint may still be open: `opened`). */
 function clearGrid(panel) {
@@ -567,55 +558,6 @@ function showNotes(panel, checkpoint) {
  * (`tensorList` null) it shows just the drawn tensor; `data-listed` on the select says which: 'none', 'pending'
  * or 'done'. When nothing can be drawn, the reasons are written out beside the picker.
  */
-function fillTensorList(panel) {
-  const selected = panel.shown?.grid.tensor ?? null;
-  const listed = panel.tensorList;
-  const all = listed ?? (selected ? [{ name: selected, drawable: true }] : []);
-  const drawable = all.filter((t) => t.drawable);
-  if (listed && drawable.length === 0) panel.showAll.checked = true; // an empty picker would hide the reasons
-  const visible = panel.showAll.checked ? all : drawable;
-  const needle = panel.filter.value.trim().toLowerCase();
-  const matching = visible.filter((t) => !needle || t.name.toLowerCase().includes(needle) || t.name === selected);
-  const defaultName = panel.shown?.checkpoint.defaultTensor;
-  const options = matching.map((t) => {
-    let label = t.dtype ? `${t.name} — ${t.dtype} ${dims(t.shape)}` : t.name;
-    if (t.layoutInferred) label += ` (read as ${t.layout.toUpperCase()})`;
-    if (t.name === defaultName) label += ' · default';
-    const option = new Option(t.drawable ? label : `${label} — ${t.reason ?? 'not drawable'}`, t.name);
-    option.disabled = !t.drawable;
-    option.title = t.drawable ? (t.recognized ?? '') : (t.reason ?? 'This tensor cannot be drawn as filters.');
-    return option;
-  });
-  panel.tensor.replaceChildren(...options);
-  panel.tensor.value = selected ?? '';
-  panel.tensor.disabled = !listed || options.every((o) => o.disabled && !panel.showAll.checked);
-  panel.tensor.dataset.listed = listed ? 'done' : selected ? 'pending' : 'none';
-  panel.filterLabel.hidden = visible.length <= FILTER_BOX_AFTER && !needle;
-  panel.tensorCount.textContent = listed ? `(${drawable.length} drawable of ${all.length})` : '';
-  showReasons(panel, listed && drawable.length === 0 ? all : null);
-}
-
-/** Writes out why nothing in a panel's checkpoint can be drawn: 4-D tensors first, as the likeliest filters. */
-function showReasons(panel, undrawable) {
-  panel.reasons.hidden = !undrawable;
-  if (!undrawable) return;
-  const name = panel.title.textContent || 'this checkpoint';
-  const count = undrawable.length;
-  panel.reasonsTitle.textContent = count === 0
-    ? `${name} holds no tensors.`
-    : `Nothing in ${name} can be drawn as filters (${count} ${count === 1 ? 'tensor' : 'tensors'}):`;
-  const likely = [...undrawable].sort((a, b) => (b.shape?.length === 4) - (a.shape?.length === 4));
-  const items = likely.slice(0, REASONS_SHOWN).map((t) => Object.assign(document.createElement('li'), {
-    textContent: `${t.name}${t.dtype ? ` (${t.dtype} ${dims(t.shape)})` : ''}: ${t.reason ?? 'not drawable'}`,
-  }));
-  if (count > REASONS_SHOWN) {
-    items.push(Object.assign(document.createElement('li'), {
-      textContent: `…and ${count - REASONS_SHOWN} more, listed with their reasons in the picker below.`,
-    }));
-  }
-  panel.reasonsList.replaceChildren(...items);
-}
-
 /** Writes each tile's cosine similarity in the band under it, where the cell is wide enough for the text. */
 function writeSimilarities(canvas, grid, ratio) {
   const g = cells(grid);
@@ -756,6 +698,7 @@ function showFailure(panel, reply) {
   panel.section.classList.toggle('undrawn', Boolean(reply.tensors));
   panel.opened = Boolean(reply.tensors); // opened, listed, not drawn: another view or tensor may draw
   panel.tensorList = reply.tensors ?? [];
+  panel.unreadRequests = reply.unreadRequests ?? 0;
   panel.title.textContent = reply.label ?? '';
   fillTensorList(panel);
   showNotes(panel, reply.checkpoint);
@@ -871,13 +814,13 @@ async function openSources({ names, send }, started, { seq, sample = false, urls
     panel.section.classList.remove('undrawn', 'refused');
     clearAlert(panel);
     panel.tensorList = null;
+    panel.unreadRequests = 0;
     panel.layout.value = '';
     panel.showAll.checked = false;
     panel.filter.value = '';
     panel.isSample = sample;
-    fillTensorList(panel);
+    fillTensorList(panel); // no list: no reasons either
     showNotes(panel, null);
-    showReasons(panel, null);
   }
   if (failed) {
     first.title.textContent = '';
@@ -930,17 +873,26 @@ function closeOpenError() {
   if (wasOpen && document.activeElement === document.body) ui.pickButton.focus();
 }
 
-async function listTensors(panel, index, seq) {
-  const reply = await bridge.list(index);
+/** Lists a panel's tensors: in full, or for an `.npz` from a server that answers one range per request, by names
+ *  and sizes (`unreadRequests` more requests would read every shape) unless `everyShape`. */
+async function listTensors(panel, index, seq, { everyShape = false } = {}) {
+  const reply = await bridge.list(index, { everyShape });
   if (reply.superseded || seq !== openSeq) return;
   if (!reply.ok) {
     showAlert(panel, reply.message);
     return;
   }
   panel.tensorList = reply.tensors;
+  panel.unreadRequests = reply.unreadRequests;
   fillTensorList(panel);
   panel.status.dataset.listMs = reply.timings.listMs.toFixed(1);
 }
+
+/** A panel listed by names only whose drawn tensor may have been one of them: listed again (no request), so its
+ *  row shows what drawing it read. */
+const relistIfNamesOnly = (panel, index) => {
+  if (panel.tensorList?.some((t) => t.unreadBytes !== undefined)) listTensors(panel, index, openSeq);
+};
 
 /** Redraws every panel with its settings (all of them, since the bridge keeps only the newest request; an
  *  unchanged panel costs little: its tensor and components are kept by its checkpoint). */
@@ -1000,6 +952,7 @@ async function rerender() {
     }
   }
   if (drawn.length > 0) showAdjustments(drawn);
+  for (const { panel, i } of live) relistIfNamesOnly(panel, i);
 }
 
 /** What the status line calls each view, by the View picker's values. */

@@ -84,9 +84,9 @@ export class CheckpointBridge {
     return new Promise((resolve) => { this.#queued = { requests, resolve }; });
   }
 
-  /** Lists a panel's tensors. */
-  list(panel) {
-    return this.#post({ type: 'list', panel });
+  /** Lists a panel's tensors; an `.npz` from S3 or GCS by names and sizes only, unless `everyShape`. */
+  list(panel, { everyShape = false } = {}) {
+    return this.#post({ type: 'list', panel, everyShape });
   }
 
   /** Restarts the worker if it is opening or drawing. A listing alone is let finish: restarting for it would

@@ -38,7 +38,7 @@ const wasmMemory = () => (modules.lite?.memory?.buffer.byteLength ?? 0) + (modul
  *  module opened, to open again in the full one) }. */
 let panels = [];
 
-const TENSOR_FIELDS = ['name', 'dtype', 'shape', 'drawable', 'reason', 'layout', 'layoutInferred', 'recognized'];
+const TENSOR_FIELDS = ['name', 'dtype', 'shape', 'drawable', 'reason', 'layout', 'layoutInferred', 'recognized', 'unreadBytes'];
 const GRID_FIELDS = ['width', 'height', 'tensor', 'dtype', 'shape', 'layout', 'filterShape',
   'filtersShown', 'filtersTotal', 'columns', 'rows', 'zoom', 'gap', 'adjustments', 'normalize', 'channels', 'order',
   'caption', 'shown', 'tiles', 'view', 'reason', 'mode', 'extraTokens', 'gridRows', 'gridCols', 'tokensReason', 'colorbar',
@@ -56,6 +56,15 @@ const summary = (panel) => panel.checkpoint && {
 // For npz, listing reads every entry's header (nearby ones together, still ~80 reads for a ViT-B),
 // so it is a request of its own that the page sends after the first pixels are up.
 const listTensors = (panel) => panel.checkpoint.tensors().map((t) => pick(t, TENSOR_FIELDS));
+
+/** The list a page shows first: every tensor, or for an `.npz` from S3 or GCS — where every header group is a
+ *  request of its own (78 for an AugReg B/16) — the names and sizes of the zip directory already read, with the
+ *  number of requests (`unreadRequests`) that reading every shape would take. */
+function firstListing(panel) {
+  const plan = panel.checkpoint.listingPlan?.();
+  if (!plan?.ranges.length) return { tensors: listTensors(panel), unreadRequests: 0 };
+  return { tensors: panel.checkpoint.tensorsRead().map((t) => pick(t, TENSOR_FIELDS)), unreadRequests: plan.ranges.length };
+}
 
 /** Runs `work` and returns its result with the time it took. */
 function measured(work) {
@@ -127,8 +136,7 @@ async function openUrl(url, id) {
  * listing waits one round trip, not one per range. A fetch that fails is not handed in: the listing asks for
  * that range itself, and says what is wrong.
  */
-async function provideListing(checkpoint) {
-  const plan = checkpoint.listingPlan?.();
+async function provideListing(checkpoint, plan) {
   if (!plan?.ranges.length) return;
   await Promise.all(plan.ranges.map(async (range) => {
     try {
@@ -227,10 +235,10 @@ function renderOne(panel, index, options, timings, transfer) {
   } catch (error) {
     if (error instanceof WebAssembly.RuntimeError) throw error; // the module trapped: fatal for all
     // Opened but not drawable: still list what is inside, so the page can say why.
-    let tensors;
-    try { tensors = listTensors(panel); } catch { /* keep the error we have */ }
+    let listing = {};
+    try { listing = firstListing(panel); } catch { /* keep the error we have */ }
     return {
-      ...base, ok: false, message: String(error?.message ?? error), errorName: error?.name, checkpoint: summary(panel), tensors,
+      ...base, ok: false, message: String(error?.message ?? error), errorName: error?.name, checkpoint: summary(panel), ...listing,
       ...readStats(panel),
     };
   }
@@ -274,7 +282,7 @@ function moveToFullModule() {
   }
 }
 
-async function handle({ type, files, urls, hub, options, requests, panel, id, sample }) {
+async function handle({ type, files, urls, hub, options, requests, panel, id, sample, everyShape }) {
   // The first module draws the filters view only: the sample under any other view waits for the full one.
   const filtersView = !options?.view || options.view === 'filters';
   const first = type === 'open' && sample && filtersView && !modules.full && (await liteReady.then(() => true, () => false));
@@ -312,11 +320,17 @@ async function handle({ type, files, urls, hub, options, requests, panel, id, sa
     const target = panels[panel];
     if (!target?.checkpoint) throw new Error('That panel has no open checkpoint.');
     const started = performance.now();
-    await provideListing(target.checkpoint);
-    // An open that came in meanwhile has freed this checkpoint: the page asks for the new one's list itself.
-    if (panels[panel] !== target) throw new Error('That panel has no open checkpoint.');
-    const tensors = listTensors(target);
-    return { reply: { ok: true, panel, tensors, ...readStats(target), timings: { listMs: performance.now() - started } }, transfer: [] };
+    let listing;
+    if (everyShape) {
+      await provideListing(target.checkpoint, target.checkpoint.listingPlan?.());
+      // An open that came in meanwhile has freed this checkpoint: the page asks for the new one's list itself.
+      if (panels[panel] !== target) throw new Error('That panel has no open checkpoint.');
+      listing = { tensors: listTensors(target), unreadRequests: 0 };
+    } else {
+      listing = firstListing(target);
+    }
+    const timings = { listMs: performance.now() - started };
+    return { reply: { ok: true, panel, ...listing, ...readStats(target), timings }, transfer: [] };
   }
   throw new Error(`Unknown request ${type}.`);
 }

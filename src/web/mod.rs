@@ -647,7 +647,8 @@ impl Checkpoint {
     /// `.npz`: the page lists an `.npz` from S3 or GCS this way (where `tensors()` costs a request per entry).
     #[wasm_bindgen(js_name = tensorsRead, unchecked_return_type = "TensorInfo[]")]
     pub fn tensors_read(&self) -> Result<JsValue, JsValue> {
-        serde_wasm_bindgen::to_value(&listing::listed_tensors_read(&self.inner)).map_err(|e| plain_error(&e.to_string()))
+        serde_wasm_bindgen::to_value(&listing::listed_tensors_read(&self.inner))
+            .map_err(|e| plain_error(&e.to_string()))
     }
 
     /// What `patchlens list` prints for this checkpoint, shown as `label` and made of `files` (default: one

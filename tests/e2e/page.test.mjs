@@ -71,7 +71,7 @@ test('only the page\'s own files are requested, from the local server', async ()
   await page.waitForFunction(() => document.getElementById('status').dataset.state === 'ready');
   assertOnlyLocalRequests(requests, session.server.url);
   const paths = session.serverRequests.slice(seen).map((url) => url.split('?')[0]);
-  const allowed = new Set(['/', '/style.css', '/app.js', '/bridge.js', '/names.js', '/panel.js', '/worker.js', '/pkg/patchlens.js',
+  const allowed = new Set(['/', '/style.css', '/app.js', '/bridge.js', '/names.js', '/panel.js', '/tensor-list.js', '/worker.js', '/pkg/patchlens.js',
     '/pkg/patchlens_bg.wasm', '/pkg/patchlens_lite.js', '/pkg/patchlens_lite_bg.wasm', `/samples/${SAMPLE_NAME}`]);
   assert.deepEqual(paths.filter((p) => !allowed.has(p)), [], 'the server saw only the page\'s own files');
   await context.close();
