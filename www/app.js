@@ -525,7 +525,6 @@ function loadSettings() {
 /** How the status line names a normalisation other than the notebook's. */
 const VIEW_WORDS = { filter: '', global: ', scaled over the whole kernel', symmetric: ', symmetric (0 = grey)' };
 
-
 /** Empties a panel: nothing drawn, nothing said about a grid (the checkpoint may still be open: `opened`). */
 function clearGrid(panel) {
   panel.shown = null;
@@ -552,12 +551,6 @@ function showNotes(panel, checkpoint) {
   panel.notes.hidden = notes.length === 0;
 }
 
-/**
- * Fills a panel's tensor picker from its list: drawable tensors only unless "show all" is ticked (the rest then
- * follow, disabled, with their reasons), narrowed by the filter box, the default marked. Until the list arrives
- * (`tensorList` null) it shows just the drawn tensor; `data-listed` on the select says which: 'none', 'pending'
- * or 'done'. When nothing can be drawn, the reasons are written out beside the picker.
- */
 /** Writes each tile's cosine similarity in the band under it, where the cell is wide enough for the text. */
 function writeSimilarities(canvas, grid, ratio) {
   const g = cells(grid);

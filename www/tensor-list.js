@@ -33,7 +33,13 @@ function countText(all, drawable, unreadCount) {
   return `(${all.length} tensors; ${unreadCount === all.length ? 'no' : `${all.length - unreadCount} of ${all.length}`} shapes read)`;
 }
 
-/** Fills the picker from `panel.tensorList` (or, before it comes, the tensor shown). */
+/**
+ * Fills a panel's tensor picker from its list: drawable tensors (and those not read yet) unless "show all" is
+ * ticked (the rest then follow, disabled, with their reasons), narrowed by the filter box, the default marked.
+ * Until the list arrives (`tensorList` null) it shows just the drawn tensor; `data-listed` on the select says
+ * which: 'none', 'pending', 'names' (names and sizes, some shapes not read) or 'done'. When nothing can be drawn,
+ * the reasons are written out beside the picker.
+ */
 export function fillTensorList(panel) {
   const selected = panel.shown?.grid.tensor ?? null;
   const listed = panel.tensorList;
