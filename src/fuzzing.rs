@@ -68,14 +68,16 @@ pub fn onnx(data: &[u8]) {
     }
 }
 
-/// The whole pipeline as a user drives it: open, list, pick, render — in every view, since each computes on
-/// the file's numbers (NaN, infinities, zero filters, odd shapes).
+/// The whole pipeline as a user drives it: open, list (by names first, as the page lists an `.npz` from an object
+/// store, then in full), pick, render — in every view, since each computes on the file's numbers (NaN,
+/// infinities, zero filters, odd shapes).
 pub fn checkpoint(data: &[u8]) {
     use crate::analysis::positions::SimilarityMode;
     use crate::analysis::view::{position_defaults, PositionView};
     use crate::view::{FilterView, Order};
     #[allow(clippy::unnecessary_to_owned)] // a Checkpoint owns its source, so it needs the bytes
     if let Ok(checkpoint) = Checkpoint::open(SliceSource(data.to_vec())) {
+        let _ = checkpoint.tensors_read();
         let _ = checkpoint.tensors();
         let options = GridOptions { count: 16, zoom: 1, ..GridOptions::default() };
         let _ = checkpoint.render(None, &options);
@@ -179,8 +181,9 @@ pub fn remote(data: &[u8]) {
             let stats = Rc::default();
             if let Ok(Opened::Ranged(source)) = RemoteSource::open(server, "fuzz.bin", stats) {
                 if let Ok(checkpoint) = Checkpoint::open(source) {
-                    let _ = checkpoint.tensors();
                     let _ = checkpoint.render(None, &GridOptions { count: 16, zoom: 1, ..GridOptions::default() });
+                    let _ = checkpoint.tensors_read();
+                    let _ = checkpoint.tensors();
                 }
             }
         }
