@@ -287,6 +287,16 @@ fn draw_and_list(
     file: Box<dyn ByteSource>,
     multi: Multi,
 ) -> (Vec<u8>, Vec<patchlens::ListedTensor>, u64, u64, Vec<String>) {
+    let (remote, server, stats) = open_by_url(file, multi);
+    let pixels = remote.render(None, &GridOptions::default()).unwrap().grid.rgba;
+    let listing = listed_tensors(&remote);
+    let log = server.log.borrow().clone();
+    (pixels, listing, stats.requests(), stats.bytes(), log)
+}
+
+/// Opens `file` as `model.npz` by URL from a server that answers multi-range requests as `multi` says: the
+/// checkpoint, the server (for its log) and the request counts.
+fn open_by_url(file: Box<dyn ByteSource>, multi: Multi) -> (Checkpoint, Rc<FileServer<BoxedSource>>, Rc<RemoteStats>) {
     let server = Rc::new(FileServer::new(BoxedSource(file), multi));
     let stats = Rc::new(RemoteStats::default());
     let Opened::Ranged(source) =
@@ -294,11 +304,7 @@ fn draw_and_list(
     else {
         panic!("the server reads ranges")
     };
-    let remote = Checkpoint::open(source).unwrap();
-    let pixels = remote.render(None, &GridOptions::default()).unwrap().grid.rgba;
-    let listing = listed_tensors(&remote);
-    let log = server.log.borrow().clone();
-    (pixels, listing, stats.requests(), stats.bytes(), log)
+    (Checkpoint::open(source).unwrap(), server, stats)
 }
 
 /// A server the test keeps a hold of, to read its log afterwards.
@@ -367,14 +373,7 @@ fn an_npz_from_a_server_without_multi_range_lists_names_and_sizes_without_a_requ
     for (name, open) in augreg_npzs() {
         let local = Checkpoint::open(BoxedSource(open())).unwrap();
         let local_listing = listed_tensors(&local);
-        let server = Rc::new(FileServer::new(BoxedSource(open()), Multi::Whole));
-        let stats = Rc::new(RemoteStats::default());
-        let Opened::Ranged(source) =
-            RemoteSource::open(Shared(Rc::clone(&server)), "model.npz", Rc::clone(&stats)).unwrap()
-        else {
-            panic!("the server reads ranges")
-        };
-        let remote = Checkpoint::open(source).unwrap();
+        let (remote, _, stats) = open_by_url(open(), Multi::Whole);
         let drawn = remote.render(None, &GridOptions::default()).unwrap().tensor;
         let after_pixels = stats.requests();
         let quick = listed_tensors_read(&remote);
