@@ -881,10 +881,11 @@ async function listTensors(panel, index, seq, { everyShape = false } = {}) {
   panel.status.dataset.listMs = reply.timings.listMs.toFixed(1);
 }
 
-/** A panel listed by names only whose drawn tensor may have been one of them: listed again (no request), so its
- *  row shows what drawing it read. */
+/** A panel listed by names only that just drew (or was refused) a tensor listed without its shape: listed again
+ *  (no request), so that row shows what drawing it read. */
 const relistIfNamesOnly = (panel, index) => {
-  if (panel.tensorList?.some((t) => t.unreadBytes !== undefined)) listTensors(panel, index, openSeq);
+  const touched = new Set([panel.tensor.value, panel.shown?.grid.tensor].filter(Boolean));
+  if (panel.tensorList?.some((t) => t.unreadBytes !== undefined && touched.has(t.name))) listTensors(panel, index, openSeq);
 };
 
 /** Redraws every panel with its settings (all of them, since the bridge keeps only the newest request; an
