@@ -24,6 +24,9 @@ const { values: flags, positionals: files } = parseArgs({
     reference: { type: 'string' },
     reads: { type: 'string', default: fileURLToPath(new URL('../target/release/examples/reads', import.meta.url)) },
     chromium: { type: 'string', default: process.env.CHROMIUM ?? '/usr/bin/chromium' },
+    // `async` replays the same reads with `await blob.slice(…).arrayBuffer()` instead, one after another (each
+    // read's offset depends on the one before, as in a parser), to see whether the other API is the faster floor.
+    api: { type: 'string', default: 'sync' },
   },
 });
 if (files.length === 0) {
@@ -35,19 +38,27 @@ const reference = new Map((flags.reference ? readFileSync(flags.reference, 'utf8
   .map((line) => JSON.parse(line)).filter((r) => r.file).map((r) => [basename(r.file), r.median_ms]));
 const referenceOf = (path) => reference.get(basename(path.split('+')[0])) ?? reference.get('augreg_b16.npz');
 
+if (!['sync', 'async'].includes(flags.api)) {
+  console.error(`--api is sync or async, not ${flags.api}`);
+  process.exit(2);
+}
 const WORKER = `
 const reader = new FileReaderSync();
-onmessage = ({ data: { files, reads } }) => {
-  const once = () => {
+const read = {
+  sync: (blob) => reader.readAsArrayBuffer(blob),
+  async: (blob) => blob.arrayBuffer(),
+}[${JSON.stringify(flags.api)}];
+onmessage = async ({ data: { files, reads } }) => {
+  const once = async () => {
     const started = performance.now();
     for (const [file, offset, length] of reads) {
-      const bytes = reader.readAsArrayBuffer(files[file].slice(offset, offset + length));
+      const bytes = await read(files[file].slice(offset, offset + length));
       if (bytes.byteLength !== length) throw new Error('short read');
     }
     return performance.now() - started;
   };
   // The first replay is the one a drop pays (the browser opens the file on its first read); the second is warm.
-  postMessage([once(), once()]);
+  postMessage([await once(), await once()]);
 };`;
 
 const site = mkdtempSync(join(tmpdir(), 'read-floor-'));
