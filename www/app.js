@@ -611,6 +611,8 @@ function stepTimes(reply, started, putMs, drawStarted) {
   }).map(([k, v]) => [k, round(v)])));
 }
 
+let sampleMarked = false;
+
 function draw(panel, reply, started) {
   const drawStarted = performance.now();
   const { grid, checkpoint } = reply;
@@ -619,6 +621,11 @@ function draw(panel, reply, started) {
   const putMs = performance.now() - putStarted;
   if (grid.view === 'difference') writeSimilarities(panel.canvas, grid, ratio);
   const ms = Math.round(performance.now() - started);
+  // For benches/fresh.mjs: when a first visit's sample reached the canvas, by the page's own clock.
+  if (panel.isSample && !sampleMarked) {
+    sampleMarked = true;
+    performance.mark('patchlens-sample-drawn');
+  }
 
   panel.shown = { checkpoint, grid, pixels, ratio };
   panel.opened = true;
