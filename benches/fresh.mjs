@@ -2,8 +2,8 @@
 // first visit) and reports, by the page's own clock (its performance marks, from navigation start), when the
 // first module reported itself ready and when the sample's pixels were put on the canvas — the moment every
 // drop → pixels figure ends at. The driver keeps its hands off the page until then: Playwright's waiting
-// functions inject and run its script in the page, on the main thread the first visit is busy with (it added
-// 15–40 ms and moved the worker's start), so it only sleeps and reads the marks afterwards. Not a test.
+// functions inject and run its script in the page, on the main thread the first visit is busy with (waiting that
+// way, the same build measured 340 ms instead of 197), so it only sleeps and reads the marks afterwards. Not a test.
 //
 //   node benches/fresh.mjs [--runs 7] [--www www/]
 import { fileURLToPath } from 'node:url';

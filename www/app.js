@@ -611,8 +611,6 @@ function stepTimes(reply, started, putMs, drawStarted) {
   }).map(([k, v]) => [k, round(v)])));
 }
 
-let sampleMarked = false;
-
 function draw(panel, reply, started) {
   const drawStarted = performance.now();
   const { grid, checkpoint } = reply;
@@ -622,8 +620,7 @@ function draw(panel, reply, started) {
   if (grid.view === 'difference') writeSimilarities(panel.canvas, grid, ratio);
   const ms = Math.round(performance.now() - started);
   // For benches/fresh.mjs: when a first visit's sample reached the canvas, by the page's own clock.
-  if (panel.isSample && !sampleMarked) {
-    sampleMarked = true;
+  if (panel.isSample && performance.getEntriesByName('patchlens-sample-drawn').length === 0) {
     performance.mark('patchlens-sample-drawn');
   }
 
