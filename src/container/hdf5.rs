@@ -28,7 +28,7 @@ use crate::kernel::KernelLayout;
 use crate::source::{read_vec, ByteSource};
 use crate::tensor::{checked_data_len, decode_floats, MemoryOrder, Tensor, TensorInfo};
 use hdf5_cursor::{Cursor, Sizes};
-pub(crate) use hdf5_data::unshuffle;
+pub(crate) use hdf5_data::{inflate, unshuffle};
 use hdf5_data::{read_bytes, Storage};
 use hdf5_header::{read_header, ObjectHeader};
 use hdf5_message::{self as message, kind, Datatype, Layout};

@@ -239,7 +239,7 @@ fn unfilter(mut data: Vec<u8>, filters: &[Filter], mask: u32, chunk_bytes: usize
 
 /// Inflates a zlib stream into at most `limit` bytes: output beyond the chunk size is a deflate bomb.
 /// The buffer grows with the output, so a small hostile chunk claiming a huge size allocates little.
-pub(super) fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>> {
+pub(crate) fn inflate(input: &[u8], limit: usize) -> Result<Vec<u8>> {
     // One byte of room past the limit tells a stream that fits from one that overflows.
     let room = limit.saturating_add(1);
     let mut out = vec![0u8; input.len().saturating_mul(4).max(4096).min(room)];

@@ -277,11 +277,18 @@ fn open_other(
 }
 
 /// Runs the formats' own per-byte loops once on made-up data (see [`crate::warm`]): the TensorFlow index's
-/// crc32c, TFLite's dequantization and HDF5's shuffle filter. The shared decoders are warmed by drawing files.
+/// crc32c, TFLite's dequantization, HDF5's shuffle filter and the inflater (gzip chunks, deflated zip entries).
+/// The shared decoders are warmed by drawing files.
 pub fn warm_up_loops() -> Result<()> {
     let bytes: Vec<u8> = crate::warm::numbers(1 << 18).iter().map(|v| (v * 255.0) as i8 as u8).collect();
     std::hint::black_box(tf_table::crc32c(&[&bytes]));
     std::hint::black_box(hdf5::unshuffle(&bytes, 4));
+    // A gzip-chunked HDF5 kernel (and a deflated zip entry) spends its time inflating: float32s stored shuffled, as
+    // h5py's shuffle + gzip filters leave them, on a coarse grid so that the stream has matches as well as literals.
+    let floats: Vec<[u8; 4]> =
+        crate::warm::numbers(1 << 16).iter().map(|&v| ((v * 64.0).round() as f32).to_le_bytes()).collect();
+    let shuffled: Vec<u8> = (0..4).flat_map(|k| floats.iter().map(move |f| f[k])).collect();
+    std::hint::black_box(hdf5::inflate(&crate::warm::zlib_fixed(&shuffled), shuffled.len())?);
     let filters = 64;
     let info = TensorInfo {
         name: "warm-up".into(),
