@@ -5,7 +5,7 @@
 // the CPU profile's self time by function — wasm functions by name when the module keeps its name section
 // (`bash benches/profile-build.sh` writes such a copy of www/ to /tmp/patchlens-profile/www).
 //
-//   node benches/profile.mjs [--www DIR] [--top 25] [--fresh] [--trace out.json] file ...
+//   node benches/profile.mjs [--www DIR] [--top 25] [--fresh] [--trace out.json] file[+file] ...
 import { writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,7 +101,7 @@ try {
     await page.waitForTimeout(1000); // let the idle worker's warm-up finish
     await browser.startTracing(page, { categories: CATEGORIES });
     await page.evaluate(() => { document.getElementById('status').dataset.state = 'bench-waiting'; performance.mark('drop'); });
-    await page.setInputFiles('#file-input', resolve(file));
+    await page.setInputFiles('#file-input', file.split('+').map((f) => resolve(f))); // a TF checkpoint: index+data
     await page.waitForFunction(() => ['ready', 'error'].includes(document.getElementById('status').dataset.state), null, { polling: 20 });
     const status = await page.evaluate(() => ({ ...document.getElementById('status').dataset }));
     const trace = JSON.parse((await browser.stopTracing()).toString());

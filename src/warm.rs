@@ -18,6 +18,9 @@ const SIDE: usize = 16;
 const CHANNELS: usize = 3;
 const FILTERS: usize = 192;
 
+#[path = "warm_hdf5.rs"]
+mod hdf5;
+
 /// One tensor of a made-up file: its name's parts (joined as the format joins them), shape, and float32 bytes.
 struct Member {
     path: Vec<String>,
@@ -98,7 +101,8 @@ pub(crate) fn numbers(count: usize) -> Vec<f64> {
 /// The files, one per path through the decoders that a real checkpoint takes: every float width and byte order,
 /// C and Fortran order, a kernel stored (kh, kw, c, n) as in JAX and (n, c, kh, kw) as in PyTorch, and the filter
 /// views' options; and one per reader whose format is simple to write (npz, npy, safetensors, a PyTorch zip with
-/// its pickle, GGUF, Flax msgpack). Each is a valid file of its format, drawn by the same code as a dropped one.
+/// its pickle, GGUF, Flax msgpack, HDF5 as Keras 2 lays it out and as h5py stores a gzip-chunked kernel). Each is a
+/// valid file of its format, drawn by the same code as a dropped one.
 pub fn files() -> Vec<WarmUpFile> {
     let values = numbers(SIDE * SIDE * CHANNELS * FILTERS);
     let hwio = [SIDE, SIDE, CHANNELS, FILTERS];
@@ -154,11 +158,49 @@ pub fn files() -> Vec<WarmUpFile> {
             options: r#"{"count":128}"#,
         },
         WarmUpFile {
+            name: "warm-up-keras.h5",
+            bytes: keras2_h5(&with_companions(Member::new(&["patch_embed", "proj", "kernel"], &hwio, f32s(false)))),
+            options: r#"{"count":128}"#,
+        },
+        WarmUpFile {
+            name: "warm-up-gzip.h5",
+            bytes: plain_h5(&with_companions(Member::new(&["patch_embed", "proj", "kernel"], &hwio, f32s(false)))),
+            options: r#"{"count":128}"#,
+        },
+        WarmUpFile {
             name: "warm-up-bf16.safetensors",
             bytes: safetensors("BF16", &[Member::new(&["patch_embed", "proj", "weight"], &oihw, bf16s)]),
             options: r#"{"count":128}"#,
         },
     ]
+}
+
+/// A Keras 2 HDF5 file as Hugging Face's `tf_model.h5` is laid out: one layer in `layer_names`, every weight
+/// named in its `weight_names` (`<layer>/<path>:0`) and stored at `<layer>/<weight name>`, contiguous.
+fn keras2_h5(members: &[Member]) -> Vec<u8> {
+    let layer = "vit_model";
+    let mut root = hdf5::Group::default();
+    let mut weights = Vec::new();
+    for m in members {
+        let weight = format!("{layer}/{}:0", m.name("/"));
+        root.dataset(&format!("{layer}/{weight}"), &m.shape, m.data.clone(), hdf5::Storage::Contiguous);
+        weights.push(weight);
+    }
+    root.strings(layer, "weight_names", weights);
+    root.strings("", "layer_names", vec![layer.to_string()]);
+    root.strings("", "backend", vec!["tensorflow".to_string()]);
+    hdf5::file(&root)
+}
+
+/// A plain HDF5 file as h5py writes one with `shuffle=True, compression="gzip"`: each tensor at its path, the
+/// kernel in one compressed chunk (the rest contiguous, as tiny datasets usually are).
+fn plain_h5(members: &[Member]) -> Vec<u8> {
+    let mut root = hdf5::Group::default();
+    for m in members {
+        let storage = if m.shape.len() == 4 { hdf5::Storage::ShuffledGzip } else { hdf5::Storage::Contiguous };
+        root.dataset(&format!("{}:0", m.name("/")), &m.shape, m.data.clone(), storage);
+    }
+    hdf5::file(&root)
 }
 
 /// A version-1.0 `.npy` file: magic, header dict padded to a multiple of 64, data.
@@ -483,6 +525,8 @@ mod tests {
             // Each goes through the reader its name says, so each warms that reader's code.
             let format = match file.name.rsplit('.').next() {
                 Some("pth") => "pytorch",
+                Some("h5") if file.name.contains("keras") => "keras",
+                Some("h5") => "hdf5",
                 Some(extension) => extension,
                 None => "",
             };
@@ -491,7 +535,15 @@ mod tests {
             assert_eq!(rendered.grid.filters_shown, 128, "{}", file.name);
             // The main file of each reader lists a ViT's index, so the code run once per file is warmed too.
             let listed = checkpoint.tensors().len();
-            let main = ["warm-up-f32.npz", "warm-up-f32.safetensors", "warm-up.pth", "warm-up.gguf", "warm-up.msgpack"];
+            let main = [
+                "warm-up-f32.npz",
+                "warm-up-f32.safetensors",
+                "warm-up.pth",
+                "warm-up.gguf",
+                "warm-up.msgpack",
+                "warm-up-keras.h5",
+                "warm-up-gzip.h5",
+            ];
             let expected = if main.contains(&file.name) { companions().len() + 1 } else { 1 };
             assert_eq!(listed, expected, "{}", file.name);
             assert!(serde_json::from_str::<serde_json::Value>(file.options).is_ok(), "{}", file.name);
