@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 
 const UNDEFINED: u64 = u64::MAX;
+/// Superblock version 0 with 8-byte offsets and lengths, its root group's symbol table entry included.
+const SUPERBLOCK: usize = 96;
 /// The B-tree's internal-node K: nodes are allocated for 2K children whatever they hold, as the library does.
 const INTERNAL_K: usize = 16;
 
@@ -82,8 +84,7 @@ pub(super) fn file(root: &Group) -> Vec<u8> {
     w.out
 }
 
-const SUPERBLOCK: usize = 96;
-
+/// Appends structures at 8-aligned addresses; `leaf_k` sizes every symbol-table node, as the superblock says.
 struct Writer {
     out: Vec<u8>,
     leaf_k: usize,
