@@ -102,34 +102,36 @@ pub(crate) fn numbers(count: usize) -> Vec<f64> {
 /// C and Fortran order, a kernel stored (kh, kw, c, n) as in JAX and (n, c, kh, kw) as in PyTorch, and the filter
 /// views' options; and one per reader whose format is simple to write (npz, npy, safetensors, a PyTorch zip with
 /// its pickle, GGUF, Flax msgpack, HDF5 as Keras 2 lays it out and as h5py stores a gzip-chunked kernel). Each is a
-/// valid file of its format, drawn by the same code as a dropped one.
-pub fn files() -> Vec<WarmUpFile> {
+/// valid file of its format, drawn by the same code as a dropped one. This is the `index`th, written on its own so
+/// that a caller drawing them one at a time holds one at a time (the page's worker: its memory's high-water
+/// mark); `None` past the last.
+pub fn file(index: usize) -> Option<WarmUpFile> {
     let values = numbers(SIDE * SIDE * CHANNELS * FILTERS);
     let hwio = [SIDE, SIDE, CHANNELS, FILTERS];
     let oihw = [FILTERS, CHANNELS, SIDE, SIDE];
     let f32s = |big: bool| -> Vec<u8> {
         values.iter().flat_map(|&v| if big { (v as f32).to_be_bytes() } else { (v as f32).to_le_bytes() }).collect()
     };
-    let f64s: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let f16s: Vec<u8> = values.iter().flat_map(|&v| half::f16::from_f64(v).to_le_bytes()).collect();
-    let bf16s: Vec<u8> = values.iter().flat_map(|&v| half::bf16::from_f64(v).to_le_bytes()).collect();
-    vec![
-        WarmUpFile {
+    let f64s = || -> Vec<u8> { values.iter().flat_map(|v| v.to_le_bytes()).collect() };
+    let f16s = || -> Vec<u8> { values.iter().flat_map(|&v| half::f16::from_f64(v).to_le_bytes()).collect() };
+    let bf16s = || -> Vec<u8> { values.iter().flat_map(|&v| half::bf16::from_f64(v).to_le_bytes()).collect() };
+    Some(match index {
+        0 => WarmUpFile {
             name: "warm-up-f32.npz",
             bytes: npz(&with_companions(Member::new(&["embedding", "kernel"], &hwio, f32s(false)))),
             options: r#"{"count":128}"#,
         },
-        WarmUpFile {
+        1 => WarmUpFile {
             name: "warm-up-views.npz",
             bytes: stored_zip(&[("embedding/kernel.npy", npy(">f4", true, &hwio, &f32s(true)))]),
             options: r#"{"count":128,"normalize":"global","order":"norm"}"#,
         },
-        WarmUpFile {
+        2 => WarmUpFile {
             name: "warm-up-f64.npy",
-            bytes: npy("<f8", false, &hwio, &f64s),
+            bytes: npy("<f8", false, &hwio, &f64s()),
             options: r#"{"count":128,"normalize":"symmetric","channels":true}"#,
         },
-        WarmUpFile {
+        3 => WarmUpFile {
             name: "warm-up-f32.safetensors",
             bytes: safetensors(
                 "F32",
@@ -137,42 +139,48 @@ pub fn files() -> Vec<WarmUpFile> {
             ),
             options: r#"{"count":128}"#,
         },
-        WarmUpFile {
+        4 => WarmUpFile {
             name: "warm-up-f16.safetensors",
-            bytes: safetensors("F16", &[Member::new(&["patch_embed", "proj", "weight"], &oihw, f16s)]),
+            bytes: safetensors("F16", &[Member::new(&["patch_embed", "proj", "weight"], &oihw, f16s())]),
             options: r#"{"count":128}"#,
         },
-        WarmUpFile {
+        5 => WarmUpFile {
             name: "warm-up.pth",
             bytes: torch_zip(&with_companions(Member::new(&["patch_embed", "proj", "weight"], &oihw, f32s(false)))),
             options: r#"{"count":128}"#,
         },
-        WarmUpFile {
+        6 => WarmUpFile {
             name: "warm-up.gguf",
             bytes: gguf(&with_companions(Member::new(&["v", "patch_embd", "weight"], &oihw, f32s(false)))),
             options: r#"{"count":128}"#,
         },
-        WarmUpFile {
+        7 => WarmUpFile {
             name: "warm-up.msgpack",
             bytes: flax_msgpack(&with_companions(Member::new(&["embedding", "kernel"], &hwio, f32s(false)))),
             options: r#"{"count":128}"#,
         },
-        WarmUpFile {
+        8 => WarmUpFile {
             name: "warm-up-keras.h5",
             bytes: keras2_h5(&with_companions(Member::new(&["patch_embed", "proj", "kernel"], &hwio, f32s(false)))),
             options: r#"{"count":128}"#,
         },
-        WarmUpFile {
+        9 => WarmUpFile {
             name: "warm-up-gzip.h5",
             bytes: plain_h5(&with_companions(Member::new(&["patch_embed", "proj", "kernel"], &hwio, f32s(false)))),
             options: r#"{"count":128}"#,
         },
-        WarmUpFile {
+        10 => WarmUpFile {
             name: "warm-up-bf16.safetensors",
-            bytes: safetensors("BF16", &[Member::new(&["patch_embed", "proj", "weight"], &oihw, bf16s)]),
+            bytes: safetensors("BF16", &[Member::new(&["patch_embed", "proj", "weight"], &oihw, bf16s())]),
             options: r#"{"count":128}"#,
         },
-    ]
+        _ => return None,
+    })
+}
+
+/// Every file, in order.
+pub fn files() -> Vec<WarmUpFile> {
+    (0..).map_while(file).collect()
 }
 
 /// A Keras 2 HDF5 file as Hugging Face's `tf_model.h5` is laid out: one layer in `layer_names`, every weight

@@ -338,39 +338,36 @@ async function handle({ type, files, urls, hub, options, requests, panel, id, sa
 let warmed = false;
 /**
  * Once the first checkpoint is drawn and the worker is idle, draws the module's made-up files (one per path
- * through its decoders, Checkpoint.warmUpFiles) through the same code as a user's file, then runs the analysis
+ * through its decoders, Checkpoint.warmUpFile) through the same code as a user's file, then runs the analysis
  * views and the formats' own loops (Checkpoint.warmUp). The engine optimises code only once it has run hot, so
- * without this the user's first file of each kind runs at baseline speed (about 4× slower). One step per task:
- * a file dropped meanwhile waits for one step at most.
+ * without this the user's first file of each kind runs at baseline speed (about 4× slower). One file per task,
+ * written when its turn comes: a file dropped meanwhile waits for one step at most, and the module's memory holds
+ * one made-up file at a time.
  */
 function warmUpSoon() {
   if (warmed) return;
   warmed = true;
-  fullReady().then(() => setTimeout(warmUp, 0), () => {});
+  fullReady().then(() => setTimeout(() => warmUpStep(0), 0), () => {});
 }
 
-function warmUp() {
-  let steps;
+function warmUpStep(index) {
+  let file;
   try {
-    steps = Checkpoint.warmUpFiles().map((file) => () => {
-      const checkpoint = Checkpoint.fromBytes(file.bytes);
-      try {
-        renderOne({ label: file.name, files: [file.name], checkpoint }, 0, file.options, {}, []);
-      } finally {
-        checkpoint.free();
-      }
-    });
-  } catch {
-    steps = []; // only an optimisation
+    file = Checkpoint.warmUpFile(index);
+  } catch { /* only an optimisation */ }
+  if (!file) {
+    try { Checkpoint.warmUp(); } catch { /* only an optimisation */ }
+    return;
   }
-  steps.push(() => Checkpoint.warmUp());
-  const next = () => {
-    const step = steps.shift();
-    if (!step) return;
-    try { step(); } catch { /* only an optimisation */ }
-    setTimeout(next, 0);
-  };
-  setTimeout(next, 0);
+  try {
+    const checkpoint = Checkpoint.fromBytes(file.bytes);
+    try {
+      renderOne({ label: file.name, files: [file.name], checkpoint }, 0, file.options, {}, []);
+    } finally {
+      checkpoint.free();
+    }
+  } catch { /* only an optimisation */ }
+  setTimeout(() => warmUpStep(index + 1), 0);
 }
 
 /** Milliseconds on the clock the page shares (bridge.js `clock`). */

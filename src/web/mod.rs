@@ -582,7 +582,7 @@ impl Checkpoint {
     #[cfg(feature = "full")]
     /// Runs the analysis views and the formats' own per-byte loops once on made-up data, so the engine has
     /// optimised their code before the user's first file and view (call it while the page is idle; a few tens
-    /// of milliseconds). The shared decoders and the grid are warmed by drawing `warmUpFiles()`.
+    /// of milliseconds). The shared decoders and the grid are warmed by drawing each `warmUpFile(i)`.
     #[wasm_bindgen(js_name = warmUp)]
     pub fn warm_up() {
         crate::analysis::warm_up();
@@ -590,20 +590,18 @@ impl Checkpoint {
     }
 
     #[cfg(feature = "full")]
-    /// Small checkpoints written in memory by the module (`src/warm.rs`), one per path through the decoders
-    /// (float widths, byte orders, C and Fortran order, both kernel layouts, the filter views): drawing each
-    /// once with its `options`, while the page is idle, leaves the engine's optimised code for the user's file.
-    #[wasm_bindgen(js_name = warmUpFiles, unchecked_return_type = "{ name: string; bytes: Uint8Array; options: RenderOptions }[]")]
-    pub fn warm_up_files() -> Result<js_sys::Array, JsValue> {
-        let out = js_sys::Array::new();
-        for file in crate::warm::files() {
-            let entry = js_sys::Object::new();
-            js_sys::Reflect::set(&entry, &"name".into(), &file.name.into())?;
-            js_sys::Reflect::set(&entry, &"bytes".into(), &js_sys::Uint8Array::from(file.bytes.as_slice()))?;
-            js_sys::Reflect::set(&entry, &"options".into(), &js_sys::JSON::parse(file.options)?)?;
-            out.push(&entry);
-        }
-        Ok(out)
+    /// The `index`th small checkpoint written in memory by the module (`src/warm.rs`), one per path through the
+    /// decoders (float widths, byte orders, C and Fortran order, both kernel layouts, the filter views), or
+    /// `undefined` past the last: drawing each once with its `options`, while the page is idle, leaves the engine's
+    /// optimised code for the user's file. One at a time, so the module's memory holds one at a time.
+    #[wasm_bindgen(js_name = warmUpFile, unchecked_return_type = "{ name: string; bytes: Uint8Array; options: RenderOptions } | undefined")]
+    pub fn warm_up_file(index: usize) -> Result<JsValue, JsValue> {
+        let Some(file) = crate::warm::file(index) else { return Ok(JsValue::UNDEFINED) };
+        let entry = js_sys::Object::new();
+        js_sys::Reflect::set(&entry, &"name".into(), &file.name.into())?;
+        js_sys::Reflect::set(&entry, &"bytes".into(), &js_sys::Uint8Array::from(file.bytes.as_slice()))?;
+        js_sys::Reflect::set(&entry, &"options".into(), &js_sys::JSON::parse(file.options)?)?;
+        Ok(entry.into())
     }
 
     #[cfg(feature = "full")]
