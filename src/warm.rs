@@ -98,6 +98,19 @@ pub(crate) fn numbers(count: usize) -> Vec<f64> {
         .collect()
 }
 
+/// HDF5's shuffle filter: the bytes of `element`-byte values regrouped by their place in the value (every first byte,
+/// then every second, …), the inverse of the reader's `unshuffle`.
+pub(crate) fn shuffle(data: &[u8], element: usize) -> Vec<u8> {
+    (0..element).flat_map(|k| data.iter().skip(k).step_by(element).copied()).collect()
+}
+
+/// `count` float32s on a coarse grid, shuffled as h5py's shuffle filter stores them: their byte planes hold runs, so
+/// a stream of them has matches as well as literals, as a gzip-chunked kernel's has (what the warm-up inflates).
+pub(crate) fn coarse_floats_shuffled(count: usize) -> Vec<u8> {
+    let floats: Vec<u8> = numbers(count).iter().flat_map(|&v| ((v * 64.0).round() as f32).to_le_bytes()).collect();
+    shuffle(&floats, 4)
+}
+
 /// The files, one per path through the decoders that a real checkpoint takes: every float width and byte order,
 /// C and Fortran order, a kernel stored (kh, kw, c, n) as in JAX and (n, c, kh, kw) as in PyTorch, and the filter
 /// views' options; and one per reader whose format is simple to write (npz, npy, safetensors, a PyTorch zip with
@@ -561,14 +574,21 @@ mod tests {
     #[test]
     fn the_zlib_stream_inflates_to_its_data() {
         // Shuffled float32s on a coarse grid, as the warm-up inflates them: their low bytes are runs of zeros.
-        let floats: Vec<[u8; 4]> = numbers(5000).iter().map(|&v| ((v * 64.0).round() as f32).to_le_bytes()).collect();
-        let data: Vec<u8> = (0..4).flat_map(|k| floats.iter().map(move |f| f[k])).collect();
+        let data = coarse_floats_shuffled(5000);
         let stream = zlib_fixed(&data);
         assert!(stream.len() < data.len(), "matches shorten it: {} of {}", stream.len(), data.len());
         let mut inflated = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(stream.as_slice()), &mut inflated).unwrap();
         assert_eq!(inflated, data);
         assert_eq!(zlib_fixed(&[]).len(), 2 + 2 + 4); // header, one empty block, adler32
+    }
+
+    #[test]
+    fn shuffling_groups_the_bytes_by_place_and_unshuffling_undoes_it() {
+        let data: Vec<u8> = (0..12).collect();
+        assert_eq!(shuffle(&data, 4), [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]);
+        let floats: Vec<u8> = numbers(1000).iter().flat_map(|&v| (v as f32).to_le_bytes()).collect();
+        assert_eq!(crate::container::hdf5::unshuffle(&shuffle(&floats, 4), 4), floats);
     }
 
     #[test]

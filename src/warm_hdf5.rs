@@ -168,8 +168,7 @@ impl Writer {
                 messages.push((0x08, layout));
             }
             Storage::ShuffledGzip => {
-                let shuffled: Vec<u8> = (0..4).flat_map(|k| data.iter().skip(k).step_by(4).copied()).collect();
-                let stored = super::zlib_fixed(&shuffled);
+                let stored = super::zlib_fixed(&super::shuffle(data, 4));
                 let chunk = self.put(&stored);
                 let btree = self.chunk_btree(&dims, chunk, stored.len());
                 let mut layout = vec![3, 2, dims.len() as u8 + 1];

@@ -285,9 +285,7 @@ pub fn warm_up_loops() -> Result<()> {
     std::hint::black_box(hdf5::unshuffle(&bytes, 4));
     // A gzip-chunked HDF5 kernel (and a deflated zip entry) spends its time inflating: float32s stored shuffled, as
     // h5py's shuffle + gzip filters leave them, on a coarse grid so that the stream has matches as well as literals.
-    let floats: Vec<[u8; 4]> =
-        crate::warm::numbers(1 << 16).iter().map(|&v| ((v * 64.0).round() as f32).to_le_bytes()).collect();
-    let shuffled: Vec<u8> = (0..4).flat_map(|k| floats.iter().map(move |f| f[k])).collect();
+    let shuffled = crate::warm::coarse_floats_shuffled(1 << 16);
     std::hint::black_box(hdf5::inflate(&crate::warm::zlib_fixed(&shuffled), shuffled.len())?);
     let filters = 64;
     let info = TensorInfo {
