@@ -886,9 +886,10 @@ async function listTensors(panel, index, seq, { everyShape = false } = {}) {
 }
 
 /** A panel listed by names only that just drew (or was refused) a tensor listed without its shape: listed again
- *  (no request), so that row shows what drawing it read. */
-const relistIfNamesOnly = (panel, index) => {
-  const touched = new Set([panel.tensor.value, panel.shown?.grid.tensor].filter(Boolean));
+ *  (no request), so that row shows what drawing it read. `asked` is the tensor the request named: by the reply
+ *  the picker may have been refilled ("show all", the filter box) and hold the drawn tensor again. */
+const relistIfNamesOnly = (panel, index, asked) => {
+  const touched = new Set([asked, panel.shown?.grid.tensor].filter(Boolean));
   if (panel.tensorList?.some((t) => t.unreadBytes !== undefined && touched.has(t.name))) listTensors(panel, index, openSeq);
 };
 
@@ -950,7 +951,7 @@ async function rerender() {
     }
   }
   if (drawn.length > 0) showAdjustments(drawn);
-  for (const { panel, i } of live) relistIfNamesOnly(panel, i);
+  for (const { panel, i } of live) relistIfNamesOnly(panel, i, requests.find((r) => r.panel === i)?.options.tensor);
 }
 
 /** What the status line calls each view, by the View picker's values. */
